@@ -1,0 +1,191 @@
+"""The typed model of city.toml. Validation happens here and in :mod:`.validate`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .durations import Duration
+
+__all__ = [
+    "AgentConfig",
+    "BackendSection",
+    "CityConfig",
+    "DaemonSection",
+    "PluginsSection",
+    "SessionSection",
+    "WorkspaceSection",
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+_NAME_RE = re.compile(NAME_PATTERN)
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WorkspaceSection(_Strict):
+    name: str = Field(default="", description="City name; fixed for the life of a controller.")
+    suspended: bool = Field(default=False, description="Suspend the whole city: nothing starts.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v and not _NAME_RE.match(v):
+            raise ValueError("expected letters, digits, '_' or '-', starting with a letter or digit")
+        return v
+
+
+class AgentConfig(_Strict):
+    name: str = Field(description="Unique agent name: [A-Za-z0-9][A-Za-z0-9_-]*.")
+    command: str = Field(description="Shell command that runs the agent inside its session.")
+    dir: str = Field(default="", description="Agent directory, relative to the city.")
+    work_dir: str = Field(default="", description="Session working directory (default: dir).")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment; '' unsets.")
+    process_names: list[str] = Field(
+        default_factory=list, description="Process names whose absence means the agent died."
+    )
+    suspended: bool = False
+    depends_on: list[str] = Field(default_factory=list, description="Agents started first.")
+    idle_timeout: Duration | None = None
+    pre_start: list[str] = Field(default_factory=list, description="Run before start; fatal.")
+    session_setup: list[str] = Field(default_factory=list, description="Run after start.")
+    session_setup_script: str = ""
+    nudge: str = Field(default="", description="Text typed into the session once it is up.")
+    min_active_sessions: int | None = Field(default=None, ge=0)
+    max_active_sessions: int | None = Field(default=None, ge=1)
+    scale_check: str | None = Field(
+        default=None, description="Shell command printing the desired instance count."
+    )
+    drain_timeout: Duration = 300.0
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(
+                "expected an agent name of letters, digits, '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return v
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("expected a non-empty command")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not _ENV_NAME_RE.match(key):
+                raise ValueError(f"expected environment variable names, got {key!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AgentConfig:
+        lo, hi = self.min_active_sessions, self.max_active_sessions
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(
+                f"min_active_sessions ({lo}) must not exceed max_active_sessions ({hi})"
+            )
+        return self
+
+    @property
+    def is_pool(self) -> bool:
+        return (
+            self.min_active_sessions is not None
+            or self.max_active_sessions is not None
+            or self.scale_check is not None
+        )
+
+    @property
+    def min_sessions(self) -> int:
+        return self.min_active_sessions or 0
+
+
+class _ProviderSection(BaseModel):
+    """``provider`` plus one sub-table per plugin (``[session.k8s]``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    provider: str | None = None
+
+    @model_validator(mode="after")
+    def _tables_only(self) -> _ProviderSection:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, dict):
+                raise ValueError(
+                    f"unknown key {key!r}: a plugin's settings go in their own table, "
+                    f"e.g. [{self._section()}.<provider>]"
+                )
+        return self
+
+    def _section(self) -> str:
+        return "section"
+
+    def plugin_settings(self, name: str) -> dict[str, Any]:
+        table = (self.model_extra or {}).get(name, {})
+        return dict(table) if isinstance(table, dict) else {}
+
+
+class SessionSection(_ProviderSection):
+    startup_timeout: Duration = 60.0
+
+    def _section(self) -> str:
+        return "session"
+
+
+class BackendSection(_ProviderSection):
+    pass
+
+
+class DaemonSection(_Strict):
+    patrol_interval: Duration = Field(default=30.0, gt=0)
+    shutdown_timeout: Duration = 5.0
+    probe_concurrency: int = Field(default=8, ge=1)
+    probe_timeout: Duration = Field(default=30.0, gt=0)
+    start_concurrency: int = Field(default=8, ge=1)
+    max_restarts: int = Field(default=5, ge=1)
+    restart_window: Duration = Field(default=600.0, gt=0)
+
+
+class PluginsSection(_Strict):
+    disabled: list[str] = Field(
+        default_factory=list, description="Plugins never loaded: 'name' or 'role:name'."
+    )
+
+
+class CityConfig(_Strict):
+    workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
+    agent: list[AgentConfig] = Field(default_factory=list)
+    session: SessionSection = Field(default_factory=SessionSection)
+    events: BackendSection = Field(default_factory=BackendSection)
+    mail: BackendSection = Field(default_factory=BackendSection)
+    daemon: DaemonSection = Field(default_factory=DaemonSection)
+    plugins: PluginsSection = Field(default_factory=PluginsSection)
+
+    @property
+    def agents(self) -> list[AgentConfig]:
+        return self.agent
+
+    def agent_named(self, name: str) -> AgentConfig | None:
+        for agent in self.agent:
+            if agent.name == name:
+                return agent
+        return None
+
+    def section(self, role: str) -> _ProviderSection:
+        if role == "session":
+            return self.session
+        if role == "events":
+            return self.events
+        if role == "mail":
+            return self.mail
+        raise KeyError(role)

@@ -1,0 +1,366 @@
+"""Hook specifications: the contract between Gas City and its plugins.
+
+A plugin is an object (usually a class instance built by the factory its entry point
+names) whose methods carry :data:`gascity.hookimpl` and have the names below. Only the
+*selected* plugin of each role is registered, so every ``firstresult`` hook has exactly
+one implementation answering; :func:`emit_event`, :func:`status_info`,
+:func:`cli_commands` and :func:`shutdown` are broadcasts that observers may join.
+
+Conventions every provider follows:
+
+* Names are the controller's session names (``[A-Za-z0-9][A-Za-z0-9_-]*``, pool
+  instances ``name-N``); a provider that needs another spelling maps it reversibly.
+* An operation the provider does not support raises :class:`gascity.errors.Unsupported`.
+* An operation on a session that does not exist raises
+  :class:`gascity.errors.SessionNotFound`, except ``stop`` which is idempotent.
+* Hooks may be called from several threads at once (starts run concurrently).
+
+Code outside :mod:`gascity.plugins` never calls these through ``pm.hook``; it uses the
+typed facade :class:`gascity.plugins.facade.Hooks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from .types import (
+    Event,
+    EventDraft,
+    EventFilter,
+    MailCount,
+    MailDraft,
+    Message,
+    RunningSession,
+    StartConfig,
+)
+
+if TYPE_CHECKING:
+    import click
+
+PROJECT = "gascity"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+# --------------------------------------------------------------------------- session
+
+
+@hookspec(firstresult=True)
+def list_running(prefix: str) -> list[RunningSession] | None:  # type: ignore[empty-body]
+    """List every session of this city whose name starts with ``prefix``.
+
+    This is the reconciler's only call in a steady tick, so it must be **one** round
+    trip to the backing system (one ``tmux list-panes -a``, one pod list by label
+    selector), whatever the number of sessions. Return whatever that one call can
+    tell: liveness, the gascity metadata (:data:`gascity.types.META_FINGERPRINT`,
+    drain flags) and the command names running in the session. Use ``None`` for
+    fields the call cannot provide rather than making extra calls.
+
+    :param prefix: name prefix; ``""`` lists the whole city.
+    :return: one :class:`~gascity.types.RunningSession` per session, any order.
+    :select-one: yes (``firstresult``).
+
+    Example::
+
+        @hookimpl
+        def list_running(self, prefix):
+            return [RunningSession(name=n, liveness=Liveness.ALIVE, meta={})
+                    for n in self._names() if n.startswith(prefix)]
+    """
+
+
+@hookspec(firstresult=True)
+def start(name: str, config: StartConfig) -> bool | None:  # type: ignore[empty-body]
+    """Start session ``name`` and return ``True`` once it is up.
+
+    Run ``config.pre_start`` first (any failure fails the start), then the session
+    with ``config.command`` in ``config.work_dir`` and ``config.env`` (an empty value
+    unsets a variable), store ``config.meta`` with it, run ``config.session_setup``
+    (failures are reported, not fatal) and type ``config.nudge``. Finish within
+    ``config.startup_timeout`` seconds; on failure remove whatever was created.
+
+    :raises gascity.errors.SessionExists: a session by that name is running.
+    :raises gascity.errors.SessionError: anything else that failed, with the reason.
+    :select-one: yes.
+
+    Example::
+
+        @hookimpl
+        def start(self, name, config):
+            self._spawn(name, ["sh", "-c", config.command], cwd=config.work_dir)
+            return True
+    """
+
+
+@hookspec(firstresult=True)
+def stop(name: str) -> bool | None:  # type: ignore[empty-body]
+    """Stop session ``name`` and everything it started. Idempotent.
+
+    Kill the whole process tree (children that ignore SIGHUP or left the process
+    group included), waiting with a bounded grace rather than fixed sleeps.
+
+    :return: ``True`` if a session was stopped, ``False`` if none was running.
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def interrupt(name: str) -> bool | None:  # type: ignore[empty-body]
+    """Send the session an interrupt (Ctrl-C / SIGINT) so the agent can wind down.
+
+    :raises gascity.errors.SessionNotFound: no such session.
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def nudge(name: str, text: str) -> bool | None:  # type: ignore[empty-body]
+    """Type ``text`` literally into the session, then press Enter.
+
+    Never interpret ``text`` (no key names, no shell). Nudges to one session are
+    serialized so two of them never interleave.
+
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def peek(name: str, lines: int) -> str | None:  # type: ignore[empty-body]
+    """Return the last ``lines`` lines of the session's output.
+
+    :select-one: yes.
+
+    Example: ``hooks.peek("mayor", 20)`` -> ``"$ claude\\n> thinking...\\n"``.
+    """
+
+
+@hookspec(firstresult=True)
+def get_meta(name: str, key: str) -> str | None:
+    """Return the metadata value ``key`` of session ``name``, or ``None`` if unset.
+
+    :raises gascity.errors.Unsupported: the provider cannot store metadata.
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def set_meta(name: str, key: str, value: str) -> bool | None:  # type: ignore[empty-body]
+    """Store ``key=value`` with session ``name`` so ``list_running`` returns it.
+
+    :raises gascity.errors.Unsupported: the provider cannot store metadata (the
+        controller then keeps the value in its own state).
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def remove_meta(name: str, key: str) -> bool | None:  # type: ignore[empty-body]
+    """Remove ``key`` from session ``name``'s metadata. Removing an unset key is fine.
+
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def process_alive(name: str, process_names: Sequence[str]) -> bool | None:
+    """Is one of ``process_names`` running in session ``name``?
+
+    Only used off the steady path (``gc session list --deep``, a provider's own
+    tests). Return ``None`` when the provider cannot tell: unknown is never dead.
+
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def attach(name: str) -> int | None:
+    """Hand the caller's terminal to the session until the user detaches.
+
+    :return: the exit status of the attach client.
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def last_activity(name: str) -> datetime | None:
+    """When the session last produced output or received input (UTC), if known.
+
+    :select-one: yes.
+    """
+
+
+# ---------------------------------------------------------------------------- events
+
+
+@hookspec
+def emit_event(event: EventDraft) -> Event | None:
+    """Record ``event``. A broadcast: the selected store returns the stored
+    :class:`~gascity.types.Event` with its ``seq``; observers (metrics, extra sinks)
+    return ``None``.
+
+    Must not raise for a store outage: spool locally and replay later, or raise
+    :class:`gascity.errors.StoreUnavailable` only when the event cannot be kept at
+    all. (The facade never lets an exception reach the reconciler.)
+
+    :select-one: no (broadcast).
+
+    Example::
+
+        @hookimpl
+        def emit_event(self, event):
+            statsd.incr(f"gascity.{event.type}")
+    """
+
+
+@hookspec(firstresult=True)
+def list_events(filter: EventFilter) -> list[Event] | None:
+    """Return the events matching ``filter`` in ascending ``seq`` order.
+
+    Stores read by keyset (``seq > after_seq ORDER BY seq LIMIT n``), never by offset,
+    so reading a page costs the same at a thousand rows and at a million.
+
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def latest_event_seq() -> int | None:
+    """The highest ``seq`` ever assigned (0 for an empty store).
+
+    Never decreases, even after :func:`prune_events` removed every row.
+
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def prune_events(before: datetime) -> int | None:
+    """Delete events whose ``ts`` is older than ``before``; return how many.
+
+    :select-one: yes.
+    """
+
+
+# ------------------------------------------------------------------------------ mail
+
+
+@hookspec(firstresult=True)
+def send_mail(draft: MailDraft) -> Message | None:
+    """Deliver one message and return it with its id, thread and timestamp.
+
+    A new message starts its own thread (``thread_id == id``). An empty subject
+    takes the body's first line.
+
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def mail_inbox(
+    recipient: str, include_read: bool, include_archived: bool, limit: int | None
+) -> list[Message] | None:
+    """Messages to ``recipient``, oldest first.
+
+    :param include_read: also list messages already read.
+    :param include_archived: also list archived messages.
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def get_mail(message_id: int) -> Message | None:
+    """Return one message without marking it read, or ``None`` if there is none.
+
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def read_mail(message_id: int) -> Message | None:
+    """Return one message and mark it read (the first read's time is kept).
+
+    :raises gascity.errors.MailNotFound: no such message.
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def mark_unread(message_id: int) -> bool | None:
+    """Mark a message unread again.
+
+    :raises gascity.errors.MailNotFound: no such message.
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def archive_mail(message_id: int) -> bool | None:
+    """Archive a message. Exactly one of several racing callers gets ``True``.
+
+    :return: ``True`` if this call archived it, ``False`` if it was archived already.
+    :raises gascity.errors.MailNotFound: no such message.
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def reply_mail(message_id: int, sender: str, body: str, subject: str | None) -> Message | None:
+    """Reply to a message: to its sender, in its thread, ``reply_to`` set.
+
+    ``subject=None`` means ``"Re: <original subject>"`` (not doubled).
+
+    :raises gascity.errors.MailNotFound: no such message.
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def mail_thread(thread_id: int) -> list[Message] | None:
+    """Every message of a thread, in the order sent.
+
+    :select-one: yes.
+    """
+
+
+@hookspec(firstresult=True)
+def mail_count(recipient: str) -> MailCount | None:
+    """Counts for ``recipient``'s mailbox: open (not archived) and unread.
+
+    :select-one: yes.
+    """
+
+
+# ----------------------------------------------------------------------- every plugin
+
+
+@hookspec
+def status_info() -> Mapping[str, Any] | None:
+    """Extra lines for ``gc status``: e.g. ``{"events.spool_depth": 0}``.
+
+    :select-one: no (broadcast); every plugin may add keys, prefixed by its role.
+    """
+
+
+@hookspec
+def cli_commands(group: click.Group) -> None:
+    """Add ``click`` commands or groups to ``gc``. Loaded from ``gascity.cli``.
+
+    Example::
+
+        @hookimpl
+        def cli_commands(group):
+            group.add_command(k8s_group)
+
+    :select-one: no (broadcast).
+    """
+
+
+@hookspec
+def shutdown() -> None:
+    """Release connections, pools and threads. Called once when Gas City exits.
+
+    :select-one: no (broadcast).
+    """

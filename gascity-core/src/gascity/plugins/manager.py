@@ -1,0 +1,256 @@
+"""Find plugins through entry points, select one per role, import only what is selected.
+
+Selection order for each single-choice role: the environment (``GC_SESSION``,
+``GC_EVENTS``, ``GC_MAIL``), then city.toml (``[session] provider``...), then the
+built-in default. A selector is ``name[:argument]`` so ``exec:/path/to/script``
+carries its script. Observers (``gascity.observers``) and CLI extensions
+(``gascity.cli``) are always loaded; if one is broken it costs a warning, not the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from .. import hookspecs
+from ..errors import ConfigError, PluginError
+from .context import PluginContext
+from .facade import Hooks
+from .registry import (
+    FIRST_PARTY_NAMES,
+    EntryPointSource,
+    PluginRecord,
+    PluginStatus,
+    _entry_points,
+    discover,
+    install_hint,
+)
+
+__all__ = ["DEFAULTS", "ENV_VARS", "ROLES", "PluginManager", "Selector", "parse_selector"]
+
+log = logging.getLogger("gascity.plugins")
+
+ROLES: dict[str, str] = {
+    "session": "gascity.session",
+    "events": "gascity.events",
+    "mail": "gascity.mail",
+    "observers": "gascity.observers",
+    "cli": "gascity.cli",
+}
+SELECTABLE = ("session", "events", "mail")
+DEFAULTS = {"session": "tmux", "events": "file", "mail": "sqlite"}
+ENV_VARS = {"session": "GC_SESSION", "events": "GC_EVENTS", "mail": "GC_MAIL"}
+_NOUN = {"session": "session provider", "events": "events backend", "mail": "mail backend"}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A parsed ``name[:argument]`` plus where it came from (for error messages)."""
+
+    name: str
+    argument: str | None = None
+    source: str = "default"
+
+    def __str__(self) -> str:
+        return self.name if self.argument is None else f"{self.name}:{self.argument}"
+
+
+def parse_selector(text: str, source: str = "default") -> Selector:
+    """Parse ``name`` or ``name:argument``; the argument may itself contain ``:``."""
+    name, sep, argument = text.strip().partition(":")
+    if not _NAME_RE.match(name):
+        raise PluginError(
+            f"{source}: invalid plugin selector {text!r}: expected name[:argument] "
+            "with a name of letters, digits, '_', '-' or '.'"
+        )
+    if sep and not argument:
+        raise PluginError(f"{source}: selector {text!r} has an empty argument after ':'")
+    return Selector(name=name, argument=argument if sep else None, source=source)
+
+
+class PluginManager:
+    """The one place that knows about entry points, pluggy and plugin lifecycles."""
+
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        source: EntryPointSource = _entry_points,
+        disabled: Iterable[str] = (),
+    ) -> None:
+        self.env: Mapping[str, str] = dict(os.environ) if env is None else env
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.records: list[PluginRecord] = discover(ROLES, source)
+        self.selected: dict[str, Selector] = {}
+        self.instances: dict[str, object] = {}
+        blocked = {d.strip() for d in self.env.get("GC_DISABLE_PLUGINS", "").split(",")}
+        blocked |= set(disabled)
+        blocked.discard("")
+        for rec in self.records:
+            if rec.key in blocked or rec.name in blocked:
+                rec.status = PluginStatus.BLOCKED
+        self.hooks = Hooks(self.pm)
+
+    # -------------------------------------------------------------- queries
+
+    def records_for(self, role: str) -> list[PluginRecord]:
+        return [r for r in self.records if r.role == role]
+
+    def installed_names(self, role: str) -> list[str]:
+        return sorted({r.name for r in self.records_for(role)})
+
+    def resolve(self, role: str, configured: str | None = None) -> Selector:
+        """Apply env > city.toml > default for ``role``; nothing is imported."""
+        env_var = ENV_VARS[role]
+        if self.env.get(env_var):
+            return parse_selector(self.env[env_var], f"environment {env_var}")
+        if configured:
+            return parse_selector(configured, f"city.toml [{role}] provider")
+        default = DEFAULTS[role]
+        if role == "session" and not self._tmux_usable():
+            # The embedded default must run on a machine without tmux too.
+            log.info("tmux is not installed; using the subprocess session provider")
+            default = "subprocess"
+        return Selector(name=default, source="default")
+
+    def _tmux_usable(self) -> bool:
+        has_plugin = any(r.name == "tmux" for r in self.records_for("session"))
+        return has_plugin and shutil.which("tmux", path=self.env.get("PATH")) is not None
+
+    # -------------------------------------------------------------- loading
+
+    def _record(self, role: str, selector: Selector) -> PluginRecord:
+        matches = [r for r in self.records_for(role) if r.name == selector.name]
+        noun = _NOUN.get(role, f"{role} plugin")
+        if not matches:
+            installed = ", ".join(self.installed_names(role)) or "none"
+            msg = f"unknown {noun} '{selector.name}' ({selector.source}); installed: {installed}"
+            dist = FIRST_PARTY_NAMES.get((role, selector.name))
+            if dist:
+                msg += f"\n  '{selector.name}' is provided by {dist}: {install_hint(dist)}"
+            raise PluginError(msg)
+        if len(matches) > 1:
+            dists = ", ".join(f"{r.distribution} {r.version}" for r in matches)
+            raise PluginError(
+                f"{noun} '{selector.name}' is registered by several distributions: {dists}; "
+                "choose one of them and uninstall the others"
+            )
+        rec = matches[0]
+        if rec.status is PluginStatus.BLOCKED:
+            raise PluginError(
+                f"{noun} '{selector.name}' ({rec.distribution}) is disabled "
+                "(GC_DISABLE_PLUGINS or [plugins] disabled); enable it or select another"
+            )
+        return rec
+
+    def _instantiate(self, rec: PluginRecord, ctx: PluginContext) -> object:
+        noun = _NOUN.get(rec.role, f"{rec.role} plugin")
+        try:
+            factory = rec.load_factory()
+            plugin = factory(ctx)
+        except ConfigError:
+            rec.status = PluginStatus.ERROR
+            raise
+        except Exception as exc:
+            rec.status = PluginStatus.ERROR
+            rec.error = f"{type(exc).__name__}: {exc}"
+            raise PluginError(
+                f"{noun} '{rec.name}' from {rec.distribution} {rec.version} failed to load: "
+                f"{rec.error}\n  hint: {install_hint(rec.distribution)}"
+            ) from exc
+        rec.status = PluginStatus.LOADED
+        return plugin
+
+    def activate(
+        self,
+        role: str,
+        selector: Selector,
+        make_context: Callable[[str, str, str | None], PluginContext],
+    ) -> object:
+        """Import, build and register the selected plugin of ``role``."""
+        if role in self.selected:
+            raise PluginError(f"a {role} plugin is already active: {self.selected[role]}")
+        rec = self._record(role, selector)
+        plugin = self._instantiate(rec, make_context(role, selector.name, selector.argument))
+        self.register(role, plugin, selector)
+        return plugin
+
+    def register(self, role: str, plugin: object, selector: Selector | None = None) -> None:
+        """Register a plugin object directly (tests, embedding)."""
+        self.pm.register(plugin, name=f"{role}:{selector or type(plugin).__name__}")
+        if role in SELECTABLE:
+            self.selected[role] = selector or Selector(type(plugin).__name__, source="register")
+            self.instances[role] = plugin
+
+    def load_always_on(
+        self, make_context: Callable[[str, str, str | None], PluginContext], roles: Iterable[str]
+    ) -> None:
+        """Load every observer / CLI plugin; a broken one is one warning line."""
+        for role in roles:
+            for rec in self.records_for(role):
+                if rec.status is PluginStatus.BLOCKED:
+                    continue
+                try:
+                    plugin = self._instantiate(rec, make_context(role, rec.name, None))
+                except (PluginError, ConfigError) as exc:
+                    first = str(exc).splitlines()[0]
+                    log.warning("skipping %s plugin %s: %s", role, rec.name, first)
+                    continue
+                self.pm.register(plugin, name=f"{role}:{rec.name}")
+
+    def check_all(self) -> list[PluginRecord]:
+        """Import every plugin's module (not instantiate) to report its status.
+
+        Used by ``gc plugins``: import is cheap by contract, and it is the only way to
+        tell a broken distribution from a working one without selecting it.
+        """
+        for rec in self.records:
+            if rec.status in (PluginStatus.BLOCKED, PluginStatus.LOADED, PluginStatus.ERROR):
+                continue
+            try:
+                rec.load_factory()
+            except Exception as exc:
+                rec.status = PluginStatus.ERROR
+                rec.error = f"{type(exc).__name__}: {exc}"
+                log.warning("%s plugin %s is broken: %s", rec.role, rec.name, rec.error)
+        return self.records
+
+    def close(self) -> None:
+        try:
+            self.hooks.shutdown()
+        finally:
+            for name, _plugin in list(self.pm.list_name_plugin()):
+                self.pm.unregister(name=name)
+
+
+def context_factory(
+    *,
+    city_name: str,
+    city_dir: Path,
+    config_path: Path | None,
+    settings: Callable[[str, str], Mapping[str, Any]],
+    env: Mapping[str, str],
+) -> Callable[[str, str, str | None], PluginContext]:
+    def make(role: str, name: str, argument: str | None) -> PluginContext:
+        return PluginContext(
+            role=role,
+            name=name,
+            argument=argument,
+            settings=settings(role, name),
+            city_name=city_name,
+            city_dir=city_dir,
+            config_path=config_path,
+            env=env,
+        )
+
+    return make

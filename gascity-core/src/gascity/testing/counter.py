@@ -1,0 +1,90 @@
+"""Count hook calls with a pluggy wrapper: the call-budget tests and benchmarks use it."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Generator
+from typing import Any
+
+from .. import hookimpl, hookspecs
+
+__all__ = ["SESSION_HOOKS", "HookCallCounter"]
+
+SESSION_HOOKS = frozenset(
+    {
+        "list_running",
+        "start",
+        "stop",
+        "interrupt",
+        "nudge",
+        "peek",
+        "get_meta",
+        "set_meta",
+        "remove_meta",
+        "process_alive",
+        "attach",
+        "last_activity",
+    }
+)
+
+
+def _hook_names() -> list[str]:
+    return sorted(
+        name
+        for name in dir(hookspecs)
+        if callable(getattr(hookspecs, name))
+        and getattr(getattr(hookspecs, name), "gascity_spec", None) is not None
+    )
+
+
+def _wrapper(name: str) -> Any:
+    # Takes no hook arguments: pluggy lets an implementation accept a subset.
+    def wrapper(self: _CounterBase) -> Generator[None, Any, Any]:
+        self._count(name)
+        return (yield)
+
+    wrapper.__name__ = name
+    return hookimpl(wrapper=True)(wrapper)
+
+
+class _CounterBase:
+    counts: Counter[str]
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] += 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+    @property
+    def session_calls(self) -> int:
+        """Calls that reached the session provider (events and mail excluded)."""
+        with self._lock:
+            return sum(n for hook, n in self.counts.items() if hook in SESSION_HOOKS)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+class HookCallCounter(_CounterBase):
+    """A plugin that wraps every hook and counts calls by hook name.
+
+    Register it next to the plugin under test::
+
+        counter = HookCallCounter()
+        pm.register("observers", counter)
+        ...
+        assert counter.session_calls == 1
+    """
+
+
+for _name in _hook_names():
+    setattr(HookCallCounter, _name, _wrapper(_name))

@@ -1,0 +1,317 @@
+"""The session provider conformance kit: lifecycle, discovery, liveness, metadata and
+the best-effort operations (peek, nudge, interrupt), after the reference's groups."""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ...errors import SessionError, SessionExists, SessionNotFound, Unsupported
+from ...plugins import Hooks
+from ...types import META_FINGERPRINT, Liveness, RunningSession, StartConfig
+from ..support import wait_for
+
+__all__ = ["SessionProviderKit"]
+
+ODD_VALUE = "it's \"quoted\"; $HOME `x` \\ ünï"
+
+
+class SessionProviderKit:
+    """Subclass, and provide a ``session_hooks`` fixture yielding a :class:`Hooks`."""
+
+    # Knobs for providers that cannot do something by design.
+    supports_meta = True
+    supports_peek = True
+    supports_nudge = True
+    supports_interrupt = True
+    supports_pre_start = True
+    checks_work_dir = True
+    """False where the session's directory is not the caller's (a pod's /workspace)."""
+    reports_dead = True
+    """The listing reports an exited agent as DEAD (else it may only vanish)."""
+    timeout = 20.0
+    """Seconds to wait for a real system to show a change."""
+
+    @pytest.fixture
+    def session_hooks(self) -> Iterator[Hooks]:
+        raise NotImplementedError("subclass the kit and provide a session_hooks fixture")
+
+    @pytest.fixture
+    def hooks(self, session_hooks: Hooks) -> Iterator[Hooks]:
+        started: list[str] = []
+        self._started = started
+        yield session_hooks
+        for name in started:
+            try:
+                session_hooks.stop(name)
+            except Exception:
+                pass
+
+    # ----------------------------------------------------------------- helpers
+
+    def name(self, tag: str = "s") -> str:
+        return f"kit-{tag}-{uuid.uuid4().hex[:6]}"
+
+    def config(self, command: str, work_dir: Path | str | None = None, **kw: object) -> StartConfig:
+        return StartConfig(
+            command=command,
+            work_dir=str(work_dir or Path.cwd()),
+            startup_timeout=self.timeout,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def start(self, hooks: Hooks, name: str, config: StartConfig) -> None:
+        self._started.append(name)
+        hooks.start(name, config)
+
+    def listed(self, hooks: Hooks, name: str) -> RunningSession | None:
+        for record in hooks.list_running(""):
+            if record.name == name:
+                return record
+        return None
+
+    def wait_output(self, hooks: Hooks, name: str, text: str) -> str:
+        return wait_for(
+            lambda: (out if text in (out := hooks.peek(name, 200)) else None),
+            self.timeout,
+            what=f"{text!r} in the output of {name}",
+        )
+
+    # --------------------------------------------------------------- lifecycle
+
+    def test_start_then_listed(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("start")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        record = wait_for(lambda: self.listed(hooks, name), self.timeout, what=name)
+        assert record.liveness is not Liveness.DEAD
+
+    def test_start_existing_name_raises(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("dup")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        with pytest.raises(SessionExists):
+            hooks.start(name, self.config("sleep 300", tmp_path))
+        assert [r.name for r in hooks.list_running("") if r.name == name] == [name]
+
+    def test_stop_is_idempotent(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("stop")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        assert hooks.stop(name) is True
+        wait_for(lambda: self.listed(hooks, name) is None, self.timeout, what=f"{name} gone")
+        assert hooks.stop(name) is False
+
+    def test_stop_unknown_is_noop(self, hooks: Hooks) -> None:
+        assert hooks.stop(self.name("never")) is False
+
+    def test_restart_after_stop(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("again")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        hooks.stop(name)
+        wait_for(lambda: self.listed(hooks, name) is None, self.timeout, what=f"{name} gone")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        assert wait_for(lambda: self.listed(hooks, name), self.timeout, what=name)
+
+    def test_failed_pre_start_fails_start_and_leaves_nothing(
+        self, hooks: Hooks, tmp_path: Path
+    ) -> None:
+        if not self.supports_pre_start:
+            pytest.skip("provider declares no pre_start support")
+        name = self.name("pre")
+        with pytest.raises(SessionError):
+            self.start(
+                hooks, name, self.config("sleep 300", tmp_path, pre_start=("exit 3",))
+            )
+        assert self.listed(hooks, name) is None
+
+    def test_pre_start_runs_before_the_agent(self, hooks: Hooks, tmp_path: Path) -> None:
+        if not self.supports_pre_start or not self.supports_peek:
+            pytest.skip("provider declares no pre_start or peek support")
+        name = self.name("prerun")
+        marker = tmp_path / "pre-marker"
+        self.start(
+            hooks,
+            name,
+            self.config(
+                f"cat {shlex.quote(str(marker))}; sleep 300",
+                tmp_path,
+                pre_start=(f"echo pre-ran > {shlex.quote(str(marker))}",),
+            ),
+        )
+        self.wait_output(hooks, name, "pre-ran")
+
+    # --------------------------------------------------------------- discovery
+
+    def test_prefix_filters_listing(self, hooks: Hooks, tmp_path: Path) -> None:
+        tag = uuid.uuid4().hex[:6]
+        a, b = f"kit-a{tag}-1", f"kit-b{tag}-1"
+        self.start(hooks, a, self.config("sleep 300", tmp_path))
+        self.start(hooks, b, self.config("sleep 300", tmp_path))
+        names = {r.name for r in hooks.list_running(f"kit-a{tag}")}
+        assert a in names
+        assert b not in names
+
+    def test_many_sessions_listed_in_one_call(self, hooks: Hooks, tmp_path: Path) -> None:
+        tag = uuid.uuid4().hex[:6]
+        names = [f"kit-m{tag}-{i}" for i in range(1, 6)] + [f"Kit_M{tag}-Upper"]
+        for name in names:
+            self.start(hooks, name, self.config("sleep 300", tmp_path))
+        listed = {r.name for r in hooks.list_running("")}
+        assert set(names) <= listed
+
+    def test_concurrent_starts(self, hooks: Hooks, tmp_path: Path) -> None:
+        tag = uuid.uuid4().hex[:6]
+        names = [f"kit-c{tag}-{i}" for i in range(4)]
+        self._started.extend(names)
+        errors: list[BaseException] = []
+
+        def go(n: str) -> None:
+            try:
+                hooks.start(n, self.config("sleep 300", tmp_path))
+            except BaseException as exc:  # collected for the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=go, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert set(names) <= {r.name for r in hooks.list_running("")}
+
+    # ---------------------------------------------------------------- liveness
+
+    def test_exited_agent_is_never_reported_alive(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("exit")
+        self.start(hooks, name, self.config("echo bye", tmp_path))
+
+        def settled() -> bool:
+            record = self.listed(hooks, name)
+            if record is None:
+                return not self.reports_dead
+            return record.liveness is Liveness.DEAD
+
+        wait_for(settled, self.timeout, what=f"{name} reported dead")
+
+    def test_process_alive_is_true_false_or_unknown(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("proc")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        wait_for(lambda: self.listed(hooks, name), self.timeout, what=name)
+        assert hooks.process_alive(name, ["gc-no-such-process"]) in (False, None)
+        assert hooks.process_alive(name, ["sleep"]) in (True, None)
+
+    # ---------------------------------------------------------------- metadata
+
+    def test_meta_round_trip(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("meta")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        if not self.supports_meta:
+            with pytest.raises(Unsupported):
+                hooks.set_meta(name, "k", "v")
+            return
+        hooks.set_meta(name, "gc.kit", ODD_VALUE)
+        assert hooks.get_meta(name, "gc.kit") == ODD_VALUE
+        assert hooks.get_meta(name, "gc.unset") is None
+        hooks.remove_meta(name, "gc.kit")
+        assert hooks.get_meta(name, "gc.kit") is None
+        hooks.remove_meta(name, "gc.kit")  # removing an unset key is fine
+
+    def test_initial_meta_is_listed(self, hooks: Hooks, tmp_path: Path) -> None:
+        if not self.supports_meta:
+            pytest.skip("provider declares no metadata support")
+        name = self.name("imeta")
+        self.start(
+            hooks, name, self.config("sleep 300", tmp_path, meta={META_FINGERPRINT: "abc123"})
+        )
+        record = wait_for(lambda: self.listed(hooks, name), self.timeout, what=name)
+        if record.meta is not None:
+            assert record.meta.get(META_FINGERPRINT) == "abc123"
+        assert hooks.get_meta(name, META_FINGERPRINT) == "abc123"
+
+    def test_listing_returns_meta_set_later(self, hooks: Hooks, tmp_path: Path) -> None:
+        if not self.supports_meta:
+            pytest.skip("provider declares no metadata support")
+        name = self.name("lmeta")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        hooks.set_meta(name, "gc.drain", "1")
+        record = self.listed(hooks, name)
+        assert record is not None
+        if record.meta is not None:
+            assert record.meta.get("gc.drain") == "1"
+
+    def test_meta_on_missing_session(self, hooks: Hooks) -> None:
+        if not self.supports_meta:
+            pytest.skip("provider declares no metadata support")
+        with pytest.raises((SessionNotFound, SessionError)):
+            hooks.set_meta(self.name("ghost"), "k", "v")
+
+    # ------------------------------------------------------------- best effort
+
+    def test_peek_shows_output(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("peek")
+        self.start(hooks, name, self.config("echo kit-marker-$((40+2)); sleep 300", tmp_path))
+        if not self.supports_peek:
+            with pytest.raises(Unsupported):
+                hooks.peek(name, 10)
+            return
+        self.wait_output(hooks, name, "kit-marker-42")
+
+    def test_env_and_work_dir_reach_the_agent(self, hooks: Hooks, tmp_path: Path) -> None:
+        if not self.supports_peek:
+            pytest.skip("provider declares no peek support")
+        name = self.name("env")
+        work = tmp_path / "work dir"
+        work.mkdir()
+        self.start(
+            hooks,
+            name,
+            self.config(
+                'echo "V=$KIT_VAR"; echo "D=$(pwd)"; sleep 300',
+                work,
+                env={"KIT_VAR": "x y;z"},
+            ),
+        )
+        out = self.wait_output(hooks, name, "V=x y;z")
+        if self.checks_work_dir:
+            self.wait_output(hooks, name, f"D={work}")
+        assert "V=x y;z" in out
+
+    def test_nudge_types_text_literally(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("nudge")
+        self.start(hooks, name, self.config("cat", tmp_path))
+        wait_for(lambda: self.listed(hooks, name), self.timeout, what=name)
+        if not self.supports_nudge:
+            with pytest.raises(Unsupported):
+                hooks.nudge(name, "hi")
+            return
+        text = "hello 'kit' $HOME; C-c Enter"
+        hooks.nudge(name, text)
+        if self.supports_peek:
+            out = self.wait_output(hooks, name, text)
+            assert text in out
+
+    def test_interrupt_reaches_the_agent(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("int")
+        script = "trap 'echo got-int' INT; echo ready; while :; do sleep 0.1; done"
+        self.start(hooks, name, self.config(script, tmp_path))
+        if not self.supports_interrupt:
+            with pytest.raises(Unsupported):
+                hooks.interrupt(name)
+            return
+        if self.supports_peek:
+            self.wait_output(hooks, name, "ready")
+        hooks.interrupt(name)
+        if self.supports_peek:
+            self.wait_output(hooks, name, "got-int")
+
+    def test_operations_on_missing_session_raise(self, hooks: Hooks) -> None:
+        ghost = self.name("ghost")
+        if self.supports_peek:
+            with pytest.raises(SessionError):
+                hooks.peek(ghost, 5)
+        if self.supports_nudge:
+            with pytest.raises(SessionError):
+                hooks.nudge(ghost, "x")

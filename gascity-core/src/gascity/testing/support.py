@@ -1,0 +1,43 @@
+"""Small helpers shared by the kits and the project's tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..plugins import Hooks, PluginManager
+
+__all__ = ["hooks_for", "wait_for"]
+
+T = TypeVar("T")
+
+
+def hooks_for(*plugins: object, role: str = "session") -> Hooks:
+    """A facade over a fresh plugin manager with exactly these plugins registered.
+
+    No entry points are consulted, so a test sees only what it registered.
+    """
+    pm = PluginManager(env={}, source=lambda group: [])
+    for plugin in plugins:
+        pm.register(role, plugin)
+    return pm.hooks
+
+
+def wait_for(
+    probe: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` otherwise.
+
+    Tests of real systems (tmux, a pod) wait for a condition instead of sleeping a
+    fixed time, which is both faster and less flaky.
+    """
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")
+        time.sleep(interval)

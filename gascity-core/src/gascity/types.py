@@ -1,0 +1,214 @@
+"""The data that crosses the plugin boundary.
+
+Every hook takes and returns these records, never provider-specific objects, so a
+provider, the reconciler and the tests all speak one vocabulary. They are frozen
+dataclasses: cheap to build by the thousand on every tick and safe to share
+between threads.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "META_AGENT",
+    "META_DRAIN",
+    "META_DRAIN_ACK",
+    "META_FINGERPRINT",
+    "Event",
+    "EventDraft",
+    "EventFilter",
+    "Liveness",
+    "MailCount",
+    "MailDraft",
+    "Message",
+    "RunningSession",
+    "StartConfig",
+]
+
+# Session metadata keys the controller reads back through ``list_running``. Providers
+# store them however they like (tmux options, pod annotations, files) but must return
+# them under these names.
+META_FINGERPRINT = "gc.fingerprint"
+META_DRAIN = "gc.drain"
+META_DRAIN_ACK = "gc.drain_ack"
+META_AGENT = "gc.agent"
+
+
+class Liveness(enum.Enum):
+    """What a provider knows about the agent process inside a session."""
+
+    ALIVE = "alive"
+    """The session's main process is running."""
+    DEAD = "dead"
+    """The session exists but its main process has exited (a zombie session)."""
+    STARTING = "starting"
+    """Still coming up (a pod pulling its image); neither healthy nor crashed."""
+    UNKNOWN = "unknown"
+    """The provider cannot tell cheaply. Never treated as dead."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSession:
+    """One session as seen by a single ``list_running`` call.
+
+    ``meta`` is ``None`` when the provider cannot read metadata in the listing call
+    (the controller then falls back to its own state); an empty mapping means "read,
+    and nothing is set". ``processes`` likewise is ``None`` when unknown; otherwise
+    it holds the command names running in the session, for zombie detection by an
+    agent's ``process_names``.
+    """
+
+    name: str
+    liveness: Liveness = Liveness.UNKNOWN
+    meta: Mapping[str, str] | None = None
+    processes: frozenset[str] | None = None
+    started_at: datetime | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StartConfig:
+    """Everything a provider needs to start one session.
+
+    Commands are shell text written by the city's author (they run under ``sh -c``
+    inside the session, as in the reference); names and user text never are.
+    """
+
+    command: str
+    work_dir: str
+    agent: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Environment for the session; an empty value means "unset this variable"."""
+    process_names: tuple[str, ...] = ()
+    nudge: str = ""
+    """Text typed into the session once it is up (the agent's first prompt)."""
+    pre_start: tuple[str, ...] = ()
+    """Shell commands run before the session starts; any failure fails the start."""
+    session_setup: tuple[str, ...] = ()
+    """Shell commands run after the session starts; failures are only reported."""
+    session_setup_script: str = ""
+    meta: Mapping[str, str] = field(default_factory=dict)
+    """Initial metadata (fingerprint, agent name) stored with the session."""
+    startup_timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event before the store has given it a sequence number."""
+
+    type: str
+    actor: str = ""
+    subject: str = ""
+    message: str = ""
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    ts: datetime | None = None
+    """When it happened (UTC); ``None`` means now."""
+    key: str | None = None
+    """Optional idempotency key: a store that supports it records one event per key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A recorded event. ``seq`` is assigned by the store and strictly increasing."""
+
+    seq: int
+    type: str
+    ts: datetime
+    actor: str = ""
+    subject: str = ""
+    message: str = ""
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "type": self.type,
+            "ts": self.ts.isoformat(timespec="microseconds"),
+            "actor": self.actor,
+            "subject": self.subject,
+            "message": self.message,
+            "payload": dict(self.payload),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events to read. Every field narrows; the default reads everything.
+
+    Results are always in ascending ``seq`` order. With ``newest=True`` and a
+    ``limit`` the store returns the *last* ``limit`` matching events (still
+    ascending), which is what ``gc events`` shows by default.
+    """
+
+    types: tuple[str, ...] = ()
+    actor: str | None = None
+    subject: str | None = None
+    since: datetime | None = None
+    after_seq: int = 0
+    limit: int | None = None
+    newest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MailDraft:
+    sender: str
+    recipient: str
+    subject: str
+    body: str
+    reply_to: int | None = None
+    thread_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One delivered message. ``thread_id`` is the id of the thread's first message."""
+
+    id: int
+    thread_id: int
+    sender: str
+    recipient: str
+    subject: str
+    body: str
+    created_at: datetime
+    reply_to: int | None = None
+    read_at: datetime | None = None
+    archived_at: datetime | None = None
+
+    @property
+    def read(self) -> bool:
+        return self.read_at is not None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(d: datetime | None) -> str | None:
+            return None if d is None else d.isoformat(timespec="microseconds")
+
+        return {
+            "id": self.id,
+            "thread_id": self.thread_id,
+            "reply_to": self.reply_to,
+            "from": self.sender,
+            "to": self.recipient,
+            "subject": self.subject,
+            "body": self.body,
+            "created_at": iso(self.created_at),
+            "read": self.read,
+            "read_at": iso(self.read_at),
+            "archived_at": iso(self.archived_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MailCount:
+    open: int
+    """Messages not archived."""
+    unread: int
+    """Messages neither read nor archived."""
