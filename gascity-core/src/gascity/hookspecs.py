@@ -333,6 +333,18 @@ def mail_count(recipient: str) -> MailCount | None:
     """
 
 
+@hookspec(firstresult=True)
+def wait_mail(recipient: str, timeout: float) -> bool | None:
+    """Block until new mail for ``recipient`` may have arrived, at most ``timeout`` s.
+
+    Lets ``gc mail inbox NAME --follow`` wake on a push (PostgreSQL ``LISTEN/NOTIFY``)
+    instead of polling. Return ``True`` when woken by a notification, ``False`` on
+    timeout. Stores without push do not implement it; callers then poll.
+
+    :select-one: yes.
+    """
+
+
 # ----------------------------------------------------------------------- every plugin
 
 

@@ -176,6 +176,11 @@ class Hooks:
     def mail_count(self, recipient: str) -> MailCount:
         return _need(self._hook.mail_count(recipient=recipient), "mail_count")
 
+    def wait_mail(self, recipient: str, timeout: float) -> bool | None:
+        """``None`` when the store has no push notifications (poll instead)."""
+        result: bool | None = self._hook.wait_mail(recipient=recipient, timeout=timeout)
+        return result
+
     # ---------------------------------------------------------------- broadcast
 
     def status_info(self) -> dict[str, Any]:
