@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -30,6 +31,8 @@ def parse_duration(value: Any) -> float:
                 raise ValueError(EXPECTED) from None
     else:
         seconds = float(value)
+    if not math.isfinite(seconds):
+        raise ValueError(EXPECTED)
     if seconds < 0:
         raise ValueError(f"{EXPECTED}; it must not be negative")
     return seconds

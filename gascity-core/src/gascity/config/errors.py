@@ -1,13 +1,23 @@
-"""Turn pydantic's validation errors into lines a city author can act on."""
+"""Turn pydantic's validation errors into lines a city author can act on.
+
+Each line is ``<key path>: <what was expected>, got <value> (<its TOML type>)``, e.g.
+``agent[3].max_active_sessions (agent 'worker'): expected an integer >= 1, got 0``.
+Pydantic's own wording ("Input should be a valid integer") talks about Python; a city
+author writes TOML, so the messages here speak of tables, arrays and strings.
+"""
 
 from __future__ import annotations
 
+import difflib
+import types
+import typing
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time
 from typing import Any
 
 import pydantic
 
-__all__ = ["format_loc", "format_validation_error"]
+__all__ = ["format_loc", "format_validation_error", "toml_type"]
 
 
 def format_loc(loc: Sequence[str | int], prefix: str = "") -> str:
@@ -20,17 +30,162 @@ def format_loc(loc: Sequence[str | int], prefix: str = "") -> str:
     return out or "(top level)"
 
 
-def _expected(err: Mapping[str, Any]) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "extra_forbidden":
+def toml_type(value: object) -> str:
+    """The TOML name of a parsed value's type, with its article."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, datetime | date | time):
+        return "a date/time"
+    return type(value).__name__
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The model classes (or containers) hidden in ``X | None``, ``Annotated[X, ...]``."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        out: list[Any] = []
+        for arg in typing.get_args(annotation):
+            if arg is not type(None):
+                out.extend(_unwrap(arg))
+        return out
+    return [annotation]
+
+
+def _model_at(model: type[pydantic.BaseModel] | None, loc: Sequence[str | int]) -> Any:
+    """Follow ``loc`` through ``model``'s field annotations; ``None`` where it gets lost."""
+    current: Any = model
+    for part in loc:
+        if current is None:
+            return None
+        candidates = _unwrap(current)
+        if len(candidates) != 1:
+            return None
+        current = candidates[0]
+        origin = typing.get_origin(current)
+        if isinstance(part, int):
+            current = typing.get_args(current)[0] if origin in (list, tuple) else None
+        elif isinstance(current, type) and issubclass(current, pydantic.BaseModel):
+            field = current.model_fields.get(part)
+            current = field.annotation if field is not None else None
+        elif origin is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return None
+    candidates = _unwrap(current) if current is not None else []
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _table_name(loc: Sequence[str | int]) -> str:
+    if not loc:
+        return "the top level"
+    if isinstance(loc[-1], int):
+        return f"[[{format_loc(loc[:-1])}]]"
+    return f"[{format_loc(loc)}]"
+
+
+def _show(value: object) -> str:
+    """A value as the user wrote it in TOML, with its type."""
+    if isinstance(value, Mapping | list | tuple):
+        return toml_type(value)
+    shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+    return f"{shown} ({toml_type(value)})"
+
+
+def _missing(model: Any, loc: Sequence[str | int]) -> str:
+    parent = _model_at(model, loc[:-1]) if model is not None and loc else None
+    if isinstance(parent, type) and issubclass(parent, pydantic.BaseModel):
+        field = parent.model_fields.get(str(loc[-1]))
+        if field is not None and field.description:
+            return f"required key is missing ({field.description.rstrip('.')})"
+    return "required key is missing"
+
+
+def _unknown_key(model: Any, loc: Sequence[str | int]) -> str:
+    parent = _model_at(model, loc[:-1]) if model is not None else None
+    if not (isinstance(parent, type) and issubclass(parent, pydantic.BaseModel)):
         return "unknown key"
-    msg = str(err["msg"])
-    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if "input" in err and kind not in ("missing",) and not isinstance(err["input"], dict | list):
-        msg += f" (got {err['input']!r})"
+    valid = sorted(parent.model_fields)
+    msg = f"unknown key in {_table_name(loc[:-1])}; expected one of: {', '.join(valid)}"
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+    if close:
+        msg += f" (did you mean '{close[0]}'?)"
     return msg
+
+
+def _provider_table(model: Any, loc: Sequence[str | int]) -> str | None:
+    """A scalar in ``[session]`` that is neither ``provider`` nor another known key."""
+    parent = _model_at(model, loc[:-1]) if model is not None and loc else None
+    if not (isinstance(parent, type) and issubclass(parent, pydantic.BaseModel)):
+        return None
+    if parent.model_config.get("extra") != "allow" or loc[-1] in parent.model_fields:
+        return None
+    section = format_loc(loc[:-1])
+    return (
+        f"unknown key in [{section}]; expected one of: {', '.join(sorted(parent.model_fields))}, "
+        f"or a table of plugin settings: a plugin's setting goes in its own table, "
+        f"e.g. [{section}.<provider>] {loc[-1]} = ..."
+    )
+
+
+_TYPES = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "an array",
+    "tuple_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+_BOUNDS = {
+    "greater_than_equal": ("ge", ">="),
+    "greater_than": ("gt", ">"),
+    "less_than_equal": ("le", "<="),
+    "less_than": ("lt", "<"),
+}
+
+
+def _expected(err: Mapping[str, Any], model: Any) -> str:
+    kind = err["type"]
+    loc = tuple(err["loc"])
+    if kind == "missing":
+        return _missing(model, loc)
+    if kind == "extra_forbidden":
+        return _unknown_key(model, loc)
+    if kind == "dict_type":
+        provider_msg = _provider_table(model, loc)
+        if provider_msg:
+            return f"{provider_msg}; got {_show(err.get('input'))}"
+    if kind in _TYPES:
+        expected = f"expected {_TYPES[kind]}"
+        if kind == "list_type" and loc and loc[-1] == "agent":
+            expected = "expected an array of tables: write each agent as [[agent]], not [agent]"
+    elif kind in _BOUNDS:
+        ctx = err.get("ctx") or {}
+        ctx_key, op = _BOUNDS[kind]
+        expected = f"expected a number {op} {ctx.get(ctx_key)}"
+    else:
+        expected = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if "input" not in err:
+        return expected
+    return f"{expected}, got {_show(err['input'])}"
 
 
 def format_validation_error(
@@ -38,7 +193,10 @@ def format_validation_error(
     prefix: str = "",
     env_sources: Mapping[str, str] | None = None,
     data: Mapping[str, Any] | None = None,
+    model: type[pydantic.BaseModel] | None = None,
 ) -> list[str]:
+    """One line per problem. ``model`` (the validated class) lets unknown-key errors
+    list the valid keys; ``data`` (the raw input) lets agent errors name the agent."""
     problems: list[str] = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -51,5 +209,5 @@ def format_validation_error(
                 name = agents[loc[1]].get("name") if isinstance(agents[loc[1]], dict) else None
                 if isinstance(name, str):
                     key += f" (agent '{name}')"
-        problems.append(f"{key}: {_expected(err)}")
+        problems.append(f"{key}: {_expected(err, model)}")
     return problems

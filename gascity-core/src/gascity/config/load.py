@@ -38,9 +38,13 @@ def parse_city(text: str, path: str = CITY_FILE) -> CityConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
     try:
-        config = CityConfig.model_validate(data)
+        # Strict: TOML has real types, so "5" for a count or 1 for a flag is a mistake
+        # worth reporting, not something to coerce silently.
+        config = CityConfig.model_validate(data, strict=True)
     except pydantic.ValidationError as exc:
-        raise ConfigError(path, format_validation_error(exc, data=data)) from None
+        raise ConfigError(
+            path, format_validation_error(exc, data=data, model=CityConfig)
+        ) from None
     problems = cross_check(config)
     if problems:
         raise ConfigError(path, problems)
@@ -53,7 +57,9 @@ def load_city(path: Path) -> LoadedConfig:
         stat = path.stat()
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(path), ["file not found (run 'gc init DIR' to create a city)"])
+        raise ConfigError(
+            str(path), ["file not found (run 'gc init DIR' to create a city)"]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"cannot read: {exc}"]) from None
     config = parse_city(text, str(path))

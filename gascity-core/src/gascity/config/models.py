@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .durations import Duration
 
@@ -36,7 +36,9 @@ class WorkspaceSection(_Strict):
     @classmethod
     def _name(cls, v: str) -> str:
         if v and not _NAME_RE.match(v):
-            raise ValueError("expected letters, digits, '_' or '-', starting with a letter or digit")
+            raise ValueError(
+                "expected letters, digits, '_' or '-', starting with a letter or digit"
+            )
         return v
 
 
@@ -88,14 +90,14 @@ class AgentConfig(_Strict):
                 raise ValueError(f"expected environment variable names, got {key!r}")
         return v
 
-    @model_validator(mode="after")
-    def _bounds(self) -> AgentConfig:
-        lo, hi = self.min_active_sessions, self.max_active_sessions
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(
-                f"min_active_sessions ({lo}) must not exceed max_active_sessions ({hi})"
-            )
-        return self
+    @field_validator("max_active_sessions")
+    @classmethod
+    def _max_not_below_min(cls, v: int | None, info: ValidationInfo) -> int | None:
+        # A field validator (not a model one) so the error names the exact key.
+        lo = info.data.get("min_active_sessions")
+        if v is not None and lo is not None and lo > v:
+            raise ValueError(f"expected a value >= min_active_sessions ({lo})")
+        return v
 
     @property
     def is_pool(self) -> bool:
@@ -114,32 +116,24 @@ class _ProviderSection(BaseModel):
     """``provider`` plus one sub-table per plugin (``[session.k8s]``)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
+    # Typed extras: any other key must be a table, so ``namespace = "x"`` written
+    # directly under ``[session]`` is an error at ``session.namespace``.
+    __pydantic_extra__: dict[str, dict[str, Any]] = Field(init=False)
 
-    provider: str | None = None
-
-    @model_validator(mode="after")
-    def _tables_only(self) -> _ProviderSection:
-        for key, value in (self.model_extra or {}).items():
-            if not isinstance(value, dict):
-                raise ValueError(
-                    f"unknown key {key!r}: a plugin's settings go in their own table, "
-                    f"e.g. [{self._section()}.<provider>]"
-                )
-        return self
-
-    def _section(self) -> str:
-        return "section"
+    provider: str | None = Field(
+        default=None, description="Selector name[:argument] of the plugin for this role."
+    )
 
     def plugin_settings(self, name: str) -> dict[str, Any]:
+        """The ``[<role>.<name>]`` table, unvalidated (the plugin validates it)."""
         table = (self.model_extra or {}).get(name, {})
         return dict(table) if isinstance(table, dict) else {}
 
 
 class SessionSection(_ProviderSection):
-    startup_timeout: Duration = 60.0
-
-    def _section(self) -> str:
-        return "session"
+    startup_timeout: Duration = Field(
+        default=60.0, gt=0, description="How long one session start may take."
+    )
 
 
 class BackendSection(_ProviderSection):

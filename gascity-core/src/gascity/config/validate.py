@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .models import CityConfig
 
 __all__ = ["cross_check"]
@@ -38,7 +40,29 @@ def cross_check(config: CityConfig) -> list[str]:
             problems.append(
                 f"agent[{i}].depends_on (agent '{cycle[0]}'): dependency cycle "
                 + " -> ".join(cycle)
+                + "; expected agents to depend on each other without a loop"
             )
+    problems.extend(_instance_collisions(config))
+    return problems
+
+
+def _instance_collisions(config: CityConfig) -> list[str]:
+    """An agent named ``worker-2`` would share a session name with pool ``worker``'s
+    second instance, and each would look like the other's orphan."""
+    problems: list[str] = []
+    for j, pool in enumerate(config.agent):
+        top = pool.max_active_sessions
+        if not pool.is_pool or top == 1:
+            continue
+        pattern = re.compile(re.escape(pool.name) + r"-([1-9][0-9]*)")
+        for i, agent in enumerate(config.agent):
+            match = pattern.fullmatch(agent.name)
+            if match and (top is None or int(match.group(1)) <= top):
+                problems.append(
+                    f"agent[{i}].name: '{agent.name}' is also the session name of instance "
+                    f"{match.group(1)} of pool '{pool.name}' (agent[{j}]); expected a name "
+                    "no pool instance takes"
+                )
     return problems
 
 

@@ -127,7 +127,8 @@ class Hooks:
     # --------------------------------------------------------------------- mail
 
     def send_mail(self, draft: MailDraft) -> Message:
-        return _need(self._hook.send_mail(draft=draft), "send_mail")
+        sent: Message = _need(self._hook.send_mail(draft=draft), "send_mail")
+        return sent
 
     def mail_inbox(
         self,
@@ -152,7 +153,8 @@ class Hooks:
         return result
 
     def read_mail(self, message_id: int) -> Message:
-        return _need(self._hook.read_mail(message_id=message_id), "read_mail")
+        message: Message = _need(self._hook.read_mail(message_id=message_id), "read_mail")
+        return message
 
     def mark_unread(self, message_id: int) -> None:
         _need(self._hook.mark_unread(message_id=message_id), "mark_unread")
@@ -163,18 +165,20 @@ class Hooks:
     def reply_mail(
         self, message_id: int, sender: str, body: str, subject: str | None = None
     ) -> Message:
-        return _need(
+        reply: Message = _need(
             self._hook.reply_mail(
                 message_id=message_id, sender=sender, body=body, subject=subject
             ),
             "reply_mail",
         )
+        return reply
 
     def mail_thread(self, thread_id: int) -> list[Message]:
         return _need(self._hook.mail_thread(thread_id=thread_id), "mail_thread")
 
     def mail_count(self, recipient: str) -> MailCount:
-        return _need(self._hook.mail_count(recipient=recipient), "mail_count")
+        count: MailCount = _need(self._hook.mail_count(recipient=recipient), "mail_count")
+        return count
 
     def wait_mail(self, recipient: str, timeout: float) -> bool | None:
         """``None`` when the store has no push notifications (poll instead)."""

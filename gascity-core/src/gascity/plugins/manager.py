@@ -97,7 +97,8 @@ class PluginManager:
         blocked |= set(disabled)
         blocked.discard("")
         for rec in self.records:
-            if rec.key in blocked or rec.name in blocked:
+            # 'name', 'role:name' or a whole distribution ('gascity-k8s').
+            if blocked & {rec.key, rec.name, rec.distribution}:
                 rec.status = PluginStatus.BLOCKED
         self.hooks = Hooks(self.pm)
 
@@ -140,10 +141,16 @@ class PluginManager:
                 msg += f"\n  '{selector.name}' is provided by {dist}: {install_hint(dist)}"
             raise PluginError(msg)
         if len(matches) > 1:
+            # Several distributions claim the name: the user may settle it by
+            # disabling all but one of them instead of uninstalling.
+            usable = [r for r in matches if r.status is not PluginStatus.BLOCKED]
+            if len(usable) == 1:
+                return usable[0]
             dists = ", ".join(f"{r.distribution} {r.version}" for r in matches)
             raise PluginError(
                 f"{noun} '{selector.name}' is registered by several distributions: {dists}; "
-                "choose one of them and uninstall the others"
+                "choose one of them: uninstall the others, or disable them with "
+                "GC_DISABLE_PLUGINS=<distribution> or [plugins] disabled"
             )
         rec = matches[0]
         if rec.status is PluginStatus.BLOCKED:
@@ -155,19 +162,33 @@ class PluginManager:
 
     def _instantiate(self, rec: PluginRecord, ctx: PluginContext) -> object:
         noun = _NOUN.get(rec.role, f"{rec.role} plugin")
+        where = f"{noun} '{rec.name}' from {rec.distribution} {rec.version}"
         try:
             factory = rec.load_factory()
-            plugin = factory(ctx)
-        except ConfigError:
-            rec.status = PluginStatus.ERROR
-            raise
         except Exception as exc:
             rec.status = PluginStatus.ERROR
-            rec.error = f"{type(exc).__name__}: {exc}"
+            rec.error = _one_line(exc)
             raise PluginError(
-                f"{noun} '{rec.name}' from {rec.distribution} {rec.version} failed to load: "
-                f"{rec.error}\n  hint: {install_hint(rec.distribution)}"
+                f"{where} failed to import: {rec.error}\n  hint: {install_hint(rec.distribution)}"
             ) from exc
+        try:
+            plugin = factory(ctx)
+        except (ConfigError, PluginError) as exc:
+            rec.status = PluginStatus.ERROR
+            rec.error = _one_line(exc)
+            raise
+        except ImportError as exc:
+            # Heavy dependencies are imported in the constructor, so a missing one
+            # surfaces here rather than at import.
+            rec.status = PluginStatus.ERROR
+            rec.error = _one_line(exc)
+            raise PluginError(
+                f"{where} failed to import: {rec.error}\n  hint: {install_hint(rec.distribution)}"
+            ) from exc
+        except Exception as exc:
+            rec.status = PluginStatus.ERROR
+            rec.error = _one_line(exc)
+            raise PluginError(f"{where} failed to start: {rec.error}") from exc
         rec.status = PluginStatus.LOADED
         return plugin
 
@@ -202,9 +223,14 @@ class PluginManager:
                     continue
                 try:
                     plugin = self._instantiate(rec, make_context(role, rec.name, None))
-                except (PluginError, ConfigError) as exc:
-                    first = str(exc).splitlines()[0]
-                    log.warning("skipping %s plugin %s: %s", role, rec.name, first)
+                except (PluginError, ConfigError):
+                    log.warning(
+                        "skipping broken %s plugin %s (%s): %s",
+                        role,
+                        rec.name,
+                        rec.distribution,
+                        rec.error,
+                    )
                     continue
                 self.pm.register(plugin, name=f"{role}:{rec.name}")
 
@@ -215,14 +241,16 @@ class PluginManager:
         tell a broken distribution from a working one without selecting it.
         """
         for rec in self.records:
-            if rec.status in (PluginStatus.BLOCKED, PluginStatus.LOADED, PluginStatus.ERROR):
+            if rec.status is not PluginStatus.AVAILABLE:
                 continue
             try:
                 rec.load_factory()
             except Exception as exc:
                 rec.status = PluginStatus.ERROR
-                rec.error = f"{type(exc).__name__}: {exc}"
+                rec.error = _one_line(exc)
                 log.warning("%s plugin %s is broken: %s", rec.role, rec.name, rec.error)
+            else:
+                rec.status = PluginStatus.LOADED
         return self.records
 
     def close(self) -> None:
@@ -231,6 +259,12 @@ class PluginManager:
         finally:
             for name, _plugin in list(self.pm.list_name_plugin()):
                 self.pm.unregister(name=name)
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, so a broken plugin costs one log line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def context_factory(

@@ -88,7 +88,9 @@ def _entry_points(group: str) -> Iterable[EntryPoint]:
     return entry_points(group=group)
 
 
-def discover(groups: dict[str, str], source: EntryPointSource = _entry_points) -> list[PluginRecord]:
+def discover(
+    groups: dict[str, str], source: EntryPointSource = _entry_points
+) -> list[PluginRecord]:
     """Read every entry point of every role group. Nothing is imported here."""
     records: list[PluginRecord] = []
     for role, group in groups.items():
