@@ -1,0 +1,6 @@
+"""Gas City on Kubernetes: the native ``k8s`` session provider, the
+``gc-session-k8s`` exec-protocol script, ``gc build-image`` and ``gc k8s manifests``."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,300 @@
+"""The emulator's object store: pods by namespace, with the API server's rules.
+
+Every write bumps one global ``resourceVersion`` (as etcd's revision does), names
+are validated, conflicts and misses are :class:`ApiError` carrying a ``Status``
+body, and patches follow the three patch types the API server accepts.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .selectors import field_matcher, label_matcher
+
+__all__ = ["ApiError", "PodStore", "apply_patch", "now_iso", "status_body"]
+
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_QUALIFIED = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+Pod = dict[str, Any]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status_body(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    return body
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.body = status_body(code, reason, message, **details)
+
+
+def not_found(name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods")
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, ``null`` deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _strategic_patch(target: Any, patch: Any) -> Any:
+    """Strategic merge for what pods use: maps as merge patch, lists of named
+    objects (containers, env, volumes) merged by ``name``, other lists replaced."""
+    if isinstance(patch, list) and isinstance(target, list):
+        if all(isinstance(x, dict) and "name" in x for x in [*patch, *target]):
+            merged = {x["name"]: x for x in target}
+            for item in patch:
+                merged[item["name"]] = _strategic_patch(merged.get(item["name"]), item)
+            return list(merged.values())
+        return copy.deepcopy(patch)
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _strategic_patch(result.get(key), value)
+    return result
+
+
+def _pointer(path: str) -> list[str]:
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+
+
+def _json_patch(target: Any, ops: list[dict[str, Any]]) -> Any:
+    """RFC 6902 add/remove/replace/test on objects and lists."""
+    doc = copy.deepcopy(target)
+    for op in ops:
+        parts = _pointer(op["path"])
+        parent: Any = doc
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+        last = parts[-1]
+        kind = op["op"]
+        try:
+            if kind in ("add", "replace"):
+                if isinstance(parent, list):
+                    idx = len(parent) if last == "-" else int(last)
+                    if kind == "add":
+                        parent.insert(idx, op["value"])
+                    else:
+                        parent[idx] = op["value"]
+                else:
+                    if kind == "replace" and last not in parent:
+                        raise KeyError(last)
+                    parent[last] = op["value"]
+            elif kind == "remove":
+                del parent[int(last) if isinstance(parent, list) else last]
+            elif kind == "test":
+                current = parent[int(last)] if isinstance(parent, list) else parent[last]
+                if current != op["value"]:
+                    raise ApiError(422, "Invalid", f"test operation failed at {op['path']}")
+            else:
+                raise ApiError(400, "BadRequest", f"unsupported json patch op {kind!r}")
+        except (KeyError, IndexError) as exc:
+            raise ApiError(422, "Invalid", f"json patch path {op['path']} missing") from exc
+    return doc
+
+
+def apply_patch(obj: Pod, patch: Any, content_type: str) -> Pod:
+    if "json-patch" in content_type:
+        result: Pod = _json_patch(obj, patch)
+    elif "strategic-merge-patch" in content_type:
+        result = _strategic_patch(obj, patch)
+    elif "merge-patch" in content_type:
+        result = _merge_patch(obj, patch)
+    else:
+        raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json ({content_type})")
+    return result
+
+
+def validate(pod: Pod) -> None:
+    meta = pod.get("metadata", {})
+    name = meta.get("name", "")
+    problems: list[str] = []
+    if not name or len(name) > 253 or not _DNS1123.match(name):
+        problems.append(f"metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 subdomain")
+    for key, value in (meta.get("labels") or {}).items():
+        if not _QUALIFIED.match(key):
+            problems.append(f"metadata.labels: Invalid value: {key!r}: name part must be valid")
+        if len(str(value)) > 63 or not _LABEL_VALUE.match(str(value)):
+            problems.append(f"metadata.labels: Invalid value: {value!r}: a valid label value")
+    for key in meta.get("annotations") or {}:
+        if not _QUALIFIED.match(key):
+            problems.append(f"metadata.annotations: Invalid value: {key!r}")
+    containers = pod.get("spec", {}).get("containers") or []
+    if not containers:
+        problems.append("spec.containers: Required value")
+    if problems:
+        raise ApiError(
+            422, "Invalid", f'Pod "{name}" is invalid: ' + "; ".join(problems), name=name, kind="Pod"
+        )
+
+
+class PodStore:
+    """Pods keyed by (namespace, name). All access holds one lock; every mutation
+    bumps the shared revision and notifies ``on_change`` listeners (the kubelet)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.pods: dict[tuple[str, str], Pod] = {}
+        self.revision = 1
+        self.on_create: list[Callable[[str, str], None]] = []
+        self.on_delete: list[Callable[[str, str, int], None]] = []
+
+    def _bump(self, pod: Pod) -> Pod:
+        self.revision += 1
+        pod["metadata"]["resourceVersion"] = str(self.revision)
+        return pod
+
+    def get(self, ns: str, name: str) -> Pod:
+        with self.lock:
+            pod = self.pods.get((ns, name))
+            if pod is None:
+                raise not_found(name)
+            return copy.deepcopy(pod)
+
+    def list(self, ns: str | None, labels: str | None = None, fields: str | None = None) -> dict[str, Any]:
+        by_label = label_matcher(labels)
+        by_field = field_matcher(fields)
+        with self.lock:
+            items = [
+                copy.deepcopy(p)
+                for (pns, _), p in sorted(self.pods.items())
+                if (ns is None or pns == ns)
+                and by_label(p["metadata"].get("labels") or {})
+                and by_field(p)
+            ]
+            rv = str(self.revision)
+        return {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": rv}, "items": items}
+
+    def create(self, ns: str, pod: Pod) -> Pod:
+        pod = copy.deepcopy(pod)
+        meta = pod.setdefault("metadata", {})
+        if meta.get("generateName") and not meta.get("name"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        if meta.get("namespace") not in (None, ns):
+            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+        validate(pod)
+        name = meta["name"]
+        meta.update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=now_iso(), generation=1)
+        for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
+            meta.pop(key, None)
+        pod["kind"], pod["apiVersion"] = "Pod", "v1"
+        pod["status"] = {"phase": "Pending", "qosClass": "Burstable", "conditions": [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}]}
+        pod["spec"].setdefault("restartPolicy", "Always")
+        with self.lock:
+            if (ns, name) in self.pods:
+                raise ApiError(409, "AlreadyExists", f'pods "{name}" already exists', name=name, kind="pods")
+            self.pods[(ns, name)] = self._bump(pod)
+            out = copy.deepcopy(pod)
+        for cb in self.on_create:
+            cb(ns, name)
+        return out
+
+    def patch(self, ns: str, name: str, patch: Any, content_type: str) -> Pod:
+        with self.lock:
+            current = self.pods.get((ns, name))
+            if current is None:
+                raise not_found(name)
+            updated = apply_patch(current, patch, content_type)
+            return self._replace(ns, name, current, updated)
+
+    def replace(self, ns: str, name: str, pod: Pod) -> Pod:
+        with self.lock:
+            current = self.pods.get((ns, name))
+            if current is None:
+                raise not_found(name)
+            return self._replace(ns, name, current, copy.deepcopy(pod))
+
+    def _replace(self, ns: str, name: str, current: Pod, updated: Pod) -> Pod:
+        wanted = updated.get("metadata", {}).get("resourceVersion")
+        have = current["metadata"]["resourceVersion"]
+        if wanted and wanted != have:
+            raise ApiError(
+                409, "Conflict",
+                f'Operation cannot be fulfilled on pods "{name}": the object has been modified; '
+                "please apply your changes to the latest version and try again",
+                name=name, kind="pods",
+            )
+        meta = updated.setdefault("metadata", {})
+        for key in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"):
+            if key in current["metadata"]:
+                meta[key] = current["metadata"][key]
+        # Clients cannot rewrite status or the spec's containers through the main resource.
+        updated["status"] = current["status"]
+        updated["spec"] = {**updated.get("spec", {}), "containers": current["spec"]["containers"]}
+        validate(updated)
+        self.pods[(ns, name)] = self._bump(updated)
+        return copy.deepcopy(updated)
+
+    def update_status(self, ns: str, name: str, mutate: Callable[[Pod], bool]) -> None:
+        """The kubelet's status writes; ``mutate`` returns whether anything changed."""
+        with self.lock:
+            pod = self.pods.get((ns, name))
+            if pod is not None and mutate(pod):
+                self._bump(pod)
+
+    def delete(self, ns: str, name: str, grace: int | None) -> Pod:
+        with self.lock:
+            pod = self.pods.get((ns, name))
+            if pod is None:
+                raise not_found(name)
+            meta = pod["metadata"]
+            if grace is None:
+                grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
+            if grace <= 0 or pod["status"].get("phase") in ("Succeeded", "Failed") and not pod["spec"].get("nodeName"):
+                del self.pods[(ns, name)]
+                out = copy.deepcopy(self._bump(pod))
+                grace = 0
+            else:
+                if not meta.get("deletionTimestamp"):
+                    meta["deletionTimestamp"] = now_iso()
+                    meta["deletionGracePeriodSeconds"] = grace
+                    self._bump(pod)
+                out = copy.deepcopy(pod)
+        for cb in self.on_delete:
+            cb(ns, name, grace)
+        return out
+
+    def remove(self, ns: str, name: str) -> None:
+        """The kubelet confirms termination: the object is gone."""
+        with self.lock:
+            if self.pods.pop((ns, name), None) is not None:
+                self.revision += 1
