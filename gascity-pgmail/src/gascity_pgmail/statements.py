@@ -1,0 +1,107 @@
+"""The SQL of every mail operation: each one a single statement.
+
+A single autocommitted statement is its own short transaction: it holds row locks
+only while it runs, so concurrent senders never wait on each other (ids come from a
+sequence, not from a counter row), and racing readers or archivers resolve on the
+one row they touch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .schema import Names
+
+__all__ = ["COLUMNS", "Statements"]
+
+COLUMNS = (
+    "id, thread_id, reply_to, sender, recipient, subject, body, created_at, read_at, archived_at"
+)
+
+
+@dataclass(frozen=True)
+class Statements:
+    send: str
+    reply: str
+    get: str
+    read: str
+    unread: str
+    archive: str
+    thread: str
+    count: str
+    inbox_open: str
+    inbox_unread: str
+    inbox_all: str
+    inbox_unread_all: str
+
+    @classmethod
+    def build(cls, n: Names, notify: bool) -> Statements:
+        m = n.messages
+        seq = n.sequence_literal
+        # The NOTIFY rides in the same statement as the INSERT, so a listener is told
+        # exactly when (and only if) the message commits.
+        if notify:
+            channel = f"'{n.channel_name}'"
+            notify_col = (
+                f", pg_notify({channel}, json_build_object('city', ins.city, "
+                "'to', ins.recipient, 'id', ins.id)::text)"
+            )
+        else:
+            notify_col = ""
+
+        def returning(insert: str) -> str:
+            return (
+                f"WITH ins AS ({insert} RETURNING {COLUMNS}, city) "
+                f"SELECT {COLUMNS}{notify_col} FROM ins"
+            )
+
+        # thread_id defaults to the new row's own id, drawn once from the sequence so
+        # the row is complete in one INSERT (no follow-up UPDATE).
+        send = returning(
+            f"INSERT INTO {m} (id, thread_id, reply_to, sender, recipient, subject, body, city) "
+            f"SELECT n.id, coalesce(%(thread_id)s, n.id), %(reply_to)s, %(sender)s, "
+            f"%(recipient)s, %(subject)s, %(body)s, %(city)s "
+            f"FROM (SELECT nextval({seq}) AS id) AS n"
+        )
+        reply = returning(
+            f"INSERT INTO {m} (id, thread_id, reply_to, sender, recipient, subject, body, city) "
+            f"SELECT nextval({seq}), o.thread_id, o.id, %(sender)s, o.sender, "
+            f"coalesce(%(subject)s, CASE WHEN o.subject ILIKE 're:%%' THEN o.subject "
+            f"ELSE 'Re: ' || o.subject END), %(body)s, o.city "
+            f"FROM {m} AS o WHERE o.id = %(id)s AND o.city = %(city)s"
+        )
+        mine = "id = %(id)s AND city = %(city)s"
+        # coalesce keeps the first read's time; racing readers queue on the row lock
+        # and each re-evaluates against the committed winner, so all see one read_at.
+        read = (
+            f"UPDATE {m} SET read_at = coalesce(read_at, now()) WHERE {mine} "
+            f"RETURNING {COLUMNS}"
+        )
+        archive = (
+            f"WITH won AS (UPDATE {m} SET archived_at = now() "
+            f"WHERE {mine} AND archived_at IS NULL RETURNING id) "
+            f"SELECT EXISTS (SELECT 1 FROM won), "
+            f"EXISTS (SELECT 1 FROM {m} WHERE {mine})"
+        )
+        inbox = f"SELECT {COLUMNS} FROM {m} WHERE city = %(city)s AND recipient = %(recipient)s"
+        tail = " ORDER BY id LIMIT %(limit)s"
+        return cls(
+            send=send,
+            reply=reply,
+            get=f"SELECT {COLUMNS} FROM {m} WHERE {mine}",
+            read=read,
+            unread=f"UPDATE {m} SET read_at = NULL WHERE {mine} RETURNING id",
+            archive=archive,
+            thread=(
+                f"SELECT {COLUMNS} FROM {m} WHERE thread_id = %(thread_id)s "
+                f"AND city = %(city)s ORDER BY created_at, id"
+            ),
+            count=(
+                f"SELECT count(*), count(*) FILTER (WHERE read_at IS NULL) FROM {m} "
+                f"WHERE city = %(city)s AND recipient = %(recipient)s AND archived_at IS NULL"
+            ),
+            inbox_open=inbox + " AND archived_at IS NULL" + tail,
+            inbox_unread=inbox + " AND archived_at IS NULL AND read_at IS NULL" + tail,
+            inbox_all=inbox + tail,
+            inbox_unread_all=inbox + " AND read_at IS NULL" + tail,
+        )
