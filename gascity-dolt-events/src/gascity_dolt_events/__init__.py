@@ -1,0 +1,10 @@
+"""Gas City's event log in a Dolt (MySQL-protocol) table.
+
+The plugin class is :class:`gascity_dolt_events.store.DoltEvents` (entry point ``dolt``
+in ``gascity.events``); it is imported lazily so discovering plugins stays cheap.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]
