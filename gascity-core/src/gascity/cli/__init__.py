@@ -1,0 +1,1 @@
+"""The ``gc`` command line."""

@@ -1,0 +1,364 @@
+"""City-level commands: init, start, stop, status, suspend/resume, config, plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..city import City
+from ..config import find_city_dir, load_city
+from ..config.models import CityConfig
+from ..controller import CityPaths, Controller, ControllerLock
+from ..controller.lock import holder_pid
+from ..errors import ConfigError
+from ..plugins import PluginManager
+from ..plugins.manager import SELECTABLE
+from ..reconcile import ControllerState
+from ..reconcile.desired import session_owner
+from ..reconcile.state import Overrides
+from .common import CliState, echo_json, format_table, guard, notify_controller, pass_state
+from .demo import demo_city_toml
+
+__all__ = ["register"]
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="City name (default: the directory's name).")
+@click.option("--provider", help="Session provider to write into [session] provider.")
+@click.option("--force", is_flag=True, help="Overwrite an existing city.toml.")
+def init(directory: Path, name: str | None, provider: str | None, force: bool) -> None:
+    """Create a working demo city in DIRECTORY."""
+    target = directory / "city.toml"
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists; pass --force to overwrite it")
+    directory.mkdir(parents=True, exist_ok=True)
+    city_name = name or "".join(
+        c if c.isalnum() or c in "_-" else "-" for c in directory.resolve().name
+    ).strip("-_") or "city"
+    target.write_text(demo_city_toml(city_name, provider))
+    queue = directory / "work-queue"
+    if not queue.exists():
+        queue.write_text("fix the flaky test\nwrite the release notes\n")
+    load_city(target)  # what we write must validate
+    click.echo(f"created {target}")
+    click.echo(f"next: gc --city {directory} start && gc --city {directory} status")
+
+
+@click.command()
+@click.option("--foreground", "-f", is_flag=True, help="Keep reconciling every patrol_interval.")
+@pass_state
+@guard
+def start(state: CliState, foreground: bool) -> None:
+    """Reconcile the city once (or keep doing it with --foreground)."""
+    city_dir = state.city_dir()
+    paths = CityPaths(city_dir)
+    lock = ControllerLock(paths.lock)
+    lock.acquire()
+    try:
+        with City.open(city_dir) as city:
+            controller = Controller(city)
+            if not foreground:
+                report = controller.tick()
+                click.echo(report.summary())
+                if report.failed:
+                    sys.exit(1)
+                return
+            from ..controller import ControlServer
+
+            server = ControlServer(paths.socket, controller.handle_command)
+            server.start()
+
+            def on_signal(signum: int, _frame: Any) -> None:
+                controller.stop_requested()
+
+            signal.signal(signal.SIGTERM, on_signal)
+            signal.signal(signal.SIGINT, on_signal)
+            click.echo(f"controller running (pid {os.getpid()}); socket {paths.socket}")
+            try:
+                controller.run()
+            finally:
+                server.close()
+    finally:
+        lock.release()
+
+
+@click.command()
+@click.option("--wait", default=60.0, show_default=True, help="Seconds to wait for shutdown.")
+@pass_state
+@guard
+def stop(state: CliState, wait: float) -> None:
+    """Stop the controller and every session of the city."""
+    city_dir = state.city_dir()
+    paths = CityPaths(city_dir)
+    reply = notify_controller(city_dir, "stop")
+    if reply is not None:
+        deadline = time.monotonic() + wait
+        while holder_pid(paths.lock) is not None:
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"controller still running after {wait:g}s")
+            time.sleep(0.1)
+        click.echo("controller stopped")
+        return
+    lock = ControllerLock(paths.lock)
+    lock.acquire()
+    try:
+        with City.open(city_dir) as city:
+            stopped = Controller(city).shutdown_sessions()
+        click.echo(f"stopped {len(stopped)} session(s)" + (
+            ": " + ", ".join(stopped) if stopped else ""))
+    finally:
+        lock.release()
+
+
+def _status(city: City) -> dict[str, Any]:
+    config = city.loaded.config
+    paths = CityPaths(city.dir)
+    pid = holder_pid(paths.lock)
+    ctl_state = ControllerState.load(paths.state)
+    overrides = Overrides.load(paths.overrides)
+    running = city.hooks.list_running("")
+    agents = {a.name: a for a in config.agent}
+    per_agent: dict[str, list[dict[str, Any]]] = {a.name: [] for a in config.agent}
+    orphans = []
+    for record in running:
+        owner = session_owner(record.name, agents)
+        entry = {
+            "name": record.name,
+            "liveness": record.liveness.value,
+            "draining": record.name in ctl_state.drains,
+        }
+        if owner is None:
+            orphans.append(entry)
+        else:
+            per_agent[owner[0]].append(entry)
+    agent_rows = []
+    for agent in config.agent:
+        suspended = agent.suspended or agent.name in overrides.suspended_agents
+        if suspended or overrides.city_suspended or config.workspace.suspended:
+            desired = 0
+        elif agent.is_pool:
+            desired = ctl_state.pool_desired.get(agent.name, agent.min_sessions)
+        else:
+            desired = 1
+        agent_rows.append({
+            "name": agent.name,
+            "kind": "pool" if agent.is_pool else "agent",
+            "desired": desired,
+            "running": len(per_agent[agent.name]),
+            "min": agent.min_active_sessions,
+            "max": agent.max_active_sessions,
+            "suspended": suspended,
+            "quarantined": agent.name in ctl_state.quarantined,
+            "draining": [s["name"] for s in per_agent[agent.name] if s["draining"]],
+            "sessions": per_agent[agent.name],
+        })
+    last_tick = (
+        datetime.fromtimestamp(ctl_state.last_tick, UTC).isoformat(timespec="seconds")
+        if ctl_state.last_tick else None
+    )
+    return {
+        "city": city.name,
+        "dir": str(city.dir),
+        "controller": {"running": pid is not None, "pid": pid if pid and pid > 0 else None,
+                       "last_tick": last_tick},
+        "suspended": overrides.city_suspended or config.workspace.suspended,
+        "providers": {role: str(city.selected(role)) for role in SELECTABLE},
+        "agents": agent_rows,
+        "orphans": orphans,
+        "plugins": city.hooks.status_info(),
+    }
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+@guard
+def status(state: CliState, as_json: bool) -> None:
+    """Controller state, and every agent and pool: desired vs running."""
+    with state.open(*SELECTABLE) as city:
+        data = _status(city)
+    if as_json:
+        echo_json(data)
+        return
+    ctl = data["controller"]
+    ctl_text = f"running (pid {ctl['pid']})" if ctl["running"] else "not running"
+    click.echo(f"city {data['city']} ({data['dir']})")
+    click.echo(f"controller: {ctl_text}; last tick: {ctl['last_tick'] or 'never'}")
+    click.echo("providers: " + ", ".join(f"{k}={v}" for k, v in data["providers"].items()))
+    if data["suspended"]:
+        click.echo("city is SUSPENDED (gc resume to resume)")
+    rows = []
+    for a in data["agents"]:
+        notes = []
+        if a["suspended"]:
+            notes.append("suspended")
+        if a["quarantined"]:
+            notes.append("QUARANTINED")
+        if a["draining"]:
+            notes.append("draining " + ",".join(a["draining"]))
+        bounds = f"{a['min'] or 0}..{a['max'] if a['max'] is not None else '∞'}"
+        rows.append([a["name"], a["kind"], bounds if a["kind"] == "pool" else "",
+                     a["desired"], a["running"], " ".join(notes)])
+    click.echo(format_table(["AGENT", "KIND", "POOL", "DESIRED", "RUNNING", "NOTES"], rows))
+    if data["orphans"]:
+        click.echo("orphans: " + ", ".join(o["name"] for o in data["orphans"]))
+    for key, value in sorted(data["plugins"].items()):
+        click.echo(f"{key}: {value}")
+
+
+def _set_city_suspended(state: CliState, value: bool) -> None:
+    city_dir = state.city_dir()
+    paths = CityPaths(city_dir)
+    overrides = Overrides.load(paths.overrides)
+    overrides.city_suspended = value
+    overrides.save(paths.overrides)
+    reply = notify_controller(city_dir)
+    word = "suspended" if value else "resumed"
+    click.echo(f"city {word}" + ("" if reply else "; takes effect at the next gc start"))
+
+
+@click.command()
+@pass_state
+@guard
+def suspend(state: CliState) -> None:
+    """Suspend the whole city: its sessions stop and none start."""
+    _set_city_suspended(state, True)
+
+
+@click.command()
+@pass_state
+@guard
+def resume(state: CliState) -> None:
+    """Resume a suspended city."""
+    _set_city_suspended(state, False)
+
+
+@click.group()
+def config() -> None:
+    """Validate, show or describe city.toml."""
+
+
+@config.command("validate")
+@pass_state
+@guard
+def config_validate(state: CliState) -> None:
+    """Check city.toml and every selected plugin's settings."""
+    city_dir = state.city_dir()
+    with City.open(city_dir, observers=False) as city:
+        click.echo(f"{city.loaded.path}: ok ({len(city.loaded.config.agent)} agents; "
+                   + ", ".join(f"{r}={city.selected(r)}" for r in SELECTABLE) + ")")
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@guard
+def config_show(state: CliState, as_json: bool) -> None:
+    """Print the effective config, defaults filled in."""
+    loaded = load_city(state.city_dir())
+    data = loaded.config.model_dump(mode="json")
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(_to_toml(data))
+
+
+@config.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of city.toml."""
+    echo_json(CityConfig.model_json_schema(mode="validation"))
+
+
+def _to_toml(data: dict[str, Any]) -> str:
+    lines: list[str] = []
+
+    def scalar(v: Any) -> str:
+        return json.dumps(v, ensure_ascii=False)
+
+    def table(prefix: str, body: dict[str, Any], header: str) -> None:
+        simple = {k: v for k, v in body.items() if not isinstance(v, dict) and v is not None}
+        nested = {k: v for k, v in body.items() if isinstance(v, dict) and k != "env"}
+        lines.append(header)
+        for k, v in simple.items():
+            lines.append(f"{k} = {scalar(v)}")
+        if isinstance(body.get("env"), dict) and body["env"]:
+            inner = ", ".join(f"{k} = {scalar(v)}" for k, v in body["env"].items())
+            lines.append(f"env = {{ {inner} }}")
+        lines.append("")
+        for k, v in nested.items():
+            table(f"{prefix}.{k}", v, f"[{prefix}.{k}]")
+
+    for key, value in data.items():
+        if key == "agent":
+            for agent in value:
+                table("agent", agent, "[[agent]]")
+        elif isinstance(value, dict):
+            table(key, value, f"[{key}]")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@guard
+def plugins(state: CliState, as_json: bool) -> None:
+    """Every installed plugin: role, name, distribution, version, status."""
+    pm = PluginManager()
+    selected: dict[str, str] = {}
+    city_dir = state.city_option.resolve() if state.city_option else find_city_dir(Path.cwd())
+    if city_dir is not None and (city_dir / "city.toml").is_file():
+        try:
+            cfg = load_city(city_dir).config
+            pm = PluginManager(disabled=cfg.plugins.disabled)
+            for role in SELECTABLE:
+                selected[role] = pm.resolve(role, cfg.section(role).provider).name
+        except ConfigError as exc:
+            click.echo(f"gc: warning: {str(exc).splitlines()[0]}", err=True)
+    else:
+        for role in SELECTABLE:
+            selected[role] = pm.resolve(role).name
+    records = pm.check_all()
+    rows = []
+    for rec in records:
+        item = rec.to_json()
+        item["selected"] = selected.get(rec.role) == rec.name
+        rows.append(item)
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(format_table(
+        ["ROLE", "NAME", "DISTRIBUTION", "VERSION", "STATUS", ""],
+        [[r["role"], r["name"], r["distribution"], r["version"], r["status"],
+          ("selected" if r["selected"] else "") + (f" {r['error']}" if r["error"] else "")]
+         for r in rows],
+    ))
+
+
+@click.command()
+def version() -> None:
+    """Print the version of gc and of every Gas City distribution installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    click.echo(f"gc {__version__}")
+    for dist in ("gascity", "gascity-core", "gascity-tmux", "gascity-exec", "gascity-k8s",
+                 "gascity-dolt-events", "gascity-pgmail"):
+        try:
+            click.echo(f"  {dist} {dist_version(dist)}")
+        except PackageNotFoundError:
+            continue
+
+
+def register(group: click.Group) -> None:
+    for command in (init, start, stop, status, suspend, resume, config, plugins, version):
+        group.add_command(command)

@@ -1,0 +1,117 @@
+"""What every ``gc`` command shares: finding the city, opening it, printing, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from ..city import City
+from ..config import find_city_dir, parse_duration
+from ..controller import CityPaths, send_command
+from ..errors import ConfigError, GasCityError
+
+__all__ = [
+    "CliState",
+    "echo_json",
+    "format_table",
+    "guard",
+    "notify_controller",
+    "parse_when",
+    "pass_state",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class CliState:
+    city_option: Path | None
+
+    def city_dir(self) -> Path:
+        if self.city_option is not None:
+            if not (self.city_option / "city.toml").is_file():
+                raise click.ClickException(
+                    f"no city.toml in {self.city_option} (create one with: gc init "
+                    f"{self.city_option})"
+                )
+            return self.city_option.resolve()
+        found = find_city_dir(Path.cwd())
+        if found is None:
+            raise click.ClickException(
+                f"no city.toml in {Path.cwd()} or any parent directory; pass --city DIR "
+                "or create one with: gc init DIR"
+            )
+        return found
+
+    @contextmanager
+    def open(self, *roles: str, observers: bool = False) -> Iterator[City]:
+        city = City.open(self.city_dir(), roles=roles, observers=observers)
+        try:
+            yield city
+        finally:
+            city.close()
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+def guard(fn: Callable[P, R]) -> Callable[P, R]:
+    """Report Gas City's own errors as one clear message, not a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(f"gc: {exc}", err=True)
+            sys.exit(2)
+        except GasCityError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    return "\n".join(lines)
+
+
+def parse_when(text: str) -> datetime:
+    """``--since`` accepts a duration back from now (``10m``) or an ISO timestamp."""
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: expected a duration such as 10m or an ISO time such as "
+            "2026-01-02T03:04:05Z"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def notify_controller(city_dir: Path, command: str = "poke") -> str | None:
+    """Tell a running controller to act now; ``None`` when no controller listens."""
+    try:
+        return send_command(CityPaths(city_dir).socket, command)
+    except OSError:
+        return None

@@ -1,0 +1,468 @@
+"""The controller: runs reconcile ticks against one city's plugins.
+
+A tick is: reload the config if it changed (keeping the old one on any error) ->
+scale checks (concurrent) -> **one** ``list_running`` -> :func:`make_plan` -> execute
+(crash reports, stops, drains, starts in dependency waves) -> save state. A session
+that is healthy costs no call beyond the listing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..city import City
+from ..config import LoadedConfig, load_city
+from ..errors import ConfigError, GasCityError, Unsupported
+from ..reconcile import ControllerState, build_desired, make_plan, run_scale_checks
+from ..reconcile.plan import Plan, StartAction, StopAction, waves
+from ..reconcile.state import Overrides
+from ..types import META_DRAIN, META_DRAIN_ACK, EventDraft, Liveness, RunningSession
+from .paths import CityPaths
+
+__all__ = ["Controller", "TickReport"]
+
+log = logging.getLogger("gascity.controller")
+
+
+@dataclass
+class TickReport:
+    number: int = 0
+    started: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)
+    stopped: list[str] = field(default_factory=list)
+    drained: list[str] = field(default_factory=list)
+    undrained: list[str] = field(default_factory=list)
+    crashed: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    desired: int = 0
+    running: int = 0
+    config_error: str | None = None
+    scale_seconds: float = 0.0
+    list_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        parts = [f"tick {self.number}: {self.running} running, {self.desired} desired"]
+        for label, items in (
+            ("started", self.started),
+            ("stopped", self.stopped),
+            ("draining", self.drained),
+            ("undrained", self.undrained),
+            ("crashed", self.crashed),
+            ("quarantined", self.quarantined),
+        ):
+            if items:
+                parts.append(f"{label} {', '.join(items)}")
+        if self.failed:
+            parts.append("failed " + ", ".join(f"{k} ({v})" for k, v in self.failed.items()))
+        if self.blocked:
+            parts.append("blocked " + ", ".join(f"{k} (on {v})" for k, v in self.blocked.items()))
+        if self.config_error:
+            parts.append("config rejected: " + self.config_error.splitlines()[0])
+        return "; ".join(parts) + f" ({self.seconds * 1000:.0f} ms)"
+
+
+class Controller:
+    """Reconciles one open :class:`City`. Thread-compatible: one tick at a time."""
+
+    def __init__(self, city: City, *, clock: Callable[[], float] = time.time) -> None:
+        self.city = city
+        self.paths = CityPaths(city.dir)
+        self.clock = clock
+        self.loaded: LoadedConfig = city.loaded
+        self.state = ControllerState.load(self.paths.state)
+        self.ticks = 0
+        self.last_report: TickReport | None = None
+        self._tick_lock = threading.Lock()
+        self._tick_done = threading.Condition()
+        self._wake = threading.Event()
+        self._reload_requested = False
+        self._stop = threading.Event()
+
+    @property
+    def hooks(self) -> Any:
+        return self.city.hooks
+
+    # ------------------------------------------------------------------ config
+
+    def maybe_reload(self, force: bool = False) -> str | None:
+        """Re-read city.toml if it changed. Returns the error if the new one is bad."""
+        path = self.loaded.path
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError as exc:
+            mtime = -1
+            if not force:
+                return self._reject(f"{path}: cannot read: {exc}", mtime)
+        if not force and mtime == self.loaded.mtime_ns:
+            return None
+        try:
+            loaded = load_city(path)
+        except ConfigError as exc:
+            return self._reject(str(exc), mtime)
+        if loaded.city_name != self.loaded.city_name:
+            return self._reject(
+                f"{path}: workspace.name changed from '{self.loaded.city_name}' to "
+                f"'{loaded.city_name}'; the city name is fixed for the life of a controller",
+                mtime,
+            )
+        old = self.loaded.config
+        self.loaded = loaded
+        self.city.loaded = loaded
+        # A reload is the operator's "I fixed it": forget crash history and quarantine.
+        self.state.crashes.clear()
+        cleared = sorted(self.state.quarantined)
+        self.state.quarantined.clear()
+        notes = []
+        for role in ("session", "events", "mail"):
+            if old.section(role).provider != loaded.config.section(role).provider:
+                notes.append(f"[{role}] provider changes take effect when the controller restarts")
+        self._emit("config.reloaded", str(path), "config reloaded" + ("; " + "; ".join(notes)
+                                                                       if notes else ""),
+                   unquarantined=cleared)
+        return None
+
+    def _reject(self, error: str, mtime: int) -> str:
+        # Remember the bad file's mtime so it is reported once, not every tick.
+        self.loaded = LoadedConfig(self.loaded.config, self.loaded.path, mtime,
+                                   self.loaded.city_name)
+        log.error("config rejected, keeping the previous one: %s", error)
+        self._emit("config.rejected", str(self.loaded.path), error.splitlines()[0],
+                   error=error)
+        return error
+
+    # -------------------------------------------------------------------- tick
+
+    def tick(self) -> TickReport:
+        with self._tick_lock:
+            report = self._tick()
+        with self._tick_done:
+            self.ticks += 1
+            report.number = self.ticks
+            self.last_report = report
+            self._tick_done.notify_all()
+        return report
+
+    def _tick(self) -> TickReport:
+        t0 = time.perf_counter()
+        report = TickReport()
+        force = self._reload_requested
+        self._reload_requested = False
+        report.config_error = self.maybe_reload(force=force)
+        config = self.loaded.config
+        overrides = Overrides.load(self.paths.overrides)
+        suspended = frozenset(overrides.suspended_agents)
+        city_suspended = overrides.city_suspended or config.workspace.suspended
+
+        pools = [
+            a for a in config.agent
+            if a.is_pool and not a.suspended and a.name not in suspended and not city_suspended
+        ]
+        t_scale = time.perf_counter()
+        scale = run_scale_checks(
+            pools,
+            self.city.dir,
+            concurrency=config.daemon.probe_concurrency,
+            timeout=config.daemon.probe_timeout,
+        )
+        report.scale_seconds = time.perf_counter() - t_scale
+        desired = build_desired(
+            config,
+            {name: res.count for name, res in scale.items()},
+            city_name=self.city.name,
+            city_dir=self.city.dir,
+            suspended_agents=suspended,
+            city_suspended=city_suspended,
+        )
+        t_list = time.perf_counter()
+        running = self.hooks.list_running("")  # the tick's one provider call
+        report.list_seconds = time.perf_counter() - t_list
+        now = self.clock()
+        plan = make_plan(
+            config=config,
+            desired=desired,
+            running=running,
+            state=self.state,
+            now=now,
+            scale=scale,
+            acked=self._probe_acks(running),
+            suspended_agents=suspended,
+            city_suspended=city_suspended,
+        )
+        report.desired = len(desired)
+        report.running = len(running)
+        if not plan.is_noop or plan.events:
+            self._execute(plan, report)
+        self.state = plan.state
+        if not plan.is_noop or plan.events or self._state_dirty(plan):
+            self.state.save(self.paths.state)
+        report.seconds = time.perf_counter() - t0
+        if not plan.is_noop:
+            log.info("%s", report.summary())
+        return report
+
+    def _state_dirty(self, plan: Plan) -> bool:
+        return True  # cheap local write; keeps last_tick fresh for `gc status`
+
+    def _probe_acks(self, running: Iterable[RunningSession]) -> frozenset[str]:
+        """Draining sessions whose provider cannot list metadata: ask each for an ack.
+
+        Only sessions being drained are asked, so a steady tick asks nobody.
+        """
+        acked: set[str] = set()
+        for record in running:
+            if record.meta is None and record.name in self.state.drains:
+                try:
+                    if self.hooks.get_meta(record.name, META_DRAIN_ACK):
+                        acked.add(record.name)
+                except GasCityError:
+                    pass
+        return frozenset(acked)
+
+    # ----------------------------------------------------------------- execute
+
+    def _emit(self, type_: str, subject: str, message: str, **payload: Any) -> None:
+        self.hooks.emit_event(
+            EventDraft(type=type_, actor="controller", subject=subject, message=message,
+                       payload=payload)
+        )
+
+    def _execute(self, plan: Plan, report: TickReport) -> None:
+        for event in plan.events:
+            self.hooks.emit_event(event)
+            if event.type == "session.quarantined":
+                report.quarantined.append(event.subject)
+        for crash in plan.crashes:
+            try:
+                output = self.hooks.peek(crash.name, 30)
+            except Exception as exc:
+                output = f"(output unavailable: {exc})"
+            report.crashed.append(crash.name)
+            self._emit("session.crashed", crash.name, f"{crash.name}: {crash.why}",
+                       agent=crash.agent, reason=crash.why, output=output[-4000:])
+        self._run_stops(plan.stops, plan, report)
+        for drain in plan.drains:
+            self._drain(drain.name, drain.agent, drain.reason, drain.undrain, report)
+        self._run_starts(plan, report)
+
+    def _pool(self, size: int) -> ThreadPoolExecutor:
+        workers = max(1, min(self.loaded.config.daemon.start_concurrency, size))
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gc-op")
+
+    def _run_stops(self, stops: list[StopAction], plan: Plan, report: TickReport) -> None:
+        if not stops:
+            return
+
+        def stop(action: StopAction) -> None:
+            self.hooks.stop(action.name)
+
+        with self._pool(len(stops)) as pool:
+            futures = [(a, pool.submit(stop, a)) for a in stops]
+            for action, future in futures:
+                try:
+                    future.result()
+                except Exception as exc:
+                    log.error("stopping %s failed: %s", action.name, exc)
+                    self._emit("session.stop_failed", action.name, f"{action.name}: {exc}",
+                               agent=action.agent, reason=action.reason, error=str(exc))
+                    continue
+                plan.state.fingerprints.pop(action.name, None)
+                if action.event is not None:
+                    report.stopped.append(action.name)
+                    self._emit(action.event, action.name,
+                               f"{action.name}: stopped ({action.reason})",
+                               agent=action.agent, reason=action.reason)
+
+    def _drain(self, name: str, agent: str, reason: str, undrain: bool,
+               report: TickReport) -> None:
+        try:
+            if undrain:
+                self.hooks.remove_meta(name, META_DRAIN)
+                self.hooks.remove_meta(name, META_DRAIN_ACK)
+            else:
+                self.hooks.set_meta(name, META_DRAIN, reason)
+        except Unsupported:
+            pass  # the controller's state carries the drain
+        except Exception as exc:
+            log.warning("%s %s: %s", "undrain" if undrain else "drain", name, exc)
+        if undrain:
+            report.undrained.append(name)
+            self._emit("session.undrained", name, f"{name}: wanted again", agent=agent)
+        else:
+            report.drained.append(name)
+            self._emit("session.draining", name, f"{name}: draining ({reason})",
+                       agent=agent, reason=reason)
+
+    def _run_starts(self, plan: Plan, report: TickReport) -> None:
+        if not plan.starts:
+            return
+        config = self.loaded.config
+        up: set[str] = set(plan.healthy)
+        failed_agents: set[str] = set()
+        blocked_agents: dict[str, str] = {}
+        suspended = {a.name for a in config.agent if a.suspended}
+        by_wave: dict[int, list[StartAction]] = {}
+        for action in plan.starts:
+            by_wave.setdefault(action.wave, []).append(action)
+
+        def dependency_problem(agent: str) -> str | None:
+            for dep in plan.dependencies.get(agent, []):
+                if dep in blocked_agents or dep in failed_agents:
+                    return dep
+                if dep in plan.state.quarantined or dep in suspended:
+                    return dep
+                if any(n not in up for n in plan.desired_by_agent.get(dep, [])):
+                    return dep
+            return None
+
+        timeout = config.session.startup_timeout
+        with self._pool(len(plan.starts)) as pool:
+            for wave in sorted(by_wave):
+                futures: list[tuple[StartAction, Future[None]]] = []
+                for action in by_wave[wave]:
+                    d = action.session
+                    dep = dependency_problem(d.agent)
+                    if dep is not None:
+                        blocked_agents.setdefault(d.agent, dep)
+                        report.blocked[d.name] = dep
+                        continue
+                    futures.append((action, pool.submit(self.hooks.start, d.name, d.config)))
+                for action, future in futures:
+                    d = action.session
+                    try:
+                        future.result(timeout=timeout * 1.5 + 5)
+                    except FutureTimeout:
+                        self._start_failed(action, f"provider did not return within "
+                                                   f"{timeout * 1.5 + 5:g}s", plan, report)
+                        failed_agents.add(d.agent)
+                    except Exception as exc:
+                        self._start_failed(action, str(exc) or type(exc).__name__, plan, report)
+                        failed_agents.add(d.agent)
+                    else:
+                        up.add(d.name)
+                        plan.state.fingerprints[d.name] = d.fingerprint
+                        report.started.append(d.name)
+                        self._emit("session.started", d.name, f"{d.name}: started ({action.reason})",
+                                   agent=d.agent, reason=action.reason, instance=d.instance)
+        newly_blocked = {n: dep for n, dep in report.blocked.items()}
+        for name, dep in newly_blocked.items():
+            self._emit("session.blocked", name, f"{name}: waiting for {dep}", dependency=dep)
+
+    def _start_failed(self, action: StartAction, error: str, plan: Plan,
+                      report: TickReport) -> None:
+        d = action.session
+        report.failed[d.name] = error
+        log.error("starting %s failed: %s", d.name, error)
+        plan.state.crashes.setdefault(d.agent, []).append(self.clock())
+        if d.name in plan.state.last_running:
+            plan.state.last_running.remove(d.name)
+        self._emit("session.start_failed", d.name, f"{d.name}: {error}", agent=d.agent,
+                   reason=action.reason, error=error)
+
+    # -------------------------------------------------------------- lifecycle
+
+    def request_tick(self, reload: bool = False, wait: float = 60.0) -> int:
+        """Wake the loop for a tick now; block until it finished. Returns its number."""
+        with self._tick_done:
+            target = self.ticks + 1
+            if self._tick_lock.locked():
+                target += 1  # the tick under way may have read the old config
+        if reload:
+            self._reload_requested = True
+        self._wake.set()
+        deadline = time.monotonic() + wait
+        with self._tick_done:
+            while self.ticks < target and time.monotonic() < deadline:
+                self._tick_done.wait(timeout=0.2)
+            return self.ticks
+
+    def handle_command(self, command: str) -> str:
+        if command == "ping":
+            return "pong"
+        if command == "poke":
+            return f"ok tick {self.request_tick()}"
+        if command == "reload":
+            number = self.request_tick(reload=True)
+            report = self.last_report
+            if report is not None and report.config_error:
+                return "error: " + report.config_error.replace("\n", " | ")
+            return f"ok reloaded, tick {number}"
+        if command == "stop":
+            self._stop.set()
+            self._wake.set()
+            return "ok stopping"
+        return f"error: unknown command {command!r}; expected ping, poke, reload or stop"
+
+    def stop_requested(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        """Tick every ``patrol_interval`` until stopped, then shut the city down."""
+        self._emit("controller.started", self.city.name, "controller started",
+                   provider=str(self.city.selected("session") or ""))
+        try:
+            while not self._stop.is_set():
+                try:
+                    report = self.tick()
+                    if report.number == 1:
+                        log.info("%s", report.summary())
+                except Exception:
+                    # A provider outage must not kill the controller; next tick retries.
+                    log.exception("tick failed")
+                self._wake.wait(timeout=self.loaded.config.daemon.patrol_interval)
+                self._wake.clear()
+        finally:
+            self.shutdown_sessions()
+            self._emit("controller.stopped", self.city.name, "controller stopped")
+
+    def shutdown_sessions(self) -> list[str]:
+        """Interrupt every session, wait ``shutdown_timeout``, stop the survivors in
+        reverse dependency order. Returns the names stopped."""
+        config = self.loaded.config
+        try:
+            running = self.hooks.list_running("")
+        except Exception:
+            log.exception("listing sessions for shutdown failed")
+            return []
+        for record in running:
+            try:
+                self.hooks.interrupt(record.name)
+            except Exception:
+                pass
+        deadline = time.monotonic() + config.daemon.shutdown_timeout
+        names = {r.name for r in running}
+        while time.monotonic() < deadline:
+            current = [r for r in self.hooks.list_running("") if r.name in names]
+            if all(r.liveness is Liveness.DEAD for r in current):
+                break
+            time.sleep(0.1)
+        level = waves(config)
+        agents = {a.name: a for a in config.agent}
+        from ..reconcile.desired import session_owner
+
+        def order(name: str) -> int:
+            owner = session_owner(name, agents)
+            return -level.get(owner[0], 0) if owner else 1
+
+        stopped: list[str] = []
+        for name in sorted(names, key=order):
+            try:
+                if self.hooks.stop(name):
+                    stopped.append(name)
+                    self._emit("session.stopped", name, f"{name}: stopped (shutdown)",
+                               reason="shutdown")
+            except Exception as exc:
+                log.error("stopping %s failed: %s", name, exc)
+        self.state.drains.clear()
+        self.state.last_running = []
+        self.state.save(self.paths.state)
+        return stopped

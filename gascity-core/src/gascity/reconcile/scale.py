@@ -1,0 +1,118 @@
+"""Pool scale checks: every check of a tick runs concurrently, bounded, each timed out.
+
+This is the one place the reconciler does I/O besides the provider: each check is
+``sh -c <scale_check>`` in the agent's directory. A failure never fails the tick; the
+pool falls back to its minimum and the reason is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config.models import AgentConfig
+
+__all__ = ["ScaleResult", "clamp", "run_scale_checks"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleResult:
+    agent: str
+    count: int
+    """The clamped instance count the pool should run."""
+    raw: str = ""
+    error: str = ""
+    """Why the check's answer was not used ("" when it was)."""
+    started: float = 0.0
+    finished: float = 0.0
+
+
+def clamp(agent: AgentConfig, value: int) -> int:
+    lo = agent.min_sessions
+    hi = agent.max_active_sessions
+    value = max(lo, value)
+    return value if hi is None else min(hi, value)
+
+
+def static_count(agent: AgentConfig) -> int:
+    """A pool without a scale_check runs its max (or its min when max is unlimited)."""
+    if agent.max_active_sessions is not None:
+        return agent.max_active_sessions
+    return agent.min_sessions
+
+
+def _run_one(
+    agent: AgentConfig, city_dir: Path, timeout: float, env: Mapping[str, str]
+) -> ScaleResult:
+    assert agent.scale_check is not None
+    started = time.monotonic()
+    cwd = city_dir / (agent.dir or ".")
+
+    def result(count: int, raw: str = "", error: str = "") -> ScaleResult:
+        return ScaleResult(agent.name, count, raw, error, started, time.monotonic())
+
+    try:
+        proc = subprocess.Popen(
+            ["sh", "-c", agent.scale_check],
+            cwd=cwd,
+            env={**env, "GC_AGENT": agent.name, "GC_CITY_DIR": str(city_dir)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # so a timeout kills the check's children too
+            text=True,
+        )
+    except OSError as exc:
+        return result(agent.min_sessions, error=f"cannot run scale_check: {exc}")
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return result(agent.min_sessions, error=f"scale_check timed out after {timeout:g}s")
+    raw = out.strip()
+    if proc.returncode != 0:
+        detail = err.strip().splitlines()[-1] if err.strip() else ""
+        return result(
+            agent.min_sessions, raw, f"scale_check exited {proc.returncode}: {detail}".strip()
+        )
+    try:
+        value = int(raw)
+    except ValueError:
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        return result(agent.min_sessions, raw, f"scale_check printed {shown!r}, not an integer")
+    return result(clamp(agent, value), raw)
+
+
+def run_scale_checks(
+    agents: Sequence[AgentConfig],
+    city_dir: Path,
+    *,
+    concurrency: int,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, ScaleResult]:
+    """Run every pool's check at once (at most ``concurrency`` in flight)."""
+    base_env = dict(os.environ if env is None else env)
+    results: dict[str, ScaleResult] = {}
+    checked = [a for a in agents if a.is_pool and a.scale_check is not None]
+    for agent in agents:
+        if agent.is_pool and agent.scale_check is None:
+            results[agent.name] = ScaleResult(agent.name, static_count(agent))
+    if not checked:
+        return results
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(checked))) as pool:
+        futures = [pool.submit(_run_one, a, city_dir, timeout, base_env) for a in checked]
+        for future in futures:
+            res = future.result()
+            results[res.agent] = res
+    return results

@@ -1,0 +1,98 @@
+"""What the controller remembers between ticks (and across restarts).
+
+Kept in ``.gc/controller-state.json``. It holds only what the running set cannot
+tell: when a drain began and why, crash history for quarantine, the fingerprint of
+sessions whose provider cannot carry metadata, and the last pool sizes (to record
+``pool.scaled`` once per change).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ControllerState", "Drain", "Overrides"]
+
+
+@dataclass
+class Drain:
+    reason: str
+    """``scale`` (pool shrank), ``drift`` (config changed) or ``suspend``."""
+    since: float
+
+
+@dataclass
+class ControllerState:
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    drains: dict[str, Drain] = field(default_factory=dict)
+    crashes: dict[str, list[float]] = field(default_factory=dict)
+    quarantined: dict[str, float] = field(default_factory=dict)
+    pool_desired: dict[str, int] = field(default_factory=dict)
+    scale_errors: dict[str, str] = field(default_factory=dict)
+    last_running: list[str] = field(default_factory=list)
+    last_tick: float = 0.0
+
+    @classmethod
+    def load(cls, path: Path) -> ControllerState:
+        try:
+            raw: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError):
+            # A torn state file costs drain timers and crash history, not sessions.
+            return cls()
+        state = cls()
+        state.fingerprints = dict(raw.get("fingerprints", {}))
+        state.drains = {k: Drain(**v) for k, v in raw.get("drains", {}).items()}
+        state.crashes = {k: list(v) for k, v in raw.get("crashes", {}).items()}
+        state.quarantined = dict(raw.get("quarantined", {}))
+        state.pool_desired = dict(raw.get("pool_desired", {}))
+        state.scale_errors = dict(raw.get("scale_errors", {}))
+        state.last_running = list(raw.get("last_running", []))
+        state.last_tick = float(raw.get("last_tick", 0.0))
+        return state
+
+    def save(self, path: Path) -> None:
+        _atomic_write(path, json.dumps(asdict(self), indent=1, sort_keys=True))
+
+
+@dataclass
+class Overrides:
+    """Runtime suspensions set by ``gc suspend`` / ``gc agent suspend``.
+
+    Kept apart from city.toml so the CLI never rewrites a file the user edits, and
+    apart from the controller state so the two writers never race.
+    """
+
+    city_suspended: bool = False
+    suspended_agents: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> Overrides:
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return cls()
+        return cls(
+            city_suspended=bool(raw.get("city_suspended", False)),
+            suspended_agents=sorted(set(raw.get("suspended_agents", []))),
+        )
+
+    def save(self, path: Path) -> None:
+        _atomic_write(path, json.dumps(asdict(self), indent=1, sort_keys=True))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
