@@ -42,9 +42,7 @@ def parse_city(text: str, path: str = CITY_FILE) -> CityConfig:
         # worth reporting, not something to coerce silently.
         config = CityConfig.model_validate(data, strict=True)
     except pydantic.ValidationError as exc:
-        raise ConfigError(
-            path, format_validation_error(exc, data=data, model=CityConfig)
-        ) from None
+        raise ConfigError(path, format_validation_error(exc, data=data, model=CityConfig)) from None
     problems = cross_check(config)
     if problems:
         raise ConfigError(path, problems)

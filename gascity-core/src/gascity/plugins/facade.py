@@ -166,9 +166,7 @@ class Hooks:
         self, message_id: int, sender: str, body: str, subject: str | None = None
     ) -> Message:
         reply: Message = _need(
-            self._hook.reply_mail(
-                message_id=message_id, sender=sender, body=body, subject=subject
-            ),
+            self._hook.reply_mail(message_id=message_id, sender=sender, body=body, subject=subject),
             "reply_mail",
         )
         return reply

@@ -51,6 +51,81 @@ ENV_VARS = {"session": "GC_SESSION", "events": "GC_EVENTS", "mail": "GC_MAIL"}
 _NOUN = {"session": "session provider", "events": "events backend", "mail": "mail backend"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+# The hooks a plugin loaded for a role may answer. Broadcasts are open to every
+# plugin; a plain implementation of another role's select-one hook is ignored, so a
+# class serving two roles (or an observer defining ``peek``) can never answer for a
+# role it was not selected for. Wrappers may observe any hook.
+BROADCASTS = frozenset({"emit_event", "status_info", "cli_commands", "shutdown"})
+ROLE_HOOKS: dict[str, frozenset[str]] = {
+    "session": frozenset(
+        {
+            "list_running",
+            "start",
+            "stop",
+            "interrupt",
+            "nudge",
+            "peek",
+            "get_meta",
+            "set_meta",
+            "remove_meta",
+            "process_alive",
+            "attach",
+            "last_activity",
+        }
+    ),
+    "events": frozenset({"list_events", "latest_event_seq", "prune_events"}),
+    "mail": frozenset(
+        {
+            "send_mail",
+            "mail_inbox",
+            "get_mail",
+            "read_mail",
+            "mark_unread",
+            "archive_mail",
+            "reply_mail",
+            "mail_thread",
+            "mail_count",
+            "wait_mail",
+        }
+    ),
+    "observers": frozenset(),
+    "cli": frozenset(),
+}
+
+
+class _RolePluggy(pluggy.PluginManager):
+    """pluggy, but a plugin loaded for a role only implements that role's hooks."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self._roles: dict[int, str] = {}
+
+    def register_for_role(self, role: str, plugin: object, name: str) -> None:
+        self._roles[id(plugin)] = role
+        try:
+            self.register(plugin, name=name)
+        except BaseException:
+            del self._roles[id(plugin)]
+            raise
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        removed = super().unregister(plugin, name)
+        if removed is not None:
+            self._roles.pop(id(removed), None)
+        return removed
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        role = self._roles.get(id(plugin))
+        if opts is None or role is None or name in BROADCASTS:
+            return opts
+        if name in ROLE_HOOKS.get(role, frozenset()):
+            return opts
+        if opts.get("wrapper") or opts.get("hookwrapper"):
+            return opts
+        log.debug("%s plugin %s: ignoring %s (not a %s hook)", role, plugin, name, role)
+        return None
+
 
 @dataclass(frozen=True)
 class Selector:
@@ -88,7 +163,7 @@ class PluginManager:
         disabled: Iterable[str] = (),
     ) -> None:
         self.env: Mapping[str, str] = dict(os.environ) if env is None else env
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm = _RolePluggy()
         self.pm.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = discover(ROLES, source)
         self.selected: dict[str, Selector] = {}
@@ -203,11 +278,18 @@ class PluginManager:
             raise PluginError(f"a {role} plugin is already active: {self.selected[role]}")
         rec = self._record(role, selector)
         plugin = self._instantiate(rec, make_context(role, selector.name, selector.argument))
-        self.register(role, plugin, selector)
+        self.pm.register_for_role(role, plugin, name=f"{role}:{selector}")
+        self.selected[role] = selector
+        self.instances[role] = plugin
         return plugin
 
     def register(self, role: str, plugin: object, selector: Selector | None = None) -> None:
-        """Register a plugin object directly (tests, embedding)."""
+        """Register a plugin object directly (tests, embedding).
+
+        Unlike plugins loaded through entry points, every hook the object implements
+        is registered, whatever ``role`` says: a test may register one object that
+        serves several roles.
+        """
         self.pm.register(plugin, name=f"{role}:{selector or type(plugin).__name__}")
         if role in SELECTABLE:
             self.selected[role] = selector or Selector(type(plugin).__name__, source="register")
@@ -232,7 +314,7 @@ class PluginManager:
                         rec.error,
                     )
                     continue
-                self.pm.register(plugin, name=f"{role}:{rec.name}")
+                self.pm.register_for_role(role, plugin, name=f"{role}:{rec.name}")
 
     def check_all(self) -> list[PluginRecord]:
         """Import every plugin's module (not instantiate) to report its status.
