@@ -1,0 +1,107 @@
+"""The one ``list-panes -a`` call of a steady tick: its format and its parser.
+
+Each pane line carries the session's name, creation time, the pane's liveness and
+current command, and the session's gascity metadata read from its user options, so
+the reconciler learns everything it needs from a single tmux process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from gascity.types import (
+    META_AGENT,
+    META_DRAIN,
+    META_DRAIN_ACK,
+    META_FINGERPRINT,
+    Liveness,
+    RunningSession,
+)
+
+from .names import decode_value, option_for
+
+__all__ = ["AGENT_PANE_OPTION", "LISTED_META", "list_format", "parse_listing"]
+
+LISTED_META = (META_FINGERPRINT, META_DRAIN, META_DRAIN_ACK, META_AGENT)
+AGENT_PANE_OPTION = "@gc_agent_pane"
+"""Pane option marking the pane that runs the agent (a user may split the window)."""
+
+_FIXED = (
+    "#{session_name}",
+    "#{session_created}",
+    "#{pane_dead}",
+    "#{pane_dead_status}",
+    "#{" + AGENT_PANE_OPTION + "}",
+)
+# The command name is free text, so it goes last and keeps any tab it might hold.
+_FIELDS = (*_FIXED, *("#{" + option_for(k) + "}" for k in LISTED_META), "#{pane_current_command}")
+
+
+def list_format() -> str:
+    return "\t".join(_FIELDS)
+
+
+@dataclass
+class _Pane:
+    dead: bool
+    status: str
+    agent: bool
+    command: str
+
+
+@dataclass
+class _Session:
+    name: str
+    created: str
+    meta: dict[str, str]
+    panes: list[_Pane] = field(default_factory=list)
+
+
+def _liveness(panes: list[_Pane]) -> tuple[Liveness, str]:
+    agent = [p for p in panes if p.agent]
+    watched = agent or panes
+    if all(p.dead for p in watched):
+        status = watched[0].status
+        return Liveness.DEAD, f"agent exited (status {status})" if status else "agent exited"
+    return Liveness.ALIVE, ""
+
+
+def _started(created: str) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(created), UTC)
+    except ValueError:
+        return None
+
+
+def parse_listing(lines: Iterable[str], prefix: str = "") -> list[RunningSession]:
+    sessions: dict[str, _Session] = {}
+    width = len(_FIELDS)
+    for line in lines:
+        parts = line.split("\t", width - 1)
+        if len(parts) != width:
+            continue
+        name, created, dead, status, agent = parts[: len(_FIXED)]
+        if not name.startswith(prefix):
+            continue
+        session = sessions.get(name)
+        if session is None:
+            raw_meta = parts[len(_FIXED) : len(_FIXED) + len(LISTED_META)]
+            meta = {k: decode_value(v) for k, v in zip(LISTED_META, raw_meta, strict=True) if v}
+            session = sessions[name] = _Session(name, created, meta)
+        session.panes.append(_Pane(dead == "1", status, agent == "1", parts[-1]))
+    out: list[RunningSession] = []
+    for session in sessions.values():
+        liveness, detail = _liveness(session.panes)
+        out.append(
+            RunningSession(
+                name=session.name,
+                liveness=liveness,
+                meta=session.meta,
+                processes=frozenset(p.command for p in session.panes if not p.dead and p.command),
+                started_at=_started(session.created),
+                detail=detail,
+            )
+        )
+    return out

@@ -1,0 +1,337 @@
+"""The ``tmux`` session provider: every session of a city on one tmux server.
+
+The server's socket is named from the city (``tmux -L gc-<city>``), so cities never
+see each other's sessions. A steady reconcile tick costs exactly one tmux process:
+``list-panes -a`` with a format that carries every session's liveness, current
+command and gascity metadata (see :mod:`gascity_tmux.listing`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gascity import hookimpl
+from gascity.errors import PluginError, SessionError, SessionExists, SessionNotFound
+from gascity.plugins import PluginContext, load_settings
+from gascity.types import RunningSession, StartConfig
+
+from . import proctree
+from .listing import AGENT_PANE_OPTION, list_format, parse_listing
+from .names import check_env_name, check_session_name, decode_value, encode_value, option_for
+from .runner import SEP, TmuxRunner, exact
+from .settings import TmuxSettings, socket_for_city
+from .steps import log, run_pre_start, run_setup
+
+__all__ = ["MARKER_VAR", "TmuxProvider"]
+
+MARKER_VAR = "GC_TMUX_SESSION"
+"""Set in every session's environment to ``<socket>:<name>``; ``stop`` finds
+processes that escaped the pane's process tree by it."""
+SOCKET_VAR = "GC_TMUX_SOCKET"
+"""Set in every session's environment so agents and setup scripts can reach the
+city's tmux server (``tmux -L "$GC_TMUX_SOCKET"``)."""
+
+
+class TmuxProvider:
+    """Built by the plugin manager as ``TmuxProvider(ctx)``."""
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+        self.settings = load_settings(ctx, TmuxSettings, env_prefix="GC_TMUX_")
+        self.socket = self.settings.socket or socket_for_city(ctx.city_name)
+        # Resolved once, here: every later call runs this exact binary.
+        path = ctx.env.get("PATH") or os.environ.get("PATH")
+        tmux_bin = self.settings.tmux or shutil.which("tmux", path=path)
+        if not tmux_bin:
+            raise PluginError(
+                "tmux was not found on PATH: install it (e.g. `apt install tmux`, "
+                "`brew install tmux`) or set [session.tmux] tmux = '/path/to/tmux'"
+            )
+        self.tmux = TmuxRunner(self.socket, tmux_bin, self.settings.config_file)
+        self._guard = threading.Lock()
+        self._name_locks: dict[str, threading.Lock] = {}
+        self._nudge_locks: dict[str, threading.Lock] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _lock(self, table: dict[str, threading.Lock], name: str) -> threading.Lock:
+        with self._guard:
+            return table.setdefault(name, threading.Lock())
+
+    @contextmanager
+    def _serialized(self, name: str) -> Iterator[None]:
+        """Start and stop of one name never overlap within this process."""
+        with self._lock(self._name_locks, name):
+            yield
+
+    def marker(self, name: str) -> str:
+        return f"{MARKER_VAR}={self.socket}:{name}"
+
+    def _split_env(self, env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+        wanted: dict[str, str] = {}
+        unset: list[str] = []
+        for key, value in env.items():
+            check_env_name(key)
+            if value == "":
+                unset.append(key)
+            else:
+                wanted[key] = value
+        return wanted, unset
+
+    def _step_env(
+        self, name: str, wanted: Mapping[str, str], unset: Sequence[str]
+    ) -> dict[str, str]:
+        env = {k: v for k, v in self.ctx.env.items() if k not in unset}
+        env.update(wanted)
+        env[SOCKET_VAR] = self.socket
+        env.setdefault("GC_SESSION_NAME", name)
+        return env
+
+    def _start_argv(
+        self, name: str, config: StartConfig, wanted: Mapping[str, str], unset: Sequence[str]
+    ) -> list[Any]:
+        s = self.settings
+        new = [
+            "new-session", "-d", "-s", name,
+            # -c is format-expanded by tmux; '##' is a literal '#'.
+            "-c", config.work_dir.replace("#", "##"),
+            "-x", str(s.width), "-y", str(s.height),
+        ]  # fmt: skip
+        for key, value in wanted.items():
+            new += ["-e", f"{key}={value}"]
+        new += ["-e", self.marker(name), "-e", f"{SOCKET_VAR}={self.socket}"]
+        if config.command:
+            prefix: list[str] = ["env"] if unset else []
+            for key in unset:
+                prefix += ["-u", key]
+            new += ["--", *prefix, "sh", "-c", config.command]
+        # remain-on-exit must be on before the command can exit, so it is set
+        # server-wide first, in the same invocation.
+        argv: list[Any] = ["set-option", "-g", "remain-on-exit", "on", SEP, *new]
+        argv += [SEP, "set-option", "-p", "-t", exact(name, pane=True), AGENT_PANE_OPTION, "1"]
+        for key, value in config.meta.items():
+            argv += [SEP, "set-option", "-t", exact(name, pane=True)]
+            argv += [option_for(key), encode_value(value)]
+        return argv
+
+    def _discard(self, name: str) -> None:
+        self.tmux.run("kill-session", "-t", exact(name))
+
+    # ------------------------------------------------------------------ session
+
+    @hookimpl
+    def list_running(self, prefix: str) -> list[RunningSession]:
+        result = self.tmux.run("list-panes", "-a", "-F", list_format())
+        if not result.ok:
+            if result.no_server:
+                return []
+            raise SessionError(f"tmux list-panes on socket {self.socket} failed: {result.stderr}")
+        return parse_listing(result.stdout, prefix)
+
+    @hookimpl
+    def start(self, name: str, config: StartConfig) -> bool:
+        check_session_name(name)
+        deadline = time.monotonic() + config.startup_timeout
+        if not Path(config.work_dir).is_dir():
+            raise SessionError(f"work_dir {config.work_dir!r} of {name!r} is not a directory")
+        wanted, unset = self._split_env(config.env)
+        step_env = self._step_env(name, wanted, unset)
+        with self._serialized(name):
+            if config.pre_start:
+                # Side effects of pre_start must not happen for a duplicate start.
+                if self.tmux.run("has-session", "-t", exact(name)).ok:
+                    raise SessionExists(f"session {name!r} already exists")
+                run_pre_start(
+                    config.pre_start, config.work_dir, step_env, deadline=deadline, name=name
+                )
+            if time.monotonic() >= deadline:
+                raise SessionError(f"start of {name!r} ran out of time before tmux started")
+            argv = self._start_argv(name, config, wanted, unset)
+            result = self.tmux.run(*argv)
+            if not result.ok:
+                if "duplicate session" in result.stderr:
+                    raise SessionExists(f"session {name!r} already exists")
+                self._discard(name)
+                raise SessionError(f"tmux could not start {name!r}: {result.stderr}")
+            run_setup(
+                config.session_setup,
+                config.session_setup_script,
+                config.work_dir,
+                step_env,
+                deadline=deadline,
+                name=name,
+            )
+            if config.nudge:
+                try:
+                    self.nudge(name, config.nudge)
+                except SessionError as exc:
+                    log.warning("initial nudge of %s failed: %s", name, exc)
+        return True
+
+    @hookimpl
+    def stop(self, name: str) -> bool:
+        check_session_name(name)
+        with self._serialized(name):
+            panes = self.tmux.run("list-panes", "-s", "-t", exact(name), "-F", "#{pane_pid}")
+            if not panes.ok and not panes.not_found:
+                raise self.tmux.error(panes, ["list-panes"], name)
+            roots = [int(p) for p in panes.stdout if p.isdigit()] if panes.ok else []
+            table = proctree.process_table()
+            tree = proctree.descendants(roots, table) | proctree.with_marker(
+                self.marker(name), table
+            )
+            if panes.ok:
+                # tmux sends SIGHUP to each pane's process group; the rest follows.
+                self.tmux.run("kill-session", "-t", exact(name))
+            survivors = proctree.kill_tree([table[p] for p in tree], self.settings.stop_grace)
+            # Anything forked while we were signalling carries the marker too.
+            late = proctree.process_table()
+            proctree.kill_tree(
+                [late[p] for p in proctree.with_marker(self.marker(name), late)], 0.5
+            )
+            if survivors:
+                log.warning(
+                    "stop %s: %d processes survived SIGKILL: %s",
+                    name,
+                    len(survivors),
+                    [p.pid for p in survivors],
+                )
+            return panes.ok
+
+    @hookimpl
+    def interrupt(self, name: str) -> bool:
+        check_session_name(name)
+        self.tmux.check("send-keys", "-t", exact(name, pane=True), "C-c", session=name)
+        return True
+
+    @hookimpl
+    def nudge(self, name: str, text: str) -> bool:
+        check_session_name(name)
+        target = exact(name, pane=True)
+        buffer = f"gc-nudge-{name}"
+        with self._lock(self._nudge_locks, name):
+            if text:
+                # A paste, not typed keys: nothing in the text is read as a key name,
+                # and an agent that enabled bracketed paste gets it as one paste.
+                self.tmux.check(
+                    "set-buffer", "-b", buffer, "--", text, SEP,
+                    "paste-buffer", "-d", "-p", "-b", buffer, "-t", target,
+                    session=name,
+                )  # fmt: skip
+                # The agent's UI needs a moment to take the paste before Enter.
+                time.sleep(self.settings.nudge_delay)
+            self.tmux.check("send-keys", "-t", target, "Enter", session=name)
+        return True
+
+    @hookimpl
+    def peek(self, name: str, lines: int) -> str:
+        check_session_name(name)
+        out = self.tmux.check(
+            "capture-pane", "-p", "-J", "-t", exact(name, pane=True), "-S", f"-{max(lines, 0)}",
+            session=name,
+        )  # fmt: skip
+        while out and not out[-1].strip():
+            out.pop()
+        if lines <= 0 or not out:
+            return ""
+        return "\n".join(out[-lines:]) + "\n"
+
+    @hookimpl
+    def get_meta(self, name: str, key: str) -> str | None:
+        check_session_name(name)
+        result = self.tmux.run("show-options", "-v", "-t", exact(name, pane=True), option_for(key))
+        if result.ok:
+            return decode_value(result.stdout[0] if result.stdout else "")
+        if result.not_found:
+            raise SessionNotFound(f"no tmux session {name!r} on socket {self.socket}")
+        if "invalid option" in result.stderr or "unknown option" in result.stderr:
+            return None
+        raise self.tmux.error(result, ["show-options"], name)
+
+    @hookimpl
+    def set_meta(self, name: str, key: str, value: str) -> bool:
+        check_session_name(name)
+        self.tmux.check(
+            "set-option", "-t", exact(name, pane=True), option_for(key), encode_value(value),
+            session=name,
+        )  # fmt: skip
+        return True
+
+    @hookimpl
+    def remove_meta(self, name: str, key: str) -> bool:
+        check_session_name(name)
+        self.tmux.check(
+            "set-option", "-u", "-t", exact(name, pane=True), option_for(key), session=name
+        )
+        return True
+
+    @hookimpl
+    def process_alive(self, name: str, process_names: Sequence[str]) -> bool | None:
+        check_session_name(name)
+        lines = self.tmux.check(
+            "list-panes", "-s", "-t", exact(name), "-F",
+            "#{pane_dead}\t#{pane_pid}\t#{pane_current_command}",
+            session=name,
+        )  # fmt: skip
+        wanted = set(process_names)
+        roots: list[int] = []
+        for line in lines:
+            dead, pane_pid, command = [*line.split("\t", 2), "", ""][:3]
+            if dead == "1":
+                continue
+            if command in wanted:
+                return True
+            if pane_pid.isdigit():
+                roots.append(int(pane_pid))
+        table = proctree.process_table()
+        if not table:
+            return None
+        for pid in proctree.descendants(roots, table):
+            if table[pid].comm in wanted or _argv0(pid) in wanted:
+                return True
+        return False
+
+    @hookimpl
+    def attach(self, name: str) -> int:
+        check_session_name(name)
+        self.tmux.check("has-session", "-t", exact(name), session=name)
+        # Attaching from inside another tmux needs TMUX unset (a nested client).
+        env = {k: v for k, v in os.environ.items() if k != "TMUX"}
+        argv = [*self.tmux.base_argv(), "attach-session", "-t", exact(name)]
+        return subprocess.call(argv, env=env)
+
+    @hookimpl
+    def last_activity(self, name: str) -> datetime | None:
+        check_session_name(name)
+        lines = self.tmux.check(
+            "list-panes", "-s", "-t", exact(name), "-F", "#{window_activity}", session=name
+        )
+        stamps = [int(x) for x in lines if x.isdigit()]
+        return datetime.fromtimestamp(max(stamps), UTC) if stamps else None
+
+    @hookimpl
+    def status_info(self) -> Mapping[str, Any]:
+        return {"session.tmux.socket": self.socket, "session.tmux.binary": self.tmux.tmux_bin}
+
+    @hookimpl
+    def shutdown(self) -> None:
+        # Deliberately leaves the tmux server running: sessions outlive the
+        # controller, and a restarted controller adopts them. Nothing else is held.
+        return None
+
+
+def _argv0(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return os.path.basename(raw.split(b"\0", 1)[0].decode(errors="replace"))

@@ -1,0 +1,93 @@
+"""The shell steps around a start: ``pre_start`` (fatal) and ``session_setup``
+(reported only). Commands are the city author's shell text and run under
+``sh -c``; names and values reach them through the environment only."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+
+from gascity.errors import SessionError
+
+__all__ = ["StepFailure", "run_pre_start", "run_setup"]
+
+log = logging.getLogger("gascity_tmux")
+_TAIL = 400
+
+
+class StepFailure(SessionError):
+    pass
+
+
+def _remaining(deadline: float, name: str, what: str) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise StepFailure(f"start of {name!r} ran out of time during {what}")
+    return left
+
+
+def _run(
+    argv: list[str], cwd: str, env: Mapping[str, str], *, deadline: float, name: str, what: str
+) -> None:
+    timeout = _remaining(deadline, name, what)
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise StepFailure(f"{what} of {name!r} timed out after {timeout:.1f}s") from None
+    except OSError as exc:
+        raise StepFailure(f"{what} of {name!r} could not run: {exc}") from None
+    if proc.returncode != 0:
+        err = (proc.stderr or proc.stdout).strip()[-_TAIL:]
+        raise StepFailure(
+            f"{what} of {name!r} failed with exit status {proc.returncode}"
+            + (f": {err}" if err else "")
+        )
+
+
+def run_pre_start(
+    commands: Sequence[str], cwd: str, env: Mapping[str, str], *, deadline: float, name: str
+) -> None:
+    for index, command in enumerate(commands, 1):
+        _run(
+            ["sh", "-c", command],
+            cwd,
+            env,
+            deadline=deadline,
+            name=name,
+            what=f"pre_start[{index}]",
+        )
+
+
+def run_setup(
+    commands: Sequence[str],
+    script: str,
+    cwd: str,
+    env: Mapping[str, str],
+    *,
+    deadline: float,
+    name: str,
+) -> list[str]:
+    """Run every setup step; return one line per failure (they never fail the start)."""
+    steps = [(["sh", "-c", c], f"session_setup[{i}]") for i, c in enumerate(commands, 1)]
+    if script:
+        steps.append((["sh", script], "session_setup_script"))
+    failures: list[str] = []
+    for argv, what in steps:
+        try:
+            _run(argv, cwd, env, deadline=deadline, name=name, what=what)
+        except StepFailure as exc:
+            log.warning("%s", exc)
+            failures.append(str(exc))
+    return failures
