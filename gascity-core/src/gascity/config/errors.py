@@ -17,6 +17,8 @@ from typing import Any
 
 import pydantic
 
+from .durations import format_duration, parse_duration
+
 __all__ = ["format_loc", "format_validation_error", "toml_type"]
 
 
@@ -87,12 +89,22 @@ def _model_at(model: type[pydantic.BaseModel] | None, loc: Sequence[str | int]) 
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _table_name(loc: Sequence[str | int]) -> str:
-    if not loc:
+def _is_duration(model: Any, loc: Sequence[str | int]) -> bool:
+    parent = _model_at(model, loc[:-1]) if model is not None and loc else None
+    if not (isinstance(parent, type) and issubclass(parent, pydantic.BaseModel)):
+        return False
+    field = parent.model_fields.get(str(loc[-1]))
+    return field is not None and any(
+        getattr(m, "func", None) is parse_duration for m in field.metadata
+    )
+
+
+def _table_name(loc: Sequence[str | int], prefix: str = "") -> str:
+    if not loc and not prefix:
         return "the top level"
-    if isinstance(loc[-1], int):
-        return f"[[{format_loc(loc[:-1])}]]"
-    return f"[{format_loc(loc)}]"
+    if loc and isinstance(loc[-1], int):
+        return f"[[{format_loc(loc[:-1], prefix)}]]"
+    return f"[{format_loc(loc, prefix)}]"
 
 
 def _show(value: object) -> str:
@@ -112,26 +124,26 @@ def _missing(model: Any, loc: Sequence[str | int]) -> str:
     return "required key is missing"
 
 
-def _unknown_key(model: Any, loc: Sequence[str | int]) -> str:
+def _unknown_key(model: Any, loc: Sequence[str | int], prefix: str) -> str:
     parent = _model_at(model, loc[:-1]) if model is not None else None
     if not (isinstance(parent, type) and issubclass(parent, pydantic.BaseModel)):
         return "unknown key"
     valid = sorted(parent.model_fields)
-    msg = f"unknown key in {_table_name(loc[:-1])}; expected one of: {', '.join(valid)}"
+    msg = f"unknown key in {_table_name(loc[:-1], prefix)}; expected one of: {', '.join(valid)}"
     close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
     if close:
         msg += f" (did you mean '{close[0]}'?)"
     return msg
 
 
-def _provider_table(model: Any, loc: Sequence[str | int]) -> str | None:
+def _provider_table(model: Any, loc: Sequence[str | int], prefix: str) -> str | None:
     """A scalar in ``[session]`` that is neither ``provider`` nor another known key."""
     parent = _model_at(model, loc[:-1]) if model is not None and loc else None
     if not (isinstance(parent, type) and issubclass(parent, pydantic.BaseModel)):
         return None
     if parent.model_config.get("extra") != "allow" or loc[-1] in parent.model_fields:
         return None
-    section = format_loc(loc[:-1])
+    section = format_loc(loc[:-1], prefix)
     return (
         f"unknown key in [{section}]; expected one of: {', '.join(sorted(parent.model_fields))}, "
         f"or a table of plugin settings: a plugin's setting goes in its own table, "
@@ -162,15 +174,15 @@ _BOUNDS = {
 }
 
 
-def _expected(err: Mapping[str, Any], model: Any) -> str:
+def _expected(err: Mapping[str, Any], model: Any, prefix: str = "") -> str:
     kind = err["type"]
     loc = tuple(err["loc"])
     if kind == "missing":
         return _missing(model, loc)
     if kind == "extra_forbidden":
-        return _unknown_key(model, loc)
+        return _unknown_key(model, loc, prefix)
     if kind == "dict_type":
-        provider_msg = _provider_table(model, loc)
+        provider_msg = _provider_table(model, loc, prefix)
         if provider_msg:
             return f"{provider_msg}; got {_show(err.get('input'))}"
     if kind in _TYPES:
@@ -180,7 +192,14 @@ def _expected(err: Mapping[str, Any], model: Any) -> str:
     elif kind in _BOUNDS:
         ctx = err.get("ctx") or {}
         ctx_key, op = _BOUNDS[kind]
-        expected = f"expected a number {op} {ctx.get(ctx_key)}"
+        bound = ctx.get(ctx_key)
+        if _is_duration(model, loc) and isinstance(bound, int | float):
+            expected = f"expected a duration {op} {format_duration(bound)}"
+            if isinstance(err.get("input"), int | float):
+                return f"{expected}, got {format_duration(err['input'])}"
+        else:
+            shown = f"{bound:g}" if isinstance(bound, float) else bound
+            expected = f"expected a number {op} {shown}"
     else:
         expected = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if "input" not in err:
@@ -209,5 +228,5 @@ def format_validation_error(
                 name = agents[loc[1]].get("name") if isinstance(agents[loc[1]], dict) else None
                 if isinstance(name, str):
                     key += f" (agent '{name}')"
-        problems.append(f"{key}: {_expected(err, model)}")
+        problems.append(f"{key}: {_expected(err, model, prefix)}")
     return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ def parse_city(text: str, path: str = CITY_FILE) -> CityConfig:
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+        raise ConfigError(path, [_syntax_problem(text, exc)]) from None
     try:
         # Strict: TOML has real types, so "5" for a count or 1 for a flag is a mistake
         # worth reporting, not something to coerce silently.
@@ -47,6 +48,22 @@ def parse_city(text: str, path: str = CITY_FILE) -> CityConfig:
     if problems:
         raise ConfigError(path, problems)
     return config
+
+
+def _syntax_problem(text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """``line 6, column 11: not valid TOML (Invalid value): command = claude``."""
+    match = re.search(r"^(.*?) \(at line (\d+), column (\d+)\)$", str(exc))
+    if not match:
+        return f"not valid TOML: {exc}"
+    reason, line, column = match.group(1), int(match.group(2)), int(match.group(3))
+    lines = text.splitlines()
+    source = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    problem = f"line {line}, column {column}: not valid TOML ({reason})"
+    if source:
+        problem += f": {source}"
+    if reason == "Invalid value":
+        problem += ' (strings need quotes, e.g. command = "claude")'
+    return problem
 
 
 def load_city(path: Path) -> LoadedConfig:

@@ -16,7 +16,7 @@ def cross_check(config: CityConfig) -> list[str]:
         if agent.name in index:
             problems.append(
                 f"agent[{i}].name: duplicate agent name '{agent.name}' "
-                f"(first defined at agent[{index[agent.name]}])"
+                f"(first defined at agent[{index[agent.name]}]); expected each name once"
             )
         else:
             index[agent.name] = i
@@ -31,7 +31,7 @@ def cross_check(config: CityConfig) -> list[str]:
             elif dep == agent.name:
                 problems.append(
                     f"agent[{i}].depends_on[{j}] (agent '{agent.name}'): an agent cannot "
-                    "depend on itself"
+                    "depend on itself; expected another agent's name"
                 )
     if not problems:
         cycle = _find_cycle({a.name: list(a.depends_on) for a in config.agent})

@@ -68,5 +68,7 @@ def load_settings(ctx: PluginContext, model: type[M], env_prefix: str | None = N
     except pydantic.ValidationError as exc:
         from ..config.errors import format_validation_error
 
-        problems = format_validation_error(exc, prefix=ctx.settings_key, env_sources=from_env)
+        problems = format_validation_error(
+            exc, prefix=ctx.settings_key, env_sources=from_env, model=model
+        )
         raise ConfigError(str(ctx.config_path or "city.toml"), problems) from None
