@@ -1,0 +1,341 @@
+"""The native Kubernetes session provider: one pod per session.
+
+A steady tick is one pod list by label selector. Metadata lives in pod
+annotations and changes with a PATCH. Only ``nudge``, ``peek``, ``interrupt`` and
+the staging upload use exec (a WebSocket on its own client).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from gascity import hookimpl
+from gascity.errors import SessionError, SessionExists, SessionNotFound
+from gascity.plugins import PluginContext, load_settings
+from gascity.types import Liveness, RunningSession, StartConfig
+
+from .client import ClientPair, load_configuration
+from .liveness import AGENT_CONTAINER, pod_liveness, running_session, session_name
+from .naming import TMUX_SESSION, city_selector, meta_annotation, session_selector
+from .podspec import READY_FILE, STAGE_CONTAINER, WORKSPACE, build_pod
+from .settings import K8sSettings
+from .staging import city_tar
+
+__all__ = ["K8sProvider"]
+
+log = logging.getLogger("gascity.k8s")
+T = TypeVar("T")
+Pod = dict[str, Any]
+
+
+def _poll(probe: Callable[[], T | None], timeout: float, first: float = 0.05, cap: float = 0.5) -> T | None:
+    deadline = time.monotonic() + timeout
+    delay = first
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(cap, delay * 1.5)
+
+
+class K8sProvider:
+    """Entry point ``k8s`` in ``gascity.session``; settings ``[session.k8s]``."""
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+        self.settings = load_settings(ctx, K8sSettings, env_prefix="GC_K8S_")
+        self.city = ctx.city_name
+        self.ns = self.settings.namespace
+        self.clients = ClientPair(load_configuration(self.settings, ctx.env))
+        self._exec_lock = threading.Lock()
+        self._nudge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    # ------------------------------------------------------------ api helpers
+
+    def _api_error(self, exc: Exception) -> int:
+        return int(getattr(exc, "status", 0) or 0)
+
+    def _list(self, selector: str) -> list[Pod]:
+        result = self.clients.raw(self.clients.core.list_namespaced_pod, self.ns, label_selector=selector)
+        items: list[Pod] = result.get("items") or []
+        return items
+
+    def _find(self, name: str) -> list[Pod]:
+        """Every pod of this city whose annotation is exactly ``name``."""
+        return [p for p in self._list(session_selector(self.city, name)) if session_name(p) == name]
+
+    def _pod(self, name: str) -> Pod:
+        live = [p for p in self._find(name) if not p["metadata"].get("deletionTimestamp")]
+        if not live:
+            raise SessionNotFound(f"no pod for session {name!r} in namespace {self.ns}")
+        return live[0]
+
+    def _read(self, pod: str) -> Pod | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            result: Pod = self.clients.raw(self.clients.core.read_namespaced_pod, pod, self.ns)
+            return result
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _delete(self, pod: str, grace: int) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.clients.raw(self.clients.core.delete_namespaced_pod, pod, self.ns,
+                             grace_period_seconds=grace)
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise SessionError(f"deleting pod {pod}: {exc.reason}") from None
+
+    def exec(self, pod: str, argv: Sequence[str], *, container: str = AGENT_CONTAINER,
+             stdin: bytes | None = None, timeout: float = 30.0) -> tuple[int, str, str]:
+        """Run ``argv`` in the pod (no shell unless argv says so); (exit code, out, err)."""
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import stream
+
+        try:
+            with self._exec_lock:
+                ws = stream(
+                    self.clients.exec_core.connect_get_namespaced_pod_exec, pod, self.ns,
+                    command=list(argv), container=container, stdin=stdin is not None,
+                    stdout=True, stderr=True, tty=False, _preload_content=False,
+                )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise SessionNotFound(f"pod {pod} is gone") from None
+            raise SessionError(f"exec in pod {pod} failed: {exc.reason or exc.body}") from None
+        try:
+            if stdin is not None:
+                ws.write_stdin(stdin)
+                ws.close_channel(0)
+            ws.run_forever(timeout=timeout)
+            if ws.is_open():
+                raise SessionError(f"exec {argv[0]} in pod {pod} timed out after {timeout}s")
+            out, err = ws.read_stdout() or "", ws.read_stderr() or ""
+            return int(ws.returncode or 0), str(out), str(err)
+        finally:
+            ws.close()
+
+    def _tmux(self, name: str, argv: Sequence[str]) -> str:
+        pod = self._pod(name)["metadata"]["name"]
+        code, out, err = self.exec(pod, argv)
+        if code != 0:
+            raise SessionError(f"{argv[0]} in session {name!r} failed ({code}): {err.strip()}")
+        return out
+
+    # ---------------------------------------------------------------- listing
+
+    @hookimpl
+    def list_running(self, prefix: str) -> list[RunningSession]:
+        sessions = []
+        for pod in self._list(city_selector(self.city)):
+            record = running_session(pod)
+            if record is not None and record.name.startswith(prefix):
+                sessions.append(record)
+        return sessions
+
+    # -------------------------------------------------------------- lifecycle
+
+    def _clear_stale(self, name: str, timeout: float) -> None:
+        """A live pod means SessionExists; a dead or terminating one is removed first."""
+        for pod in self._find(name):
+            liveness, _ = pod_liveness(pod)
+            if liveness is not Liveness.DEAD:
+                raise SessionExists(f"session {name!r} is running (pod {pod['metadata']['name']})")
+            pod_id = pod["metadata"]["name"]
+            if not pod["metadata"].get("deletionTimestamp"):
+                self._delete(pod_id, 0)
+            if _poll(lambda p=pod_id: True if self._read(p) is None else None, timeout) is None:
+                raise SessionError(f"old pod {pod_id} of {name!r} is still terminating")
+
+    @hookimpl
+    def start(self, name: str, config: StartConfig) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        deadline = time.monotonic() + config.startup_timeout
+        self._clear_stale(name, config.startup_timeout)
+        body = build_pod(
+            city=self.city, name=name, command=config.command, work_dir=config.work_dir,
+            settings=self.settings, agent=config.agent, env=config.env,
+            pre_start=config.pre_start, session_setup=config.session_setup,
+            session_setup_script=config.session_setup_script, meta=config.meta,
+            city_dir=str(self.ctx.city_dir), startup_timeout=config.startup_timeout,
+        )
+        pod = body["metadata"]["name"]
+        try:
+            self.clients.raw(self.clients.core.create_namespaced_pod, self.ns, body)
+        except ApiException as exc:
+            if exc.status == 409:
+                raise SessionExists(f"pod {pod} for session {name!r} already exists") from None
+            raise SessionError(f"creating pod {pod}: {exc.reason}: {exc.body}") from None
+        try:
+            if not self.settings.prebaked:
+                self._stage(pod, name, deadline)
+            self._wait_started(pod, name, deadline)
+        except BaseException:
+            self._delete(pod, 0)
+            raise
+        if config.nudge:
+            self.nudge(name, config.nudge)
+        return True
+
+    def _stage(self, pod: str, name: str, deadline: float) -> None:
+        """Copy the city into ``/workspace`` through the waiting init container."""
+
+        def stage_running() -> bool | None:
+            current = self._read(pod)
+            if current is None:
+                raise SessionError(f"pod {pod} of {name!r} vanished while staging")
+            self._fail_if_dead(current, name)
+            for status in current.get("status", {}).get("initContainerStatuses") or []:
+                if status.get("name") == STAGE_CONTAINER and "running" in (status.get("state") or {}):
+                    return True
+            return None
+
+        if _poll(stage_running, max(0.0, deadline - time.monotonic())) is None:
+            raise SessionError(f"session {name!r}: pod {pod} still initializing (staging) at the startup timeout")
+        payload = city_tar(self.ctx.city_dir)
+        code, _, err = self.exec(
+            pod, ["sh", "-c", 'mkdir -p "$1" && tar -xf - -C "$1" && touch "$2"', "stage", WORKSPACE, READY_FILE],
+            container=STAGE_CONTAINER, stdin=payload, timeout=max(5.0, deadline - time.monotonic()),
+        )
+        if code != 0:
+            raise SessionError(f"session {name!r}: staging the city into {pod} failed: {err.strip()}")
+
+    def _fail_if_dead(self, pod: Pod, name: str) -> None:
+        phase = pod.get("status", {}).get("phase")
+        if phase in ("Failed", "Succeeded"):
+            reasons = []
+            for key in ("initContainerStatuses", "containerStatuses"):
+                for status in pod["status"].get(key) or []:
+                    term = (status.get("state") or {}).get("terminated")
+                    if term:
+                        reasons.append(f"{status['name']} exited {term.get('exitCode')} ({term.get('reason', '')})")
+            raise SessionError(f"session {name!r}: pod {pod['metadata']['name']} died during startup: "
+                               + ("; ".join(reasons) or phase))
+
+    def _wait_started(self, pod: str, name: str, deadline: float) -> None:
+        last = ["pending"]
+
+        def started() -> bool | None:
+            current = self._read(pod)
+            if current is None:
+                raise SessionError(f"pod {pod} of {name!r} vanished during startup")
+            self._fail_if_dead(current, name)
+            liveness, detail = pod_liveness(current)
+            last[0] = detail
+            if liveness in (Liveness.ALIVE, Liveness.DEAD):
+                return True
+            return None
+
+        if _poll(started, max(0.0, deadline - time.monotonic())) is None:
+            raise SessionError(f"session {name!r}: pod {pod} still initializing ({last[0]}) at the startup timeout")
+
+    @hookimpl
+    def stop(self, name: str) -> bool:
+        stopped = False
+        for pod in self._find(name):
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            stopped = self._delete(pod["metadata"]["name"], self.settings.stop_grace_seconds) or stopped
+        self._nudge_locks.pop(name, None)
+        return stopped
+
+    # ------------------------------------------------------------ interaction
+
+    @hookimpl
+    def interrupt(self, name: str) -> bool:
+        self._tmux(name, ["tmux", "send-keys", "-t", TMUX_SESSION, "C-c"])
+        return True
+
+    @hookimpl
+    def nudge(self, name: str, text: str) -> bool:
+        # "$1" keeps the text a single argv word; -l types it literally; Enter is its own key.
+        argv = ["sh", "-c", 'tmux send-keys -t "$2" -l -- "$1" && tmux send-keys -t "$2" Enter',
+                "nudge", text, TMUX_SESSION]
+        with self._nudge_locks[name]:
+            self._tmux(name, argv)
+        return True
+
+    @hookimpl
+    def peek(self, name: str, lines: int) -> str:
+        out = self._tmux(name, ["tmux", "capture-pane", "-p", "-J", "-t", TMUX_SESSION, "-S", f"-{max(1, lines)}"])
+        kept = out.rstrip("\n").split("\n")[-lines:] if lines > 0 else []
+        return "\n".join(kept) + ("\n" if kept else "")
+
+    @hookimpl
+    def process_alive(self, name: str, process_names: Sequence[str]) -> bool | None:
+        return None  # a pod listing cannot tell, and exec is kept for interaction only
+
+    @hookimpl
+    def attach(self, name: str) -> int:
+        pod = self._pod(name)["metadata"]["name"]
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            raise SessionError("attach needs kubectl on PATH")
+        argv = [kubectl, "-n", self.ns]
+        if self.settings.context:
+            argv += ["--context", self.settings.context]
+        argv += ["exec", "-it", pod, "-c", AGENT_CONTAINER, "--", "tmux", "attach", "-t", TMUX_SESSION]
+        return subprocess.call(argv)
+
+    # ---------------------------------------------------------------- metadata
+
+    def _annotation(self, key: str) -> str:
+        try:
+            return meta_annotation(key)
+        except ValueError as exc:
+            raise SessionError(str(exc)) from None
+
+    def _patch_annotations(self, name: str, changes: Mapping[str, str | None]) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        pod = self._pod(name)["metadata"]["name"]
+        try:
+            self.clients.raw(self.clients.core.patch_namespaced_pod, pod, self.ns,
+                             {"metadata": {"annotations": dict(changes)}})
+        except ApiException as exc:
+            if exc.status == 404:
+                raise SessionNotFound(f"pod {pod} of {name!r} is gone") from None
+            raise SessionError(f"patching pod {pod}: {exc.reason}") from None
+
+    @hookimpl
+    def get_meta(self, name: str, key: str) -> str | None:
+        annotations = self._pod(name)["metadata"].get("annotations") or {}
+        value = annotations.get(self._annotation(key))
+        return None if value is None else str(value)
+
+    @hookimpl
+    def set_meta(self, name: str, key: str, value: str) -> bool:
+        self._patch_annotations(name, {self._annotation(key): value})
+        return True
+
+    @hookimpl
+    def remove_meta(self, name: str, key: str) -> bool:
+        self._patch_annotations(name, {self._annotation(key): None})
+        return True
+
+    @hookimpl
+    def status_info(self) -> Mapping[str, Any]:
+        return {"session.k8s.namespace": self.ns, "session.k8s.prebaked": self.settings.prebaked}
+
+    @hookimpl
+    def shutdown(self) -> None:
+        self.clients.close()
+

@@ -1,0 +1,53 @@
+"""``[session.k8s]``: validated with pydantic, every key overridable by ``GC_K8S_<KEY>``."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import pydantic
+
+__all__ = ["K8sSettings"]
+
+_CPU = re.compile(r"^(\d+(\.\d+)?|\.\d+)m?$")
+_MEM = re.compile(r"^(\d+(\.\d+)?|\.\d+)([eE]\d+|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+
+def _quantity(value: str, pattern: re.Pattern[str], what: str) -> str:
+    value = str(value).strip()
+    if not pattern.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes {what} quantity (e.g. {'500m or 2' if what == 'CPU' else '512Mi or 4Gi'})")
+    return value
+
+
+class K8sSettings(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    namespace: str = pydantic.Field("gc", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    image: str = "ghcr.io/gastownhall/gascity-agent:latest"
+    context: str | None = None
+    """kubeconfig context; unset = the current context."""
+    kubeconfig: str | None = None
+    """kubeconfig file; unset = ``$KUBECONFIG`` or ``~/.kube/config``."""
+    cpu_request: str = "500m"
+    mem_request: str = "1Gi"
+    cpu_limit: str = "2"
+    mem_limit: str = "4Gi"
+    service_account: str = ""
+    prebaked: bool = False
+    """The image already holds the city (``gc build-image``): no init container, no staging."""
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    stop_grace_seconds: int = pydantic.Field(5, ge=0, le=3600)
+    """Grace period when deleting a session's pod."""
+    readiness_period_seconds: int = pydantic.Field(5, ge=1, le=300)
+    """How often the kubelet checks that the agent's tmux pane is still alive."""
+
+    @pydantic.field_validator("cpu_request", "cpu_limit")
+    @classmethod
+    def _cpu(cls, value: str) -> str:
+        return _quantity(value, _CPU, "CPU")
+
+    @pydantic.field_validator("mem_request", "mem_limit")
+    @classmethod
+    def _mem(cls, value: str) -> str:
+        return _quantity(value, _MEM, "memory")

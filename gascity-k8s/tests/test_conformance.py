@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gascity.plugins import Hooks
+from gascity.testing import hooks_for
+from gascity.testing.kits import SessionProviderKit
+
+
+
+class TestK8sConformance(SessionProviderKit):
+    checks_work_dir = False  # the agent runs in the pod's /workspace, not the caller's dir
+    timeout = 30.0
+
+    @pytest.fixture
+    def session_hooks(self, make_provider: Callable[..., Any]) -> Iterator[Hooks]:
+        # A city per test: the kit's listings see only that test's pods.
+        yield hooks_for(make_provider(city=f"kit-{uuid.uuid4().hex[:6]}"))
