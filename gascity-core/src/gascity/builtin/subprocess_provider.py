@@ -1,0 +1,559 @@
+"""The ``subprocess`` session provider: detached processes, state in files, stdlib only.
+
+Each session is ``sh -c <command>`` in its own session and process group, with its
+state under ``.gc/sessions/<name>/``:
+
+* ``pid``: ``<pid> <start ticks> <epoch>``, the leader's identity. The start time from
+  ``/proc/<pid>/stat`` makes a reused pid harmless.
+* ``meta.json``: the session's metadata (fingerprint, drain flags).
+* ``output.log``: stdout and stderr, for ``peek``.
+* ``stdin``: a FIFO the session reads, so ``nudge`` can type into the agent. The
+  session holds it open read-write, so it never sees end-of-file between nudges.
+* ``exit``: the exit status, when this process reaped the leader.
+
+Everything is read back from those files and ``/proc``, so a restarted controller
+finds its sessions again, and a crashed session keeps its log until ``stop``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pydantic
+
+from .. import hookimpl
+from ..errors import SessionError, SessionExists, SessionNotFound, Unsupported
+from ..plugins.context import PluginContext, load_settings
+from ..types import META_AGENT, Liveness, RunningSession, StartConfig
+from . import proc
+from .killtree import terminate
+from .shell import merged_env, run_shell
+
+__all__ = ["SubprocessProvider", "SubprocessSettings"]
+
+log = logging.getLogger("gascity.session.subprocess")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+_COMM_MAX = 15  # the kernel truncates comm to 15 bytes
+
+
+class SubprocessSettings(pydantic.BaseModel):
+    """``[session.subprocess]`` in city.toml, or ``GC_SUBPROCESS_<KEY>``."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    stop_grace: float = pydantic.Field(default=5.0, gt=0)
+    """Seconds between SIGTERM and SIGKILL when stopping a session."""
+    kill_wait: float = pydantic.Field(default=5.0, gt=0)
+    """Seconds to wait for processes to vanish after SIGKILL."""
+    nudge_timeout: float = pydantic.Field(default=10.0, gt=0)
+    """Seconds a nudge may wait for an agent that does not read its input."""
+
+
+class _Ident:
+    """The recorded identity of a session's leader process."""
+
+    __slots__ = ("pid", "start_ticks", "started_at")
+
+    def __init__(self, pid: int, start_ticks: int, started_at: float) -> None:
+        self.pid = pid
+        self.start_ticks = start_ticks
+        self.started_at = started_at
+
+    @classmethod
+    def read(cls, session_dir: Path) -> _Ident | None:
+        try:
+            raw = (session_dir / "pid").read_text(encoding="ascii")
+            pid, ticks, epoch = raw.split()
+            return cls(int(pid), int(ticks), float(epoch))
+        except (OSError, ValueError):
+            return None
+
+    def write(self, session_dir: Path) -> None:
+        _atomic_write(session_dir / "pid", f"{self.pid} {self.start_ticks} {self.started_at}\n")
+
+    def alive(self, stat: proc.ProcStat | None) -> bool:
+        return stat is not None and stat.start_time == self.start_ticks and stat.live
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    # A fresh open file description per call, so threads of one process exclude each
+    # other as well as separate processes do.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _process_names(members: Sequence[proc.ProcStat]) -> frozenset[str]:
+    names: set[str] = set()
+    for stat in members:
+        names.add(stat.comm)
+        if len(stat.comm) >= _COMM_MAX:
+            full = proc.argv0(stat.pid)
+            if full:
+                names.add(full)
+    return frozenset(names)
+
+
+def _tail(path: Path, lines: int) -> str:
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        if lines <= 0:
+            f.seek(0)
+            data = f.read()
+        else:
+            pos, chunks, newlines = end, [], 0
+            # Read backwards only as far as the lines asked for: logs grow without bound.
+            while pos > 0 and newlines <= lines:
+                step = min(65536, pos)
+                pos -= step
+                f.seek(pos)
+                chunk = f.read(step)
+                chunks.append(chunk)
+                newlines += chunk.count(b"\n")
+            data = b"".join(reversed(chunks))
+    text = data.decode("utf-8", "replace")
+    if lines <= 0:
+        return text
+    return "".join(text.splitlines(keepends=True)[-lines:])
+
+
+class SubprocessProvider:
+    """Sessions as detached local processes. Built as ``SubprocessProvider(ctx)``."""
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self.settings = load_settings(ctx, SubprocessSettings, env_prefix="GC_SUBPROCESS_")
+        self.root = ctx.state_dir / "sessions"
+        # Sessions this process started, with their directories: reaped by pid.
+        self._children: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------- helpers
+
+    def _dir(self, name: str) -> Path:
+        if not _NAME_RE.match(name):
+            raise SessionNotFound(f"no session '{name}' (invalid session name)")
+        path = self.root / name
+        if not path.is_dir():
+            raise SessionNotFound(f"no session '{name}'")
+        return path
+
+    def _ident(self, name: str) -> tuple[Path, _Ident]:
+        path = self._dir(name)
+        ident = _Ident.read(path)
+        if ident is None:
+            raise SessionError(f"session '{name}' is still starting")
+        return path, ident
+
+    @staticmethod
+    def _starting(session_dir: Path) -> bool:
+        """Is a ``start`` still holding this session's start lock?"""
+        try:
+            fd = os.open(session_dir / "start.lock", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def _reap(self) -> None:
+        """Collect exit statuses of sessions this process started, so they do not
+        linger as zombies, and leave each status where ``list_running`` shows it."""
+        with self._lock:
+            done = [
+                (pid, child, session_dir)
+                for pid, (child, session_dir) in self._children.items()
+                if child.poll() is not None
+            ]
+            for pid, _, _ in done:
+                del self._children[pid]
+        for pid, child, session_dir in done:
+            ident = _Ident.read(session_dir)
+            if ident is not None and ident.pid == pid:
+                with contextlib.suppress(OSError):
+                    (session_dir / "exit").write_text(f"{child.returncode}\n")
+
+    @staticmethod
+    def _exit_detail(session_dir: Path) -> str:
+        try:
+            code = int((session_dir / "exit").read_text().strip())
+        except (OSError, ValueError):
+            return "exited"
+        if code < 0:
+            return f"killed by signal {-code}"
+        return f"exited with status {code}"
+
+    @staticmethod
+    def _read_meta(session_dir: Path) -> dict[str, str]:
+        try:
+            data = json.loads((session_dir / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _status(self, session_dir: Path) -> str:
+        ident = _Ident.read(session_dir)
+        if ident is None:
+            return "starting" if self._starting(session_dir) else "stale"
+        return "alive" if ident.alive(proc.read_stat(ident.pid)) else "dead"
+
+    # ----------------------------------------------------------------- listing
+
+    @hookimpl
+    def list_running(self, prefix: str) -> list[RunningSession]:
+        self._reap()
+        try:
+            entries = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        snapshot: proc.Snapshot | None = None
+        records: list[RunningSession] = []
+        for name in entries:
+            if not name.startswith(prefix) or not _NAME_RE.match(name):
+                continue
+            session_dir = self.root / name
+            meta = self._read_meta(session_dir)
+            ident = _Ident.read(session_dir)
+            if ident is None:
+                if not session_dir.is_dir():
+                    continue  # stopped between the listing and now
+                starting = self._starting(session_dir)
+                records.append(
+                    RunningSession(
+                        name=name,
+                        liveness=Liveness.STARTING if starting else Liveness.DEAD,
+                        meta=meta,
+                        detail="" if starting else "start did not complete",
+                    )
+                )
+                continue
+            if snapshot is None:
+                snapshot = proc.Snapshot()
+            alive = ident.alive(snapshot.by_pid.get(ident.pid))
+            if not alive and ident.pid in self._children:
+                self._reap()  # exited since the reap above: record its status now
+            members = snapshot.members(ident.pid, ident.start_ticks)
+            records.append(
+                RunningSession(
+                    name=name,
+                    liveness=Liveness.ALIVE if alive else Liveness.DEAD,
+                    meta=meta,
+                    processes=_process_names(members),
+                    started_at=datetime.fromtimestamp(ident.started_at, UTC),
+                    detail="" if alive else self._exit_detail(session_dir),
+                )
+            )
+        return records
+
+    # --------------------------------------------------------------- lifecycle
+
+    def _claim(self, name: str) -> tuple[Path, int]:
+        """Create ``sessions/<name>/`` atomically, holding its start lock."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):
+            # Build the directory aside with its lock already held, then rename it
+            # into place: it appears complete or not at all.
+            temp = self.root / f".new-{name}-{uuid.uuid4().hex[:8]}"
+            temp.mkdir(mode=0o700)
+            fd = os.open(temp / "start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            target = self.root / name
+            try:
+                os.rename(temp, target)
+                return target, fd
+            except OSError as exc:
+                os.close(fd)
+                shutil.rmtree(temp, ignore_errors=True)
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise SessionError(f"cannot create session '{name}': {exc}") from exc
+            status = self._status(target)
+            if status in ("alive", "starting"):
+                raise SessionExists(f"session '{name}' already exists")
+            # A crashed session or a start that died half-way: clear it like stop.
+            self.stop(name)
+        raise SessionError(f"cannot claim session '{name}': it keeps reappearing")
+
+    @hookimpl
+    def start(self, name: str, config: StartConfig) -> bool:
+        if not _NAME_RE.match(name):
+            raise SessionError(f"invalid session name {name!r}")
+        deadline = time.monotonic() + config.startup_timeout
+
+        def remaining(step: str) -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SessionError(
+                    f"session '{name}' did not start within {config.startup_timeout}s ({step})"
+                )
+            return left
+
+        self._reap()
+        session_dir, lock_fd = self._claim(name)
+        env = merged_env(config.env)
+        try:
+            for command in config.pre_start:
+                result = run_shell(command, config.work_dir, env, remaining("pre_start"))
+                if result.returncode is None:
+                    raise SessionError(
+                        f"session '{name}' did not start within {config.startup_timeout}s "
+                        "(a pre_start command was still running)"
+                    )
+                if not result.ok:
+                    raise SessionError(
+                        f"session '{name}': pre_start command failed ({result.describe()})"
+                    )
+            meta = dict(config.meta)
+            if config.agent:
+                meta.setdefault(META_AGENT, config.agent)
+            _atomic_write(session_dir / "meta.json", json.dumps(meta))
+            remaining("spawn")
+            self._spawn(name, session_dir, config, env)
+            for command in (*config.session_setup, *filter(None, [config.session_setup_script])):
+                try:
+                    result = run_shell(command, config.work_dir, env, remaining("session_setup"))
+                except (OSError, SessionError) as exc:
+                    log.warning("session %s: session_setup failed: %s", name, exc)
+                    continue
+                if not result.ok:
+                    log.warning(
+                        "session %s: session_setup failed (%s)", name, result.describe()
+                    )
+            if config.nudge:
+                try:
+                    self._type(name, session_dir, config.nudge, remaining("nudge"))
+                except SessionError as exc:
+                    # The agent may have exited on its own; the listing reports that.
+                    log.warning("session %s: initial nudge not delivered: %s", name, exc)
+        except BaseException:
+            self._discard(name, session_dir)
+            raise
+        finally:
+            os.close(lock_fd)
+        return True
+
+    def _spawn(
+        self, name: str, session_dir: Path, config: StartConfig, env: dict[str, str]
+    ) -> None:
+        fifo = session_dir / "stdin"
+        os.mkfifo(fifo, 0o600)
+        log_fd = os.open(
+            session_dir / "output.log",
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+            0o600,
+        )
+        # Read-write, so the FIFO always has a writer and the agent never reads EOF.
+        in_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            child = subprocess.Popen(
+                ["sh", "-c", config.command],
+                cwd=config.work_dir,
+                env=env,
+                stdin=in_fd,
+                stdout=log_fd,
+                stderr=log_fd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SessionError(f"session '{name}': cannot run the command: {exc}") from exc
+        finally:
+            os.close(in_fd)
+            os.close(log_fd)
+        # Not reaped yet, so /proc/<pid>/stat exists even if it already exited.
+        stat = proc.read_stat(child.pid)
+        if stat is None:
+            child.kill()
+            child.wait()
+            raise SessionError(f"session '{name}': its process vanished at start")
+        _Ident(child.pid, stat.start_time, time.time()).write(session_dir)
+        with self._lock:
+            self._children[child.pid] = (child, session_dir)
+
+    def _discard(self, name: str, session_dir: Path) -> None:
+        ident = _Ident.read(session_dir)
+        if ident is not None:
+            self._kill(ident)
+        self._remove(name, session_dir)
+
+    def _kill(self, ident: _Ident) -> None:
+        terminate(
+            lambda: proc.Snapshot().members(ident.pid, ident.start_ticks),
+            grace=self.settings.stop_grace,
+            kill_wait=self.settings.kill_wait,
+        )
+        self._reap()
+
+    def _remove(self, name: str, session_dir: Path) -> bool:
+        # Rename first so the session disappears at once, whatever rmtree takes.
+        trash = self.root / f".gone-{name}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(session_dir, trash)
+        except FileNotFoundError:
+            return False
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+    @hookimpl
+    def stop(self, name: str) -> bool:
+        if not _NAME_RE.match(name):
+            return False
+        session_dir = self.root / name
+        if not session_dir.is_dir():
+            return False
+        ident = _Ident.read(session_dir)
+        if ident is not None:
+            self._kill(ident)
+        return self._remove(name, session_dir)
+
+    # ------------------------------------------------------------- interaction
+
+    @hookimpl
+    def interrupt(self, name: str) -> bool:
+        _, ident = self._ident(name)
+        head = proc.read_stat(ident.pid)
+        if head is not None and head.start_time != ident.start_ticks:
+            raise SessionNotFound(f"session '{name}' is not running")
+        try:
+            os.killpg(ident.pid, signal.SIGINT)
+        except ProcessLookupError:
+            raise SessionNotFound(f"session '{name}' is not running") from None
+        return True
+
+    def _type(self, name: str, session_dir: Path, text: str, timeout: float) -> None:
+        try:
+            fd = os.open(session_dir / "stdin", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise SessionNotFound(f"no session '{name}'") from None
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                raise SessionError(f"session '{name}' is not running (no reader)") from None
+            raise SessionError(f"session '{name}': cannot open its input: {exc}") from exc
+        deadline = time.monotonic() + timeout
+        data = memoryview((text + "\n").encode("utf-8"))
+        try:
+            while data:
+                try:
+                    written = os.write(fd, data)
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    poller = select.poll()
+                    poller.register(fd, select.POLLOUT)
+                    if left <= 0 or not poller.poll(int(left * 1000) + 1):
+                        raise SessionError(
+                            f"session '{name}' did not read its input within {timeout}s"
+                        ) from None
+                    continue
+                except BrokenPipeError:
+                    raise SessionError(f"session '{name}' stopped reading its input") from None
+                data = data[written:]
+        finally:
+            os.close(fd)
+
+    @hookimpl
+    def nudge(self, name: str, text: str) -> bool:
+        session_dir = self._dir(name)
+        with _flock(session_dir / "nudge.lock"):
+            self._type(name, session_dir, text, self.settings.nudge_timeout)
+        return True
+
+    @hookimpl
+    def peek(self, name: str, lines: int) -> str:
+        session_dir = self._dir(name)
+        try:
+            return _tail(session_dir / "output.log", lines)
+        except FileNotFoundError:
+            raise SessionNotFound(f"no session '{name}'") from None
+
+    @hookimpl
+    def attach(self, name: str) -> int:
+        self._dir(name)
+        raise Unsupported(
+            "subprocess sessions have no terminal to attach to; "
+            "use 'gc session peek' and 'gc session nudge'"
+        )
+
+    @hookimpl
+    def last_activity(self, name: str) -> datetime | None:
+        session_dir = self._dir(name)
+        times = []
+        for part in ("output.log", "stdin"):
+            with contextlib.suppress(OSError):
+                times.append((session_dir / part).stat().st_mtime)
+        return datetime.fromtimestamp(max(times), UTC) if times else None
+
+    @hookimpl
+    def process_alive(self, name: str, process_names: Sequence[str]) -> bool | None:
+        _, ident = self._ident(name)
+        snapshot = proc.Snapshot()
+        if not process_names:
+            return ident.alive(snapshot.by_pid.get(ident.pid))
+        members = snapshot.members(ident.pid, ident.start_ticks)
+        return bool(_process_names(members) & set(process_names))
+
+    # ---------------------------------------------------------------- metadata
+
+    @hookimpl
+    def get_meta(self, name: str, key: str) -> str | None:
+        return self._read_meta(self._dir(name)).get(key)
+
+    def _update_meta(self, name: str, key: str, value: str | None) -> bool:
+        session_dir = self._dir(name)
+        try:
+            with _flock(session_dir / "meta.lock"):
+                meta = self._read_meta(session_dir)
+                if value is None:
+                    if key not in meta:
+                        return True
+                    del meta[key]
+                else:
+                    meta[key] = value
+                _atomic_write(session_dir / "meta.json", json.dumps(meta))
+        except FileNotFoundError:
+            raise SessionNotFound(f"no session '{name}'") from None
+        return True
+
+    @hookimpl
+    def set_meta(self, name: str, key: str, value: str) -> bool:
+        return self._update_meta(name, key, value)
+
+    @hookimpl
+    def remove_meta(self, name: str, key: str) -> bool:
+        return self._update_meta(name, key, None)
+
+    @hookimpl
+    def status_info(self) -> dict[str, object]:
+        return {"session.subprocess.state_dir": str(self.root)}
+
+    @hookimpl
+    def shutdown(self) -> None:
+        # Sessions outlive the controller on purpose; only collect finished children.
+        self._reap()

@@ -1,0 +1,286 @@
+"""The built-in subprocess session provider against real processes."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gascity.builtin import proc
+from gascity.builtin.subprocess_provider import SubprocessProvider
+from gascity.errors import SessionError, SessionExists
+from gascity.plugins import Hooks, PluginContext
+from gascity.testing import hooks_for, wait_for
+from gascity.testing.kits import SessionProviderKit
+from gascity.types import META_AGENT, Liveness, RunningSession, StartConfig
+
+
+def make(city: Path, **settings: object) -> SubprocessProvider:
+    ctx = PluginContext(
+        role="session", name="subprocess", city_dir=city, settings={"stop_grace": 2, **settings}
+    )
+    return SubprocessProvider(ctx)
+
+
+def stop_all(provider: SubprocessProvider) -> None:
+    for record in provider.list_running(""):
+        provider.stop(record.name)
+
+
+class TestSubprocessConformance(SessionProviderKit):
+    timeout = 10.0
+
+    @pytest.fixture
+    def session_hooks(self, tmp_path: Path) -> Iterator[Hooks]:
+        provider = make(tmp_path / "city")
+        yield hooks_for(provider)
+        stop_all(provider)
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> Path:
+    return tmp_path / "city"
+
+
+@pytest.fixture
+def provider(city: Path) -> Iterator[SubprocessProvider]:
+    p = make(city)
+    yield p
+    stop_all(p)
+
+
+def cfg(command: str, work_dir: Path, **kw: object) -> StartConfig:
+    return StartConfig(command=command, work_dir=str(work_dir), startup_timeout=10, **kw)  # type: ignore[arg-type]
+
+
+def record(p: SubprocessProvider, name: str) -> RunningSession | None:
+    return next((r for r in p.list_running("") if r.name == name), None)
+
+
+def alive(pid: int, start_ticks: int) -> bool:
+    stat = proc.read_stat(pid)
+    return stat is not None and stat.live and stat.start_time == start_ticks
+
+
+def ident(city: Path, name: str) -> tuple[int, int]:
+    pid, ticks, _ = (city / ".gc" / "sessions" / name / "pid").read_text().split()
+    return int(pid), int(ticks)
+
+
+def test_reused_pid_is_not_mistaken_for_the_session(
+    provider: SubprocessProvider, city: Path, tmp_path: Path
+) -> None:
+    provider.start("real", cfg("sleep 300", tmp_path))
+    # A session whose recorded pid now belongs to another live process (this test).
+    fake = city / ".gc" / "sessions" / "reused"
+    fake.mkdir()
+    me = proc.read_stat(os.getpid())
+    assert me is not None
+    (fake / "pid").write_text(f"{os.getpid()} {me.start_time + 1} 0\n")
+    listed = {r.name: r for r in provider.list_running("")}
+    assert listed["real"].liveness is Liveness.ALIVE
+    assert listed["reused"].liveness is Liveness.DEAD
+    assert listed["reused"].processes == frozenset()
+    with pytest.raises(SessionError):
+        provider.interrupt("reused")
+    assert provider.stop("reused") is True  # removes the state, signals nobody
+    assert proc.read_stat(os.getpid()) is not None
+    assert record(provider, "reused") is None
+
+
+def test_fresh_instance_rediscovers_sessions(city: Path, tmp_path: Path) -> None:
+    first = make(city)
+    try:
+        first.start("keeper", cfg("echo hi; sleep 300", tmp_path, agent="mayor"))
+        first.set_meta("keeper", "gc.fingerprint", "f1")
+        pid, ticks = ident(city, "keeper")
+        del first  # the controller restarts
+
+        second = make(city)
+        found = record(second, "keeper")
+        assert found is not None
+        assert found.liveness is Liveness.ALIVE
+        assert found.meta == {META_AGENT: "mayor", "gc.fingerprint": "f1"}
+        assert found.processes is not None and "sleep" in found.processes
+        with pytest.raises(SessionExists):
+            second.start("keeper", cfg("sleep 300", tmp_path))
+        wait_for(lambda: "hi" in second.peek("keeper", 5), 5, what="output via new instance")
+        assert second.stop("keeper") is True
+        assert not alive(pid, ticks)
+        assert record(second, "keeper") is None
+    finally:
+        stop_all(make(city))
+
+
+def test_crashed_session_keeps_its_log_until_stop(
+    provider: SubprocessProvider, city: Path, tmp_path: Path
+) -> None:
+    provider.start("crash", cfg("echo about to fail; exit 7", tmp_path))
+    dead = wait_for(
+        lambda: (r if (r := record(provider, "crash")) and r.liveness is Liveness.DEAD else None),
+        10,
+        what="crash reported dead",
+    )
+    assert dead.detail == "exited with status 7"
+    assert dead.processes == frozenset()
+    assert "about to fail" in provider.peek("crash", 10)
+    # A crashed session can be started again under its name (the controller's restart).
+    provider.start("crash", cfg("sleep 300", tmp_path))
+    assert (r := record(provider, "crash")) and r.liveness is Liveness.ALIVE
+    assert "about to fail" not in provider.peek("crash", 10)
+
+
+def test_stop_kills_setsid_child_that_ignores_term_and_hup(
+    provider: SubprocessProvider, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "child.pid"
+    child = (
+        f"trap '' TERM HUP; echo $$ > {shlex.quote(str(pidfile))}.tmp; "
+        f"mv {shlex.quote(str(pidfile))}.tmp {shlex.quote(str(pidfile))}; exec sleep 300"
+    )
+    # The child leaves the session (and so the process group) and ignores TERM and HUP;
+    # the leader ignores them too, so only KILL after the grace ends them.
+    command = f"trap '' TERM HUP; setsid sh -c {shlex.quote(child)} & sleep 300"
+    provider.start("stubborn", cfg(command, tmp_path))
+    wait_for(pidfile.exists, 10, what="child pid file")
+    child_pid = int(pidfile.read_text())
+    child_stat = proc.read_stat(child_pid)
+    assert child_stat is not None
+    leader, ticks = ident(provider.root.parent.parent, "stubborn")
+    assert child_stat.session == child_pid != leader  # really left the session
+    assert provider.stop("stubborn") is True
+    assert not alive(child_pid, child_stat.start_time)
+    assert not alive(leader, ticks)
+    assert provider.stop("stubborn") is False
+
+
+def test_stop_reaches_a_child_that_left_the_process_group(
+    provider: SubprocessProvider, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "grp.pid"
+    # A new process group in the same session: killpg of the leader's group misses it.
+    script = (
+        "import os, signal, time\n"
+        "os.setpgid(0, 0)\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        f"open({str(pidfile)!r} + '.t', 'w').write(str(os.getpid()))\n"
+        f"os.rename({str(pidfile)!r} + '.t', {str(pidfile)!r})\n"
+        "time.sleep(300)\n"
+    )
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)} & wait"
+    provider.start("grp", cfg(command, tmp_path))
+    wait_for(pidfile.exists, 10, what="grandchild pid file")
+    pid = int(pidfile.read_text())
+    stat = proc.read_stat(pid)
+    assert stat is not None and stat.pgrp == pid
+    found = record(provider, "grp")
+    assert found is not None and found.processes is not None
+    assert stat.comm in found.processes  # listed although outside the leader's group
+    provider.stop("grp")
+    assert not alive(pid, stat.start_time)
+
+
+def test_interrupt_reaches_the_whole_process_group(
+    provider: SubprocessProvider, tmp_path: Path
+) -> None:
+    provider.start("int", cfg("trap 'echo leader-int' INT; sleep 300 & wait; sleep 300", tmp_path))
+    pid, ticks = ident(provider.root.parent.parent, "int")
+    wait_for(
+        lambda: len(proc.Snapshot().members(pid, ticks)) >= 2,
+        10,
+        what="child sleep",
+    )
+    provider.interrupt("int")
+    wait_for(lambda: "leader-int" in provider.peek("int", 5), 10, what="trap output")
+
+
+def test_nudges_are_serialized_and_literal(provider: SubprocessProvider, tmp_path: Path) -> None:
+    provider.start("cat", cfg("cat", tmp_path))
+    big = "x" * 70000  # more than a pipe holds: needs the reader, in several writes
+    provider.nudge("cat", big)
+    provider.nudge("cat", "after $(echo no) `echo no`")
+    out = wait_for(
+        lambda: (o if "after" in (o := provider.peek("cat", 3)) else None), 10, what="nudge"
+    )
+    assert out.splitlines()[-1] == "after $(echo no) `echo no`"
+    assert provider.peek("cat", 2).splitlines()[0] == big
+
+
+def test_nudge_to_exited_session_fails(provider: SubprocessProvider, tmp_path: Path) -> None:
+    provider.start("gone", cfg("exec true", tmp_path))
+    wait_for(
+        lambda: (r := record(provider, "gone")) is not None and r.liveness is Liveness.DEAD,
+        10,
+        what="dead",
+    )
+    with pytest.raises(SessionError):
+        provider.nudge("gone", "anyone?")
+
+
+def test_env_empty_value_unsets_and_setup_hooks(
+    provider: SubprocessProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GC_TEST_INHERITED", "from-parent")
+    monkeypatch.setenv("GC_TEST_DROPPED", "should-vanish")
+    marker = tmp_path / "setup-ran"
+    provider.start(
+        "envs",
+        cfg(
+            'echo "I=$GC_TEST_INHERITED D=${GC_TEST_DROPPED-unset}"; cat',
+            tmp_path,
+            env={"GC_TEST_DROPPED": ""},
+            session_setup=("exit 5", f"touch {shlex.quote(str(marker))}"),
+            nudge="first prompt",
+        ),
+    )
+    assert marker.exists()  # a failing setup command is reported, not fatal
+    out = wait_for(
+        lambda: (o if "first prompt" in (o := provider.peek("envs", 10)) else None),
+        10,
+        what="initial nudge",
+    )
+    assert "I=from-parent D=unset" in out
+
+
+def test_start_failures_leave_nothing(provider: SubprocessProvider, tmp_path: Path) -> None:
+    with pytest.raises(SessionError, match="pre_start"):
+        provider.start("pre", cfg("sleep 300", tmp_path, pre_start=("echo nope >&2; exit 2",)))
+    with pytest.raises(SessionError, match="did not start within"):
+        provider.start(
+            "slow",
+            StartConfig(
+                command="sleep 300",
+                work_dir=str(tmp_path),
+                pre_start=("sleep 30",),
+                startup_timeout=0.5,
+            ),
+        )
+    with pytest.raises(SessionError):
+        provider.start("nowhere", cfg("sleep 300", tmp_path / "missing"))
+    assert provider.list_running("") == []
+    assert [p.name for p in provider.root.iterdir()] == []
+
+
+def test_processes_and_process_alive(provider: SubprocessProvider, tmp_path: Path) -> None:
+    provider.start("procs", cfg("sleep 300 & sleep 301; wait", tmp_path))
+    found = wait_for(
+        lambda: (r if (r := record(provider, "procs")) and r.processes and "sleep" in r.processes
+                 else None),
+        10,
+        what="sleep listed",
+    )
+    assert found.processes == frozenset({"sh", "sleep"})
+    assert provider.process_alive("procs", ["sleep"]) is True
+    assert provider.process_alive("procs", ["claude"]) is False
+    assert found.started_at is not None
+    assert provider.last_activity("procs") is not None
+
+
+def test_invalid_names_are_refused(provider: SubprocessProvider, tmp_path: Path) -> None:
+    with pytest.raises(SessionError):
+        provider.start("../escape", cfg("sleep 1", tmp_path))
+    assert provider.stop("../escape") is False
+    assert not (tmp_path / "escape").exists()
