@@ -152,7 +152,8 @@ class DaemonSection(_Strict):
 
 class PluginsSection(_Strict):
     disabled: list[str] = Field(
-        default_factory=list, description="Plugins never loaded: 'name' or 'role:name'."
+        default_factory=list,
+        description="Plugins never loaded: 'name', 'role:name' or a distribution name.",
     )
 
 
