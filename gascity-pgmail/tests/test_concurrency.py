@@ -62,9 +62,9 @@ def test_100_threads_x_20_messages(make_store: StoreFactory) -> None:
     assert by_sender["s3"] == [f"3-{i}" for i in range(PER_SENDER)]
 
 
-def _child(
-    dsn: str, schema: str, city_dir: str, n: int, ready: Any, go: Any, out: Any
-) -> None:
+def _child(where: tuple[str, str, str], n: int, sync: tuple[Any, Any, Any]) -> None:
+    dsn, schema, city_dir = where
+    ready, go, out = sync
     store = PostgresMail(make_context(dsn, Path(city_dir), schema=schema, pool_min=1, pool_max=1))
     try:
         store.mail_count("warmup")  # connect before the gate so the burst is concurrent
@@ -87,7 +87,7 @@ def test_100_processes_x_20_messages(
     procs = [
         mp.Process(
             target=_child,
-            args=(pg_server.dsn, store.names.schema_name, str(tmp_path), n, ready, go, out),
+            args=((pg_server.dsn, store.names.schema_name, str(tmp_path)), n, (ready, go, out)),
         )
         for n in range(SENDERS)
     ]
@@ -111,7 +111,7 @@ def test_ten_concurrent_readers_read_once(make_store: StoreFactory) -> None:
         msg = store.send_mail(MailDraft("mayor", "worker", "s", "b"))
         barrier = threading.Barrier(10)
 
-        def reader(message_id: int = msg.id) -> Any:
+        def reader(message_id: int = msg.id, barrier: threading.Barrier = barrier) -> Any:
             barrier.wait()
             return store.read_mail(message_id).read_at
 
@@ -131,7 +131,9 @@ def test_two_concurrent_archivers_exactly_one_wins(make_store: StoreFactory) -> 
         msg = first.send_mail(MailDraft("mayor", "worker", "s", "b"))
         barrier = threading.Barrier(2)
 
-        def archive(store: PostgresMail, message_id: int = msg.id) -> bool:
+        def archive(
+            store: PostgresMail, message_id: int = msg.id, barrier: threading.Barrier = barrier
+        ) -> bool:
             barrier.wait()
             return store.archive_mail(message_id)
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from gascity.errors import StoreUnavailable
 from gascity.testing import wait_for
 from gascity.types import MailDraft
@@ -63,8 +62,11 @@ def test_restart_mid_burst(own_server: PostgresServer, tmp_path: Path) -> None:
             assert not t.is_alive()
 
         assert before < SENDERS * PER_SENDER, "the restart came after the burst"
-        print(f"sent before restart {before}, sent {len(sent)}, failed {len(failed)}, "
-              f"retries {store.retries}", failed[:3])
+        print(
+            f"sent before restart {before}, sent {len(sent)}, failed {len(failed)}, "
+            f"retries {store.retries}",
+            failed[:3],
+        )
         # Every call ended one way or the other.
         assert len(sent) + len(failed) == SENDERS * PER_SENDER
         rows = store.run(
@@ -88,9 +90,7 @@ def test_restart_mid_burst(own_server: PostgresServer, tmp_path: Path) -> None:
         assert store.retries > 0, "the restart should have cost some retries"
 
         # The pool has recovered: sends work, without waiting for a new store.
-        msg = wait_for(
-            lambda: store.send_mail(MailDraft("after", "boss", "after", "restart")), 30
-        )
+        msg = wait_for(lambda: store.send_mail(MailDraft("after", "boss", "after", "restart")), 30)
         got = store.get_mail(msg.id)
         assert got is not None and got.body == "restart"
     finally:

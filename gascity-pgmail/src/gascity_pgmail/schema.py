@@ -92,6 +92,6 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]], names: Names) -> int:
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[version - 1](names):
-                conn.execute(statement)  # type: ignore[call-overload]
+                conn.execute(statement)
             conn.execute(f"INSERT INTO {names.versions} (version) VALUES (%s)", (version,))
     return SCHEMA_VERSION

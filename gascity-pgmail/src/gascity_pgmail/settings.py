@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
-
 from gascity.errors import ConfigError
 from gascity.plugins import PluginContext, load_settings
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ENV_PREFIX", "PgMailSettings", "mask_dsn", "resolve", "scrub"]
 
@@ -33,7 +32,9 @@ class PgMailSettings(BaseModel):
         default=None, description="Name of an environment variable holding the DSN."
     )
     schema_: str = Field(
-        default="gascity", alias="schema", pattern=_IDENT,
+        default="gascity",
+        alias="schema",
+        pattern=_IDENT,
         description="Schema holding the mail tables; created on first use.",
     )
     pool_min: int = Field(default=1, ge=0, le=1000)
@@ -47,7 +48,8 @@ class PgMailSettings(BaseModel):
         description="Send a NOTIFY with every message so 'gc mail inbox --follow' wakes.",
     )
     retry_window: float = Field(
-        default=15.0, ge=0,
+        default=15.0,
+        ge=0,
         description="How long an operation keeps retrying while the server restarts.",
     )
 
@@ -74,13 +76,17 @@ def resolve(ctx: PluginContext) -> tuple[PgMailSettings, str]:
             return settings, value
         raise ConfigError(
             where,
-            [f"{ctx.settings_key}.dsn_env: environment variable {settings.dsn_env} "
-             "is not set or empty"],
+            [
+                f"{ctx.settings_key}.dsn_env: environment variable {settings.dsn_env} "
+                "is not set or empty"
+            ],
         )
     raise ConfigError(
         where,
-        [f"{ctx.settings_key}: no DSN: set dsn_env = \"VAR\" (a variable holding the DSN), "
-         f"dsn = \"...\", or {ENV_PREFIX}DSN"],
+        [
+            f'{ctx.settings_key}: no DSN: set dsn_env = "VAR" (a variable holding the DSN), '
+            f'dsn = "...", or {ENV_PREFIX}DSN'
+        ],
     )
 
 

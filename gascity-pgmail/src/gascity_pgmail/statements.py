@@ -73,10 +73,7 @@ class Statements:
         mine = "id = %(id)s AND city = %(city)s"
         # coalesce keeps the first read's time; racing readers queue on the row lock
         # and each re-evaluates against the committed winner, so all see one read_at.
-        read = (
-            f"UPDATE {m} SET read_at = coalesce(read_at, now()) WHERE {mine} "
-            f"RETURNING {COLUMNS}"
-        )
+        read = f"UPDATE {m} SET read_at = coalesce(read_at, now()) WHERE {mine} RETURNING {COLUMNS}"
         archive = (
             f"WITH won AS (UPDATE {m} SET archived_at = now() "
             f"WHERE {mine} AND archived_at IS NULL RETURNING id) "

@@ -175,9 +175,7 @@ class PostgresMail:
             finally:
                 self._check_lock.release()
 
-    def run(
-        self, fn: Callable[[psycopg.Connection[tuple[Any, ...]]], T], *, idempotent: bool
-    ) -> T:
+    def run(self, fn: Callable[[psycopg.Connection[tuple[Any, ...]]], T], *, idempotent: bool) -> T:
         """Run ``fn`` on a pooled connection, retrying only what is safe to repeat."""
         import psycopg
         from psycopg_pool import PoolTimeout
@@ -203,15 +201,13 @@ class PostgresMail:
 
     def _one(self, query: str, params: Mapping[str, Any], *, idempotent: bool) -> Any:
         def go(conn: psycopg.Connection[tuple[Any, ...]]) -> Any:
-            return conn.execute(query, params).fetchone()  # type: ignore[call-overload]
+            return conn.execute(query, params).fetchone()
 
         return self.run(go, idempotent=idempotent)
 
     def _all(self, query: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         def go(conn: psycopg.Connection[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-            rows: list[tuple[Any, ...]] = conn.execute(
-                query, params  # type: ignore[call-overload]
-            ).fetchall()
+            rows: list[tuple[Any, ...]] = conn.execute(query, params).fetchall()
             return rows
 
         return self.run(go, idempotent=True)
@@ -277,9 +273,7 @@ class PostgresMail:
         return bool(won)
 
     @hookimpl
-    def reply_mail(
-        self, message_id: int, sender: str, body: str, subject: str | None
-    ) -> Message:
+    def reply_mail(self, message_id: int, sender: str, body: str, subject: str | None) -> Message:
         row = self._one(
             self.sql.reply,
             {

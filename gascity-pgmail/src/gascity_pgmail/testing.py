@@ -145,10 +145,13 @@ class PostgresServer:
         self._run(
             [
                 str(self.bin / "initdb"),
-                "-D", str(self.data),
-                "-U", self.user,
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
                 "--auth=trust",
-                "-E", "UTF8",
+                "-E",
+                "UTF8",
                 "--locale=C",
                 "--no-sync",
             ],
@@ -168,8 +171,17 @@ class PostgresServer:
         if not self._initialized:
             self._init()
         self._run(
-            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
-             "-t", "60", "start"],
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             timeout=90,
         )
         self.running = True
@@ -179,8 +191,7 @@ class PostgresServer:
         if not self.running:
             return
         self._run(
-            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60",
-             "stop"],
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"],
             timeout=90,
         )
         self.running = False
