@@ -114,6 +114,12 @@ class KubeEmulator:
         items: list[dict[str, Any]] = self.store.list(namespace, selector)["items"]
         return items
 
+    def add_running_pod(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a pod that shows Running and ready but runs nothing (for counts at scale)."""
+        with self.kubelet._lock:
+            self.kubelet.simulated.add((namespace, body["metadata"]["name"]))
+        return self.store.create(namespace, body)
+
     def start(self) -> KubeEmulator:
         ready = threading.Event()
 

@@ -82,6 +82,8 @@ class Kubelet:
         self.held: set[tuple[str, str]] = set()
         self.hold_new = False
         """When true, new pods stay Pending until :meth:`release` (tests drive phases)."""
+        self.simulated: set[tuple[str, str]] = set()
+        """Pods to show Running without processes, whatever the mode (see ``add_running_pod``)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._counter = 0
@@ -124,6 +126,10 @@ class Kubelet:
 
     def _created(self, ns: str, name: str) -> None:
         with self._lock:
+            if (ns, name) in self.simulated:
+                self.simulated.discard((ns, name))
+                self.store.update_status(ns, name, self._simulated_running)
+                return
             if self.hold_new:
                 self.held.add((ns, name))
                 return
