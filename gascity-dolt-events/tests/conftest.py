@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from gascity.plugins import PluginContext
-
 from gascity_dolt_events.store import DoltEvents
 from gascity_dolt_events.testing import MariaDBServer
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -27,8 +27,9 @@ _CONNECTION_ERRORS = {2002, 2003, 2006, 2013, 2014, 2055}
 
 def is_connection_error(exc: BaseException) -> bool:
     import pymysql
+    from gascity.errors import StoreUnavailable
 
-    if isinstance(exc, pymysql.err.InterfaceError | ConnectionError | TimeoutError | OSError):
+    if isinstance(exc, StoreUnavailable | pymysql.err.InterfaceError | OSError):
         return True
     if isinstance(exc, pymysql.err.OperationalError):
         code = exc.args[0] if exc.args else None
@@ -52,44 +53,42 @@ class ConnectionPool:
         self._ping_after = ping_after
         self._closed = False
 
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[Connection[Any]]:
-        conn = self._checkout()
-        try:
-            yield conn
-        except BaseException:
-            _close_quietly(conn)
-            raise
-        self._checkin(conn)
-
     def run(self, fn: Callable[[Connection[Any]], T]) -> T:
-        """Run ``fn`` on a pooled connection, once more on a fresh one if the pooled
-        one turned out to be dead (a server restart leaves every idle one stale)."""
+        """Run ``fn`` on a pooled connection. If a *pooled* connection turns out to be
+        dead (a server restart leaves every idle one stale), drop the idle ones and
+        run once more on a fresh connection; a failure to connect is not retried."""
+        conn, pooled = self._checkout()
         try:
-            with self.connection() as conn:
-                return fn(conn)
-        except Exception as exc:
-            if not is_connection_error(exc):
+            result = fn(conn)
+        except BaseException as exc:
+            _close_quietly(conn)
+            if not (pooled and isinstance(exc, Exception) and is_connection_error(exc)):
                 raise
             self.clear()
-            with self.connection() as conn:
-                return fn(conn)
+            conn = self._connect()
+            try:
+                result = fn(conn)
+            except BaseException:
+                _close_quietly(conn)
+                raise
+        self._checkin(conn)
+        return result
 
-    def _checkout(self) -> Connection[Any]:
+    def _checkout(self) -> tuple[Connection[Any], bool]:
         with self._lock:
             if self._closed:
                 raise RuntimeError("connection pool is closed")
             item = self._idle.pop() if self._idle else None
         if item is None:
-            return self._connect()
+            return self._connect(), False
         conn, since = item
         if time.monotonic() - since > self._ping_after:
             try:
-                conn.ping(reconnect=True)
+                conn.ping(reconnect=False)
             except Exception:
                 _close_quietly(conn)
-                return self._connect()
-        return conn
+                return self._connect(), False
+        return conn, True
 
     def _checkin(self, conn: Connection[Any]) -> None:
         with self._lock:

@@ -74,7 +74,17 @@ class DoltEvents:
         import pymysql
 
         s = self.settings
-        return pymysql.connect(
+        try:
+            return self._open(pymysql)
+        except pymysql.err.Error as exc:
+            # Any failure to connect (refused, timeout, access denied) means the event
+            # cannot reach the server: it is spooled, never dropped. pymysql's message
+            # names user, host and port, never the password.
+            raise StoreUnavailable(f"cannot connect to {s.describe()}: {exc}") from None
+
+    def _open(self, pymysql: Any) -> Connection[Any]:
+        s = self.settings
+        conn: Connection[Any] = pymysql.connect(
             host=s.host,
             port=s.port,
             user=s.user,
@@ -86,6 +96,7 @@ class DoltEvents:
             write_timeout=max(1, round(s.io_timeout)),
             init_command="SET time_zone = '+00:00'",
         )
+        return conn
 
     def _run(self, fn: Any) -> Any:
         """Run ``fn(cursor)`` on a pooled connection, creating the schema first."""
@@ -125,7 +136,8 @@ class DoltEvents:
             self._schema_ready = True
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
-        # pymysql's messages name host and port, never the password.
+        if isinstance(exc, StoreUnavailable):
+            return exc
         return StoreUnavailable(f"events server {self.settings.describe()} unreachable: {exc}")
 
     # ------------------------------------------------------------------ spool
@@ -344,6 +356,18 @@ class DoltEvents:
                 log.info("pruned %d events older than the retention", removed)
         except Exception as exc:
             log.warning("pruning expired events failed: %s", exc)
+
+    def raise_high_water(self, seq: int) -> None:
+        """Make ``latest_event_seq`` at least ``seq`` and the next seq higher (used when
+        taking over a log whose newest events were pruned elsewhere)."""
+
+        def run(cur: Any) -> None:
+            cur.execute(self.schema.set_meta_max(), ("high_water", int(seq)))
+            cur.execute(self.schema.max_seq())
+            if int(cur.fetchone()[0]) < seq:
+                cur.execute(self.schema.bump_auto_increment(seq + 1))
+
+        self._read(run)
 
     def import_events(self, events: Iterable[Event], batch: int = 1000) -> tuple[int, int]:
         """Insert events keeping their seqs (migration, bulk load).
