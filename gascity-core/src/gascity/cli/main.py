@@ -16,7 +16,32 @@ from .common import CliState
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _PluginGroup(click.Group):
+    """Loads ``gascity.cli`` plugins only when a command may come from one.
+
+    Plugins add top-level commands (``gc k8s``) or subcommands of ``gc events`` and
+    ``gc mail``; every other core command starts without importing them, which keeps
+    ``gc event emit`` in an agent's hot loop fast.
+    """
+
+    _plugins_loaded = False
+
+    def _ensure_plugins(self) -> None:
+        if not self._plugins_loaded:
+            self._plugins_loaded = True
+            _load_cli_plugins(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands or cmd_name in ("events", "mail"):
+            self._ensure_plugins()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._ensure_plugins()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--city",
     "city",
@@ -49,5 +74,4 @@ def _load_cli_plugins(group: click.Group) -> None:
 
 
 def main() -> None:
-    _load_cli_plugins(cli)
     cli(prog_name="gc")
