@@ -8,7 +8,6 @@ from gascity.config import parse_city
 from gascity.reconcile import run_scale_checks
 
 
-
 def run(tmp_path: Path, text: str, timeout: float = 5.0, concurrency: int = 8) -> dict:  # type: ignore[type-arg]
     return run_scale_checks(parse_city(text).agent, tmp_path, concurrency=concurrency,
                             timeout=timeout)

@@ -49,7 +49,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 
 
 @hookspec(firstresult=True)
-def list_running(prefix: str) -> list[RunningSession] | None:  # type: ignore[empty-body]
+def list_running(prefix: str) -> list[RunningSession] | None:
     """List every session of this city whose name starts with ``prefix``.
 
     This is the reconciler's only call in a steady tick, so it must be **one** round
@@ -73,7 +73,7 @@ def list_running(prefix: str) -> list[RunningSession] | None:  # type: ignore[em
 
 
 @hookspec(firstresult=True)
-def start(name: str, config: StartConfig) -> bool | None:  # type: ignore[empty-body]
+def start(name: str, config: StartConfig) -> bool | None:
     """Start session ``name`` and return ``True`` once it is up.
 
     Run ``config.pre_start`` first (any failure fails the start), then the session
@@ -96,7 +96,7 @@ def start(name: str, config: StartConfig) -> bool | None:  # type: ignore[empty-
 
 
 @hookspec(firstresult=True)
-def stop(name: str) -> bool | None:  # type: ignore[empty-body]
+def stop(name: str) -> bool | None:
     """Stop session ``name`` and everything it started. Idempotent.
 
     Kill the whole process tree (children that ignore SIGHUP or left the process
@@ -108,7 +108,7 @@ def stop(name: str) -> bool | None:  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def interrupt(name: str) -> bool | None:  # type: ignore[empty-body]
+def interrupt(name: str) -> bool | None:
     """Send the session an interrupt (Ctrl-C / SIGINT) so the agent can wind down.
 
     :raises gascity.errors.SessionNotFound: no such session.
@@ -117,7 +117,7 @@ def interrupt(name: str) -> bool | None:  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def nudge(name: str, text: str) -> bool | None:  # type: ignore[empty-body]
+def nudge(name: str, text: str) -> bool | None:
     """Type ``text`` literally into the session, then press Enter.
 
     Never interpret ``text`` (no key names, no shell). Nudges to one session are
@@ -128,7 +128,7 @@ def nudge(name: str, text: str) -> bool | None:  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def peek(name: str, lines: int) -> str | None:  # type: ignore[empty-body]
+def peek(name: str, lines: int) -> str | None:
     """Return the last ``lines`` lines of the session's output.
 
     :select-one: yes.
@@ -147,7 +147,7 @@ def get_meta(name: str, key: str) -> str | None:
 
 
 @hookspec(firstresult=True)
-def set_meta(name: str, key: str, value: str) -> bool | None:  # type: ignore[empty-body]
+def set_meta(name: str, key: str, value: str) -> bool | None:
     """Store ``key=value`` with session ``name`` so ``list_running`` returns it.
 
     :raises gascity.errors.Unsupported: the provider cannot store metadata (the
@@ -157,7 +157,7 @@ def set_meta(name: str, key: str, value: str) -> bool | None:  # type: ignore[em
 
 
 @hookspec(firstresult=True)
-def remove_meta(name: str, key: str) -> bool | None:  # type: ignore[empty-body]
+def remove_meta(name: str, key: str) -> bool | None:
     """Remove ``key`` from session ``name``'s metadata. Removing an unset key is fine.
 
     :select-one: yes.

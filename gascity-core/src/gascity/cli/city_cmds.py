@@ -328,9 +328,9 @@ def plugins(state: CliState, as_json: bool) -> None:
         for role in SELECTABLE:
             selected[role] = pm.resolve(role).name
     records = pm.check_all()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for rec in records:
-        item = rec.to_json()
+        item: dict[str, Any] = dict(rec.to_json())
         item["selected"] = selected.get(rec.role) == rec.name
         rows.append(item)
     if as_json:

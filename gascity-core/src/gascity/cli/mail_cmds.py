@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import click
@@ -43,7 +44,7 @@ def send(state: CliState, sender: str, recipient: str, subject: str, body: str,
          as_json: bool) -> None:
     """Send one message."""
     if body == "-":
-        body = click.get_text_stream("stdin").read()
+        body = sys.stdin.read()
     with state.open("mail") as city:
         msg = city.hooks.send_mail(MailDraft(sender, recipient, subject, body))
     if as_json:
@@ -100,7 +101,10 @@ def read(state: CliState, message_id: int, as_json: bool) -> None:
     """Show a message and mark it read."""
     with state.open("mail") as city:
         msg = city.hooks.read_mail(message_id)
-    echo_json(msg.to_json()) if as_json else click.echo(_show(msg))
+    if as_json:
+        echo_json(msg.to_json())
+    else:
+        click.echo(_show(msg))
 
 
 @mail.command("unread")

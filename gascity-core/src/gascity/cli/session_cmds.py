@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -32,7 +33,7 @@ def agent_list(state: CliState, as_json: bool) -> None:
     city_dir = state.city_dir()
     config = load_city(city_dir).config
     overrides = Overrides.load(CityPaths(city_dir).overrides)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for a in config.agent:
         rows.append({
             "name": a.name,
@@ -65,13 +66,18 @@ def _set_agent_suspended(state: CliState, name: str, value: bool) -> None:
     paths = CityPaths(city_dir)
     overrides = Overrides.load(paths.overrides)
     names = set(overrides.suspended_agents)
-    names.add(name) if value else names.discard(name)
+    if value:
+        names.add(name)
+    else:
+        names.discard(name)
     overrides.suspended_agents = sorted(names)
     overrides.save(paths.overrides)
     if not value:
         # Resuming is the operator's word that the crash loop is fixed.
         ctl = ControllerState.load(paths.state)
-        if ctl.quarantined.pop(name, None) is not None or ctl.crashes.pop(name, None):
+        if name in ctl.quarantined or name in ctl.crashes:
+            ctl.quarantined.pop(name, None)
+            ctl.crashes.pop(name, None)
             ctl.save(paths.state)
     reply = notify_controller(city_dir)
     word = "suspended" if value else "resumed"

@@ -303,6 +303,7 @@ class Controller:
 
     def _run_starts(self, plan: Plan, report: TickReport) -> None:
         if not plan.starts:
+            plan.state.blocked = {}
             return
         config = self.loaded.config
         up: set[str] = set(plan.healthy)
@@ -350,11 +351,15 @@ class Controller:
                         up.add(d.name)
                         plan.state.fingerprints[d.name] = d.fingerprint
                         report.started.append(d.name)
-                        self._emit("session.started", d.name, f"{d.name}: started ({action.reason})",
-                                   agent=d.agent, reason=action.reason, instance=d.instance)
-        newly_blocked = {n: dep for n, dep in report.blocked.items()}
-        for name, dep in newly_blocked.items():
-            self._emit("session.blocked", name, f"{name}: waiting for {dep}", dependency=dep)
+                        self._emit("session.started", d.name,
+                                   f"{d.name}: started ({action.reason})", agent=d.agent,
+                                   reason=action.reason, instance=d.instance)
+        # Recorded when a session becomes blocked, not on every tick it stays so.
+        for name, dep in report.blocked.items():
+            if self.state.blocked.get(name) != dep:
+                self._emit("session.blocked", name, f"{name}: waiting for {dep}",
+                           dependency=dep)
+        plan.state.blocked = dict(report.blocked)
 
     def _start_failed(self, action: StartAction, error: str, plan: Plan,
                       report: TickReport) -> None:

@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.models import AgentConfig, CityConfig
-from ..types import META_DRAIN, META_DRAIN_ACK, META_FINGERPRINT, EventDraft, Liveness, RunningSession
+from ..types import (
+    META_DRAIN,
+    META_DRAIN_ACK,
+    META_FINGERPRINT,
+    EventDraft,
+    Liveness,
+    RunningSession,
+)
 from .desired import DesiredSession, session_owner
 from .scale import ScaleResult
 from .state import ControllerState, Drain
@@ -94,10 +101,13 @@ def is_zombie(record: RunningSession, agent: AgentConfig) -> str | None:
     """Why this running session's agent counts as dead, or ``None``."""
     if record.liveness is Liveness.DEAD:
         return "agent process exited"
-    if agent.process_names and record.processes is not None:
-        if not set(agent.process_names) & set(record.processes):
-            shown = ", ".join(sorted(record.processes)) or "nothing"
-            return f"none of {agent.process_names} running (found: {shown})"
+    if (
+        agent.process_names
+        and record.processes is not None
+        and not set(agent.process_names) & set(record.processes)
+    ):
+        shown = ", ".join(sorted(record.processes)) or "nothing"
+        return f"none of {agent.process_names} running (found: {shown})"
     return None
 
 

@@ -33,6 +33,7 @@ class ControllerState:
     quarantined: dict[str, float] = field(default_factory=dict)
     pool_desired: dict[str, int] = field(default_factory=dict)
     scale_errors: dict[str, str] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)
     last_running: list[str] = field(default_factory=list)
     last_tick: float = 0.0
 
@@ -52,6 +53,7 @@ class ControllerState:
         state.quarantined = dict(raw.get("quarantined", {}))
         state.pool_desired = dict(raw.get("pool_desired", {}))
         state.scale_errors = dict(raw.get("scale_errors", {}))
+        state.blocked = dict(raw.get("blocked", {}))
         state.last_running = list(raw.get("last_running", []))
         state.last_tick = float(raw.get("last_tick", 0.0))
         return state
