@@ -4,6 +4,12 @@ A single autocommitted statement is its own short transaction: it holds row lock
 only while it runs, so concurrent senders never wait on each other (ids come from a
 sequence, not from a counter row), and racing readers or archivers resolve on the
 one row they touch.
+
+The NOTIFY for ``--follow`` is deliberately *not* part of the INSERT's
+transaction: PostgreSQL serializes the commits of notifying transactions on one
+global lock held through the WAL flush, which would line every sender up behind
+every other. Sent as its own statement right after the commit it costs one more
+round trip and no write, and a follower is never told about mail it cannot see yet.
 """
 
 from __future__ import annotations
@@ -33,27 +39,14 @@ class Statements:
     inbox_unread: str
     inbox_all: str
     inbox_unread_all: str
+    notify: str | None
 
     @classmethod
     def build(cls, n: Names, notify: bool) -> Statements:
         m = n.messages
         seq = n.sequence_literal
-        # The NOTIFY rides in the same statement as the INSERT, so a listener is told
-        # exactly when (and only if) the message commits.
-        if notify:
-            channel = f"'{n.channel_name}'"
-            notify_col = (
-                f", pg_notify({channel}, json_build_object('city', ins.city, "
-                "'to', ins.recipient, 'id', ins.id)::text)"
-            )
-        else:
-            notify_col = ""
-
         def returning(insert: str) -> str:
-            return (
-                f"WITH ins AS ({insert} RETURNING {COLUMNS}, city) "
-                f"SELECT {COLUMNS}{notify_col} FROM ins"
-            )
+            return f"{insert} RETURNING {COLUMNS}"
 
         # thread_id defaults to the new row's own id, drawn once from the sequence so
         # the row is complete in one INSERT (no follow-up UPDATE).
@@ -101,4 +94,10 @@ class Statements:
             inbox_unread=inbox + " AND archived_at IS NULL AND read_at IS NULL" + tail,
             inbox_all=inbox + tail,
             inbox_unread_all=inbox + " AND read_at IS NULL" + tail,
+            notify=(
+                f"SELECT pg_notify('{n.channel_name}', "
+                "json_build_object('city', %(city)s::text, 'to', %(to)s::text)::text)"
+                if notify
+                else None
+            ),
         )

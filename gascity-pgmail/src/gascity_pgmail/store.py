@@ -150,6 +150,10 @@ class PostgresMail:
                 self._pool = pool
             return self._pool
 
+    def ensure_schema(self) -> None:
+        """Create or migrate the schema now rather than on the first mail call."""
+        self._ready()
+
     def _not_committed(self, exc: BaseException) -> bool:
         """Did ``exc`` prove the statement never committed (so repeating is safe)?"""
         from psycopg import errors
@@ -212,11 +216,30 @@ class PostgresMail:
 
         return self.run(go, idempotent=True)
 
+    def _deliver(self, query: str, params: Mapping[str, Any]) -> Message | None:
+        """Insert one message, then tell listeners about it (best effort)."""
+        import psycopg
+
+        notify = self.sql.notify
+
+        def go(conn: psycopg.Connection[tuple[Any, ...]]) -> Any:
+            row = conn.execute(query, params).fetchone()
+            if row is not None and notify is not None:
+                try:
+                    conn.execute(notify, {"city": self.city, "to": row[4]})
+                except psycopg.Error as exc:
+                    # The message is stored; a follower falls back to its timeout.
+                    log.debug("mail notify failed: %s", self.describe(exc))
+            return row
+
+        row = self.run(go, idempotent=False)
+        return None if row is None else message_from_row(row)
+
     # -------------------------------------------------------------------- hooks
 
     @hookimpl
     def send_mail(self, draft: MailDraft) -> Message:
-        row = self._one(
+        msg = self._deliver(
             self.sql.send,
             {
                 "thread_id": draft.thread_id,
@@ -227,9 +250,9 @@ class PostgresMail:
                 "body": draft.body,
                 "city": self.city,
             },
-            idempotent=False,
         )
-        return message_from_row(row)
+        assert msg is not None  # an INSERT ... SELECT without a WHERE always returns
+        return msg
 
     @hookimpl
     def mail_inbox(
@@ -274,7 +297,7 @@ class PostgresMail:
 
     @hookimpl
     def reply_mail(self, message_id: int, sender: str, body: str, subject: str | None) -> Message:
-        row = self._one(
+        msg = self._deliver(
             self.sql.reply,
             {
                 "id": message_id,
@@ -283,11 +306,10 @@ class PostgresMail:
                 "subject": None if subject is None else default_subject(subject, body),
                 "city": self.city,
             },
-            idempotent=False,
         )
-        if row is None:
+        if msg is None:
             raise MailNotFound(f"no message {message_id}")
-        return message_from_row(row)
+        return msg
 
     @hookimpl
     def mail_thread(self, thread_id: int) -> list[Message]:
