@@ -181,3 +181,13 @@ def test_schema_creation_is_idempotent_and_versioned(
         conn.close()
     for name in ("ix_type_seq", "ix_actor_seq", "ix_subject_seq", "ix_ts_seq"):
         assert by_index[name][-1] == "seq", name
+
+
+def test_raise_high_water_moves_latest_and_next_seq(make_store: StoreFactory) -> None:
+    store = make_store()
+    first = emit(store)
+    store.raise_high_water(first.seq + 100)
+    assert store.latest_event_seq() == first.seq + 100
+    assert emit(store).seq == first.seq + 101
+    store.raise_high_water(5)  # never lowers
+    assert store.latest_event_seq() == first.seq + 101

@@ -1,0 +1,120 @@
+"""Settings validation, environment overrides, and keeping the password secret."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from gascity.errors import ConfigError, StoreUnavailable
+from gascity.types import EventDraft, EventFilter
+from gascity_dolt_events.settings import load_dolt_settings
+from gascity_dolt_events.store import DoltEvents
+from gascity_dolt_events.testing import MariaDBServer, free_port
+
+from .conftest import make_context
+
+SECRET = "s3cr3t-do-not-print"
+
+
+def test_defaults_and_durations(tmp_path: Path) -> None:
+    s = load_dolt_settings(make_context(tmp_path, {"retention": "2h", "poll_interval": "250ms"}))
+    assert (s.host, s.port, s.database, s.table) == ("127.0.0.1", 3307, "gc_events", "events")
+    assert s.retention == 7200.0
+    assert s.poll_interval == 0.25
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    ctx = make_context(
+        tmp_path,
+        {"port": 1234, "database": "a"},
+        env={"GC_EVENTS_DOLT_PORT": "4321", "GC_EVENTS_DOLT_DATABASE": "b"},
+    )
+    s = load_dolt_settings(ctx)
+    assert (s.port, s.database) == (4321, "b")
+
+
+def test_bad_values_name_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_dolt_settings(make_context(tmp_path, {"table": "events; DROP TABLE x", "port": 0}))
+    text = str(info.value)
+    assert "events.dolt.table" in text
+    assert "events.dolt.port" in text
+    with pytest.raises(ConfigError) as env_info:
+        load_dolt_settings(make_context(tmp_path, {}, env={"GC_EVENTS_DOLT_PORT": "x"}))
+    assert "GC_EVENTS_DOLT_PORT" in str(env_info.value)
+
+
+def test_password_never_appears_in_reprs_or_errors(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, {"password": SECRET})
+    settings = load_dolt_settings(ctx)
+    assert SECRET not in repr(settings)
+    assert SECRET not in str(settings)
+    assert settings.resolve_password({}) == SECRET
+    store = DoltEvents(ctx)
+    assert SECRET not in repr(store)
+    assert SECRET not in str(store.status_info())
+    # A non-string password fails validation without quoting it.
+    with pytest.raises(ConfigError) as info:
+        load_dolt_settings(make_context(tmp_path, {"password": 123456789}))
+    assert "123456789" not in str(info.value)
+    assert "events.dolt.password" in str(info.value)
+
+
+def test_password_env_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_dolt_settings(make_context(tmp_path, {"password_env": "GC_NOPE"}))
+    assert "GC_NOPE" in str(info.value)
+    s = load_dolt_settings(
+        make_context(tmp_path, {"password_env": "GC_PW"}, env={"GC_PW": SECRET})
+    )
+    assert s.resolve_password({"GC_PW": SECRET}) == SECRET
+
+
+def test_wrong_password_spools_and_never_logs_the_password(
+    mariadb: MariaDBServer, database: str, city_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = mariadb.settings(database=database, password_env="GC_PW")
+    del settings["password"]
+    store = DoltEvents(make_context(city_dir, settings, env={"GC_PW": SECRET}))
+    caplog.set_level(logging.DEBUG)
+    try:
+        assert store.emit_event(EventDraft(type="x", message="kept")) is None
+        assert store.status_info()["events.spool_depth"] == 1
+        with pytest.raises(StoreUnavailable) as info:
+            store.list_events(EventFilter())
+        assert SECRET not in str(info.value)
+        assert "Access denied" in str(info.value)
+    finally:
+        store.shutdown()
+    assert SECRET not in caplog.text
+    assert "spooling" in caplog.text
+    assert SECRET not in (city_dir / ".gc" / "events-dolt.spool.jsonl").read_text()
+
+
+def test_unreachable_server_spools_then_replays(
+    mariadb: MariaDBServer, database: str, city_dir: Path
+) -> None:
+    dead = make_context(
+        city_dir,
+        mariadb.settings(database=database, port=free_port(), retry_backoff=0),
+    )
+    down = DoltEvents(dead)
+    try:
+        for i in range(5):
+            assert down.emit_event(EventDraft(type="spooled", message=str(i))) is None
+        assert down.status_info()["events.spool_depth"] == 5
+        with pytest.raises(StoreUnavailable):
+            down.latest_event_seq()
+    finally:
+        down.shutdown()  # a failed final replay keeps the spool
+    up = DoltEvents(make_context(city_dir, mariadb.settings(database=database)))
+    try:
+        event = up.emit_event(EventDraft(type="direct", message="5"))
+        assert event is not None
+        listed = up.list_events(EventFilter())
+        assert [e.message for e in listed] == ["0", "1", "2", "3", "4", "5"]
+        assert [e.type for e in listed] == ["spooled"] * 5 + ["direct"]
+        assert up.status_info()["events.spool_depth"] == 0
+    finally:
+        up.shutdown()
