@@ -166,14 +166,14 @@ def run(quick: bool = False) -> list[BenchTable]:
     notes: list[str] = []
     with PostgresServer(fast=False) as server, tempfile.TemporaryDirectory() as tmp:
         for senders in SENDER_COUNTS:
-            for kind in _FACTORIES:
+            for kind, factory in _FACTORIES.items():
                 if kind == "sqlite":
                     city = Path(tmp) / f"city-{senders}"
                     (city / ".gc").mkdir(parents=True)
                     spec = str(city)
                 else:
                     spec = f"{server.dsn}|bench_{uuid.uuid4().hex[:8]}"
-                check = _FACTORIES[kind](spec)
+                check = factory(spec)
                 check.mail_count("warmup")  # schema/file created before the race
                 result = _burst(kind, spec, senders, per_sender)
                 stored = _stored(check)
