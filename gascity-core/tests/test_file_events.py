@@ -59,6 +59,7 @@ from gascity.types import EventDraft
 
 city, n, count, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 store = FileEvents(PluginContext(role="events", name="file", city_dir=city))
+print("ready", flush=True)
 while not go.exists():
     time.sleep(0.005)
 for i in range(count):
@@ -71,11 +72,15 @@ def test_eight_processes_never_duplicate_a_seq(tmp_path: Path) -> None:
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, str(tmp_path), str(n), "200", str(go)],
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         for n in range(8)
     ]
-    go.touch()  # released together so the appends really interleave
+    for p in procs:
+        assert p.stdout is not None
+        assert p.stdout.readline() == b"ready\n"
+    go.touch()  # released together once all are loaded, so the appends interleave
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
