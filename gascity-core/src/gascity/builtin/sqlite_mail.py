@@ -1,0 +1,316 @@
+"""The ``sqlite`` mail store: ``.gc/mail.db`` in WAL mode.
+
+WAL lets readers run while one writer commits; every write is one short
+``BEGIN IMMEDIATE`` transaction (or a single statement), so writers queue on the
+busy timeout instead of failing with "database is locked" halfway through. SQLite
+connections must not be shared between threads, so each thread gets its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+
+from .. import hookimpl
+from ..errors import MailNotFound, StoreUnavailable
+from ..plugins.context import PluginContext, load_settings
+from ..types import MailCount, MailDraft, Message
+
+__all__ = ["SCHEMA_VERSION", "SqliteMail", "SqliteMailSettings"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread_id   INTEGER NOT NULL,
+    reply_to    INTEGER,
+    sender      TEXT    NOT NULL,
+    recipient   TEXT    NOT NULL,
+    subject     TEXT    NOT NULL,
+    body        TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    read_at     INTEGER,
+    archived_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS messages_inbox ON messages (recipient, archived_at, id);
+CREATE INDEX IF NOT EXISTS messages_thread ON messages (thread_id, id);
+"""
+
+_COLUMNS = (
+    "id, thread_id, reply_to, sender, recipient, subject, body, created_at, read_at, archived_at"
+)
+
+
+class SqliteMailSettings(pydantic.BaseModel):
+    """``[mail.sqlite]`` in city.toml, or ``GC_SQLITE_MAIL_<KEY>``."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    busy_timeout: float = pydantic.Field(default=10.0, gt=0)
+    """Seconds a writer waits for another's transaction before giving up."""
+
+
+def _now_us() -> int:
+    return _to_us(datetime.now(UTC))
+
+
+def _to_us(ts: datetime) -> int:
+    # Integer microseconds: exact round trips and cheap comparisons in SQL.
+    delta = ts.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_us(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    seconds, micros = divmod(value, 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    created = _from_us(row[7])
+    assert created is not None
+    return Message(
+        id=row[0],
+        thread_id=row[1],
+        reply_to=row[2],
+        sender=row[3],
+        recipient=row[4],
+        subject=row[5],
+        body=row[6],
+        created_at=created,
+        read_at=_from_us(row[8]),
+        archived_at=_from_us(row[9]),
+    )
+
+
+def _subject(subject: str, body: str) -> str:
+    if subject:
+        return subject
+    lines = body.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+class SqliteMail:
+    """Mail in a local SQLite database. Built as ``SqliteMail(ctx)``."""
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self.settings = load_settings(ctx, SqliteMailSettings, env_prefix="GC_SQLITE_MAIL_")
+        self.path = ctx.state_dir / "mail.db"
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._ready = False
+
+    # ------------------------------------------------------------ connections
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.settings.busy_timeout,
+                isolation_level=None,  # explicit BEGIN: we decide how long a transaction is
+                check_same_thread=False,  # used by its own thread only; closed by shutdown
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"mail database {self.path}: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout * 1000)}")
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL
+            if not self._ready:
+                self._migrate(conn)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailable(f"mail database {self.path}: {exc}") from exc
+            raise
+        self._local.conn = conn
+        with self._guard:
+            self._all.append(conn)
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        # WAL is a property of the database file: set once, kept by every connection.
+        conn.execute("PRAGMA journal_mode = WAL")
+        with self._write(conn):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"mail database {self.path} has schema version {version}; "
+                    f"this gascity knows up to {SCHEMA_VERSION}: upgrade gascity"
+                )
+            if version < SCHEMA_VERSION:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._ready = True
+
+    @contextlib.contextmanager
+    def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One short write transaction, taking the write lock up front so it never
+        has to upgrade a read lock (which would fail instead of waiting)."""
+        conn = conn or self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"mail database {self.path}: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _get(self, conn: sqlite3.Connection, message_id: int) -> Message | None:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        return None if row is None else _message(row)
+
+    def _must(self, conn: sqlite3.Connection, message_id: int) -> Message:
+        msg = self._get(conn, message_id)
+        if msg is None:
+            raise MailNotFound(f"no message {message_id}")
+        return msg
+
+    # ------------------------------------------------------------------ hooks
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        draft: MailDraft,
+        thread_id: int | None,
+        reply_to: int | None,
+    ) -> Message:
+        cur = conn.execute(
+            "INSERT INTO messages (thread_id, reply_to, sender, recipient, subject, body,"
+            " created_at) VALUES (COALESCE(?, 0), ?, ?, ?, ?, ?, ?)",
+            (
+                thread_id,
+                reply_to,
+                draft.sender,
+                draft.recipient,
+                _subject(draft.subject, draft.body),
+                draft.body,
+                _now_us(),
+            ),
+        )
+        new_id = cur.lastrowid
+        assert new_id is not None
+        if thread_id is None:
+            conn.execute("UPDATE messages SET thread_id = id WHERE id = ?", (new_id,))
+        return self._must(conn, new_id)
+
+    @hookimpl
+    def send_mail(self, draft: MailDraft) -> Message:
+        with self._write() as conn:
+            thread_id = draft.thread_id
+            if thread_id is None and draft.reply_to is not None:
+                thread_id = self._must(conn, draft.reply_to).thread_id
+            return self._insert(conn, draft, thread_id, draft.reply_to)
+
+    @hookimpl
+    def mail_inbox(
+        self, recipient: str, include_read: bool, include_archived: bool, limit: int | None
+    ) -> list[Message]:
+        sql = f"SELECT {_COLUMNS} FROM messages WHERE recipient = ?"
+        if not include_archived:
+            sql += " AND archived_at IS NULL"
+        if not include_read:
+            sql += " AND read_at IS NULL"
+        sql += " ORDER BY id"
+        params: tuple[Any, ...] = (recipient,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [_message(row) for row in self._conn().execute(sql, params)]
+
+    @hookimpl
+    def get_mail(self, message_id: int) -> Message | None:
+        return self._get(self._conn(), message_id)
+
+    @hookimpl
+    def read_mail(self, message_id: int) -> Message:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL",
+                (_now_us(), message_id),
+            )
+            return self._must(conn, message_id)
+
+    @hookimpl
+    def mark_unread(self, message_id: int) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("UPDATE messages SET read_at = NULL WHERE id = ?", (message_id,))
+            if cur.rowcount == 0:
+                raise MailNotFound(f"no message {message_id}")
+        return True
+
+    @hookimpl
+    def archive_mail(self, message_id: int) -> bool:
+        conn = self._conn()
+        # The condition makes the race safe: of several archivers, exactly one
+        # statement finds archived_at still NULL and changes the row.
+        cur = conn.execute(
+            "UPDATE messages SET archived_at = ? WHERE id = ? AND archived_at IS NULL",
+            (_now_us(), message_id),
+        )
+        if cur.rowcount == 1:
+            return True
+        self._must(conn, message_id)
+        return False
+
+    @hookimpl
+    def reply_mail(
+        self, message_id: int, sender: str, body: str, subject: str | None
+    ) -> Message:
+        with self._write() as conn:
+            original = self._must(conn, message_id)
+            if subject is None:
+                base = original.subject
+                subject = base if base.startswith("Re: ") else f"Re: {base}"
+            draft = MailDraft(
+                sender=sender, recipient=original.sender, subject=subject, body=body
+            )
+            return self._insert(conn, draft, original.thread_id, original.id)
+
+    @hookimpl
+    def mail_thread(self, thread_id: int) -> list[Message]:
+        rows = self._conn().execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE thread_id = ? ORDER BY id", (thread_id,)
+        )
+        return [_message(row) for row in rows]
+
+    @hookimpl
+    def mail_count(self, recipient: str) -> MailCount:
+        total, unread = self._conn().execute(
+            "SELECT COUNT(*), COALESCE(SUM(read_at IS NULL), 0) FROM messages"
+            " WHERE recipient = ? AND archived_at IS NULL",
+            (recipient,),
+        ).fetchone()
+        return MailCount(open=int(total), unread=int(unread))
+
+    @hookimpl
+    def status_info(self) -> dict[str, object]:
+        return {"mail.path": str(self.path)}
+
+    @hookimpl
+    def shutdown(self) -> None:
+        with self._guard:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
