@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from gascity.plugins import PluginContext
 from gascity_k8s.provider import K8sProvider
 from gascity_k8s.testing import KubeEmulator
@@ -42,11 +41,18 @@ def city_dir(tmp_path: Path) -> Path:
 def make_provider(kubeconfig: Path, city_dir: Path) -> Iterator[ProviderFactory]:
     made: list[K8sProvider] = []
 
-    def make(city: str = "demo", namespace: str = "gc", env: dict[str, str] | None = None,
-             **settings: Any) -> K8sProvider:
+    def make(
+        city: str = "demo",
+        namespace: str = "gc",
+        env: dict[str, str] | None = None,
+        **settings: Any,
+    ) -> K8sProvider:
         ctx = PluginContext(
-            role="session", name="k8s", settings={"namespace": namespace, **settings},
-            city_name=city, city_dir=city_dir,
+            role="session",
+            name="k8s",
+            settings={"namespace": namespace, **settings},
+            city_name=city,
+            city_dir=city_dir,
             env={"KUBECONFIG": str(kubeconfig), "PATH": os.environ["PATH"], **(env or {})},
         )
         provider = K8sProvider(ctx)

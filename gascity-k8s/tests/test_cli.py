@@ -10,15 +10,20 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner
-from kubernetes import client
-
 from gascity.cli.main import cli
 from gascity.config import parse_city
+from kubernetes import client
 
 MODELS = {
-    "Namespace": "V1Namespace", "ServiceAccount": "V1ServiceAccount", "Role": "V1Role",
-    "RoleBinding": "V1RoleBinding", "ConfigMap": "V1ConfigMap", "Deployment": "V1Deployment",
-    "StatefulSet": "V1StatefulSet", "Service": "V1Service", "CronJob": "V1CronJob",
+    "Namespace": "V1Namespace",
+    "ServiceAccount": "V1ServiceAccount",
+    "Role": "V1Role",
+    "RoleBinding": "V1RoleBinding",
+    "ConfigMap": "V1ConfigMap",
+    "Deployment": "V1Deployment",
+    "StatefulSet": "V1StatefulSet",
+    "Service": "V1Service",
+    "CronJob": "V1CronJob",
 }
 
 
@@ -31,7 +36,9 @@ def _round_trip(obj: dict[str, Any]) -> Any:
 
 
 def test_manifests_parse_and_deserialize_into_client_models(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["k8s", "manifests", "--namespace", "agents", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli, ["k8s", "manifests", "--namespace", "agents", "--out", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     objects = [yaml.safe_load(p.read_text()) for p in sorted(tmp_path.glob("*.yaml"))]
     kinds = [o["kind"] for o in objects]
@@ -46,18 +53,30 @@ def test_manifests_parse_and_deserialize_into_client_models(tmp_path: Path) -> N
     rules = by[("Role", "gc-controller")]["rules"]
     assert {r for rule in rules for r in rule["resources"]} == {"pods", "pods/exec", "pods/log"}
     assert not any(o["kind"] == "ClusterRole" for o in objects)
-    assert ("Role", "gc-agent") not in by and by[("ServiceAccount", "gc-agent")]["automountServiceAccountToken"] is False
+    assert ("Role", "gc-agent") not in by and by[("ServiceAccount", "gc-agent")][
+        "automountServiceAccountToken"
+    ] is False
     ctl = by[("Deployment", "gc-controller")]["spec"]["template"]["spec"]["containers"][0]
     assert ctl["command"] == ["gc", "start", "--foreground"]
     assert {"name": "GC_SESSION", "value": "k8s"} in ctl["env"]
-    assert ctl["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+    assert ctl["resources"] == {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"cpu": "500m", "memory": "512Mi"},
+    }
     dolt = by[("StatefulSet", "dolt")]["spec"]
     box = dolt["template"]["spec"]["containers"][0]
-    assert box["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    assert box["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"cpu": "2", "memory": "4Gi"},
+    }
     assert "tcpSocket" in box["readinessProbe"] and "tcpSocket" in box["livenessProbe"]
     assert dolt["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
     assert "max_connections: 500" in by[("ConfigMap", "dolt-config")]["data"]["config.yaml"]
-    assert ("Service", "dolt") in by and ("Service", "gc-postgres") in by and ("StatefulSet", "gc-postgres") in by
+    assert (
+        ("Service", "dolt") in by
+        and ("Service", "gc-postgres") in by
+        and ("StatefulSet", "gc-postgres") in by
+    )
     cron = by[("CronJob", "gc-events-prune")]["spec"]
     assert cron["schedule"] == "0 */6 * * *"
     job = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
@@ -78,7 +97,9 @@ def test_manifests_to_stdout_is_one_yaml_stream() -> None:
 def _city(tmp_path: Path) -> Path:
     city = tmp_path / "town"
     (city / "prompts").mkdir(parents=True)
-    (city / "city.toml").write_text('[workspace]\nname = "Town"\n\n[[agent]]\nname = "mayor"\ncommand = "claude"\n')
+    (city / "city.toml").write_text(
+        '[workspace]\nname = "Town"\n\n[[agent]]\nname = "mayor"\ncommand = "claude"\n'
+    )
     (city / "prompts" / "mayor.md").write_text("hi\n")
     (city / ".gc").mkdir()
     (city / ".gc" / "events.jsonl").write_text("{}\n")
@@ -90,14 +111,26 @@ def _city(tmp_path: Path) -> Path:
 def test_build_image_context_only(tmp_path: Path) -> None:
     city = _city(tmp_path)
     out = tmp_path / "ctx"
-    result = CliRunner().invoke(cli, ["--city", str(city), "build-image", "--context-only", str(out),
-                                      "--base", "example.org/agent:1"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--city",
+            str(city),
+            "build-image",
+            "--context-only",
+            str(out),
+            "--base",
+            "example.org/agent:1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "docker build -t gascity-town:latest" in result.output
     dockerfile = (out / "Dockerfile").read_text()
     assert dockerfile.splitlines()[1] == "FROM example.org/agent:1"
     assert "COPY --chown=1000:1000 city/ /workspace/" in dockerfile
-    shipped = sorted(str(p.relative_to(out / "city")) for p in (out / "city").rglob("*") if p.is_file())
+    shipped = sorted(
+        str(p.relative_to(out / "city")) for p in (out / "city").rglob("*") if p.is_file()
+    )
     assert shipped == ["city.toml", "prompts/mayor.md"]
 
 
@@ -106,7 +139,12 @@ def test_build_image_without_engine_is_a_clear_error(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
     gc = Path(sys.executable).parent / "gc"
-    proc = subprocess.run([str(gc), "--city", str(city), "build-image", "--tag", "x:1"],
-                          capture_output=True, text=True, env={**os.environ, "PATH": str(empty)}, check=False)
+    proc = subprocess.run(
+        [str(gc), "--city", str(city), "build-image", "--tag", "x:1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(empty)},
+        check=False,
+    )
     assert proc.returncode == 1
     assert "docker CLI is not on PATH" in proc.stderr and "--context-only" in proc.stderr

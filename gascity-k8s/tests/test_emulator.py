@@ -8,18 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gascity.testing import wait_for
+from gascity_k8s.testing import KubeEmulator
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from gascity.testing import wait_for
-from gascity_k8s.testing import KubeEmulator
-
 
 def pod(name: str, labels: dict[str, str], script: str = "exec sleep infinity") -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": labels},
-            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 30,
-                     "containers": [{"name": "c", "image": "i", "command": ["/bin/sh", "-c", script]}]}}
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 30,
+            "containers": [{"name": "c", "image": "i", "command": ["/bin/sh", "-c", script]}],
+        },
+    }
 
 
 @pytest.fixture
@@ -55,7 +59,9 @@ def test_label_and_field_selectors(v1: client.CoreV1Api, ns: str, emulator: Kube
     assert bad.value.status == 400
 
 
-def test_errors_and_resource_versions(v1: client.CoreV1Api, ns: str, emulator: KubeEmulator) -> None:
+def test_errors_and_resource_versions(
+    v1: client.CoreV1Api, ns: str, emulator: KubeEmulator
+) -> None:
     created = emulator.add_running_pod(ns, pod("p", {"app": "x"}))
     with pytest.raises(ApiException) as dup:
         v1.create_namespaced_pod(ns, pod("p", {}))
@@ -73,7 +79,12 @@ def test_errors_and_resource_versions(v1: client.CoreV1Api, ns: str, emulator: K
     assert after.metadata.annotations == {"k": "v", "j": "w"}
     v1.patch_namespaced_pod("p", ns, {"metadata": {"annotations": {"k": None}}})
     assert v1.read_namespaced_pod("p", ns).metadata.annotations == {"j": "w"}
-    stale = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"], "labels": {"z": "1"}}}
+    stale = {
+        "metadata": {
+            "resourceVersion": created["metadata"]["resourceVersion"],
+            "labels": {"z": "1"},
+        }
+    }
     with pytest.raises(ApiException) as conflict:
         v1.patch_namespaced_pod("p", ns, stale)
     assert conflict.value.status == 409 and "Conflict" in conflict.value.body
@@ -99,14 +110,24 @@ def test_phases_follow_the_container(v1: client.CoreV1Api, ns: str) -> None:
     assert state.terminated.exit_code == 4
 
 
-def test_exec_channels_stdin_and_exit_codes(kubeconfig: Path, ns: str, emulator: KubeEmulator) -> None:
+def test_exec_channels_stdin_and_exit_codes(
+    kubeconfig: Path, ns: str, emulator: KubeEmulator
+) -> None:
     exec_api = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
     v1 = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
     v1.create_namespaced_pod(ns, pod("x", {}))
     wait_for(lambda: v1.read_namespaced_pod("x", ns).status.phase == "Running", 10, what="running")
-    ws = stream(exec_api.connect_get_namespaced_pod_exec, "x", ns,
-                command=["sh", "-c", "tr a-z A-Z; echo oops >&2; exit 3"],
-                stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False)
+    ws = stream(
+        exec_api.connect_get_namespaced_pod_exec,
+        "x",
+        ns,
+        command=["sh", "-c", "tr a-z A-Z; echo oops >&2; exit 3"],
+        stdin=True,
+        stdout=True,
+        stderr=True,
+        tty=False,
+        _preload_content=False,
+    )
     ws.write_stdin(b"hello\n")
     ws.close_channel(0)
     ws.run_forever(timeout=10)
@@ -123,5 +144,13 @@ def test_exec_channels_stdin_and_exit_codes(kubeconfig: Path, ns: str, emulator:
     assert time.monotonic() - start >= 0.2
     assert emulator.requests == {"GET pod": 1}
     with pytest.raises(ApiException):
-        stream(exec_api.connect_get_namespaced_pod_exec, "missing", ns, command=["true"],
-               stdout=True, stderr=True, stdin=False, tty=False)
+        stream(
+            exec_api.connect_get_namespaced_pod_exec,
+            "missing",
+            ns,
+            command=["true"],
+            stdout=True,
+            stderr=True,
+            stdin=False,
+            tty=False,
+        )

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from gascity.errors import ConfigError, SessionError, SessionExists
 from gascity.testing import wait_for
 from gascity.types import META_FINGERPRINT, Liveness, StartConfig
@@ -28,13 +27,21 @@ def cfg(command: str = "sleep 300", **kw: Any) -> StartConfig:
 def simulated_pods(emulator: KubeEmulator, city: str, count: int, ns: str) -> None:
     settings = K8sSettings(namespace=ns, prebaked=True)
     for i in range(count):
-        body = build_pod(city=city, name=f"agent-{i}", command="sleep 1", work_dir="/w",
-                         settings=settings, meta={META_FINGERPRINT: f"fp{i}"})
+        body = build_pod(
+            city=city,
+            name=f"agent-{i}",
+            command="sleep 1",
+            work_dir="/w",
+            settings=settings,
+            meta={META_FINGERPRINT: f"fp{i}"},
+        )
         emulator.add_running_pod(ns, body)
 
 
 @pytest.mark.parametrize("count", [100, 1000])
-def test_steady_list_is_one_request(count: int, make_provider: Factory, emulator: KubeEmulator) -> None:
+def test_steady_list_is_one_request(
+    count: int, make_provider: Factory, emulator: KubeEmulator
+) -> None:
     ns = f"count{count}"
     simulated_pods(emulator, "big", count, ns)
     provider = make_provider(city="big", namespace=ns)
@@ -50,8 +57,13 @@ def test_steady_list_is_one_request(count: int, make_provider: Factory, emulator
     assert "labelSelector=app%3Dgc-agent%2Cgc-city%3Dbig" in emulator.log[0][1]
 
 
-def test_two_cities_in_one_namespace_are_isolated(make_provider: Factory, emulator: KubeEmulator) -> None:
-    north, south = make_provider(city="north", prebaked=True), make_provider(city="south", prebaked=True)
+def test_two_cities_in_one_namespace_are_isolated(
+    make_provider: Factory, emulator: KubeEmulator
+) -> None:
+    north, south = (
+        make_provider(city="north", prebaked=True),
+        make_provider(city="south", prebaked=True),
+    )
     north.start("mayor", cfg())
     south.start("mayor", cfg())
     assert [r.name for r in north.list_running("")] == ["mayor"]
@@ -64,7 +76,9 @@ def test_two_cities_in_one_namespace_are_isolated(make_provider: Factory, emulat
     assert south.stop("mayor") is True
 
 
-def test_meta_is_an_annotation_patch_not_an_exec(make_provider: Factory, emulator: KubeEmulator) -> None:
+def test_meta_is_an_annotation_patch_not_an_exec(
+    make_provider: Factory, emulator: KubeEmulator
+) -> None:
     provider = make_provider(city="metacity", prebaked=True)
     provider.start("worker", cfg(meta={META_FINGERPRINT: "abc"}))
     emulator.reset_counts()
@@ -81,32 +95,47 @@ def test_meta_is_an_annotation_patch_not_an_exec(make_provider: Factory, emulato
 
 
 def test_pod_shape(make_provider: Factory, emulator: KubeEmulator, city_dir: Path) -> None:
-    provider = make_provider(city="Shape City", cpu_limit="3", mem_request="2Gi", service_account="agents")
-    provider.start("Mayor_1", cfg(agent="mayor", env={"KEEP": "v", "DROP": ""}, work_dir=str(city_dir / "prompts")))
+    provider = make_provider(
+        city="Shape City", cpu_limit="3", mem_request="2Gi", service_account="agents"
+    )
+    provider.start(
+        "Mayor_1",
+        cfg(agent="mayor", env={"KEEP": "v", "DROP": ""}, work_dir=str(city_dir / "prompts")),
+    )
     (pod,) = emulator.pods("gc", "gc-agent=mayor")
     meta, spec = pod["metadata"], pod["spec"]
-    assert meta["labels"] == {"app": "gc-agent", "gc-city": label_value("Shape City"),
-                              "gc-session": "Mayor_1", "gc-agent": "mayor"}
+    assert meta["labels"] == {
+        "app": "gc-agent",
+        "gc-city": label_value("Shape City"),
+        "gc-session": "Mayor_1",
+        "gc-agent": "mayor",
+    }
     assert meta["annotations"]["gc-session-name"] == "Mayor_1"
     assert spec["restartPolicy"] == "Never" and spec["serviceAccountName"] == "agents"
     (agent,) = spec["containers"]
     assert agent["name"] == "agent" and agent["workingDir"] == "/workspace/prompts"
-    assert agent["resources"] == {"requests": {"cpu": "500m", "memory": "2Gi"},
-                                  "limits": {"cpu": "3", "memory": "4Gi"}}
+    assert agent["resources"] == {
+        "requests": {"cpu": "500m", "memory": "2Gi"},
+        "limits": {"cpu": "3", "memory": "4Gi"},
+    }
     assert "tmux new-session -d -s main" in agent["args"][0]
     assert agent["args"][0].rstrip().endswith("exec sleep infinity")
     env = {e["name"]: e["value"] for e in agent["env"]}
     assert env["KEEP"] == "v" and "DROP" not in env
     assert [c["name"] for c in spec["initContainers"]] == ["stage"]
     # The city was staged into /workspace without runtime state or secrets.
-    code, out, _ = provider.exec(meta["name"], ["sh", "-c", "cd /workspace && find . -type f | sort"])
+    code, out, _ = provider.exec(
+        meta["name"], ["sh", "-c", "cd /workspace && find . -type f | sort"]
+    )
     assert code == 0
     assert out.split() == ["./.gc-ready", "./city.toml", "./prompts/mayor.md"]
     provider.stop("Mayor_1")
 
 
 def test_prebaked_drops_staging() -> None:
-    body = build_pod(city="c", name="n", command="x", work_dir="/", settings=K8sSettings(prebaked=True))
+    body = build_pod(
+        city="c", name="n", command="x", work_dir="/", settings=K8sSettings(prebaked=True)
+    )
     assert "initContainers" not in body["spec"] and "volumes" not in body["spec"]
     assert "volumeMounts" not in body["spec"]["containers"][0]
 
@@ -146,19 +175,28 @@ def test_duplicate_start_and_stale_pod(make_provider: Factory, emulator: KubeEmu
     provider.stop("w")
 
 
-def test_pod_dying_during_startup_is_deleted_and_reported(make_provider: Factory, emulator: KubeEmulator) -> None:
+def test_pod_dying_during_startup_is_deleted_and_reported(
+    make_provider: Factory, emulator: KubeEmulator
+) -> None:
     provider = make_provider(city="dying", prebaked=True)
     with pytest.raises(SessionError, match="died during startup: agent exited 7"):
         provider.start("w", cfg(pre_start=("exit 7",)))
     assert emulator.pods("gc", "gc-city=dying") == []
 
 
-def test_image_pull_backoff_is_initializing_not_failure(make_provider: Factory, emulator: KubeEmulator) -> None:
+def test_image_pull_backoff_is_initializing_not_failure(
+    make_provider: Factory, emulator: KubeEmulator
+) -> None:
     provider = make_provider(city="pulling", prebaked=True)
     emulator.kubelet.hold_new = True
     try:
-        body = build_pod(city="pulling", name="slow", command="sleep 300", work_dir="/",
-                         settings=K8sSettings(prebaked=True))
+        body = build_pod(
+            city="pulling",
+            name="slow",
+            command="sleep 300",
+            work_dir="/",
+            settings=K8sSettings(prebaked=True),
+        )
         emulator.store.create("gc", body)
     finally:
         emulator.kubelet.hold_new = False

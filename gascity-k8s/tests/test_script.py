@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from gascity.testing import wait_for
 from gascity.types import Liveness
 from gascity_k8s.testing import KubeEmulator
@@ -39,14 +38,23 @@ def script(kubeconfig: Path, city_dir: Path) -> Run:
     }
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(SCRIPT), *args], input=stdin, capture_output=True, text=True,
-                              env=env, timeout=60, check=False)
+        return subprocess.run(
+            [str(SCRIPT), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
 
     return run
 
 
 def start_json(city_dir: Path, command: str) -> str:
-    return json.dumps({"work_dir": str(city_dir), "command": command, "env": {"GC_AGENT": "worker"}})
+    return json.dumps(
+        {"work_dir": str(city_dir), "command": command, "env": {"GC_AGENT": "worker"}}
+    )
 
 
 def test_script_pods_are_adopted_by_the_native_provider(
@@ -75,8 +83,16 @@ def test_native_pods_are_adopted_by_the_script(
     from gascity.types import StartConfig
 
     native = make_provider(city="mixed", namespace="mixed")
-    native.start("native", StartConfig(command="echo from-native; cat", work_dir=str(city_dir),
-                                       agent="worker", meta={"gc.drain": "no"}, startup_timeout=30))
+    native.start(
+        "native",
+        StartConfig(
+            command="echo from-native; cat",
+            work_dir=str(city_dir),
+            agent="worker",
+            meta={"gc.drain": "no"},
+            startup_timeout=30,
+        ),
+    )
     assert script("list-running", "nat").stdout.split() == ["native"]
     assert script("is-running", "native").stdout.strip() == "true"
     assert script("get-meta", "native", "gc.drain").stdout.strip() == "no"
@@ -88,8 +104,9 @@ def test_native_pods_are_adopted_by_the_script(
     assert script("is-running", "native").stdout.strip() == "false"
 
 
-def test_both_build_the_same_pod(script: Run, make_provider: Factory, city_dir: Path,
-                                 emulator: KubeEmulator) -> None:
+def test_both_build_the_same_pod(
+    script: Run, make_provider: Factory, city_dir: Path, emulator: KubeEmulator
+) -> None:
     from gascity.types import StartConfig
 
     assert script("start", "twin", stdin=start_json(city_dir, "sleep 300")).returncode == 0
@@ -97,15 +114,25 @@ def test_both_build_the_same_pod(script: Run, make_provider: Factory, city_dir: 
     assert script("stop", "twin").returncode == 0
     native = make_provider(city="mixed", namespace="mixed")
     wait_for(lambda: native.list_running("") == [], 20, what="twin gone")
-    native.start("twin", StartConfig(command="sleep 300", work_dir=str(city_dir), agent="worker",
-                                     env={"GC_AGENT": "worker"}, startup_timeout=30))
+    native.start(
+        "twin",
+        StartConfig(
+            command="sleep 300",
+            work_dir=str(city_dir),
+            agent="worker",
+            env={"GC_AGENT": "worker"},
+            startup_timeout=30,
+        ),
+    )
     (by_native,) = emulator.pods("mixed", "gc-city=mixed,gc-session=twin")
     native.stop("twin")
     for key in ("name", "labels", "annotations"):
         assert by_script["metadata"][key] == by_native["metadata"][key]
     strip = ("startupProbe",)  # its threshold follows each side's startup timeout
     for a, b in zip(by_script["spec"]["containers"], by_native["spec"]["containers"], strict=True):
-        assert {k: v for k, v in a.items() if k not in strip} == {k: v for k, v in b.items() if k not in strip}
+        assert {k: v for k, v in a.items() if k not in strip} == {
+            k: v for k, v in b.items() if k not in strip
+        }
     assert by_script["spec"]["initContainers"] == by_native["spec"]["initContainers"]
 
 

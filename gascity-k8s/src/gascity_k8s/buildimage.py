@@ -53,12 +53,20 @@ def engine_problem(docker: str | None) -> str | None:
     if docker is None:
         return "the docker CLI is not on PATH"
     try:
-        probe = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                               text=True, timeout=20, check=False)
+        probe = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"`docker info` failed: {exc}"
     if probe.returncode != 0:
-        return "no Docker engine is reachable: " + (probe.stderr.strip().splitlines() or ["docker info failed"])[-1]
+        return (
+            "no Docker engine is reachable: "
+            + (probe.stderr.strip().splitlines() or ["docker info failed"])[-1]
+        )
     return None
 
 

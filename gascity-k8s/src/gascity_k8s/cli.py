@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-
 from gascity import hookimpl
 from gascity.plugins import PluginContext
 
@@ -21,13 +20,22 @@ def k8s_group() -> None:
 
 
 @k8s_group.command("manifests")
-@click.option("--namespace", "-n", default="gc", show_default=True, help="Namespace to deploy into.")
-@click.option("--image", default=None, help="Controller and agent image (default: the published one).")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write one file per object (and city.toml.example) here instead of stdout.")
+@click.option(
+    "--namespace", "-n", default="gc", show_default=True, help="Namespace to deploy into."
+)
+@click.option(
+    "--image", default=None, help="Controller and agent image (default: the published one)."
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write one file per object (and city.toml.example) here instead of stdout.",
+)
 def manifests_cmd(namespace: str, image: str | None, out: Path | None) -> None:
     """Render the deployment: namespace, RBAC, controller, Dolt, PostgreSQL, prune CronJob."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     from .manifests import DEFAULT_IMAGE, EXAMPLE_CITY, render
 
@@ -39,10 +47,14 @@ def manifests_cmd(namespace: str, image: str | None, out: Path | None) -> None:
     for index, obj in enumerate(objects):
         name = f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
         (out / name).write_text(yaml.safe_dump(obj, sort_keys=False))
-    (out / "city.toml.example").write_text(EXAMPLE_CITY.format(namespace=namespace, image=image or DEFAULT_IMAGE))
+    (out / "city.toml.example").write_text(
+        EXAMPLE_CITY.format(namespace=namespace, image=image or DEFAULT_IMAGE)
+    )
     click.echo(f"wrote {len(objects)} manifests and city.toml.example to {out}")
-    click.echo(f"create the secrets first: kubectl -n {namespace} create secret generic gc-dolt "
-               "--from-literal=password=...; likewise gc-postgres (password, dsn)")
+    click.echo(
+        f"create the secrets first: kubectl -n {namespace} create secret generic gc-dolt "
+        "--from-literal=password=...; likewise gc-postgres (password, dsn)"
+    )
 
 
 def _city(ctx: click.Context) -> tuple[Path, str]:
@@ -57,12 +69,19 @@ def _city(ctx: click.Context) -> tuple[Path, str]:
 
 @click.command("build-image")
 @click.option("--tag", "-t", default=None, help="Image tag (default: gascity-<city>:latest).")
-@click.option("--context-only", "context_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write the build context (Dockerfile + city) to DIR and stop.")
+@click.option(
+    "--context-only",
+    "context_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the build context (Dockerfile + city) to DIR and stop.",
+)
 @click.option("--push", is_flag=True, help="Push the image after building it.")
 @click.option("--base", default=None, help="Base image holding tmux and the agent CLIs.")
 @click.pass_context
-def build_image(ctx: click.Context, tag: str | None, context_dir: Path | None, push: bool, base: str | None) -> None:
+def build_image(
+    ctx: click.Context, tag: str | None, context_dir: Path | None, push: bool, base: str | None
+) -> None:
     """Bake the city into an agent image, so pods start without staging (prebaked = true)."""
     from .buildimage import EngineMissing, build, default_tag, write_context
     from .manifests import DEFAULT_IMAGE
@@ -83,8 +102,10 @@ def build_image(ctx: click.Context, tag: str | None, context_dir: Path | None, p
                 f"cannot build the image: {exc}. Start a Docker engine, or write the build context "
                 "with --context-only DIR and build it elsewhere (docker, buildah, kaniko)."
             ) from None
-    click.echo(f"built {tag}{' and pushed it' if push else ''}; set [session.k8s] image = \"{tag}\" "
-               "and prebaked = true")
+    click.echo(
+        f'built {tag}{" and pushed it" if push else ""}; set [session.k8s] image = "{tag}" '
+        "and prebaked = true"
+    )
 
 
 class K8sCli:

@@ -20,18 +20,23 @@ def load_configuration(settings: K8sSettings, env: Mapping[str, str]) -> Any:
     cfg = client.Configuration()
     if env.get("KUBERNETES_SERVICE_HOST") and not settings.kubeconfig:
         try:
-            config.load_incluster_config(client_configuration=cfg)
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
             return cfg
         except config.ConfigException:
             pass
     path = settings.kubeconfig or env.get("KUBECONFIG") or None
     try:
-        config.load_kube_config(config_file=path, context=settings.context, client_configuration=cfg)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path, context=settings.context, client_configuration=cfg
+        )
     except (config.ConfigException, OSError, TypeError) as exc:
         raise ConfigError(
             "city.toml",
-            [f"session.k8s: cannot load a Kubernetes configuration (in-cluster, then "
-             f"kubeconfig {path or '~/.kube/config'} context {settings.context or '(current)'}): {exc}"],
+            [
+                f"session.k8s: cannot load a Kubernetes configuration (in-cluster, then "
+                f"kubeconfig {path or '~/.kube/config'} "
+                f"context {settings.context or '(current)'}): {exc}"
+            ],
         ) from None
     return cfg
 
@@ -58,6 +63,6 @@ class ClientPair:
     def close(self) -> None:
         for api_client in (self.api_client, self.exec_client):
             try:
-                api_client.close()
+                api_client.close()  # type: ignore[no-untyped-call]
             except Exception:
                 pass

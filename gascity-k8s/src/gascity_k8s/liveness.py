@@ -13,10 +13,16 @@ from .naming import ANNOTATION_NAME, META_PREFIX
 __all__ = ["AGENT_CONTAINER", "INITIALIZING", "pod_liveness", "running_session", "session_name"]
 
 AGENT_CONTAINER = "agent"
-INITIALIZING = frozenset({
-    "ContainerCreating", "PodInitializing", "ErrImagePull", "ImagePullBackOff",
-    "CreateContainerConfigError", "CrashLoopBackOff",
-})
+INITIALIZING = frozenset(
+    {
+        "ContainerCreating",
+        "PodInitializing",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "CreateContainerConfigError",
+        "CrashLoopBackOff",
+    }
+)
 """Waiting reasons that mean "not up yet": a back-off, never a failure."""
 
 
@@ -77,7 +83,9 @@ def running_session(pod: Mapping[str, Any]) -> RunningSession | None:
     if name is None:
         return None
     annotations = pod.get("metadata", {}).get("annotations") or {}
-    meta = {k[len(META_PREFIX):]: str(v) for k, v in annotations.items() if k.startswith(META_PREFIX)}
+    meta = {
+        k[len(META_PREFIX) :]: str(v) for k, v in annotations.items() if k.startswith(META_PREFIX)
+    }
     liveness, detail = pod_liveness(pod)
     status = _agent_status(pod) or {}
     started = ((status.get("state") or {}).get("running") or {}).get("startedAt")

@@ -64,13 +64,20 @@ def _meta(name: str, namespace: str, app: str | None = None) -> Obj:
 
 
 def _resources(cpu_req: str, mem_req: str, cpu_lim: str, mem_lim: str) -> Obj:
-    return {"requests": {"cpu": cpu_req, "memory": mem_req}, "limits": {"cpu": cpu_lim, "memory": mem_lim}}
+    return {
+        "requests": {"cpu": cpu_req, "memory": mem_req},
+        "limits": {"cpu": cpu_lim, "memory": mem_lim},
+    }
 
 
 def _tcp_probes(port: int) -> Obj:
     return {
         "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 5, "failureThreshold": 6},
-        "livenessProbe": {"tcpSocket": {"port": port}, "initialDelaySeconds": 20, "periodSeconds": 10},
+        "livenessProbe": {
+            "tcpSocket": {"port": port},
+            "initialDelaySeconds": 20,
+            "periodSeconds": 10,
+        },
     }
 
 
@@ -80,22 +87,43 @@ def _secret_env(name: str, secret: str, key: str) -> Obj:
 
 def _rbac(ns: str) -> list[Obj]:
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta("gc-controller", ns, "gc-controller")},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": _meta("gc-controller", ns, "gc-controller"),
-         "rules": [
-             {"apiGroups": [""], "resources": ["pods"],
-              "verbs": ["get", "list", "watch", "create", "delete", "patch", "update"]},
-             {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
-             {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-         ]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": _meta("gc-controller", ns, "gc-controller"),
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gc-controller"},
-         "subjects": [{"kind": "ServiceAccount", "name": "gc-controller", "namespace": ns}]},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta("gc-controller", ns, "gc-controller"),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta("gc-controller", ns, "gc-controller"),
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods"],
+                    "verbs": ["get", "list", "watch", "create", "delete", "patch", "update"],
+                },
+                {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
+                {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta("gc-controller", ns, "gc-controller"),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "gc-controller",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "gc-controller", "namespace": ns}],
+        },
         # Agents read their own pod through the downward API; they need no API token.
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta("gc-agent", ns, "gc-agent"),
-         "automountServiceAccountToken": False},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta("gc-agent", ns, "gc-agent"),
+            "automountServiceAccountToken": False,
+        },
     ]
 
 
@@ -109,38 +137,52 @@ def _controller(ns: str, image: str) -> list[Obj]:
         _secret_env("GC_MAIL_DSN", "gc-postgres", "dsn"),
     ]
     return [
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("gc-city", ns, "gc-controller"),
-         "data": {"city.toml": EXAMPLE_CITY.format(namespace=ns, image=image)}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta("gc-controller", ns, "gc-controller"),
-         "spec": {
-             "replicas": 1,
-             # One controller per city: never run two during a rollout.
-             "strategy": {"type": "Recreate"},
-             "selector": {"matchLabels": labels},
-             "template": {
-                 "metadata": {"labels": labels},
-                 "spec": {
-                     "serviceAccountName": "gc-controller",
-                     "terminationGracePeriodSeconds": 30,
-                     "containers": [{
-                         "name": "controller",
-                         "image": image,
-                         "command": ["gc", "start", "--foreground"],
-                         "workingDir": "/city",
-                         "env": env,
-                         "resources": _resources("100m", "256Mi", "500m", "512Mi"),
-                         "volumeMounts": [
-                             {"name": "city", "mountPath": "/city"},
-                             {"name": "city-toml", "mountPath": "/city/city.toml", "subPath": "city.toml"},
-                         ],
-                     }],
-                     "volumes": [
-                         {"name": "city", "emptyDir": {}},
-                         {"name": "city-toml", "configMap": {"name": "gc-city"}},
-                     ],
-                 },
-             },
-         }},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("gc-city", ns, "gc-controller"),
+            "data": {"city.toml": EXAMPLE_CITY.format(namespace=ns, image=image)},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _meta("gc-controller", ns, "gc-controller"),
+            "spec": {
+                "replicas": 1,
+                # One controller per city: never run two during a rollout.
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": "gc-controller",
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [
+                            {
+                                "name": "controller",
+                                "image": image,
+                                "command": ["gc", "start", "--foreground"],
+                                "workingDir": "/city",
+                                "env": env,
+                                "resources": _resources("100m", "256Mi", "500m", "512Mi"),
+                                "volumeMounts": [
+                                    {"name": "city", "mountPath": "/city"},
+                                    {
+                                        "name": "city-toml",
+                                        "mountPath": "/city/city.toml",
+                                        "subPath": "city.toml",
+                                    },
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "city", "emptyDir": {}},
+                            {"name": "city-toml", "configMap": {"name": "gc-city"}},
+                        ],
+                    },
+                },
+            },
+        },
     ]
 
 
@@ -148,106 +190,180 @@ def _dolt(ns: str) -> list[Obj]:
     labels = {"app.kubernetes.io/name": "dolt"}
     config = "log_level: info\nlistener:\n  host: 0.0.0.0\n  port: 3307\n  max_connections: 500\n"
     return [
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("dolt-config", ns, "dolt"),
-         "data": {"config.yaml": config}},
-        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta("dolt", ns, "dolt"),
-         "spec": {
-             "serviceName": "dolt",
-             "replicas": 1,
-             "selector": {"matchLabels": labels},
-             "template": {
-                 "metadata": {"labels": labels},
-                 "spec": {"containers": [{
-                     "name": "dolt",
-                     "image": "dolthub/dolt-sql-server:latest",
-                     "args": ["--config", "/etc/dolt/config.yaml"],
-                     "ports": [{"name": "mysql", "containerPort": 3307}],
-                     "env": [_secret_env("DOLT_ROOT_PASSWORD", "gc-dolt", "password")],
-                     "resources": _resources("500m", "1Gi", "2", "4Gi"),
-                     "volumeMounts": [
-                         {"name": "data", "mountPath": "/var/lib/dolt"},
-                         {"name": "config", "mountPath": "/etc/dolt"},
-                     ],
-                     **_tcp_probes(3307),
-                 }],
-                     "volumes": [{"name": "config", "configMap": {"name": "dolt-config"}}]},
-             },
-             "volumeClaimTemplates": [{
-                 "metadata": {"name": "data"},
-                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}},
-             }],
-         }},
-        {"apiVersion": "v1", "kind": "Service", "metadata": _meta("dolt", ns, "dolt"),
-         "spec": {"selector": labels, "ports": [{"name": "mysql", "port": 3307, "targetPort": 3307}]}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("dolt-config", ns, "dolt"),
+            "data": {"config.yaml": config},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": _meta("dolt", ns, "dolt"),
+            "spec": {
+                "serviceName": "dolt",
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "dolt",
+                                "image": "dolthub/dolt-sql-server:latest",
+                                "args": ["--config", "/etc/dolt/config.yaml"],
+                                "ports": [{"name": "mysql", "containerPort": 3307}],
+                                "env": [_secret_env("DOLT_ROOT_PASSWORD", "gc-dolt", "password")],
+                                "resources": _resources("500m", "1Gi", "2", "4Gi"),
+                                "volumeMounts": [
+                                    {"name": "data", "mountPath": "/var/lib/dolt"},
+                                    {"name": "config", "mountPath": "/etc/dolt"},
+                                ],
+                                **_tcp_probes(3307),
+                            }
+                        ],
+                        "volumes": [{"name": "config", "configMap": {"name": "dolt-config"}}],
+                    },
+                },
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data"},
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "20Gi"}},
+                        },
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta("dolt", ns, "dolt"),
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": "mysql", "port": 3307, "targetPort": 3307}],
+            },
+        },
     ]
 
 
 def _postgres(ns: str) -> list[Obj]:
     labels = {"app.kubernetes.io/name": "gc-postgres"}
     return [
-        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta("gc-postgres", ns, "gc-postgres"),
-         "spec": {
-             "serviceName": "gc-postgres",
-             "replicas": 1,
-             "selector": {"matchLabels": labels},
-             "template": {
-                 "metadata": {"labels": labels},
-                 "spec": {"containers": [{
-                     "name": "postgres",
-                     "image": "postgres:16",
-                     "args": ["-c", "max_connections=300"],
-                     "ports": [{"name": "postgres", "containerPort": 5432}],
-                     "env": [
-                         {"name": "POSTGRES_DB", "value": "gascity"},
-                         {"name": "POSTGRES_USER", "value": "gascity"},
-                         _secret_env("POSTGRES_PASSWORD", "gc-postgres", "password"),
-                         {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
-                     ],
-                     "resources": _resources("250m", "512Mi", "1", "2Gi"),
-                     "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
-                     **_tcp_probes(5432),
-                 }]},
-             },
-             "volumeClaimTemplates": [{
-                 "metadata": {"name": "data"},
-                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}},
-             }],
-         }},
-        {"apiVersion": "v1", "kind": "Service", "metadata": _meta("gc-postgres", ns, "gc-postgres"),
-         "spec": {"selector": labels, "ports": [{"name": "postgres", "port": 5432, "targetPort": 5432}]}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": _meta("gc-postgres", ns, "gc-postgres"),
+            "spec": {
+                "serviceName": "gc-postgres",
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "postgres",
+                                "image": "postgres:16",
+                                "args": ["-c", "max_connections=300"],
+                                "ports": [{"name": "postgres", "containerPort": 5432}],
+                                "env": [
+                                    {"name": "POSTGRES_DB", "value": "gascity"},
+                                    {"name": "POSTGRES_USER", "value": "gascity"},
+                                    _secret_env("POSTGRES_PASSWORD", "gc-postgres", "password"),
+                                    {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+                                ],
+                                "resources": _resources("250m", "512Mi", "1", "2Gi"),
+                                "volumeMounts": [
+                                    {"name": "data", "mountPath": "/var/lib/postgresql/data"}
+                                ],
+                                **_tcp_probes(5432),
+                            }
+                        ]
+                    },
+                },
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data"},
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "10Gi"}},
+                        },
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta("gc-postgres", ns, "gc-postgres"),
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": "postgres", "port": 5432, "targetPort": 5432}],
+            },
+        },
     ]
 
 
 def _prune(ns: str, image: str) -> Obj:
     return {
-        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta("gc-events-prune", ns, "gc-events-prune"),
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _meta("gc-events-prune", ns, "gc-events-prune"),
         "spec": {
             "schedule": "0 */6 * * *",
             "concurrencyPolicy": "Forbid",
             "successfulJobsHistoryLimit": 1,
             "failedJobsHistoryLimit": 3,
-            "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": {
-                "restartPolicy": "OnFailure",
-                "automountServiceAccountToken": False,
-                "containers": [{
-                    "name": "prune",
-                    "image": image,
-                    "command": ["gc", "events", "prune", "--older-than", "24h"],
-                    "workingDir": "/city",
-                    "env": [{"name": "GC_CITY_DIR", "value": "/city"},
-                            _secret_env("GC_DOLT_PASSWORD", "gc-dolt", "password")],
-                    "resources": _resources("50m", "64Mi", "200m", "256Mi"),
-                    "volumeMounts": [{"name": "city-toml", "mountPath": "/city/city.toml", "subPath": "city.toml"}],
-                }],
-                "volumes": [{"name": "city-toml", "configMap": {"name": "gc-city"}}],
-            }}}},
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 2,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "OnFailure",
+                            "automountServiceAccountToken": False,
+                            "containers": [
+                                {
+                                    "name": "prune",
+                                    "image": image,
+                                    "command": ["gc", "events", "prune", "--older-than", "24h"],
+                                    "workingDir": "/city",
+                                    "env": [
+                                        {"name": "GC_CITY_DIR", "value": "/city"},
+                                        _secret_env("GC_DOLT_PASSWORD", "gc-dolt", "password"),
+                                    ],
+                                    "resources": _resources("50m", "64Mi", "200m", "256Mi"),
+                                    "volumeMounts": [
+                                        {
+                                            "name": "city-toml",
+                                            "mountPath": "/city/city.toml",
+                                            "subPath": "city.toml",
+                                        }
+                                    ],
+                                }
+                            ],
+                            "volumes": [{"name": "city-toml", "configMap": {"name": "gc-city"}}],
+                        }
+                    },
+                }
+            },
         },
     }
 
 
 def render(namespace: str = "gc", image: str = DEFAULT_IMAGE) -> list[Obj]:
     """Every object of the deployment, in apply order."""
-    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {
-        "app.kubernetes.io/part-of": "gascity"}}}
-    return [ns, *_rbac(namespace), *_controller(namespace, image), *_dolt(namespace),
-            *_postgres(namespace), _prune(namespace, image)]
+    ns = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": {"app.kubernetes.io/part-of": "gascity"}},
+    }
+    return [
+        ns,
+        *_rbac(namespace),
+        *_controller(namespace, image),
+        *_dolt(namespace),
+        *_postgres(namespace),
+        _prune(namespace, image),
+    ]

@@ -12,7 +12,14 @@ from .liveness import AGENT_CONTAINER
 from .naming import ANNOTATION_NAME, APP, TMUX_SESSION, label_value, meta_annotation, pod_name
 from .settings import K8sSettings
 
-__all__ = ["READY_FILE", "STAGE_CONTAINER", "WORKSPACE", "agent_script", "build_pod", "pod_work_dir"]
+__all__ = [
+    "READY_FILE",
+    "STAGE_CONTAINER",
+    "WORKSPACE",
+    "agent_script",
+    "build_pod",
+    "pod_work_dir",
+]
 
 WORKSPACE = "/workspace"
 STAGE_CONTAINER = "stage"
@@ -20,7 +27,9 @@ READY_FILE = f"{WORKSPACE}/.gc-ready"
 PANE_ALIVE = f'test "$(tmux display-message -p -t {TMUX_SESSION} "#{{pane_dead}}")" = 0'
 
 
-def agent_script(pre_start: Sequence[str], session_setup: Sequence[str], setup_script: str = "") -> str:
+def agent_script(
+    pre_start: Sequence[str], session_setup: Sequence[str], setup_script: str = ""
+) -> str:
     """The container's shell program: pre_start (any failure ends the container,
     which fails the start), the agent in tmux ``main`` with its pane kept after exit
     so death is observable and output stays peekable, setup, then ``sleep infinity``.
@@ -34,7 +43,9 @@ def agent_script(pre_start: Sequence[str], session_setup: Sequence[str], setup_s
         f'tmux respawn-pane -k -t {TMUX_SESSION} "$GC_AGENT_COMMAND"',
         "set +e",
     ]
-    lines += [f"{cmd} || echo 'session_setup failed:' {i} >&2" for i, cmd in enumerate(session_setup)]
+    lines += [
+        f"{cmd} || echo 'session_setup failed:' {i} >&2" for i, cmd in enumerate(session_setup)
+    ]
     if setup_script:
         lines.append(f"sh {setup_script} || echo 'session_setup_script failed' >&2")
     lines.append("exec sleep infinity")
@@ -112,13 +123,15 @@ def build_pod(
     if not settings.prebaked:
         container["volumeMounts"] = [{"name": "ws", "mountPath": WORKSPACE}]
         spec["volumes"] = [{"name": "ws", "emptyDir": {}}]
-        spec["initContainers"] = [{
-            "name": STAGE_CONTAINER,
-            "image": settings.image,
-            "imagePullPolicy": settings.image_pull_policy,
-            "command": ["sh", "-c", f"while [ ! -f {READY_FILE} ]; do sleep 0.2; done"],
-            "volumeMounts": [{"name": "ws", "mountPath": WORKSPACE}],
-        }]
+        spec["initContainers"] = [
+            {
+                "name": STAGE_CONTAINER,
+                "image": settings.image,
+                "imagePullPolicy": settings.image_pull_policy,
+                "command": ["sh", "-c", f"while [ ! -f {READY_FILE} ]; do sleep 0.2; done"],
+                "volumeMounts": [{"name": "ws", "mountPath": WORKSPACE}],
+            }
+        ]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -134,4 +147,3 @@ def build_pod(
         },
         "spec": spec,
     }
-

@@ -35,7 +35,9 @@ T = TypeVar("T")
 Pod = dict[str, Any]
 
 
-def _poll(probe: Callable[[], T | None], timeout: float, first: float = 0.05, cap: float = 0.5) -> T | None:
+def _poll(
+    probe: Callable[[], T | None], timeout: float, first: float = 0.05, cap: float = 0.5
+) -> T | None:
     deadline = time.monotonic() + timeout
     delay = first
     while True:
@@ -66,7 +68,9 @@ class K8sProvider:
         return int(getattr(exc, "status", 0) or 0)
 
     def _list(self, selector: str) -> list[Pod]:
-        result = self.clients.raw(self.clients.core.list_namespaced_pod, self.ns, label_selector=selector)
+        result = self.clients.raw(
+            self.clients.core.list_namespaced_pod, self.ns, label_selector=selector
+        )
         items: list[Pod] = result.get("items") or []
         return items
 
@@ -95,16 +99,24 @@ class K8sProvider:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            self.clients.raw(self.clients.core.delete_namespaced_pod, pod, self.ns,
-                             grace_period_seconds=grace)
+            self.clients.raw(
+                self.clients.core.delete_namespaced_pod, pod, self.ns, grace_period_seconds=grace
+            )
             return True
         except ApiException as exc:
             if exc.status == 404:
                 return False
             raise SessionError(f"deleting pod {pod}: {exc.reason}") from None
 
-    def exec(self, pod: str, argv: Sequence[str], *, container: str = AGENT_CONTAINER,
-             stdin: bytes | None = None, timeout: float = 30.0) -> tuple[int, str, str]:
+    def exec(
+        self,
+        pod: str,
+        argv: Sequence[str],
+        *,
+        container: str = AGENT_CONTAINER,
+        stdin: bytes | None = None,
+        timeout: float = 30.0,
+    ) -> tuple[int, str, str]:
         """Run ``argv`` in the pod (no shell unless argv says so); (exit code, out, err)."""
         from kubernetes.client.exceptions import ApiException
         from kubernetes.stream import stream
@@ -112,9 +124,16 @@ class K8sProvider:
         try:
             with self._exec_lock:
                 ws = stream(
-                    self.clients.exec_core.connect_get_namespaced_pod_exec, pod, self.ns,
-                    command=list(argv), container=container, stdin=stdin is not None,
-                    stdout=True, stderr=True, tty=False, _preload_content=False,
+                    self.clients.exec_core.connect_get_namespaced_pod_exec,
+                    pod,
+                    self.ns,
+                    command=list(argv),
+                    container=container,
+                    stdin=stdin is not None,
+                    stdout=True,
+                    stderr=True,
+                    tty=False,
+                    _preload_content=False,
                 )
         except ApiException as exc:
             if exc.status == 404:
@@ -161,7 +180,11 @@ class K8sProvider:
             pod_id = pod["metadata"]["name"]
             if not pod["metadata"].get("deletionTimestamp"):
                 self._delete(pod_id, 0)
-            if _poll(lambda p=pod_id: True if self._read(p) is None else None, timeout) is None:
+
+            def gone(p: str = pod_id) -> bool | None:
+                return True if self._read(p) is None else None
+
+            if _poll(gone, timeout) is None:
                 raise SessionError(f"old pod {pod_id} of {name!r} is still terminating")
 
     @hookimpl
@@ -171,11 +194,19 @@ class K8sProvider:
         deadline = time.monotonic() + config.startup_timeout
         self._clear_stale(name, config.startup_timeout)
         body = build_pod(
-            city=self.city, name=name, command=config.command, work_dir=config.work_dir,
-            settings=self.settings, agent=config.agent, env=config.env,
-            pre_start=config.pre_start, session_setup=config.session_setup,
-            session_setup_script=config.session_setup_script, meta=config.meta,
-            city_dir=str(self.ctx.city_dir), startup_timeout=config.startup_timeout,
+            city=self.city,
+            name=name,
+            command=config.command,
+            work_dir=config.work_dir,
+            settings=self.settings,
+            agent=config.agent,
+            env=config.env,
+            pre_start=config.pre_start,
+            session_setup=config.session_setup,
+            session_setup_script=config.session_setup_script,
+            meta=config.meta,
+            city_dir=str(self.ctx.city_dir),
+            startup_timeout=config.startup_timeout,
         )
         pod = body["metadata"]["name"]
         try:
@@ -204,19 +235,35 @@ class K8sProvider:
                 raise SessionError(f"pod {pod} of {name!r} vanished while staging")
             self._fail_if_dead(current, name)
             for status in current.get("status", {}).get("initContainerStatuses") or []:
-                if status.get("name") == STAGE_CONTAINER and "running" in (status.get("state") or {}):
+                if status.get("name") == STAGE_CONTAINER and "running" in (
+                    status.get("state") or {}
+                ):
                     return True
             return None
 
         if _poll(stage_running, max(0.0, deadline - time.monotonic())) is None:
-            raise SessionError(f"session {name!r}: pod {pod} still initializing (staging) at the startup timeout")
+            raise SessionError(
+                f"session {name!r}: pod {pod} still initializing (staging) at the startup timeout"
+            )
         payload = city_tar(self.ctx.city_dir)
         code, _, err = self.exec(
-            pod, ["sh", "-c", 'mkdir -p "$1" && tar -xf - -C "$1" && touch "$2"', "stage", WORKSPACE, READY_FILE],
-            container=STAGE_CONTAINER, stdin=payload, timeout=max(5.0, deadline - time.monotonic()),
+            pod,
+            [
+                "sh",
+                "-c",
+                'mkdir -p "$1" && tar -xf - -C "$1" && touch "$2"',
+                "stage",
+                WORKSPACE,
+                READY_FILE,
+            ],
+            container=STAGE_CONTAINER,
+            stdin=payload,
+            timeout=max(5.0, deadline - time.monotonic()),
         )
         if code != 0:
-            raise SessionError(f"session {name!r}: staging the city into {pod} failed: {err.strip()}")
+            raise SessionError(
+                f"session {name!r}: staging the city into {pod} failed: {err.strip()}"
+            )
 
     def _fail_if_dead(self, pod: Pod, name: str) -> None:
         phase = pod.get("status", {}).get("phase")
@@ -226,9 +273,14 @@ class K8sProvider:
                 for status in pod["status"].get(key) or []:
                     term = (status.get("state") or {}).get("terminated")
                     if term:
-                        reasons.append(f"{status['name']} exited {term.get('exitCode')} ({term.get('reason', '')})")
-            raise SessionError(f"session {name!r}: pod {pod['metadata']['name']} died during startup: "
-                               + ("; ".join(reasons) or phase))
+                        reasons.append(
+                            f"{status['name']} exited {term.get('exitCode')} "
+                            f"({term.get('reason', '')})"
+                        )
+            raise SessionError(
+                f"session {name!r}: pod {pod['metadata']['name']} died during startup: "
+                + ("; ".join(reasons) or phase)
+            )
 
     def _wait_started(self, pod: str, name: str, deadline: float) -> None:
         last = ["pending"]
@@ -245,7 +297,9 @@ class K8sProvider:
             return None
 
         if _poll(started, max(0.0, deadline - time.monotonic())) is None:
-            raise SessionError(f"session {name!r}: pod {pod} still initializing ({last[0]}) at the startup timeout")
+            raise SessionError(
+                f"session {name!r}: pod {pod} still initializing ({last[0]}) at the startup timeout"
+            )
 
     @hookimpl
     def stop(self, name: str) -> bool:
@@ -253,7 +307,9 @@ class K8sProvider:
         for pod in self._find(name):
             if pod["metadata"].get("deletionTimestamp"):
                 continue
-            stopped = self._delete(pod["metadata"]["name"], self.settings.stop_grace_seconds) or stopped
+            stopped = (
+                self._delete(pod["metadata"]["name"], self.settings.stop_grace_seconds) or stopped
+            )
         self._nudge_locks.pop(name, None)
         return stopped
 
@@ -267,15 +323,24 @@ class K8sProvider:
     @hookimpl
     def nudge(self, name: str, text: str) -> bool:
         # "$1" keeps the text a single argv word; -l types it literally; Enter is its own key.
-        argv = ["sh", "-c", 'tmux send-keys -t "$2" -l -- "$1" && tmux send-keys -t "$2" Enter',
-                "nudge", text, TMUX_SESSION]
+        argv = [
+            "sh",
+            "-c",
+            'tmux send-keys -t "$2" -l -- "$1" && tmux send-keys -t "$2" Enter',
+            "nudge",
+            text,
+            TMUX_SESSION,
+        ]
         with self._nudge_locks[name]:
             self._tmux(name, argv)
         return True
 
     @hookimpl
     def peek(self, name: str, lines: int) -> str:
-        out = self._tmux(name, ["tmux", "capture-pane", "-p", "-J", "-t", TMUX_SESSION, "-S", f"-{max(1, lines)}"])
+        out = self._tmux(
+            name,
+            ["tmux", "capture-pane", "-p", "-J", "-t", TMUX_SESSION, "-S", f"-{max(1, lines)}"],
+        )
         kept = out.rstrip("\n").split("\n")[-lines:] if lines > 0 else []
         return "\n".join(kept) + ("\n" if kept else "")
 
@@ -292,7 +357,18 @@ class K8sProvider:
         argv = [kubectl, "-n", self.ns]
         if self.settings.context:
             argv += ["--context", self.settings.context]
-        argv += ["exec", "-it", pod, "-c", AGENT_CONTAINER, "--", "tmux", "attach", "-t", TMUX_SESSION]
+        argv += [
+            "exec",
+            "-it",
+            pod,
+            "-c",
+            AGENT_CONTAINER,
+            "--",
+            "tmux",
+            "attach",
+            "-t",
+            TMUX_SESSION,
+        ]
         return subprocess.call(argv)
 
     # ---------------------------------------------------------------- metadata
@@ -308,8 +384,12 @@ class K8sProvider:
 
         pod = self._pod(name)["metadata"]["name"]
         try:
-            self.clients.raw(self.clients.core.patch_namespaced_pod, pod, self.ns,
-                             {"metadata": {"annotations": dict(changes)}})
+            self.clients.raw(
+                self.clients.core.patch_namespaced_pod,
+                pod,
+                self.ns,
+                {"metadata": {"annotations": dict(changes)}},
+            )
         except ApiException as exc:
             if exc.status == 404:
                 raise SessionNotFound(f"pod {pod} of {name!r} is gone") from None
@@ -338,4 +418,3 @@ class K8sProvider:
     @hookimpl
     def shutdown(self) -> None:
         self.clients.close()
-

@@ -50,12 +50,20 @@ class Kubectl:
             self.base += ["--context", settings.context]
         self.base += ["-n", settings.namespace]
 
-    def run(self, args: Sequence[str], stdin: bytes | None = None, check: bool = True,
-            timeout: float = 60.0) -> subprocess.CompletedProcess[bytes]:
-        proc = subprocess.run([*self.base, *args], input=stdin, capture_output=True, timeout=timeout,
-                              check=False)
+    def run(
+        self,
+        args: Sequence[str],
+        stdin: bytes | None = None,
+        check: bool = True,
+        timeout: float = 60.0,
+    ) -> subprocess.CompletedProcess[bytes]:
+        proc = subprocess.run(
+            [*self.base, *args], input=stdin, capture_output=True, timeout=timeout, check=False
+        )
         if check and proc.returncode != 0:
-            raise Failure(proc.stderr.decode(errors="replace").strip() or f"kubectl {args[0]} failed")
+            raise Failure(
+                proc.stderr.decode(errors="replace").strip() or f"kubectl {args[0]} failed"
+            )
         return proc
 
     def json(self, args: Sequence[str]) -> Any:
@@ -73,7 +81,9 @@ def _settings(env: Mapping[str, str]) -> K8sSettings:
     try:
         return K8sSettings.model_validate(data)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"GC_K8S_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"GC_K8S_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
         raise Failure(f"invalid settings: {problems}") from None
 
 
@@ -82,7 +92,9 @@ class Script:
         self.env = env
         self.settings = _settings(env)
         self.city_dir = env.get("GC_CITY") or ""
-        self.city = env.get("GC_CITY_NAME") or (Path(self.city_dir).name if self.city_dir else "city")
+        self.city = env.get("GC_CITY_NAME") or (
+            Path(self.city_dir).name if self.city_dir else "city"
+        )
         self.kubectl = Kubectl(self.settings, env)
 
     # ------------------------------------------------------------------ helpers
@@ -97,10 +109,17 @@ class Script:
             raise Failure(f"no such session: {name}")
         return str(live[0]["metadata"]["name"])
 
-    def exec(self, pod: str, argv: Sequence[str], container: str = AGENT_CONTAINER,
-             stdin: bytes | None = None) -> bytes:
+    def exec(
+        self,
+        pod: str,
+        argv: Sequence[str],
+        container: str = AGENT_CONTAINER,
+        stdin: bytes | None = None,
+    ) -> bytes:
         flags = ["-i"] if stdin is not None else []
-        return self.kubectl.run(["exec", *flags, pod, "-c", container, "--", *argv], stdin=stdin).stdout
+        return self.kubectl.run(
+            ["exec", *flags, pod, "-c", container, "--", *argv], stdin=stdin
+        ).stdout
 
     def read(self, pod: str) -> Pod | None:
         proc = self.kubectl.run(["get", "pod", pod, "-o", "json"], check=False)
@@ -112,8 +131,16 @@ class Script:
         return result
 
     def delete(self, pod: str, grace: int, wait: bool) -> None:
-        self.kubectl.run(["delete", "pod", pod, f"--grace-period={grace}", "--ignore-not-found",
-                          f"--wait={'true' if wait else 'false'}"])
+        self.kubectl.run(
+            [
+                "delete",
+                "pod",
+                pod,
+                f"--grace-period={grace}",
+                "--ignore-not-found",
+                f"--wait={'true' if wait else 'false'}",
+            ]
+        )
 
     def wait_pod(self, pod: str, name: str, deadline: float, ready: Any) -> None:
         delay = 0.05
@@ -140,32 +167,64 @@ class Script:
         for existing in self.find(name):
             liveness, _ = pod_liveness(existing)
             if liveness.value != "dead":
-                raise Failure(f'session "{name}" already exists (pod {existing["metadata"]["name"]})')
+                raise Failure(
+                    f'session "{name}" already exists (pod {existing["metadata"]["name"]})'
+                )
             self.delete(existing["metadata"]["name"], 0, wait=True)
         env: dict[str, str] = dict(config.get("env") or {})
         body = build_pod(
-            city=self.city, name=name, command=config.get("command", ""),
-            work_dir=config.get("work_dir", ""), settings=self.settings,
-            agent=env.get("GC_AGENT", ""), env=env, pre_start=config.get("pre_start") or (),
+            city=self.city,
+            name=name,
+            command=config.get("command", ""),
+            work_dir=config.get("work_dir", ""),
+            settings=self.settings,
+            agent=env.get("GC_AGENT", ""),
+            env=env,
+            pre_start=config.get("pre_start") or (),
             session_setup=config.get("session_setup") or (),
             session_setup_script=config.get("session_setup_script", ""),
-            city_dir=self.city_dir or None, startup_timeout=timeout,
+            city_dir=self.city_dir or None,
+            startup_timeout=timeout,
         )
         pod = body["metadata"]["name"]
-        created = self.kubectl.run(["create", "--validate=false", "-f", "-", "-o", "name"], stdin=json.dumps(body).encode(), check=False)
+        created = self.kubectl.run(
+            ["create", "--validate=false", "-f", "-", "-o", "name"],
+            stdin=json.dumps(body).encode(),
+            check=False,
+        )
         if created.returncode != 0:
             message = created.stderr.decode(errors="replace").strip()
-            raise Failure(f'session "{name}" already exists' if "AlreadyExists" in message else message)
+            raise Failure(
+                f'session "{name}" already exists' if "AlreadyExists" in message else message
+            )
         try:
             if not self.settings.prebaked:
-                self.wait_pod(pod, name, deadline, lambda p: any(
-                    s.get("name") == STAGE_CONTAINER and "running" in (s.get("state") or {})
-                    for s in p.get("status", {}).get("initContainerStatuses") or []))
+                self.wait_pod(
+                    pod,
+                    name,
+                    deadline,
+                    lambda p: any(
+                        s.get("name") == STAGE_CONTAINER and "running" in (s.get("state") or {})
+                        for s in p.get("status", {}).get("initContainerStatuses") or []
+                    ),
+                )
                 payload = city_tar(Path(self.city_dir)) if self.city_dir else city_tar_empty()
-                self.exec(pod, ["sh", "-c", 'mkdir -p "$1" && tar -xf - -C "$1" && touch "$2"', "stage",
-                                WORKSPACE, READY_FILE], container=STAGE_CONTAINER, stdin=payload)
-            self.wait_pod(pod, name, deadline,
-                          lambda p: pod_liveness(p)[0].value in ("alive", "dead"))
+                self.exec(
+                    pod,
+                    [
+                        "sh",
+                        "-c",
+                        'mkdir -p "$1" && tar -xf - -C "$1" && touch "$2"',
+                        "stage",
+                        WORKSPACE,
+                        READY_FILE,
+                    ],
+                    container=STAGE_CONTAINER,
+                    stdin=payload,
+                )
+            self.wait_pod(
+                pod, name, deadline, lambda p: pod_liveness(p)[0].value in ("alive", "dead")
+            )
         except BaseException:
             self.delete(pod, 0, wait=False)
             raise
@@ -174,8 +233,17 @@ class Script:
         return ""
 
     def nudge(self, pod: str, text: str) -> None:
-        self.exec(pod, ["sh", "-c", 'tmux send-keys -t "$2" -l -- "$1" && tmux send-keys -t "$2" Enter',
-                        "nudge", text, TMUX_SESSION])
+        self.exec(
+            pod,
+            [
+                "sh",
+                "-c",
+                'tmux send-keys -t "$2" -l -- "$1" && tmux send-keys -t "$2" Enter',
+                "nudge",
+                text,
+                TMUX_SESSION,
+            ],
+        )
 
     def op_stop(self, name: str) -> str:
         for pod in self.find(name):
@@ -206,7 +274,10 @@ class Script:
 
     def op_peek(self, name: str, lines: str = "50") -> str:
         count = max(1, int(lines))
-        out = self.exec(self.pod(name), ["tmux", "capture-pane", "-p", "-J", "-t", TMUX_SESSION, "-S", f"-{count}"])
+        out = self.exec(
+            self.pod(name),
+            ["tmux", "capture-pane", "-p", "-J", "-t", TMUX_SESSION, "-S", f"-{count}"],
+        )
         return "\n".join(out.decode(errors="replace").rstrip("\n").split("\n")[-count:])
 
     def op_clear_scrollback(self, name: str) -> str:
@@ -240,8 +311,19 @@ class Script:
         return str((live[0]["metadata"].get("annotations") or {}).get(annotation, ""))
 
     def op_attach(self, name: str) -> int:
-        argv = [*self.kubectl.base, "exec", "-it", self.pod(name), "-c", AGENT_CONTAINER, "--",
-                "tmux", "attach", "-t", TMUX_SESSION]
+        argv = [
+            *self.kubectl.base,
+            "exec",
+            "-it",
+            self.pod(name),
+            "-c",
+            AGENT_CONTAINER,
+            "--",
+            "tmux",
+            "attach",
+            "-t",
+            TMUX_SESSION,
+        ]
         return subprocess.call(argv)
 
 
@@ -255,10 +337,18 @@ def city_tar_empty() -> bytes:
 
 
 OPS = {
-    "start": "op_start", "stop": "op_stop", "is-running": "op_is_running",
-    "list-running": "op_list_running", "interrupt": "op_interrupt", "nudge": "op_nudge",
-    "send-keys": "op_send_keys", "peek": "op_peek", "clear-scrollback": "op_clear_scrollback",
-    "set-meta": "op_set_meta", "get-meta": "op_get_meta", "remove-meta": "op_remove_meta",
+    "start": "op_start",
+    "stop": "op_stop",
+    "is-running": "op_is_running",
+    "list-running": "op_list_running",
+    "interrupt": "op_interrupt",
+    "nudge": "op_nudge",
+    "send-keys": "op_send_keys",
+    "peek": "op_peek",
+    "clear-scrollback": "op_clear_scrollback",
+    "set-meta": "op_set_meta",
+    "get-meta": "op_get_meta",
+    "remove-meta": "op_remove_meta",
     "attach": "op_attach",
 }
 

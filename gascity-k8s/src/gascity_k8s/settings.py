@@ -16,7 +16,10 @@ _MEM = re.compile(r"^(\d+(\.\d+)?|\.\d+)([eE]\d+|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?
 def _quantity(value: str, pattern: re.Pattern[str], what: str) -> str:
     value = str(value).strip()
     if not pattern.match(value):
-        raise ValueError(f"{value!r} is not a Kubernetes {what} quantity (e.g. {'500m or 2' if what == 'CPU' else '512Mi or 4Gi'})")
+        raise ValueError(
+            f"{value!r} is not a Kubernetes {what} quantity "
+            f"(e.g. {'500m or 2' if what == 'CPU' else '512Mi or 4Gi'})"
+        )
     return value
 
 

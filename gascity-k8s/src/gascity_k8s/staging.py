@@ -10,8 +10,19 @@ from pathlib import Path
 __all__ = ["SECRET_PATTERNS", "city_files", "city_tar"]
 
 SECRET_PATTERNS = (
-    ".gc", ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "*.kubeconfig",
-    "kubeconfig", ".netrc", ".git-credentials", "credentials*", "__pycache__",
+    ".gc",
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    "id_ed25519*",
+    "*.kubeconfig",
+    "kubeconfig",
+    ".netrc",
+    ".git-credentials",
+    "credentials*",
+    "__pycache__",
 )
 """Never staged or baked: runtime state (``.gc/``) and anything that looks like a secret."""
 
@@ -27,7 +38,7 @@ def city_files(city_dir: Path) -> list[Path]:
     while stack:
         current = stack.pop()
         for entry in sorted(current.iterdir()):
-            if _skipped(entry.name) or entry.is_symlink() and not entry.exists():
+            if _skipped(entry.name) or (entry.is_symlink() and not entry.exists()):
                 continue
             if entry.is_dir():
                 stack.append(entry)

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 
 from .exec_ws import serve_exec
@@ -41,15 +41,37 @@ API_RESOURCES = {
     "apiVersion": "v1",
     "groupVersion": "v1",
     "resources": [
-        {"name": "namespaces", "singularName": "namespace", "namespaced": False, "kind": "Namespace",
-         "verbs": ["create", "delete", "get", "list"], "shortNames": ["ns"]},
-        {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod",
-         "verbs": ["create", "delete", "get", "list", "patch", "update"], "shortNames": ["po"],
-         "categories": ["all"]},
-        {"name": "pods/exec", "singularName": "", "namespaced": True, "kind": "PodExecOptions",
-         "verbs": ["create", "get"]},
-        {"name": "pods/status", "singularName": "", "namespaced": True, "kind": "Pod",
-         "verbs": ["get"]},
+        {
+            "name": "namespaces",
+            "singularName": "namespace",
+            "namespaced": False,
+            "kind": "Namespace",
+            "verbs": ["create", "delete", "get", "list"],
+            "shortNames": ["ns"],
+        },
+        {
+            "name": "pods",
+            "singularName": "pod",
+            "namespaced": True,
+            "kind": "Pod",
+            "verbs": ["create", "delete", "get", "list", "patch", "update"],
+            "shortNames": ["po"],
+            "categories": ["all"],
+        },
+        {
+            "name": "pods/exec",
+            "singularName": "",
+            "namespaced": True,
+            "kind": "PodExecOptions",
+            "verbs": ["create", "get"],
+        },
+        {
+            "name": "pods/status",
+            "singularName": "",
+            "namespaced": True,
+            "kind": "Pod",
+            "verbs": ["get"],
+        },
     ],
 }
 
@@ -66,11 +88,18 @@ class KubeEmulator:
     :param probe_period: how often the kubelet runs exec probes.
     """
 
-    def __init__(self, *, latency: float = 0.0, simulate: bool = False, probe_period: float = 0.1,
-                 root: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        simulate: bool = False,
+        probe_period: float = 0.1,
+        root: Path | None = None,
+    ) -> None:
         self.latency = latency
         self._tmp = tempfile.TemporaryDirectory(prefix="gck8s-") if root is None else None
-        self.root = Path(self._tmp.name) if self._tmp else root  # type: ignore[assignment]
+        assert self._tmp is not None or root is not None
+        self.root: Path = root if root is not None else Path(self._tmp.name)  # type: ignore[union-attr]
         self.store = PodStore()
         self.kubelet = Kubelet(self.store, self.root, simulate=simulate, probe_period=probe_period)
         self.requests: Counter[str] = Counter()
@@ -97,14 +126,20 @@ class KubeEmulator:
         self.requests.clear()
         self.log.clear()
 
-    def write_kubeconfig(self, path: Path, namespace: str = "default", context: str = "emulator") -> Path:
+    def write_kubeconfig(
+        self, path: Path, namespace: str = "default", context: str = "emulator"
+    ) -> Path:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
             "users": [{"name": "tester", "user": {"token": TOKEN}}],
-            "contexts": [{"name": context, "context": {"cluster": "emulator", "user": "tester",
-                                                       "namespace": namespace}}],
+            "contexts": [
+                {
+                    "name": context,
+                    "context": {"cluster": "emulator", "user": "tester", "namespace": namespace},
+                }
+            ],
             "current-context": context,
         }
         path.write_text(yaml.safe_dump(config))
@@ -201,17 +236,33 @@ class KubeEmulator:
         except SelectorError as exc:
             return _json(status_body(400, "BadRequest", str(exc)), 400)
         except web.HTTPNotFound:
-            return _json(status_body(404, "NotFound", "the server could not find the requested resource"), 404)
+            return _json(
+                status_body(404, "NotFound", "the server could not find the requested resource"),
+                404,
+            )
         except (ValueError, KeyError, TypeError) as exc:
             return _json(status_body(400, "BadRequest", f"invalid request: {exc}"), 400)
 
     async def _version(self, request: web.Request) -> web.Response:
-        return _json({"major": "1", "minor": "31", "gitVersion": "v1.31.0-gascity-emulator",
-                      "platform": "linux/amd64"})
+        return _json(
+            {
+                "major": "1",
+                "minor": "31",
+                "gitVersion": "v1.31.0-gascity-emulator",
+                "platform": "linux/amd64",
+            }
+        )
 
     async def _api(self, request: web.Request) -> web.Response:
-        return _json({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-            {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}]})
+        return _json(
+            {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}
+                ],
+            }
+        )
 
     async def _apis(self, request: web.Request) -> web.Response:
         return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
@@ -226,14 +277,36 @@ class KubeEmulator:
             if name in self.namespaces:
                 raise ApiError(409, "AlreadyExists", f'namespaces "{name}" already exists')
             self.namespaces.add(name)
-            return _json({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name},
-                          "status": {"phase": "Active"}}, 201)
-        return _json({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": [
-            {"metadata": {"name": n}, "status": {"phase": "Active"}} for n in sorted(self.namespaces)]})
+            return _json(
+                {
+                    "kind": "Namespace",
+                    "apiVersion": "v1",
+                    "metadata": {"name": name},
+                    "status": {"phase": "Active"},
+                },
+                201,
+            )
+        return _json(
+            {
+                "kind": "NamespaceList",
+                "apiVersion": "v1",
+                "metadata": {},
+                "items": [
+                    {"metadata": {"name": n}, "status": {"phase": "Active"}}
+                    for n in sorted(self.namespaces)
+                ],
+            }
+        )
 
     async def _namespace(self, request: web.Request) -> web.Response:
-        return _json({"kind": "Namespace", "apiVersion": "v1",
-                      "metadata": {"name": request.match_info["ns"]}, "status": {"phase": "Active"}})
+        return _json(
+            {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": {"name": request.match_info["ns"]},
+                "status": {"phase": "Active"},
+            }
+        )
 
     async def _list_pods(self, request: web.Request) -> web.Response:
         if request.query.get("watch") in ("true", "1"):
@@ -258,8 +331,11 @@ class KubeEmulator:
 
     async def _patch_pod(self, request: web.Request) -> web.Response:
         body = await request.json()
-        return _json(self.store.patch(request.match_info["ns"], request.match_info["name"], body,
-                                      request.content_type))
+        return _json(
+            self.store.patch(
+                request.match_info["ns"], request.match_info["name"], body, request.content_type
+            )
+        )
 
     async def _put_pod(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -287,17 +363,23 @@ class KubeEmulator:
         container = request.query.get("container") or containers[0]
         runtime = self.kubelet.runtime(ns, name)
         proc = runtime.procs.get(container) if runtime else None
-        usable = runtime is not None and not runtime.terminating and (
-            (proc is not None and proc.poll() is None) or runtime.running_init == container
+        usable = (
+            runtime is not None
+            and not runtime.terminating
+            and ((proc is not None and proc.poll() is None) or runtime.running_init == container)
         )
         if not usable:
-            raise ApiError(400, "BadRequest",
-                           f"unable to upgrade connection: container not found ({container!r})")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"unable to upgrade connection: container not found ({container!r})",
+            )
         assert runtime is not None
         stdin = request.query.get("stdin") in ("true", "1")
         loop = asyncio.get_running_loop()
         proc = await loop.run_in_executor(
-            self._pool, self.kubelet.spawn, runtime, container, list(argv), stdin)
+            self._pool, self.kubelet.spawn, runtime, container, list(argv), stdin
+        )
         runtime.execs.append(proc)
         try:
             return await serve_exec(request, proc, list(argv), self._pool)

@@ -27,7 +27,8 @@ def exit_status(code: int, argv: list[str]) -> dict[str, Any]:
     return {
         "metadata": {},
         "status": "Failure",
-        "message": f"command terminated with non-zero exit code: error executing command {argv}, exit code {code}",
+        "message": "command terminated with non-zero exit code: "
+        f"error executing command {argv}, exit code {code}",
         "reason": "NonZeroExitCode",
         "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
     }

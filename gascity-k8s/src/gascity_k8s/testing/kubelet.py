@@ -66,14 +66,16 @@ def _mapper(mounts: list[tuple[str, str]]) -> Any:
 
     def apply(text: str) -> str:
         for pattern, local in patterns:
-            text = pattern.sub(lambda _m, loc=local: loc, text)
+            text = pattern.sub(local.replace("\\", "\\\\"), text)
         return text
 
     return apply
 
 
 class Kubelet:
-    def __init__(self, store: PodStore, root: Path, *, simulate: bool = False, probe_period: float = 0.1) -> None:
+    def __init__(
+        self, store: PodStore, root: Path, *, simulate: bool = False, probe_period: float = 0.1
+    ) -> None:
         self.store = store
         self.root = root
         self.simulate = simulate
@@ -106,9 +108,15 @@ class Kubelet:
         def mutate(pod: Pod) -> bool:
             pod["status"]["phase"] = "Pending"
             pod["status"]["containerStatuses"] = [
-                {"name": c["name"], "ready": False, "started": False, "restartCount": 0,
-                 "image": c.get("image", ""), "imageID": "",
-                 "state": {"waiting": {"reason": reason, "message": message}}}
+                {
+                    "name": c["name"],
+                    "ready": False,
+                    "started": False,
+                    "restartCount": 0,
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "state": {"waiting": {"reason": reason, "message": message}},
+                }
                 for c in pod["spec"]["containers"]
             ]
             return True
@@ -168,17 +176,30 @@ class Kubelet:
         now = now_iso()
         pod["spec"]["nodeName"] = "emulated-node"
         pod["status"].update(
-            phase="Running", startTime=now, podIP="10.0.0.1",
+            phase="Running",
+            startTime=now,
+            podIP="10.0.0.1",
             containerStatuses=[
-                {"name": c["name"], "ready": True, "started": True, "restartCount": 0,
-                 "image": c.get("image", ""), "imageID": "", "state": {"running": {"startedAt": now}}}
+                {
+                    "name": c["name"],
+                    "ready": True,
+                    "started": True,
+                    "restartCount": 0,
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "state": {"running": {"startedAt": now}},
+                }
                 for c in pod["spec"]["containers"]
             ],
         )
-        pod["status"]["conditions"].append({"type": "Ready", "status": "True", "lastTransitionTime": now})
+        pod["status"]["conditions"].append(
+            {"type": "Ready", "status": "True", "lastTransitionTime": now}
+        )
         return True
 
-    def environment(self, runtime: PodRuntime, container: Mapping[str, Any], pod: Pod) -> tuple[dict[str, str], Any, str]:
+    def environment(
+        self, runtime: PodRuntime, container: Mapping[str, Any], pod: Pod
+    ) -> tuple[dict[str, str], Any, str]:
         mapper = _mapper(_mounts(pod, container, runtime.sandbox))
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -198,16 +219,22 @@ class Kubelet:
         Path(mapped).mkdir(parents=True, exist_ok=True)
         return env, mapper, mapped
 
-    def spawn(self, runtime: PodRuntime, container_name: str, argv: list[str], stdin: bool) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, runtime: PodRuntime, container_name: str, argv: list[str], stdin: bool
+    ) -> subprocess.Popen[bytes]:
         """Start ``argv`` inside a container of the pod (exec, probes, the container)."""
         pod = self.store.get(runtime.ns, runtime.name)
         spec = [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]
         container = next(c for c in spec if c["name"] == container_name)
         env, mapper, cwd = self.environment(runtime, container, pod)
         return subprocess.Popen(
-            [mapper(a) for a in argv], env=env, cwd=cwd,
+            [mapper(a) for a in argv],
+            env=env,
+            cwd=cwd,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
 
     def _status(self, runtime: PodRuntime, mutate: Any) -> None:
@@ -226,13 +253,28 @@ class Kubelet:
             p["spec"]["nodeName"] = "emulated-node"
             p["status"].update(startTime=now, podIP="10.0.0.1", hostIP="127.0.0.1")
             p["status"]["initContainerStatuses"] = [
-                {"name": c["name"], "ready": False, "restartCount": 0, "image": c.get("image", ""),
-                 "imageID": "", "state": {"waiting": {"reason": "PodInitializing"}}} for c in inits
+                {
+                    "name": c["name"],
+                    "ready": False,
+                    "restartCount": 0,
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "state": {"waiting": {"reason": "PodInitializing"}},
+                }
+                for c in inits
             ]
             p["status"]["containerStatuses"] = [
-                {"name": c["name"], "ready": False, "started": False, "restartCount": 0,
-                 "image": c.get("image", ""), "imageID": "",
-                 "state": {"waiting": {"reason": "PodInitializing" if inits else "ContainerCreating"}}}
+                {
+                    "name": c["name"],
+                    "ready": False,
+                    "started": False,
+                    "restartCount": 0,
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "state": {
+                        "waiting": {"reason": "PodInitializing" if inits else "ContainerCreating"}
+                    },
+                }
                 for c in spec["containers"]
             ]
             return True
@@ -243,10 +285,20 @@ class Kubelet:
                 return
             proc = self._start_container(runtime, init)
             runtime.running_init = init["name"]
-            self._status(runtime, lambda p, i=index: self._set_state(p, "initContainerStatuses", i, {"running": {"startedAt": now_iso()}}))
+            self._status(
+                runtime,
+                lambda p, i=index: self._set_state(
+                    p, "initContainerStatuses", i, {"running": {"startedAt": now_iso()}}
+                ),
+            )
             code = proc.wait()
             runtime.running_init = None
-            self._status(runtime, lambda p, i=index, c=code: self._set_state(p, "initContainerStatuses", i, self._terminated(c)))
+            self._status(
+                runtime,
+                lambda p, i=index, c=code: self._set_state(
+                    p, "initContainerStatuses", i, self._terminated(c)
+                ),
+            )
             if code != 0:
                 self._status(runtime, lambda p: self._phase(p, "Failed"))
                 return
@@ -266,10 +318,17 @@ class Kubelet:
             self._status(runtime, running)
         self._status(runtime, lambda p: self._phase(p, "Running"))
         for index, container in enumerate(spec["containers"]):
-            threading.Thread(target=self._watch, args=(runtime, index, container["name"]), daemon=True).start()
+            threading.Thread(
+                target=self._watch, args=(runtime, index, container["name"]), daemon=True
+            ).start()
 
-    def _start_container(self, runtime: PodRuntime, container: Mapping[str, Any]) -> subprocess.Popen[bytes]:
-        argv = [*(container.get("command") or []), *(container.get("args") or [])] or ["sleep", "infinity"]
+    def _start_container(
+        self, runtime: PodRuntime, container: Mapping[str, Any]
+    ) -> subprocess.Popen[bytes]:
+        argv = [*(container.get("command") or []), *(container.get("args") or [])] or [
+            "sleep",
+            "infinity",
+        ]
         proc = self.spawn(runtime, container["name"], argv, stdin=False)
         runtime.procs[container["name"]] = proc
         return proc
@@ -293,8 +352,13 @@ class Kubelet:
     @staticmethod
     def _terminated(code: int) -> dict[str, Any]:
         reason = "Completed" if code == 0 else "Error"
-        return {"terminated": {"exitCode": code if code >= 0 else 128 - code, "reason": reason,
-                               "finishedAt": now_iso()}}
+        return {
+            "terminated": {
+                "exitCode": code if code >= 0 else 128 - code,
+                "reason": reason,
+                "finishedAt": now_iso(),
+            }
+        }
 
     @staticmethod
     def _set_state(pod: Pod, key: str, index: int, state: dict[str, Any]) -> bool:
@@ -304,9 +368,17 @@ class Kubelet:
     @staticmethod
     def _phase(pod: Pod, phase: str) -> bool:
         pod["status"]["phase"] = phase
-        ready = phase == "Running" and all(s.get("ready") for s in pod["status"].get("containerStatuses", []))
+        ready = phase == "Running" and all(
+            s.get("ready") for s in pod["status"].get("containerStatuses", [])
+        )
         conds = [c for c in pod["status"]["conditions"] if c["type"] != "Ready"]
-        conds.append({"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now_iso()})
+        conds.append(
+            {
+                "type": "Ready",
+                "status": "True" if ready else "False",
+                "lastTransitionTime": now_iso(),
+            }
+        )
         pod["status"]["conditions"] = conds
         return True
 
@@ -378,8 +450,13 @@ class Kubelet:
                     pass
 
     def _kill_tmux(self, runtime: PodRuntime) -> None:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMUX_TMPDIR": str(runtime.tmux_dir)}
-        subprocess.run(["tmux", "kill-server"], env=env, capture_output=True, check=False, timeout=10)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "TMUX_TMPDIR": str(runtime.tmux_dir),
+        }
+        subprocess.run(
+            ["tmux", "kill-server"], env=env, capture_output=True, check=False, timeout=10
+        )
 
     def _terminate(self, runtime: PodRuntime, grace: float) -> None:
         self._signal_all(runtime, signal.SIGTERM)

@@ -139,7 +139,13 @@ def apply_patch(obj: Pod, patch: Any, content_type: str) -> Pod:
     elif "merge-patch" in content_type:
         result = _merge_patch(obj, patch)
     else:
-        raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json ({content_type})")
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format ({content_type}) - accepted media "
+            "types include: application/json-patch+json, application/merge-patch+json, "
+            "application/strategic-merge-patch+json",
+        )
     return result
 
 
@@ -162,7 +168,11 @@ def validate(pod: Pod) -> None:
         problems.append("spec.containers: Required value")
     if problems:
         raise ApiError(
-            422, "Invalid", f'Pod "{name}" is invalid: ' + "; ".join(problems), name=name, kind="Pod"
+            422,
+            "Invalid",
+            f'Pod "{name}" is invalid: ' + "; ".join(problems),
+            name=name,
+            kind="Pod",
         )
 
 
@@ -189,7 +199,9 @@ class PodStore:
                 raise not_found(name)
             return copy.deepcopy(pod)
 
-    def list(self, ns: str | None, labels: str | None = None, fields: str | None = None) -> dict[str, Any]:
+    def list(
+        self, ns: str | None, labels: str | None = None, fields: str | None = None
+    ) -> dict[str, Any]:
         by_label = label_matcher(labels)
         by_field = field_matcher(fields)
         with self.lock:
@@ -201,7 +213,12 @@ class PodStore:
                 and by_field(p)
             ]
             rv = str(self.revision)
-        return {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": rv}, "items": items}
+        return {
+            "kind": "PodList",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": rv},
+            "items": items,
+        }
 
     def create(self, ns: str, pod: Pod) -> Pod:
         pod = copy.deepcopy(pod)
@@ -209,19 +226,31 @@ class PodStore:
         if meta.get("generateName") and not meta.get("name"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         if meta.get("namespace") not in (None, ns):
-            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent "
+                "on the request",
+            )
         validate(pod)
         name = meta["name"]
         meta.update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=now_iso(), generation=1)
         for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             meta.pop(key, None)
         pod["kind"], pod["apiVersion"] = "Pod", "v1"
-        pod["status"] = {"phase": "Pending", "qosClass": "Burstable", "conditions": [
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}]}
+        pod["status"] = {
+            "phase": "Pending",
+            "qosClass": "Burstable",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}
+            ],
+        }
         pod["spec"].setdefault("restartPolicy", "Always")
         with self.lock:
             if (ns, name) in self.pods:
-                raise ApiError(409, "AlreadyExists", f'pods "{name}" already exists', name=name, kind="pods")
+                raise ApiError(
+                    409, "AlreadyExists", f'pods "{name}" already exists', name=name, kind="pods"
+                )
             self.pods[(ns, name)] = self._bump(pod)
             out = copy.deepcopy(pod)
         for cb in self.on_create:
@@ -248,10 +277,12 @@ class PodStore:
         have = current["metadata"]["resourceVersion"]
         if wanted and wanted != have:
             raise ApiError(
-                409, "Conflict",
+                409,
+                "Conflict",
                 f'Operation cannot be fulfilled on pods "{name}": the object has been modified; '
                 "please apply your changes to the latest version and try again",
-                name=name, kind="pods",
+                name=name,
+                kind="pods",
             )
         meta = updated.setdefault("metadata", {})
         for key in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"):
@@ -279,7 +310,10 @@ class PodStore:
             meta = pod["metadata"]
             if grace is None:
                 grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
-            if grace <= 0 or pod["status"].get("phase") in ("Succeeded", "Failed") and not pod["spec"].get("nodeName"):
+            if grace <= 0 or (
+                pod["status"].get("phase") in ("Succeeded", "Failed")
+                and not pod["spec"].get("nodeName")
+            ):
                 del self.pods[(ns, name)]
                 out = copy.deepcopy(self._bump(pod))
                 grace = 0
