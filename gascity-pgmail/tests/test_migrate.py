@@ -171,3 +171,47 @@ def test_store_type_is_the_entry_point_target() -> None:
     assert ep.load() is PostgresMail
     (cli_ep,) = [e for e in entry_points(group="gascity.cli") if e.value.startswith("gascity_pg")]
     assert cli_ep.load() is PgMailCli
+
+
+def test_migrate_from_the_builtin_sqlite_store(make_store: StoreFactory, tmp_path: Path) -> None:
+    """The real ``sqlite`` backend writes the file; both stores must then agree."""
+    from gascity.builtin.sqlite_mail import SqliteMail
+    from gascity.plugins import PluginContext
+
+    sqlite = SqliteMail(PluginContext(role="mail", name="sqlite", city_dir=tmp_path))
+    try:
+        root = sqlite.send_mail(MailDraft("mayor", "worker", "Plan", "step 1\nstep 2"))
+        reply = sqlite.reply_mail(root.id, "worker", "on it", None)
+        follow = sqlite.send_mail(MailDraft("mayor", "worker", "", "\nfirst real line"))
+        sqlite.read_mail(root.id)
+        sqlite.archive_mail(follow.id)
+        expected = {m.id: m for m in (sqlite.get_mail(i) for i in (1, 2, 3)) if m}
+    finally:
+        sqlite.shutdown()
+    assert set(expected) == {root.id, reply.id, follow.id}
+
+    store = make_store()
+    report = migrate_sqlite(tmp_path / ".gc" / "mail.db", store)
+    assert report.copied == 3
+    for mid, original in expected.items():
+        copied = store.get_mail(mid)
+        assert copied == original, mid  # every field, timestamps to the microsecond
+    assert [m.id for m in store.mail_thread(root.id)] == [root.id, reply.id]
+    assert store.mail_count("worker") == sqlite_count(expected, "worker")
+
+
+def sqlite_count(messages: dict[int, object], recipient: str) -> object:
+    from gascity.types import MailCount, Message
+
+    mine = [m for m in messages.values() if isinstance(m, Message) and m.recipient == recipient]
+    open_ = [m for m in mine if not m.archived]
+    return MailCount(open=len(open_), unread=len([m for m in open_ if not m.read]))
+
+
+def test_send_with_only_reply_to_joins_that_thread(make_store: StoreFactory) -> None:
+    store = make_store()
+    root = store.send_mail(MailDraft("mayor", "worker", "Plan", "b"))
+    child = store.send_mail(MailDraft("worker", "mayor", "s", "b", reply_to=root.id))
+    assert (child.thread_id, child.reply_to) == (root.id, root.id)
+    explicit = store.send_mail(MailDraft("a", "b", "s", "b", thread_id=root.id))
+    assert explicit.thread_id == root.id and explicit.reply_to is None

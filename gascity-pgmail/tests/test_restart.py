@@ -62,11 +62,6 @@ def test_restart_mid_burst(own_server: PostgresServer, tmp_path: Path) -> None:
             assert not t.is_alive()
 
         assert before < SENDERS * PER_SENDER, "the restart came after the burst"
-        print(
-            f"sent before restart {before}, sent {len(sent)}, failed {len(failed)}, "
-            f"retries {store.retries}",
-            failed[:3],
-        )
         # Every call ended one way or the other.
         assert len(sent) + len(failed) == SENDERS * PER_SENDER
         rows = store.run(

@@ -48,11 +48,14 @@ class Statements:
         def returning(insert: str) -> str:
             return f"{insert} RETURNING {COLUMNS}"
 
+        # A draft that only names reply_to joins that message's thread. Otherwise
         # thread_id defaults to the new row's own id, drawn once from the sequence so
         # the row is complete in one INSERT (no follow-up UPDATE).
         send = returning(
             f"INSERT INTO {m} (id, thread_id, reply_to, sender, recipient, subject, body, city) "
-            f"SELECT n.id, coalesce(%(thread_id)s, n.id), %(reply_to)s, %(sender)s, "
+            f"SELECT n.id, coalesce(%(thread_id)s, (SELECT r.thread_id FROM {m} AS r "
+            f"WHERE r.id = %(reply_to)s AND r.city = %(city)s), n.id), %(reply_to)s, "
+            f"%(sender)s, "
             f"%(recipient)s, %(subject)s, %(body)s, %(city)s "
             f"FROM (SELECT nextval({seq}) AS id) AS n"
         )

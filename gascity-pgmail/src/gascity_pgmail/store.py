@@ -58,7 +58,7 @@ def message_from_row(row: tuple[Any, ...]) -> Message:
 def default_subject(subject: str, body: str) -> str:
     if subject:
         return subject
-    lines = body.splitlines()
+    lines = body.strip().splitlines()
     return lines[0].strip() if lines else ""
 
 
