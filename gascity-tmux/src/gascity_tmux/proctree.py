@@ -90,9 +90,10 @@ def descendants(roots: Iterable[int], table: dict[int, Proc]) -> set[int]:
     return found
 
 
-def with_marker(marker: str, table: dict[int, Proc]) -> set[int]:
-    """Processes whose environment holds ``marker`` (``NAME=value``) exactly."""
-    needle = marker.encode() + b"\0"
+def with_marker(marker: str, table: dict[int, Proc], *, prefix: bool = False) -> set[int]:
+    """Processes whose environment holds ``marker`` (``NAME=value``) exactly, or an
+    entry starting with it when ``prefix`` is true."""
+    needle = marker.encode() + (b"" if prefix else b"\0")
     found: set[int] = set()
     me = os.getpid()
     for pid in table:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,8 +35,11 @@ from .steps import log, run_pre_start, run_setup
 __all__ = ["MARKER_VAR", "TmuxProvider"]
 
 MARKER_VAR = "GC_TMUX_SESSION"
-"""Set in every session's environment to ``<socket>:<name>``; ``stop`` finds
-processes that escaped the pane's process tree by it."""
+"""Set in every session's environment to ``<socket>:<name>:<start id>``; ``stop``
+finds processes that escaped the pane's process tree by it. The start id (also kept
+in the ``@gc_start`` option) keeps a stop from touching a newer incarnation of the
+same name started by another process."""
+START_OPTION = "@gc_start"
 SOCKET_VAR = "GC_TMUX_SOCKET"
 """Set in every session's environment so agents and setup scripts can reach the
 city's tmux server (``tmux -L "$GC_TMUX_SOCKET"``)."""
@@ -73,8 +77,9 @@ class TmuxProvider:
         with self._lock(self._name_locks, name):
             yield
 
-    def marker(self, name: str) -> str:
-        return f"{MARKER_VAR}={self.socket}:{name}"
+    def marker(self, name: str, start_id: str = "") -> str:
+        """The marker entry of one incarnation (all of them when ``start_id`` is "")."""
+        return f"{MARKER_VAR}={self.socket}:{name}:{start_id}"
 
     def _split_env(self, env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
         wanted: dict[str, str] = {}
@@ -97,7 +102,12 @@ class TmuxProvider:
         return env
 
     def _start_argv(
-        self, name: str, config: StartConfig, wanted: Mapping[str, str], unset: Sequence[str]
+        self,
+        name: str,
+        config: StartConfig,
+        wanted: Mapping[str, str],
+        unset: Sequence[str],
+        start_id: str,
     ) -> list[Any]:
         s = self.settings
         new = [
@@ -108,7 +118,7 @@ class TmuxProvider:
         ]  # fmt: skip
         for key, value in wanted.items():
             new += ["-e", f"{key}={value}"]
-        new += ["-e", self.marker(name), "-e", f"{SOCKET_VAR}={self.socket}"]
+        new += ["-e", self.marker(name, start_id), "-e", f"{SOCKET_VAR}={self.socket}"]
         if config.command:
             prefix: list[str] = ["env"] if unset else []
             for key in unset:
@@ -118,6 +128,7 @@ class TmuxProvider:
         # server-wide first, in the same invocation.
         argv: list[Any] = ["set-option", "-g", "remain-on-exit", "on", SEP, *new]
         argv += [SEP, "set-option", "-p", "-t", exact(name, pane=True), AGENT_PANE_OPTION, "1"]
+        argv += [SEP, "set-option", "-t", exact(name, pane=True), START_OPTION, start_id]
         for key, value in config.meta.items():
             argv += [SEP, "set-option", "-t", exact(name, pane=True)]
             argv += [option_for(key), encode_value(value)]
@@ -155,7 +166,7 @@ class TmuxProvider:
                 )
             if time.monotonic() >= deadline:
                 raise SessionError(f"start of {name!r} ran out of time before tmux started")
-            argv = self._start_argv(name, config, wanted, unset)
+            argv = self._start_argv(name, config, wanted, unset, uuid.uuid4().hex[:12])
             result = self.tmux.run(*argv)
             if not result.ok:
                 if "duplicate session" in result.stderr:
@@ -181,23 +192,28 @@ class TmuxProvider:
     def stop(self, name: str) -> bool:
         check_session_name(name)
         with self._serialized(name):
-            panes = self.tmux.run("list-panes", "-s", "-t", exact(name), "-F", "#{pane_pid}")
-            if not panes.ok and not panes.not_found:
+            panes = self.tmux.run(
+                "list-panes", "-s", "-t", exact(name), "-F", "#{pane_pid}\t#{" + START_OPTION + "}"
+            )
+            if not panes.ok:
+                if panes.not_found:
+                    return False
                 raise self.tmux.error(panes, ["list-panes"], name)
-            roots = [int(p) for p in panes.stdout if p.isdigit()] if panes.ok else []
+            rows = [line.split("\t", 1) for line in panes.stdout]
+            roots = [int(r[0]) for r in rows if r[0].isdigit()]
+            start_id = next((r[1] for r in rows if len(r) == 2 and r[1]), "")
+            marker = self.marker(name, start_id) if start_id else ""
             table = proctree.process_table()
-            tree = proctree.descendants(roots, table) | proctree.with_marker(
-                self.marker(name), table
-            )
-            if panes.ok:
-                # tmux sends SIGHUP to each pane's process group; the rest follows.
-                self.tmux.run("kill-session", "-t", exact(name))
+            tree = proctree.descendants(roots, table)
+            if marker:
+                tree |= proctree.with_marker(marker, table)
+            # tmux sends SIGHUP to each pane's process group; the rest follows.
+            self.tmux.run("kill-session", "-t", exact(name))
             survivors = proctree.kill_tree([table[p] for p in tree], self.settings.stop_grace)
-            # Anything forked while we were signalling carries the marker too.
-            late = proctree.process_table()
-            proctree.kill_tree(
-                [late[p] for p in proctree.with_marker(self.marker(name), late)], 0.5
-            )
+            if marker:
+                # Anything forked while we were signalling carries the marker too.
+                late = proctree.process_table()
+                proctree.kill_tree([late[p] for p in proctree.with_marker(marker, late)], 0.5)
             if survivors:
                 log.warning(
                     "stop %s: %d processes survived SIGKILL: %s",
@@ -205,7 +221,7 @@ class TmuxProvider:
                     len(survivors),
                     [p.pid for p in survivors],
                 )
-            return panes.ok
+            return True
 
     @hookimpl
     def interrupt(self, name: str) -> bool:
@@ -239,11 +255,17 @@ class TmuxProvider:
             "capture-pane", "-p", "-J", "-t", exact(name, pane=True), "-S", f"-{max(lines, 0)}",
             session=name,
         )  # fmt: skip
-        while out and not out[-1].strip():
-            out.pop()
-        if lines <= 0 or not out:
+        # The visible screen is padded with empty rows (and a dead pane's notice sits
+        # at the bottom); runs of blank rows are squeezed so N lines are N lines of text.
+        squeezed: list[str] = []
+        for line in out:
+            if line.strip() or (squeezed and squeezed[-1].strip()):
+                squeezed.append(line)
+        while squeezed and not squeezed[-1].strip():
+            squeezed.pop()
+        if lines <= 0 or not squeezed:
             return ""
-        return "\n".join(out[-lines:]) + "\n"
+        return "\n".join(squeezed[-lines:]) + "\n"
 
     @hookimpl
     def get_meta(self, name: str, key: str) -> str | None:
