@@ -311,12 +311,12 @@ class KubeEmulator:
     async def _list_pods(self, request: web.Request) -> web.Response:
         if request.query.get("watch") in ("true", "1"):
             raise ApiError(405, "MethodNotAllowed", "watch is not supported by the emulator")
-        result = self.store.list(
+        text = self.store.list_json(
             request.match_info.get("ns"),
             request.query.get("labelSelector"),
             request.query.get("fieldSelector"),
         )
-        return _json(result)
+        return web.Response(text=text, content_type="application/json")
 
     async def _create_pod(self, request: web.Request) -> web.Response:
         ns = request.match_info["ns"]

@@ -8,6 +8,7 @@ body, and patches follow the three patch types the API server accepts.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import threading
 import uuid
@@ -183,6 +184,7 @@ class PodStore:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.pods: dict[tuple[str, str], Pod] = {}
+        self._json: dict[tuple[str, str], tuple[str, str]] = {}
         self.revision = 1
         self.on_create: list[Callable[[str, str], None]] = []
         self.on_delete: list[Callable[[str, str, int], None]] = []
@@ -199,26 +201,41 @@ class PodStore:
                 raise not_found(name)
             return copy.deepcopy(pod)
 
-    def list(
+    def _text(self, key: tuple[str, str], pod: Pod) -> str:
+        rv = pod["metadata"]["resourceVersion"]
+        cached = self._json.get(key)
+        if cached is None or cached[0] != rv:
+            cached = (rv, json.dumps(pod, separators=(",", ":")))
+            self._json[key] = cached
+        return cached[1]
+
+    def list_json(
         self, ns: str | None, labels: str | None = None, fields: str | None = None
-    ) -> dict[str, Any]:
+    ) -> str:
+        """The PodList as JSON text; each pod is serialized once per resourceVersion,
+        so listing a thousand unchanged pods costs a string join, as a watch cache would."""
         by_label = label_matcher(labels)
         by_field = field_matcher(fields)
         with self.lock:
             items = [
-                copy.deepcopy(p)
-                for (pns, _), p in sorted(self.pods.items())
-                if (ns is None or pns == ns)
+                self._text(key, p)
+                for key, p in sorted(self.pods.items())
+                if (ns is None or key[0] == ns)
                 and by_label(p["metadata"].get("labels") or {})
                 and by_field(p)
             ]
-            rv = str(self.revision)
-        return {
-            "kind": "PodList",
-            "apiVersion": "v1",
-            "metadata": {"resourceVersion": rv},
-            "items": items,
-        }
+            rv = self.revision
+        head = (
+            '{"kind":"PodList","apiVersion":"v1",'
+            f'"metadata":{{"resourceVersion":"{rv}"}},"items":['
+        )
+        return head + ",".join(items) + "]}"
+
+    def list(
+        self, ns: str | None, labels: str | None = None, fields: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.list_json(ns, labels, fields))
+        return result
 
     def create(self, ns: str, pod: Pod) -> Pod:
         pod = copy.deepcopy(pod)
@@ -315,6 +332,7 @@ class PodStore:
                 and not pod["spec"].get("nodeName")
             ):
                 del self.pods[(ns, name)]
+                self._json.pop((ns, name), None)
                 out = copy.deepcopy(self._bump(pod))
                 grace = 0
             else:
@@ -330,5 +348,6 @@ class PodStore:
     def remove(self, ns: str, name: str) -> None:
         """The kubelet confirms termination: the object is gone."""
         with self.lock:
+            self._json.pop((ns, name), None)
             if self.pods.pop((ns, name), None) is not None:
                 self.revision += 1
