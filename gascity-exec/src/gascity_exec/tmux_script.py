@@ -12,29 +12,27 @@ Environment:
   else tmux's default server.
 * ``GC_TMUX_BIN``: the tmux binary (default ``tmux`` on PATH).
 
-Only the standard library is imported: this runs once per operation, so start-up
-time is the provider's per-call cost.
+Only the standard library is imported, and only what ``list-running`` needs at the
+top: this runs once per operation, so start-up time is the provider's per-call cost.
 
 Odd names and texts: tmux is always called with an argv, never a shell. tmux treats
 an argument ending in ``;`` as a command separator, so such arguments are escaped
-(:func:`_arg`); ``.`` and ``:`` are not allowed in tmux session names, so names are
-mapped reversibly (``%2E``, ``%3A``, ``%25``). Metadata keys and values are stored
+(:func:`_arg`). tmux mangles session names (``.`` and ``:`` become ``_``, ``#{..}``
+is expanded, ``$`` and a leading ``@`` change how a target is read), so every
+character outside ``[A-Za-z0-9_-]`` is percent-encoded in the tmux name and decoded
+again by ``list-running``: controller names are untouched. Metadata keys and values are stored
 hex-encoded in tmux user options, so any text round-trips.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 
 __all__ = ["main"]
 
@@ -43,8 +41,8 @@ META_PREFIX = "@gcm_"
 WORKDIR_OPTION = "@gc_workdir"
 STOP_GRACE = 2.0
 _NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
-_ENCODE = {"%": "%25", ".": "%2E", ":": "%3A"}
-_DECODE = re.compile("%25|%2E|%3A")
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_PERCENT = re.compile("(?:%[0-9A-F]{2})+")
 
 
 class Failure(Exception):
@@ -84,12 +82,15 @@ def tmux(*args: str, stdin: bytes | None = None, check: bool = True) -> str:
 
 
 def encode_name(name: str) -> str:
-    return "".join(_ENCODE.get(c, c) for c in name)
+    return "".join(
+        c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in name
+    )
 
 
 def decode_name(name: str) -> str:
-    reverse = {v: k for k, v in _ENCODE.items()}
-    return _DECODE.sub(lambda m: reverse[m.group(0)], name)
+    return _PERCENT.sub(
+        lambda m: bytes.fromhex(m.group(0).replace("%", "")).decode("utf-8", "replace"), name
+    )
 
 
 def session_target(name: str) -> str:
@@ -167,7 +168,14 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A zombie has exited; its parent (or an init that never reaps) just has not
+    # collected it yet.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _signal(pids: Sequence[int], sig: int) -> None:
@@ -220,6 +228,8 @@ def paste(name: str, text: str) -> None:
 
 
 def op_start(name: str) -> None:
+    import json
+
     if not name:
         raise Failure("start: missing session name")
     raw = _read_stdin()
@@ -409,6 +419,8 @@ def op_list_running(prefix: str) -> None:
 
 def op_get_last_activity(name: str) -> None:
     require(name)
+    from datetime import UTC, datetime
+
     raw = tmux("display-message", "-p", "-t", pane_target(name), "#{session_activity}").strip()
     if raw.isdigit():
         when = datetime.fromtimestamp(int(raw), UTC)
@@ -421,6 +433,9 @@ def op_clear_scrollback(name: str) -> None:
 
 
 def op_copy_to(name: str, src: str, rel_dst: str) -> None:
+    import shutil
+    from pathlib import Path
+
     require(name)
     if not src:
         raise Failure("copy-to: missing source")

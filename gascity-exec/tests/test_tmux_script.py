@@ -1,0 +1,189 @@
+"""gc-session-tmux beyond the kit: odd names and texts, process trees, extra ops."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from gascity.errors import SessionExists, SessionNotFound
+from gascity.testing import wait_for
+from gascity.types import StartConfig
+from gascity_exec.provider import ExecProvider
+
+from .conftest import MakeProvider, pid_gone, read_pid
+
+ODD = [
+    "with space",
+    "it's \"quoted\"",
+    "semi;colon;",
+    "dots.and:colons",
+    "per%2Ecent",
+    "$x #{host} @at ünï",
+    "$(touch pwned)",
+]
+
+
+@pytest.fixture
+def tmux_provider(make_provider: MakeProvider, tmux_socket: str) -> Iterator[ExecProvider]:
+    provider = make_provider("gc-session-tmux", env={"GC_TMUX_SOCKET": tmux_socket})
+    yield provider
+    for session in provider.list_running(""):
+        provider.stop(session.name)
+
+
+def output(provider: ExecProvider, name: str, text: str) -> str:
+    return wait_for(
+        lambda: (out if text in (out := provider.peek(name, 50)) else None), 15,
+        what=f"{text!r} in {name}",
+    )
+
+
+def test_odd_names_round_trip(tmux_provider: ExecProvider, tmp_path: Path) -> None:
+    for name in ODD:
+        tmux_provider.start(name, StartConfig(command="sleep 300", work_dir=str(tmp_path)))
+    listed = {s.name for s in tmux_provider.list_running("")}
+    assert set(ODD) <= listed
+    assert {s.name for s in tmux_provider.list_running("semi;")} == {"semi;colon;"}
+    for name in ODD:
+        assert tmux_provider.is_running(name) is True
+        tmux_provider.set_meta(name, "gc.k;", f"v {name}")
+        assert tmux_provider.get_meta(name, "gc.k;") == f"v {name}"
+        with pytest.raises(SessionExists):
+            tmux_provider.start(name, StartConfig(command="sleep 1", work_dir=str(tmp_path)))
+        assert tmux_provider.stop(name) is True
+        assert tmux_provider.is_running(name) is False
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_odd_texts_reach_the_agent_literally(
+    tmux_provider: ExecProvider, tmp_path: Path
+) -> None:
+    tmux_provider.start("texts", StartConfig(command="cat", work_dir=str(tmp_path),
+                                             nudge="first; nudge $HOME"))
+    output(tmux_provider, "texts", "first; nudge $HOME")
+    for text in ["ends with semicolon;", "Enter C-c 'q' \"dq\" `x`", "#{session_name} ~"]:
+        tmux_provider.nudge("texts", text)
+        output(tmux_provider, "texts", text)
+
+
+def test_env_unset_and_odd_values(tmux_provider: ExecProvider, tmp_path: Path) -> None:
+    tmux_provider.start(
+        "envs",
+        StartConfig(
+            command='echo "A=[$A] B=[${B-unset}]"; sleep 300',
+            work_dir=str(tmp_path),
+            env={"A": "x;", "B": ""},
+        ),
+    )
+    output(tmux_provider, "envs", "A=[x;] B=[unset]")
+
+
+def test_stop_kills_children_that_ignore_sighup(
+    tmux_provider: ExecProvider, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "child.pid"
+    tmux_provider.start(
+        "tree",
+        StartConfig(
+            command=f"trap '' HUP; sleep 300 & echo $! > {pid_file}; wait",
+            work_dir=str(tmp_path),
+        ),
+    )
+    pid = read_pid(pid_file)
+    assert tmux_provider.stop("tree") is True
+    wait_for(lambda: pid_gone(pid), 10, what=f"child {pid} gone")
+    assert tmux_provider.stop("tree") is False
+
+
+def test_pre_start_failure_names_the_command(
+    tmux_provider: ExecProvider, tmp_path: Path
+) -> None:
+    with pytest.raises(Exception, match=r"pre_start command 2 failed \(exit 4\): nope"):
+        tmux_provider.start(
+            "pre", StartConfig(command="sleep 300", work_dir=str(tmp_path),
+                               pre_start=("true", "echo nope >&2; exit 4")),
+        )
+    assert tmux_provider.is_running("pre") is False
+
+
+def test_session_setup_runs_after_start(tmux_provider: ExecProvider, tmp_path: Path) -> None:
+    marker = tmp_path / "setup"
+    script = tmp_path / "setup.sh"
+    script.write_text(f'echo "script $GC_SESSION_NAME" >> {marker}\n')
+    tmux_provider.start(
+        "setup",
+        StartConfig(
+            command="sleep 300", work_dir=str(tmp_path),
+            session_setup=(f'echo "cmd $GC_SESSION_NAME" >> {marker}', "exit 9"),
+            session_setup_script=str(script),
+        ),
+    )
+    assert marker.read_text() == "cmd setup\nscript setup\n"  # a failing step only warns
+
+
+def test_process_alive_activity_and_extra_ops(
+    tmux_provider: ExecProvider, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    tmux_provider.start(
+        "ops", StartConfig(command="seq 1 300; echo ready; sleep 300", work_dir=str(work))
+    )
+    output(tmux_provider, "ops", "ready")
+    assert tmux_provider.process_alive("ops", ["sleep"]) is True
+    assert tmux_provider.process_alive("ops", ["claude"]) is False
+    when = tmux_provider.last_activity("ops")
+    assert when is not None and abs(when - datetime.now(UTC)) < timedelta(minutes=5)
+
+    src = tmp_path / "file.txt"
+    src.write_text("copied")
+    tmux_provider.copy_to("ops", str(src), "sub/dest.txt")
+    assert (work / "sub" / "dest.txt").read_text() == "copied"
+
+    lines = tmux_provider.peek("ops", 1000).split("\n")
+    assert "10" in lines  # scrolled out of the 50-row pane, kept in the history
+    tmux_provider.clear_scrollback("ops")
+    assert "10" not in tmux_provider.peek("ops", 1000).split("\n")
+    assert "ready" in tmux_provider.peek("ops", 1000)
+
+
+def test_send_keys_sends_key_names(tmux_provider: ExecProvider, tmp_path: Path) -> None:
+    tmux_provider.start("keys", StartConfig(command="cat", work_dir=str(tmp_path)))
+    wait_for(lambda: tmux_provider.process_alive("keys", ["cat"]), 15, what="cat up")
+    tmux_provider.send_keys("keys", "h", "i", "Space", "x", "Enter")
+    output(tmux_provider, "keys", "hi x\nhi x")  # typed, then echoed by cat
+
+
+def test_missing_session_errors(tmux_provider: ExecProvider) -> None:
+    for call in (
+        lambda: tmux_provider.interrupt("ghost"),
+        lambda: tmux_provider.nudge("ghost", "x"),
+        lambda: tmux_provider.peek("ghost", 5),
+        lambda: tmux_provider.set_meta("ghost", "k", "v"),
+        lambda: tmux_provider.get_meta("ghost", "k"),
+    ):
+        with pytest.raises(SessionNotFound, match="no such session: ghost"):
+            call()
+    assert tmux_provider.process_alive("ghost", ["sleep"]) is False
+
+
+def test_dead_panes_are_not_listed_and_are_replaced(
+    tmux_provider: ExecProvider, tmux_socket: str, tmp_path: Path
+) -> None:
+    # A user's tmux.conf may keep exited panes (remain-on-exit); such a corpse is
+    # neither listed as running nor in the way of a new start.
+    tmux = ["tmux", "-L", tmux_socket]
+    subprocess.run([*tmux, "new-session", "-d", "-s", "keeper", "sleep", "300"], check=True)
+    subprocess.run([*tmux, "set-option", "-g", "remain-on-exit", "on"], check=True)
+    try:
+        tmux_provider.start("corpse", StartConfig(command="echo bye", work_dir=str(tmp_path)))
+        wait_for(lambda: "corpse" not in {s.name for s in tmux_provider.list_running("")},
+                 15, what="dead pane unlisted")
+        tmux_provider.start("corpse", StartConfig(command="sleep 300", work_dir=str(tmp_path)))
+        assert tmux_provider.is_running("corpse") is True
+    finally:
+        subprocess.run([*tmux, "set-option", "-g", "remain-on-exit", "off"], check=True)
+        subprocess.run([*tmux, "kill-session", "-t", "=keeper"], check=False)
