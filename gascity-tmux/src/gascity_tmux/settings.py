@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["TmuxSettings", "socket_for_city"]
 
-_SOCKET = re.compile(r"[A-Za-z0-9_-]+")
 # tmux puts the socket in /tmp/tmux-<uid>/<name>; sun_path holds 108 bytes.
 _MAX_SOCKET = 64
 
@@ -33,7 +32,7 @@ class TmuxSettings(BaseModel):
 
     socket: str | None = Field(
         default=None,
-        pattern=_SOCKET.pattern,
+        pattern=r"^[A-Za-z0-9_-]+$",
         max_length=_MAX_SOCKET,
         description="tmux -L socket name; default gc-<city name>",
     )

@@ -1,0 +1,104 @@
+"""Name mapping, settings validation and plugin discovery."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from gascity.errors import ConfigError, PluginError
+from gascity.plugins import PluginContext
+from gascity_tmux import TmuxProvider, socket_for_city
+from gascity_tmux.names import decode_key, decode_value, encode_key, encode_value
+from gascity_tmux.runner import escape_arg
+
+KEYS = ["gc.fingerprint", "gc.drain_ack", "a_2e", "_", "ünï code/ key", "x-y.z"]
+VALUES = ["", "%", "%41", "plain", "tab\tnl\n", "ünï", "a;", "#{session_name}", " lead"]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_keys_map_reversibly_to_option_safe_names(key: str) -> None:
+    encoded = encode_key(key)
+    assert encoded.replace("_", "").isalnum()
+    assert encoded.isascii()
+    assert decode_key(encoded) == key
+
+
+def test_distinct_keys_never_collide() -> None:
+    assert len({encode_key(k) for k in KEYS}) == len(KEYS)
+    assert encode_key("gc.fingerprint") == "gc_2efingerprint"
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_values_round_trip_and_stay_on_one_line(value: str) -> None:
+    encoded = encode_value(value)
+    assert "\t" not in encoded and "\n" not in encoded and encoded.isascii()
+    assert encoded != ""  # an empty value must not read as unset
+    assert decode_value(encoded) == value
+
+
+def test_trailing_semicolon_is_escaped_for_tmux() -> None:
+    assert escape_arg("a;") == "a\\;"
+    assert escape_arg("a\\;") == "a\\\\;"
+    assert escape_arg("a;b") == "a;b"
+
+
+def test_socket_names() -> None:
+    assert socket_for_city("mycity") == "gc-mycity"
+    odd = socket_for_city("my city")
+    assert odd.startswith("gc-my_city-") and odd != socket_for_city("my_city")
+    assert len(socket_for_city("x" * 300)) <= 64
+
+
+def ctx(tmp_path: Path, settings: dict[str, object], env: dict[str, str]) -> PluginContext:
+    return PluginContext(
+        role="session", name="tmux", settings=settings, city_name="Town", city_dir=tmp_path,
+        config_path=tmp_path / "city.toml", env=env,
+    )  # fmt: skip
+
+
+def test_socket_defaults_to_the_city_and_env_overrides(tmp_path: Path) -> None:
+    assert TmuxProvider(ctx(tmp_path, {}, {})).socket == "gc-Town"
+    assert TmuxProvider(ctx(tmp_path, {"socket": "a"}, {})).socket == "a"
+    env = {"GC_TMUX_SOCKET": "from-env", "GC_TMUX_STOP_GRACE": "250ms"}
+    provider = TmuxProvider(ctx(tmp_path, {"socket": "a"}, env))
+    assert provider.socket == "from-env"
+    assert provider.settings.stop_grace == 0.25
+
+
+@pytest.mark.parametrize(
+    ("settings", "env", "where"),
+    [
+        ({"socket": "bad/name"}, {}, "session.tmux.socket"),
+        ({"sockett": "x"}, {}, "session.tmux.sockett"),
+        ({}, {"GC_TMUX_STOP_GRACE": "soon"}, "GC_TMUX_STOP_GRACE"),
+    ],
+)
+def test_bad_settings_name_the_key(
+    tmp_path: Path, settings: dict[str, object], env: dict[str, str], where: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        TmuxProvider(ctx(tmp_path, settings, env))
+    assert where in str(info.value)
+    assert "city.toml" in str(info.value)
+
+
+def test_missing_tmux_binary_is_a_plugin_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    with pytest.raises(PluginError, match="tmux was not found"):
+        TmuxProvider(ctx(tmp_path, {}, {"PATH": str(empty)}))
+
+
+def test_entry_point_names_the_provider() -> None:
+    (ep,) = [e for e in entry_points(group="gascity.session") if e.name == "tmux"]
+    assert ep.load() is TmuxProvider
+
+
+def test_importing_the_package_does_not_import_libtmux() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, gascity_tmux; print('libtmux' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
