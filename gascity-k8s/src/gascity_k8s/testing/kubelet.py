@@ -39,6 +39,7 @@ class PodRuntime:
     ns: str
     name: str
     sandbox: Path
+    uid: str = ""
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     execs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     running_init: str | None = None
@@ -150,11 +151,16 @@ class Kubelet:
         with self._lock:
             self._counter += 1
             sandbox = self.root / f"p{self._counter}"
-            runtime = PodRuntime(ns, name, sandbox)
+            runtime = PodRuntime(ns, name, sandbox, uid=self._uid(ns, name))
             self.runtimes[(ns, name)] = runtime
         (sandbox / "tmux").mkdir(parents=True)
         (sandbox / "home").mkdir()
         threading.Thread(target=self._run_pod, args=(runtime,), daemon=True).start()
+
+    def _uid(self, ns: str, name: str) -> str:
+        with self.store.lock:
+            pod = self.store.pods.get((ns, name))
+            return str(pod["metadata"].get("uid", "")) if pod else ""
 
     def _deleted(self, ns: str, name: str, grace: int) -> None:
         if self.simulate:
@@ -471,8 +477,9 @@ class Kubelet:
         for proc in [*runtime.procs.values(), *runtime.execs]:
             proc.wait()
         with self._lock:
-            self.runtimes.pop((runtime.ns, runtime.name), None)
-        self.store.remove(runtime.ns, runtime.name)
+            if self.runtimes.get((runtime.ns, runtime.name)) is runtime:
+                del self.runtimes[(runtime.ns, runtime.name)]
+        self.store.remove(runtime.ns, runtime.name, runtime.uid)
         shutil.rmtree(runtime.sandbox, ignore_errors=True)
 
     def runtime(self, ns: str, name: str) -> PodRuntime | None:

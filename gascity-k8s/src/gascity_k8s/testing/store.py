@@ -345,9 +345,13 @@ class PodStore:
             cb(ns, name, grace)
         return out
 
-    def remove(self, ns: str, name: str) -> None:
-        """The kubelet confirms termination: the object is gone."""
+    def remove(self, ns: str, name: str, uid: str | None = None) -> None:
+        """The kubelet confirms termination: the object is gone. With ``uid``, only
+        that incarnation: a pod recreated under the same name is left alone."""
         with self.lock:
+            pod = self.pods.get((ns, name))
+            if pod is None or (uid is not None and pod["metadata"].get("uid") != uid):
+                return
+            del self.pods[(ns, name)]
             self._json.pop((ns, name), None)
-            if self.pods.pop((ns, name), None) is not None:
-                self.revision += 1
+            self.revision += 1
