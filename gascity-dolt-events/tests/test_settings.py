@@ -118,3 +118,23 @@ def test_unreachable_server_spools_then_replays(
         assert up.status_info()["events.spool_depth"] == 0
     finally:
         up.shutdown()
+
+
+def test_a_refused_spool_line_is_set_aside_not_blocking(
+    mariadb: MariaDBServer, database: str, city_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = DoltEvents(make_context(city_dir, mariadb.settings(database=database)))
+    try:
+        good = {"type": "ok", "ts": "2026-01-01T00:00:00", "message": "1", "key": "k1"}
+        bad = {"type": "bad", "ts": "not a time", "key": "k2"}
+        for record in (good, bad, {**good, "message": "2", "key": "k3"}):
+            store.spool.append(record)
+        event = store.emit_event(EventDraft(type="ok", message="3"))
+        assert event is not None
+        assert [e.message for e in store.list_events(EventFilter())] == ["1", "2", "3"]
+        assert store.status_info()["events.spool_depth"] == 0
+        rejected = city_dir / ".gc" / "events-dolt.spool.rejected.jsonl"
+        assert '"bad"' in rejected.read_text()
+        assert "refused a spooled 'bad' event" in caplog.text
+    finally:
+        store.shutdown()

@@ -6,6 +6,7 @@ Selected with ``[events] provider = "dolt"`` (or ``GC_EVENTS=dolt``); settings i
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -157,13 +158,35 @@ class DoltEvents:
             )
 
     def _insert_records(self, records: Sequence[Mapping[str, Any]]) -> None:
-        values: list[Any] = []
-        for record in records:
-            values.extend(record_values(record, self._city))
         # Lines already inserted by an earlier, interrupted drain carry the same
         # key and are skipped.
-        sql = self.schema.insert(rows=len(records), skip_duplicates=True)
-        self._run(lambda cur: cur.execute(sql, values))
+        sql = self.schema.insert(len(records), skip_duplicates=True)
+        try:
+            values: list[Any] = []
+            for record in records:
+                values.extend(record_values(record, self._city))
+            self._run(lambda cur: cur.execute(sql, values))
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise
+            if len(records) > 1:
+                for record in records:
+                    self._insert_records([record])
+                return
+            self._reject(records[0], exc)
+
+    def _reject(self, record: Mapping[str, Any], exc: BaseException) -> None:
+        # One line the server refuses (not an outage) must not block the spool for
+        # every later event: it is set aside, loudly, instead of being retried forever.
+        rejected = self.spool.path.with_suffix(".rejected.jsonl")
+        with open(rejected, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(dict(record), ensure_ascii=False, default=str) + "\n")
+        log.error(
+            "the events server refused a spooled %r event (%s); kept in %s",
+            record.get("type"),
+            exc,
+            rejected,
+        )
 
     def replay(self, force: bool = False) -> bool:
         """Move spooled events into the table, in spool order.
