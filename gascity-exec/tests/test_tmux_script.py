@@ -187,3 +187,22 @@ def test_dead_panes_are_not_listed_and_are_replaced(
     finally:
         subprocess.run([*tmux, "set-option", "-g", "remain-on-exit", "off"], check=True)
         subprocess.run([*tmux, "kill-session", "-t", "=keeper"], check=False)
+
+
+def test_default_socket_is_the_citys(make_provider: MakeProvider, tmp_path: Path) -> None:
+    import uuid
+
+    city = f"exec test {uuid.uuid4().hex[:6]}"  # odd characters get a hashed suffix
+    provider = make_provider("gc-session-tmux", env={"GC_TMUX_SOCKET": ""})
+    provider.env["GC_CITY_NAME"] = city
+    from gascity_exec.tmux_script import socket_for_city
+
+    socket = socket_for_city(city)
+    assert socket.startswith("gc-exec_test_") and socket != f"gc-{city}"
+    try:
+        provider.start("s1", StartConfig(command="sleep 300", work_dir=str(tmp_path)))
+        probe = subprocess.run(["tmux", "-L", socket, "has-session", "-t", "=s1"], check=False)
+        assert probe.returncode == 0
+        assert [s.name for s in provider.list_running("")] == ["s1"]
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)

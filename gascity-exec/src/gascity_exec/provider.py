@@ -97,10 +97,12 @@ class ExecProvider:
         self.ctx = ctx
         self.settings = load_settings(ctx, ExecSettings, env_prefix=ENV_PREFIX)
         self.script = resolve_script(ctx)
+        # The script serves this city, whatever an enclosing session's environment
+        # says (gc may itself run inside another city's agent).
         env = {**os.environ, **ctx.env}
-        env.setdefault("GC_CITY", str(ctx.city_dir))
-        env.setdefault("GC_CITY_NAME", ctx.city_name)
-        env.setdefault("GC_EXEC_STATE_DIR", str(ctx.state_dir / "exec"))
+        env["GC_CITY"] = str(ctx.city_dir)
+        env["GC_CITY_NAME"] = ctx.city_name
+        env["GC_EXEC_STATE_DIR"] = str(ctx.state_dir / "exec")
         env.update(self.settings.env)
         self.env: dict[str, str] = env
         self._lock = threading.Lock()

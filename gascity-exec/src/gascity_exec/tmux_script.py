@@ -8,8 +8,8 @@ results on stdout, exit 0 / 1 (message on stderr) / 2 (unknown operation).
 Environment:
 
 * ``GC_TMUX_SOCKET``: tmux socket name (``-L``), or a path (``-S``) if it holds a
-  ``/``. Without it, ``gc-<GC_CITY_NAME>`` when the provider says which city this is,
-  else tmux's default server.
+  ``/``. Without it, ``gc-<GC_CITY_NAME>`` (the server the ``tmux`` provider uses for
+  that city) when the provider says which city this is, else tmux's default server.
 * ``GC_TMUX_BIN``: the tmux binary (default ``tmux`` on PATH).
 
 Only the standard library is imported, and only what ``list-running`` needs at the
@@ -41,6 +41,7 @@ META_PREFIX = "@gcm_"
 WORKDIR_OPTION = "@gc_workdir"
 STOP_GRACE = 2.0
 _NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
+_MAX_SOCKET = 64
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _PERCENT = re.compile("(?:%[0-9A-F]{2})+")
 
@@ -52,10 +53,23 @@ class Failure(Exception):
 # ------------------------------------------------------------------- tmux calls
 
 
+def socket_for_city(city: str) -> str:
+    """``gc-<city>``, the same server the ``tmux`` provider uses for the city; a name
+    outside ``[A-Za-z0-9_-]`` (or a long one) gets a short hash against collisions."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", city) or "city"
+    name = f"gc-{safe}"
+    if safe != city or len(name) > _MAX_SOCKET:
+        import hashlib
+
+        digest = hashlib.sha256(city.encode()).hexdigest()[:8]
+        name = f"{name[: _MAX_SOCKET - 9]}-{digest}"
+    return name
+
+
 def _socket() -> list[str]:
     sock = os.environ.get("GC_TMUX_SOCKET", "")
     if not sock and os.environ.get("GC_CITY_NAME"):
-        sock = "gc-" + re.sub(r"[^A-Za-z0-9_-]", "_", os.environ["GC_CITY_NAME"])
+        sock = socket_for_city(os.environ["GC_CITY_NAME"])
     if not sock:
         return []
     return ["-S", sock] if "/" in sock else ["-L", sock]
