@@ -100,14 +100,17 @@ def test_fresh_instance_rediscovers_sessions(city: Path, tmp_path: Path) -> None
         del first  # the controller restarts
 
         second = make(city)
-        found = record(second, "keeper")
-        assert found is not None
+        found = wait_for(
+            lambda: (r if (r := record(second, "keeper")) and r.processes and "sleep" in r.processes
+                     else None),
+            10,
+            what="keeper found with its sleep",
+        )
         assert found.liveness is Liveness.ALIVE
         assert found.meta == {META_AGENT: "mayor", "gc.fingerprint": "f1"}
-        assert found.processes is not None and "sleep" in found.processes
         with pytest.raises(SessionExists):
             second.start("keeper", cfg("sleep 300", tmp_path))
-        wait_for(lambda: "hi" in second.peek("keeper", 5), 5, what="output via new instance")
+        wait_for(lambda: "hi" in second.peek("keeper", 5), 10, what="output via new instance")
         assert second.stop("keeper") is True
         assert not alive(pid, ticks)
         assert record(second, "keeper") is None

@@ -11,7 +11,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["ProcStat", "Snapshot", "argv0", "boot_time", "clock_ticks", "read_stat"]
+__all__ = [
+    "ProcStat",
+    "Snapshot",
+    "argv0",
+    "boot_time",
+    "clock_ticks",
+    "read_small",
+    "read_stat",
+]
 
 PROC = "/proc"
 
@@ -39,7 +47,7 @@ def parse_stat(pid: int, raw: str) -> ProcStat | None:
     close_paren = raw.rfind(")")
     if open_paren < 0 or close_paren < open_paren:
         return None
-    fields = raw[close_paren + 2 :].split()
+    fields = raw[close_paren + 2 :].split(maxsplit=20)
     if len(fields) < 20:
         return None
     try:
@@ -56,14 +64,26 @@ def parse_stat(pid: int, raw: str) -> ProcStat | None:
         return None
 
 
-def read_stat(pid: int) -> ProcStat | None:
-    """The process ``pid``, or ``None`` if there is none (or it vanished mid-read)."""
+def read_small(path: str) -> bytes | None:
+    """A small file's bytes in one read, or ``None`` if it cannot be read. Raw
+    ``os`` calls: a listing reads thousands of these, and file objects cost more
+    than the reads themselves."""
     try:
-        with open(f"{PROC}/{pid}/stat", encoding="utf-8", errors="replace") as f:
-            raw = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    return parse_stat(pid, raw)
+    try:
+        return os.read(fd, 8192)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """The process ``pid``, or ``None`` if there is none (or it vanished mid-read)."""
+    raw = read_small(f"{PROC}/{pid}/stat")
+    return None if raw is None else parse_stat(pid, raw.decode("utf-8", "replace"))
 
 
 def argv0(pid: int) -> str | None:

@@ -77,12 +77,14 @@ class _Ident:
         self.started_at = started_at
 
     @classmethod
-    def read(cls, session_dir: Path) -> _Ident | None:
+    def read(cls, session_dir: Path | str) -> _Ident | None:
+        raw = proc.read_small(f"{session_dir}/pid")
+        if raw is None:
+            return None
         try:
-            raw = (session_dir / "pid").read_text(encoding="ascii")
             pid, ticks, epoch = raw.split()
             return cls(int(pid), int(ticks), float(epoch))
-        except (OSError, ValueError):
+        except ValueError:
             return None
 
     def write(self, session_dir: Path) -> None:
@@ -214,9 +216,10 @@ class SubprocessProvider:
         return f"exited with status {code}"
 
     @staticmethod
-    def _read_meta(session_dir: Path) -> dict[str, str]:
+    def _read_meta(session_dir: Path | str) -> dict[str, str]:
         try:
-            data = json.loads((session_dir / "meta.json").read_text(encoding="utf-8"))
+            with open(f"{session_dir}/meta.json", "rb") as f:
+                data = json.loads(f.read())
         except (OSError, ValueError):
             return {}
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
@@ -238,16 +241,17 @@ class SubprocessProvider:
             return []
         snapshot: proc.Snapshot | None = None
         records: list[RunningSession] = []
+        root = str(self.root)
         for name in entries:
             if not name.startswith(prefix) or not _NAME_RE.match(name):
                 continue
-            session_dir = self.root / name
+            session_dir = f"{root}/{name}"
             meta = self._read_meta(session_dir)
             ident = _Ident.read(session_dir)
             if ident is None:
-                if not session_dir.is_dir():
+                if not os.path.isdir(session_dir):
                     continue  # stopped between the listing and now
-                starting = self._starting(session_dir)
+                starting = self._starting(Path(session_dir))
                 records.append(
                     RunningSession(
                         name=name,
@@ -270,7 +274,7 @@ class SubprocessProvider:
                     meta=meta,
                     processes=_process_names(members),
                     started_at=datetime.fromtimestamp(ident.started_at, UTC),
-                    detail="" if alive else self._exit_detail(session_dir),
+                    detail="" if alive else self._exit_detail(Path(session_dir)),
                 )
             )
         return records
