@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +130,16 @@ def test_processes_race_to_archive_exactly_one_wins_each(tmp_path: Path) -> None
     assert store.mail_count("inbox").open == 100
     assert len({m.id for m in store.mail_inbox("inbox", True, False, None)}) == 100
     store.shutdown()
+
+
+def test_connections_of_finished_threads_are_closed(store: SqliteMail) -> None:
+    def use() -> None:
+        store.mail_count("x")
+
+    for _ in range(5):
+        t = threading.Thread(target=use)
+        t.start()
+        t.join()
+    store.mail_count("x")  # this thread's connection sweeps the finished ones
+    assert len(store._all) == 1
+    assert store._all[0][0] is threading.current_thread()

@@ -105,7 +105,7 @@ class SqliteMail:
         self.settings = load_settings(ctx, SqliteMailSettings, env_prefix="GC_SQLITE_MAIL_")
         self.path = ctx.state_dir / "mail.db"
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._guard = threading.Lock()
         self._ready = False
 
@@ -137,7 +137,14 @@ class SqliteMail:
             raise
         self._local.conn = conn
         with self._guard:
-            self._all.append(conn)
+            # Threads come and go (a start pool, a request per thread): close the
+            # connections of finished ones instead of keeping them until shutdown.
+            finished = [c for t, c in self._all if not t.is_alive()]
+            self._all = [(t, c) for t, c in self._all if t.is_alive()]
+            self._all.append((threading.current_thread(), conn))
+        for old in finished:
+            with contextlib.suppress(sqlite3.Error):
+                old.close()
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -310,7 +317,7 @@ class SqliteMail:
     def shutdown(self) -> None:
         with self._guard:
             conns, self._all = self._all, []
-        for conn in conns:
+        for _, conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
