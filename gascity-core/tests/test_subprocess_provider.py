@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,3 +288,35 @@ def test_invalid_names_are_refused(provider: SubprocessProvider, tmp_path: Path)
         provider.start("../escape", cfg("sleep 1", tmp_path))
     assert provider.stop("../escape") is False
     assert not (tmp_path / "escape").exists()
+
+
+ATTACH = """
+import sys
+from pathlib import Path
+from gascity.builtin.subprocess_provider import SubprocessProvider
+from gascity.plugins import PluginContext
+
+ctx = PluginContext(role="session", name="subprocess", city_dir=Path(sys.argv[1]))
+sys.exit(SubprocessProvider(ctx).attach(sys.argv[2]))
+"""
+
+
+def test_attach_follows_output_and_types_input(
+    provider: SubprocessProvider, city: Path, tmp_path: Path
+) -> None:
+    provider.start("talk", cfg("echo before-attach; cat", tmp_path))
+    wait_for(lambda: "before-attach" in provider.peek("talk", 5), 10, what="first output")
+    client = subprocess.Popen(
+        [sys.executable, "-c", ATTACH, str(city), "talk"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert client.stdin is not None
+    client.stdin.write(b"typed through attach\n")
+    client.stdin.flush()
+    wait_for(lambda: "typed through attach" in provider.peek("talk", 5), 10, what="echo")
+    out, err = client.communicate(timeout=20)  # closes its input: end of input detaches
+    assert client.returncode == 0, err.decode()
+    assert b"before-attach" in out
+    assert provider.list_running("talk")[0].liveness is Liveness.ALIVE  # detach keeps it

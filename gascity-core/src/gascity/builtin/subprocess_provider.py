@@ -28,6 +28,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -38,7 +39,7 @@ from pathlib import Path
 import pydantic
 
 from .. import hookimpl
-from ..errors import SessionError, SessionExists, SessionNotFound, Unsupported
+from ..errors import SessionError, SessionExists, SessionNotFound
 from ..plugins.context import PluginContext, load_settings
 from ..types import META_AGENT, Liveness, RunningSession, StartConfig
 from . import proc
@@ -499,11 +500,40 @@ class SubprocessProvider:
 
     @hookimpl
     def attach(self, name: str) -> int:
-        self._dir(name)
-        raise Unsupported(
-            "subprocess sessions have no terminal to attach to; "
-            "use 'gc session peek' and 'gc session nudge'"
-        )
+        """Follow the session's output on stdout and type each line read from stdin
+        into it. There is no terminal to hand over, so this is line-based: it ends
+        (status 0) on end of input or Ctrl-C, or (status 1) when the session ends."""
+        session_dir, ident = self._ident(name)
+        out = sys.stdout.buffer
+        in_fd = sys.stdin.fileno()
+        poller = select.poll()
+        poller.register(in_fd, select.POLLIN)
+        pending = b""
+        try:
+            with open(session_dir / "output.log", "rb") as log_file:
+                out.write(_tail(session_dir / "output.log", 50).encode("utf-8", "replace"))
+                log_file.seek(0, os.SEEK_END)
+                while True:
+                    chunk = log_file.read()
+                    if chunk:
+                        out.write(chunk)
+                    out.flush()
+                    if not ident.alive(proc.read_stat(ident.pid)):
+                        out.write(log_file.read())
+                        out.flush()
+                        return 1
+                    # Output has no wake-up to wait on; a short poll keeps it live.
+                    if not poller.poll(100):
+                        continue
+                    data = os.read(in_fd, 65536)
+                    if not data:
+                        return 0
+                    pending += data
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        self.nudge(name, line.decode("utf-8", "replace"))
+        except KeyboardInterrupt:
+            return 0
 
     @hookimpl
     def last_activity(self, name: str) -> datetime | None:
