@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import subprocess
 import sys
 import threading
@@ -223,3 +224,22 @@ def test_pruning_the_newest_seq_does_not_lower_the_next_one(store: FileEvents) -
     assert store.latest_event_seq() == 2
     assert make(store.dir.parent).emit_event(EventDraft(type="next")).seq == 3
     assert [e.seq for e in store.list_events(EventFilter(after_seq=1))] == [3]
+
+
+def test_forked_child_takes_its_own_lock(store: FileEvents) -> None:
+    store.emit_event(EventDraft(type="before-fork"))  # the lock fd now exists
+    ctx = multiprocessing.get_context("fork")
+    children = [ctx.Process(target=_emit_many, args=(store, 100)) for _ in range(3)]
+    for child in children:
+        child.start()
+    _emit_many(store, 100)
+    for child in children:
+        child.join(60)
+        assert child.exitcode == 0
+    seqs = [e.seq for e in store.list_events(EventFilter())]
+    assert seqs == list(range(1, 402))
+
+
+def _emit_many(store: FileEvents, count: int) -> None:
+    for i in range(count):
+        store.emit_event(EventDraft(type="forked", message=str(i)))

@@ -128,6 +128,7 @@ class FileEvents:
         # they also take this mutex.
         self._mutex = threading.Lock()
         self._lock_fd: int | None = None
+        self._lock_pid = 0
         self._fd: int | None = None
         self._tail: tuple[int, int, int] | None = None
         """(inode, size, last seq) after our last append: skips re-reading the tail."""
@@ -137,7 +138,13 @@ class FileEvents:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         with self._mutex:
+            if self._lock_fd is not None and self._lock_pid != os.getpid():
+                # Forked: the inherited fd shares its lock with the parent, so it
+                # would not exclude the parent at all. Take a lock of our own.
+                os.close(self._lock_fd)
+                self._lock_fd = None
             if self._lock_fd is None:
+                self._lock_pid = os.getpid()
                 self.dir.mkdir(parents=True, exist_ok=True)
                 self._lock_fd = os.open(
                     self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
