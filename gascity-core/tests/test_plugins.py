@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint, distributions
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from gascity.city import City
@@ -242,7 +242,8 @@ def test_one_plugin_per_role_and_roles_are_independent(site: Site, tmp_path: Pat
         pm.activate(role, pm.resolve(role), make)
     assert pm.hooks.peek("x", 1) == "session-alpha"
     assert pm.hooks.latest_event_seq() == 41
-    assert pm.hooks.mail_count("mayor") == "mailbox"
+    # The test plugins answer with their label rather than a real MailCount.
+    assert cast(object, pm.hooks.mail_count("mayor")) == "mailbox"
     with pytest.raises(PluginError, match="already active"):
         pm.activate("session", pm.resolve("session"), make)
 
