@@ -243,7 +243,7 @@ def test_one_plugin_per_role_and_roles_are_independent(site: Site, tmp_path: Pat
     assert pm.hooks.peek("x", 1) == "session-alpha"
     assert pm.hooks.latest_event_seq() == 41
     # The test plugins answer with their label rather than a real MailCount.
-    assert cast(object, pm.hooks.mail_count("mayor")) == "mailbox"
+    assert cast("object", pm.hooks.mail_count("mayor")) == "mailbox"
     with pytest.raises(PluginError, match="already active"):
         pm.activate("session", pm.resolve("session"), make)
 
