@@ -140,8 +140,7 @@ class ExecProvider:
     def _describe(self, result: ScriptResult) -> str:
         args = " ".join(result.argv[1:])
         if result.timed_out:
-            limit = result.elapsed
-            why = f"timed out after {limit:.1f}s; its process group was killed"
+            why = f"timed out after {result.timeout:g}s; its process group was killed"
             detail = result.stderr.strip()
             return f"exec provider {self.script} {args}: {why}" + (f": {detail}" if detail else "")
         message = result.stderr.strip()

@@ -36,6 +36,8 @@ class ScriptResult:
     stderr: str
     timed_out: bool
     elapsed: float
+    timeout: float
+    """The limit the call ran under."""
 
     @property
     def ok(self) -> bool:
@@ -166,4 +168,5 @@ def run_script(
         stderr=b"".join(err).decode("utf-8", "replace"),
         timed_out=timed_out,
         elapsed=time.monotonic() - started,
+        timeout=timeout,
     )
