@@ -264,6 +264,8 @@ def test_start_failures_leave_nothing(provider: SubprocessProvider, tmp_path: Pa
         )
     with pytest.raises(SessionError):
         provider.start("nowhere", cfg("sleep 300", tmp_path / "missing"))
+    with pytest.raises(SessionError):
+        provider.start("nowhere", cfg("sleep 300", tmp_path / "missing", pre_start=("true",)))
     assert provider.list_running("") == []
     assert [p.name for p in provider.root.iterdir()] == []
 

@@ -327,7 +327,10 @@ class SubprocessProvider:
         env = merged_env(config.env)
         try:
             for command in config.pre_start:
-                result = run_shell(command, config.work_dir, env, remaining("pre_start"))
+                try:
+                    result = run_shell(command, config.work_dir, env, remaining("pre_start"))
+                except OSError as exc:  # no such work_dir, no sh
+                    raise SessionError(f"session '{name}': cannot run pre_start: {exc}") from exc
                 if result.returncode is None:
                     raise SessionError(
                         f"session '{name}' did not start within {config.startup_timeout}s "
