@@ -25,6 +25,7 @@ from gascity.city import City
 from gascity.controller import Controller
 from gascity.testing import HookCallCounter, wait_for
 from gascity.types import Liveness
+from gascity_tmux.listing import list_format
 
 from benchmarks.common import BenchTable, Timing, print_tables, timings
 
@@ -87,6 +88,8 @@ def _measure(n: int, real: str, repeat: int) -> dict[str, object]:
             listing = timings(lambda: hooks.list_running(""), repeat=repeat)
         bare_argv = [real, "-f", "/dev/null", "-L", socket, "list-panes", "-a"]
         bare = timings(lambda: subprocess.run(bare_argv, capture_output=True, check=True), repeat)
+        same_argv = [*bare_argv, "-F", list_format()]
+        same = timings(lambda: subprocess.run(same_argv, capture_output=True, check=True), repeat)
         with _open(city_dir, f"{bindir}{os.pathsep}{real_path}") as counting:
             controller = Controller(counting)
             controller.tick()
@@ -101,6 +104,7 @@ def _measure(n: int, real: str, repeat: int) -> dict[str, object]:
             "tick": tick,
             "listing": listing,
             "bare": bare,
+            "same": same,
             "invocations": invocations,
             "hook_calls": hook_calls,
         }
@@ -128,13 +132,16 @@ def run(quick: bool = False) -> list[BenchTable]:
             "steady tick",
             "list_running alone",
             "bare `tmux list-panes -a`",
+            "bare, provider's -F format",
             "tick / bare",
             "tmux processes per tick",
             "provider hook calls per tick",
         ],
         notes=(
             "Medians of repeated runs (± half the spread). A steady tick runs tmux once "
-            "whatever the fleet size; the rest of the tick is parsing and map lookups."
+            "whatever the fleet size. 'bare, provider's -F format' is the same single tmux "
+            "call from a plain subprocess: the gap to 'list_running alone' is libtmux plus "
+            "parsing; the gap to 'steady tick' is the controller's planning and state save."
         ),
     )
     cold = BenchTable(
@@ -154,6 +161,7 @@ def run(quick: bool = False) -> list[BenchTable]:
                 ms(tick),
                 ms(r["listing"]),
                 ms(bare),
+                ms(r["same"]),
                 f"{tick.median / bare.median:.1f}x",
                 f"{r['invocations']:g}",
                 f"{r['hook_calls']:g}",
