@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
 
 __all__ = ["FIRST_PARTY_EXTRAS", "PluginRecord", "PluginStatus", "discover", "install_hint"]
 
@@ -85,7 +86,14 @@ EntryPointSource = Callable[[str], Iterable[EntryPoint]]
 
 
 def _entry_points(group: str) -> Iterable[EntryPoint]:
-    return entry_points(group=group)
+    # Scanning every installed distribution's metadata is the slow part of `gc`'s
+    # start-up; do it once per process, not once per role.
+    return _all_entry_points().select(group=group)
+
+
+@functools.cache
+def _all_entry_points() -> EntryPoints:
+    return entry_points()
 
 
 def discover(
