@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from gascity.city import City
 from gascity.controller import Controller
 from gascity.testing import FakeProvider, HookCallCounter, MemoryEvents, open_test_city
@@ -245,3 +244,16 @@ def test_restarted_controller_adopts_without_duplicates(rig_factory) -> None:  #
     report = fresh.tick()
     assert report.started == []
     assert rig.fake.calls_to("start") == []
+
+
+def test_idle_timeout_restarts_only_quiet_sessions_of_opted_in_agents(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory('[[agent]]\nname = "quiet"\ncommand = "x"\nidle_timeout = "1h"\n'
+                      '[[agent]]\nname = "other"\ncommand = "y"\n')
+    rig.controller.tick()
+    rig.counter.reset()
+    assert rig.controller.tick().started == []
+    assert rig.counter.snapshot() == {"list_running": 1, "last_activity": 1}
+    rig.fake.sessions["quiet"].started_at -= 7200  # fake's last activity = its start
+    report = rig.controller.tick()
+    assert report.started == ["quiet"]
+    assert [e.subject for e in rig.events.of_type("session.idle")] == ["quiet"]

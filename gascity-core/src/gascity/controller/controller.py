@@ -194,6 +194,7 @@ class Controller:
             now=now,
             scale=scale,
             acked=self._probe_acks(running),
+            idle=self._probe_idle(running, config),
             suspended_agents=suspended,
             city_suspended=city_suspended,
         )
@@ -226,6 +227,32 @@ class Controller:
                 except GasCityError:
                     pass
         return frozenset(acked)
+
+    def _probe_idle(self, running: Iterable[RunningSession], config: Any) -> frozenset[str]:
+        """Sessions of agents with ``idle_timeout`` that have been quiet for that long.
+
+        Only agents that opt in with ``idle_timeout`` cost a ``last_activity`` call per
+        session per tick; every other agent keeps the one-call steady tick.
+        """
+        from ..reconcile.desired import session_owner
+
+        watched = {a.name: a for a in config.agent if a.idle_timeout}
+        if not watched:
+            return frozenset()
+        idle: set[str] = set()
+        now = self.clock()
+        for record in running:
+            owner = session_owner(record.name, watched)
+            if owner is None or record.liveness is not Liveness.ALIVE:
+                continue
+            try:
+                last = self.hooks.last_activity(record.name)
+            except GasCityError:
+                continue
+            timeout = watched[owner[0]].idle_timeout
+            if last is not None and timeout and now - last.timestamp() > timeout:
+                idle.add(record.name)
+        return frozenset(idle)
 
     # ----------------------------------------------------------------- execute
 

@@ -19,6 +19,8 @@ Rules, in the order a session meets them:
   no agent owns it -> stop (orphan).
 * more than ``max_restarts`` crashes within ``restart_window`` -> quarantine the
   agent: ``session.quarantined`` once, no more starts until a reload or resume.
+* an agent with ``idle_timeout`` whose session showed no activity for that long
+  (``idle``, measured by the controller) -> restart.
 * healthy -> nothing at all: a steady tick's only provider call is the listing.
 """
 
@@ -50,7 +52,7 @@ class StartAction:
     session: DesiredSession
     wave: int
     reason: str
-    """``missing``, ``crashed`` or ``drift``."""
+    """``missing``, ``crashed``, ``drift`` or ``idle``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ def make_plan(
     now: float,
     scale: Mapping[str, ScaleResult] | None = None,
     acked: frozenset[str] = frozenset(),
+    idle: frozenset[str] = frozenset(),
     suspended_agents: frozenset[str] = frozenset(),
     city_suspended: bool = False,
 ) -> Plan:
@@ -220,6 +223,13 @@ def make_plan(
             pending_starts.append(StartAction(d, level.get(d.agent, 0), "crashed"))
             continue
         if record.liveness is Liveness.STARTING:
+            continue
+        if name in idle:
+            event("session.idle", name, f"{name}: idle longer than "
+                  f"{agent.idle_timeout:g}s; restarting", agent=d.agent,
+                  idle_timeout=agent.idle_timeout)
+            plan.stops.append(StopAction(name, d.agent, "idle", event=None))
+            pending_starts.append(StartAction(d, level.get(d.agent, 0), "idle"))
             continue
         drain, ack = _drain_of(record, state, now)
         ack = ack or name in acked
