@@ -38,14 +38,19 @@ TEST_DEPS = [
     "websockets",
     "aiohttp",
 ]
-# Session providers and the folders of their conformance tests.
-PROVIDERS = {
-    "subprocess": "gascity-core/tests",
-    "tmux": "gascity-tmux/tests",
-    "exec": "gascity-exec/tests",
-    "k8s": "gascity-k8s/tests",
-    "third-party": "examples/third-party-provider/tests",
+# Every plugin with a conformance kit, and where its conformance test class lives.
+CONFORMANCE = {
+    "session-subprocess": "gascity-core/tests/test_subprocess_provider.py",
+    "session-tmux": "gascity-tmux/tests",
+    "session-exec": "gascity-exec/tests",
+    "session-k8s": "gascity-k8s/tests",
+    "session-nohup": "examples/third-party-provider/tests",
+    "events-file": "gascity-core/tests/test_file_events.py",
+    "events-dolt": "gascity-dolt-events/tests",
+    "mail-sqlite": "gascity-core/tests/test_sqlite_mail.py",
+    "mail-postgres": "gascity-pgmail/tests",
 }
+EXAMPLE = "examples/third-party-provider"
 
 
 def install_all(session: nox.Session, *extra: str) -> None:
@@ -71,28 +76,28 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Every distribution's tests in one run, against real tmux/PostgreSQL/MariaDB."""
     install_all(session, *TEST_DEPS)
-    session.install("-e", "examples/third-party-provider")
-    paths = [f"{d}/tests" for d in PRESENT] + ["examples/third-party-provider/tests", "tests"]
+    session.install("-e", EXAMPLE)
+    paths = [f"{d}/tests" for d in PRESENT] + [f"{EXAMPLE}/tests", "tests"]
     paths = [p for p in paths if (ROOT / p).is_dir()]
     session.run("pytest", *(session.posargs or paths))
 
 
 @nox.session
-@nox.parametrize("dist", PRESENT)
+@nox.parametrize("dist", [*PRESENT, EXAMPLE])
 def dist_tests(session: nox.Session, dist: str) -> None:
-    """One distribution's tests in a venv holding only what it depends on."""
+    """One distribution's tests in a venv holding only it, the core and test tools."""
     session.install("-e", "gascity-core")
     session.install("-e", dist, *TEST_DEPS)
     session.run("pytest", f"{dist}/tests", *session.posargs)
 
 
 @nox.session
-@nox.parametrize("provider", list(PROVIDERS))
-def conformance(session: nox.Session, provider: str) -> None:
-    """The session conformance kit against one provider."""
+@nox.parametrize("plugin", list(CONFORMANCE))
+def conformance(session: nox.Session, plugin: str) -> None:
+    """One plugin's conformance kit (sessions, events or mail)."""
     install_all(session, *TEST_DEPS)
-    session.install("-e", "examples/third-party-provider")
-    session.run("pytest", PROVIDERS[provider], "-k", "Conformance", *session.posargs)
+    session.install("-e", EXAMPLE)
+    session.run("pytest", CONFORMANCE[plugin], "-k", "Conformance", *session.posargs)
 
 
 @nox.session
@@ -110,9 +115,10 @@ def build(session: nox.Session) -> None:
     listing = session.run(str(venv / "bin" / "gc"), "plugins", "--json",
                           external=True, silent=True)
     plugins = {(p["role"], p["name"]) for p in json.loads(str(listing))}
-    expected = {("session", "tmux"), ("session", "exec"), ("session", "subprocess")}
-    expected |= {("session", "k8s"), ("events", "dolt"), ("mail", "postgres")} & {
-        (r, n) for r, n in plugins
+    expected = {
+        ("session", "subprocess"), ("session", "tmux"), ("session", "exec"),
+        ("session", "k8s"), ("events", "file"), ("events", "dolt"),
+        ("mail", "sqlite"), ("mail", "postgres"),
     }
     missing = expected - plugins
     if missing:
