@@ -164,6 +164,7 @@ def test_kill_9_then_restart_adopts_without_duplicates(
     assert len(events(city, "session.started")) == started_before
 
 
+@pytest.mark.timeout(1200)  # 1600 real `gc` processes on 2 cores
 def test_concurrent_event_emitters(city: Path) -> None:
     """8 processes x 200 `gc event emit` -> 1600 events, seqs unique and contiguous."""
     script = (
