@@ -33,6 +33,7 @@ _FIXED = (
     "#{session_created}",
     "#{pane_dead}",
     "#{pane_dead_status}",
+    "#{pane_dead_signal}",
     "#{" + AGENT_PANE_OPTION + "}",
 )
 # The command name is free text, so it goes last and keeps any tab it might hold.
@@ -47,6 +48,7 @@ def list_format() -> str:
 class _Pane:
     dead: bool
     status: str
+    signal: str
     agent: bool
     command: str
 
@@ -63,8 +65,12 @@ def _liveness(panes: list[_Pane]) -> tuple[Liveness, str]:
     agent = [p for p in panes if p.agent]
     watched = agent or panes
     if all(p.dead for p in watched):
-        status = watched[0].status
-        return Liveness.DEAD, f"agent exited (status {status})" if status else "agent exited"
+        pane = watched[0]
+        if pane.signal:
+            return Liveness.DEAD, f"agent killed by signal {pane.signal}"
+        if pane.status:
+            return Liveness.DEAD, f"agent exited (status {pane.status})"
+        return Liveness.DEAD, "agent exited"
     return Liveness.ALIVE, ""
 
 
@@ -82,7 +88,7 @@ def parse_listing(lines: Iterable[str], prefix: str = "") -> list[RunningSession
         parts = line.split("\t", width - 1)
         if len(parts) != width:
             continue
-        name, created, dead, status, agent = parts[: len(_FIXED)]
+        name, created, dead, status, sig, agent = parts[: len(_FIXED)]
         if not name.startswith(prefix):
             continue
         session = sessions.get(name)
@@ -90,7 +96,7 @@ def parse_listing(lines: Iterable[str], prefix: str = "") -> list[RunningSession
             raw_meta = parts[len(_FIXED) : len(_FIXED) + len(LISTED_META)]
             meta = {k: decode_value(v) for k, v in zip(LISTED_META, raw_meta, strict=True) if v}
             session = sessions[name] = _Session(name, created, meta)
-        session.panes.append(_Pane(dead == "1", status, agent == "1", parts[-1]))
+        session.panes.append(_Pane(dead == "1", status, sig, agent == "1", parts[-1]))
     out: list[RunningSession] = []
     for session in sessions.values():
         liveness, detail = _liveness(session.panes)
