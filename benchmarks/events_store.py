@@ -147,8 +147,13 @@ def _append_table(base: Path, dolt_settings: Callable[[str], dict[str, Any]],
         rows=rows,
         notes=(
             "One emit_event call per event (the file backend: flock + append; dolt: one "
-            "autocommit INSERT with the seq read back). 'failed' counts emits that "
-            f"returned no event (spooled or lost). {multiprocessing.cpu_count()} CPUs."
+            "autocommit INSERT with the seq read back, a network round trip). 'failed' "
+            "counts emits that returned no event (spooled or lost). Server and writers "
+            f"share {multiprocessing.cpu_count()} CPUs here, so 64 writers measure CPU "
+            "contention as much as the store. A local file append is the cheapest possible "
+            "write, but it only works where every writer shares one filesystem; dolt is "
+            "the store for writers on many hosts (pods), where the reference's ConfigMap "
+            "counter serialized every writer."
         ),
         data=data,
     )
