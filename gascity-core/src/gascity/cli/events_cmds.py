@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..city import City
 from ..config import parse_duration
 from ..eventlog import follow
 from ..types import Event, EventDraft, EventFilter
@@ -56,13 +57,27 @@ def events(ctx: click.Context, as_json: bool, types: tuple[str, ...], actor: str
         if not follow_:
             return
         start = shown[-1].seq if shown else max(after, city.hooks.latest_event_seq())
+        poll, grace = _follow_timing(city)
         stop = threading.Event()
         try:
             for event in follow(city.hooks, EventFilter(
-                    types=types, actor=actor, subject=subject, after_seq=start), stop=stop):
+                    types=types, actor=actor, subject=subject, after_seq=start),
+                    poll_interval=poll, grace=grace, stop=stop):
                 click.echo(json.dumps(event.to_json()) if as_json else _line(event))
         except KeyboardInterrupt:
             stop.set()
+
+
+def _follow_timing(city: City) -> tuple[float, float]:
+    """``poll_interval`` / ``follow_grace`` from the store's own table, if it has them."""
+    selected = city.selected("events")
+    table = city.loaded.config.events.plugin_settings(selected.name) if selected else {}
+    try:
+        poll = parse_duration(table.get("poll_interval", 0.5))
+        grace = parse_duration(table.get("follow_grace", 2.0))
+    except ValueError:
+        return 0.5, 2.0
+    return max(poll, 0.05), grace
 
 
 @events.command("prune")
