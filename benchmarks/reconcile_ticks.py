@@ -315,10 +315,15 @@ def close_shared() -> None:
 # ------------------------------------------------------------------- the cities
 
 
-def write_city(city_dir: Path, n: int, command: str) -> list[str]:
-    """Half singletons, half pools of up to 10 (static size): ``n`` sessions in all.
+POOL_SIZE = 9
+"""Pools of up to 9 instances, so that no session name is a prefix of another: a tmux
+target ``p1-1`` also matches ``p1-10`` unless written ``=p1-1``, and gc-session-tmux
+(gascity-exec) fails starts with "already exists" on such names (see RESULTS.md)."""
 
-    Returns the session names the city wants.
+
+def write_city(city_dir: Path, n: int, command: str) -> list[str]:
+    """Half singletons, half pools of up to :data:`POOL_SIZE` (static size): ``n``
+    sessions in all. Returns the session names the city wants.
     """
     city_dir.mkdir(parents=True, exist_ok=True)
     singles = n // 2
@@ -327,18 +332,19 @@ def write_city(city_dir: Path, n: int, command: str) -> list[str]:
              "[daemon]\nmax_restarts = 100000\nstart_concurrency = 8\n"]
     names: list[str] = []
     for i in range(singles):
-        lines.append(f'[[agent]]\nname = "a{i}"\ncommand = "{command}"\n')
-        names.append(f"a{i}")
+        lines.append(f'[[agent]]\nname = "a{i:04d}"\ncommand = "{command}"\n')
+        names.append(f"a{i:04d}")
     left, j = n - singles, 0
     while left > 0:
-        size = min(10, left)
+        size = min(POOL_SIZE, left)
+        pool = f"p{j:03d}"
         if size == 1:
-            lines.append(f'[[agent]]\nname = "p{j}"\ncommand = "{command}"\n')
-            names.append(f"p{j}")
+            lines.append(f'[[agent]]\nname = "{pool}"\ncommand = "{command}"\n')
+            names.append(pool)
         else:
-            lines.append(f'[[agent]]\nname = "p{j}"\ncommand = "{command}"\n'
+            lines.append(f'[[agent]]\nname = "{pool}"\ncommand = "{command}"\n'
                          f"max_active_sessions = {size}\n")
-            names += [f"p{j}-{k}" for k in range(1, size + 1)]
+            names += [f"{pool}-{k}" for k in range(1, size + 1)]
         left -= size
         j += 1
     (city_dir / "city.toml").write_text("\n".join(lines))
@@ -362,6 +368,8 @@ class Figures:
     base_hooks: dict[str, int] = field(default_factory=dict)
     base_tick: Timing | None = None
     cold: Timing | None = None
+    cold_ticks: list[int] = field(default_factory=list)
+    """Ticks each cold start took (more than 1: a start failed or a session died early)."""
     converge: Timing | None = None
     base_converge: Timing | None = None
     error: str = ""
@@ -385,13 +393,16 @@ def _theirs(base: BaselineReconciler) -> Reconciler:
     return tick
 
 
-def until_all_up(tick: Reconciler, rig: Rig, wanted: set[str], max_ticks: int = 30) -> float:
+def until_all_up(tick: Reconciler, rig: Rig, wanted: set[str], max_ticks: int = 30,
+                 ticks_used: list[int] | None = None) -> float:
     """Tick until every wanted session is up; the ticks' own time (checks excluded)."""
     spent = 0.0
-    for _ in range(max_ticks):
+    for used in range(1, max_ticks + 1):
         seconds, _started, _failed = tick()
         spent += seconds
         if wanted <= rig.alive_names():
+            if ticks_used is not None:
+                ticks_used.append(used)
             return spent
     raise RuntimeError(f"not converged after {max_ticks} ticks: "
                        f"{len(wanted - rig.alive_names())} sessions still down")
@@ -442,7 +453,7 @@ def measure(target: Target, n: int, root: Path, quick: bool) -> Figures:
         for rep in range(cold_reps):
             if rep:
                 rig.stop_all()
-            cold.append(until_all_up(ours, rig, wanted))
+            cold.append(until_all_up(ours, rig, wanted, ticks_used=fig.cold_ticks))
         fig.cold = Timing(cold)
         fig.ours_calls, fig.ours_hooks, fig.ours_tick = steady(ours, counter, repeat)
         fig.ours_list = Timing([ctrl.tick().list_seconds for _ in range(repeat)])
@@ -491,10 +502,30 @@ def figure_dict(f: Figures) -> dict[str, Any]:
         "ours_tick": med(f.ours_tick), "ours_tick_spread": spr(f.ours_tick),
         "base_tick": med(f.base_tick), "base_tick_spread": spr(f.base_tick),
         "ours_list": med(f.ours_list),
-        "cold": med(f.cold), "cold_spread": spr(f.cold),
+        "cold": med(f.cold), "cold_spread": spr(f.cold), "cold_ticks": f.cold_ticks,
         "converge": med(f.converge), "converge_spread": spr(f.converge),
         "base_converge": med(f.base_converge),
     }
+
+
+SETUP = {
+    "fake": ("`gascity.testing.FakeProvider` in memory, sleeping "
+             f"{FAKE_CALL_LATENCY * 1000:g} ms in every hook call",
+             "the provider's `stop`"),
+    "subprocess": ("built-in `subprocess` provider: one real `sleep 3600` process tree per "
+                   "session", "the provider's `stop` (process tree killed)"),
+    "tmux": ("`gascity-tmux` on a throwaway tmux server (`-L` socket): one real session per "
+             "agent running `sleep 3600`", "the provider's `stop` (`kill-session`)"),
+    "exec-tmux": ("`gascity-exec` running the `gc-session-tmux` script (one process per "
+                  "operation) against a throwaway tmux server", "the provider's `stop`"),
+    "k8s": ("`gascity-k8s` (official client) against the in-process API emulator adding "
+            f"{K8S_REQUEST_LATENCY * 1000:g} ms to every request; pods are simulated "
+            "(Running and ready without processes) and `prebaked = true`, so 1000 fit here",
+            "its pod vanishing from the emulator (a lost node)"),
+    "exec-k8s": ("`gascity-exec` running `gc-session-k8s` (one script + `kubectl` processes per "
+                 "operation) against the same emulator and latency",
+                 "its pod vanishing from the emulator"),
+}
 
 
 def tables(figs: list[Figures], tgts: list[Target], quick: bool) -> list[BenchTable]:
@@ -514,8 +545,8 @@ def tables(figs: list[Figures], tgts: list[Target], quick: bool) -> list[BenchTa
     )
     life = BenchTable(
         "Cold start and recovery",
-        ["Provider", "Agents", "Cold start to all running", "Converge after 10% die (ours)",
-         "Converge (baseline)"],
+        ["Provider", "Agents", "Cold start to all running", "Ticks it took",
+         "Converge after 10% die (ours)", "Converge (baseline)"],
         notes="Cold start: from an empty provider to every session up, summed tick time "
               f"(`start_concurrency = 8`). Recovery: 10% of sessions are stopped behind the "
               "controller's back; time of the ticks until all are up again. Repeats: "
@@ -531,7 +562,17 @@ def tables(figs: list[Figures], tgts: list[Target], quick: bool) -> list[BenchTa
         wall.rows.append([label, f.n, _ms(f.ours_tick), _ms(f.ours_list), _ms(f.base_tick),
                           _ratio(f.ours_tick.median if f.ours_tick else None,
                                  f.base_tick.median if f.base_tick else None)])
-        life.rows.append([label, f.n, _ms(f.cold), _ms(f.converge), _ms(f.base_converge)])
+        life.rows.append([label, f.n, _ms(f.cold), ", ".join(map(str, f.cold_ticks)),
+                          _ms(f.converge), _ms(f.base_converge)])
+    setup = BenchTable(
+        "How each provider runs here",
+        ["Provider", "Setup", "A session dies by"],
+        rows=[[labels[t.key], *SETUP[t.key]] for t in tgts if t.key in SETUP],
+        notes="Cities: half the agents are singletons, half are pools of up to "
+              f"{POOL_SIZE} instances (static size, no scale check); `start_concurrency = 8`. "
+              "No session name is a prefix of another (see `POOL_SIZE` in the code: "
+              "gc-session-tmux's existence check matches tmux names by prefix).",
+    )
     limits = BenchTable("Agent counts not measured, and why", ["Provider", "Agents", "Why"])
     for t in tgts:
         if t.missing:
@@ -547,7 +588,7 @@ def tables(figs: list[Figures], tgts: list[Target], quick: bool) -> list[BenchTa
     data = {"figures": [figure_dict(f) for f in ok],
             "labels": labels, "quick": quick}
     calls.data = data
-    return [calls, wall, life, limits]
+    return [setup, calls, wall, life, limits]
 
 
 def run(quick: bool = False, only: Sequence[str] = ()) -> list[BenchTable]:

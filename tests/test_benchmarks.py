@@ -62,6 +62,8 @@ def test_report_is_well_formed_markdown_with_plots(tmp_path: Path) -> None:
     assert (tmp_path / "plots" / "steady_tick.png").exists()
     assert (tmp_path / "plots" / "scale_checks.png").exists()
     assert text.index("## The seed's scaling table, measured") > text.index("## Mail")
+    assert "### The seed's table, rewritten" in text
+    assert "- Phase 3: native k8s provider: holds at every measured count, up to 1000" in text
 
 
 def test_seed_table_says_where_each_configuration_stops() -> None:
