@@ -6,7 +6,7 @@ import enum
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, EntryPoints, entry_points
+from importlib.metadata import EntryPoint, EntryPoints, distributions
 
 __all__ = ["FIRST_PARTY_EXTRAS", "PluginRecord", "PluginStatus", "discover", "install_hint"]
 
@@ -93,7 +93,17 @@ def _entry_points(group: str) -> Iterable[EntryPoint]:
 
 @functools.cache
 def _all_entry_points() -> EntryPoints:
-    return entry_points()
+    # As importlib.metadata.entry_points() does: the first distribution of a name on
+    # sys.path wins, so a shadowed copy never registers plugins twice.
+    seen: set[str] = set()
+    found: list[EntryPoint] = []
+    for dist in distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        found.extend(dist.entry_points)
+    return EntryPoints(found)
 
 
 def discover(
