@@ -24,6 +24,17 @@ __all__ = [
 WORKSPACE = "/workspace"
 STAGE_CONTAINER = "stage"
 READY_FILE = f"{WORKSPACE}/.gc-ready"
+# Run by exec in the `stage` init container with the city's tar on stdin; the ready
+# file releases the container's wait loop. Shared by the provider and gc-session-k8s
+# so both stage pods identically.
+STAGE_ARGV = [
+    "sh",
+    "-c",
+    'mkdir -p "$1" && tar -xf - -C "$1" && touch "$2"',
+    "stage",
+    WORKSPACE,
+    READY_FILE,
+]
 PANE_ALIVE = f'test "$(tmux display-message -p -t {TMUX_SESSION} "#{{pane_dead}}")" = 0'
 
 

@@ -24,7 +24,7 @@ from gascity.types import Liveness, RunningSession, StartConfig
 from .client import ClientPair, load_configuration
 from .liveness import AGENT_CONTAINER, pod_liveness, running_session, session_name
 from .naming import TMUX_SESSION, city_selector, meta_annotation, session_selector
-from .podspec import READY_FILE, STAGE_CONTAINER, WORKSPACE, build_pod
+from .podspec import STAGE_ARGV, STAGE_CONTAINER, build_pod
 from .settings import K8sSettings
 from .staging import city_tar
 
@@ -248,14 +248,7 @@ class K8sProvider:
         payload = city_tar(self.ctx.city_dir)
         code, _, err = self.exec(
             pod,
-            [
-                "sh",
-                "-c",
-                'mkdir -p "$1" && tar -xf - -C "$1" && touch "$2"',
-                "stage",
-                WORKSPACE,
-                READY_FILE,
-            ],
+            STAGE_ARGV,
             container=STAGE_CONTAINER,
             stdin=payload,
             timeout=max(5.0, deadline - time.monotonic()),

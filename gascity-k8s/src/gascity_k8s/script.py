@@ -24,7 +24,7 @@ import pydantic
 
 from .liveness import AGENT_CONTAINER, pod_liveness, session_name
 from .naming import TMUX_SESSION, city_selector, meta_annotation, session_selector
-from .podspec import READY_FILE, STAGE_CONTAINER, WORKSPACE, build_pod
+from .podspec import STAGE_ARGV, STAGE_CONTAINER, build_pod
 from .settings import K8sSettings
 from .staging import city_tar
 
@@ -211,14 +211,7 @@ class Script:
                 payload = city_tar(Path(self.city_dir)) if self.city_dir else city_tar_empty()
                 self.exec(
                     pod,
-                    [
-                        "sh",
-                        "-c",
-                        'mkdir -p "$1" && tar -xf - -C "$1" && touch "$2"',
-                        "stage",
-                        WORKSPACE,
-                        READY_FILE,
-                    ],
+                    STAGE_ARGV,
                     container=STAGE_CONTAINER,
                     stdin=payload,
                 )

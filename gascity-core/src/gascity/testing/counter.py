@@ -8,25 +8,11 @@ from collections.abc import Generator
 from typing import Any
 
 from .. import hookimpl, hookspecs
+from ..plugins.manager import ROLE_HOOKS
 
 __all__ = ["SESSION_HOOKS", "HookCallCounter"]
 
-SESSION_HOOKS = frozenset(
-    {
-        "list_running",
-        "start",
-        "stop",
-        "interrupt",
-        "nudge",
-        "peek",
-        "get_meta",
-        "set_meta",
-        "remove_meta",
-        "process_alive",
-        "attach",
-        "last_activity",
-    }
-)
+SESSION_HOOKS = ROLE_HOOKS["session"]
 
 
 def _hook_names() -> list[str]:
