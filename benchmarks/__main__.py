@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 import traceback
@@ -59,6 +60,21 @@ def _runner(module: Any, name: str, providers: list[str]) -> Callable[[bool], li
     return lambda quick: list(module.run(quick))
 
 
+def _write(saved: dict[str, Any], out: Path) -> Path:
+    sections = [Section(s["title"], [BenchTable(**t) for t in s["tables"]], intro=s["intro"],
+                        missing=s["missing"]) for s in saved["sections"]]
+    return write_report(sections, out, quick=saved["quick"], machine=saved["machine"],
+                        elapsed=saved["elapsed"], figures=saved["figures"],
+                        labels=saved["labels"], scale_rows=saved["scale_rows"],
+                        command=saved["command"])
+
+
+def _rewrite(source: Path, out: Path) -> int:
+    path = _write(json.loads(source.read_text()), out)
+    print(f"[bench] rewrote {path} from {source}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the CI smoke run (< 3 min)")
@@ -67,7 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"providers {sorted(PROVIDERS)}")
     parser.add_argument("--out", type=Path, default=HERE,
                         help="where RESULTS.md and plots/ go (default: benchmarks/)")
+    parser.add_argument("--save-json", type=Path, default=None,
+                        help="also keep every table and figure as JSON in this file")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="measure nothing: rewrite the report from a --save-json file")
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        return _rewrite(args.from_json, args.out)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [o for o in only if o not in FIGURES and o not in PROVIDERS]
     if unknown:
@@ -106,9 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scale_rows += table.data.get("rows", [])
     command = "python -m benchmarks" + (" --quick" if args.quick else "") + (
         f" --only {','.join(only)}" if only else "")
-    path = write_report(sections, args.out, quick=args.quick, machine=machine_info(),
-                        elapsed=time.perf_counter() - t0, figures=figures, labels=labels,
-                        scale_rows=scale_rows, command=command)
+    saved = {"quick": args.quick, "machine": machine_info(),
+             "elapsed": time.perf_counter() - t0, "figures": figures, "labels": labels,
+             "scale_rows": scale_rows, "command": command,
+             "sections": [{"title": s.title, "intro": s.intro, "missing": s.missing,
+                           "tables": [t.to_json() for t in s.tables]} for s in sections]}
+    if args.save_json is not None:
+        args.save_json.write_text(json.dumps(saved, indent=1, default=str))
+    path = _write(saved, args.out)
     print(f"[bench] wrote {path} in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr)
     return 0
 
