@@ -135,7 +135,9 @@ def demo(session: nox.Session) -> None:
     session.run("gc", "init", str(city), "--name", "demo")
     session.run("gc", "--city", str(city), "start")
     session.run("gc", "--city", str(city), "status")
-    session.log(f"demo city in {city}; stop it with: gc --city {city} stop")
+    gc = Path(session.bin) / "gc"
+    session.log(f"demo city in {city}; look at it with: {gc} --city {city} session list")
+    session.log(f"stop it with: {gc} --city {city} stop")
 
 
 @nox.session

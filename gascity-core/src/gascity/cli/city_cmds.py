@@ -17,7 +17,7 @@ from .. import __version__
 from ..city import City
 from ..config import find_city_dir, load_city
 from ..config.models import CityConfig
-from ..controller import CityPaths, Controller, ControllerLock
+from ..controller import CityPaths, ControllerLock
 from ..controller.lock import holder_pid
 from ..errors import ConfigError
 from ..plugins import PluginManager
@@ -62,6 +62,8 @@ def start(state: CliState, foreground: bool) -> None:
     """Reconcile the city once (or keep doing it with --foreground)."""
     city_dir = state.city_dir()
     paths = CityPaths(city_dir)
+    from ..controller.controller import Controller
+
     lock = ControllerLock(paths.lock)
     lock.acquire()
     try:
@@ -109,6 +111,8 @@ def stop(state: CliState, wait: float) -> None:
             time.sleep(0.1)
         click.echo("controller stopped")
         return
+    from ..controller.controller import Controller
+
     lock = ControllerLock(paths.lock)
     lock.acquire()
     try:

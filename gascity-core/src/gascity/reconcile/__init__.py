@@ -3,15 +3,21 @@
 ``desired`` (what the config asks for) + ``running`` (one ``list_running`` result) +
 ``state`` (what the controller remembers) + ``now`` -> :class:`~.plan.Plan`. Nothing
 in :mod:`.plan` touches a provider, so every rule is tested without one.
+
+Names load on first use (PEP 562), keeping ``gc`` start-up cheap.
 """
 
 from __future__ import annotations
 
-from .desired import DesiredSession, build_desired, instance_names, session_owner
-from .fingerprint import fingerprint
-from .plan import Plan, make_plan
-from .scale import ScaleResult, clamp, run_scale_checks
-from .state import ControllerState
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .desired import DesiredSession, build_desired, instance_names, session_owner
+    from .drift import fingerprint
+    from .plan import Plan, make_plan
+    from .scale import ScaleResult, clamp, run_scale_checks
+    from .state import ControllerState
 
 __all__ = [
     "ControllerState",
@@ -26,3 +32,23 @@ __all__ = [
     "run_scale_checks",
     "session_owner",
 ]
+
+_WHERE = {
+    "DesiredSession": "desired",
+    "build_desired": "desired",
+    "instance_names": "desired",
+    "session_owner": "desired",
+    "fingerprint": "drift",
+    "Plan": "plan",
+    "make_plan": "plan",
+    "ScaleResult": "scale",
+    "clamp": "scale",
+    "run_scale_checks": "scale",
+    "ControllerState": "state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

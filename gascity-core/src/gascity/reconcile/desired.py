@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config.models import AgentConfig, CityConfig
 from ..types import META_AGENT, META_FINGERPRINT, StartConfig
-from .fingerprint import fingerprint
+from .drift import fingerprint
 
 __all__ = ["DesiredSession", "build_desired", "instance_names", "session_owner"]
 
