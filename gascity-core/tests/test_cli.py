@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
 from gascity.cli.main import cli
 from gascity.config import load_city
 
