@@ -22,7 +22,10 @@ def _line(event: Event) -> str:
     ts = event.ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     who = f" [{event.actor}]" if event.actor else ""
     subject = f" {event.subject}" if event.subject else ""
-    message = f": {event.message}" if event.message else ""
+    text = event.message
+    if event.subject and text.startswith(f"{event.subject}: "):
+        text = text[len(event.subject) + 2 :]  # messages lead with their subject
+    message = f": {text}" if text else ""
     return f"{event.seq:>6} {ts} {event.type}{who}{subject}{message}"
 
 
