@@ -195,8 +195,19 @@ def phase_table(figures: Sequence[Mapping[str, Any]], interval: float = 30.0) ->
             stops.append(f"- {title}: stops holding at {n} agents "
                          f"({_secs(s)} steady tick, {_verdict(s, interval)}).")
         else:
-            stops.append(f"- {title}: holds at every measured count, up to {measured[-1][0]} "
-                         f"({_secs(measured[-1][1])}).")
+            n_last, s_last = measured[-1]
+            line = (f"- {title}: holds at every measured count, up to {n_last} "
+                    f"({_secs(s_last)}).")
+            if n_last < counts[-1] and key == "base_tick":
+                # The baseline's per-agent work is linear in N, so the last point's cost
+                # per agent says roughly where the unmeasured counts would stop.
+                per_agent = s_last / n_last
+                line += (f" Not measured beyond (see why above); at {_secs(per_agent)} per "
+                         f"agent it would pass {interval / MARGIN:g} s near "
+                         f"{int(interval / MARGIN / per_agent)} agents and the whole "
+                         f"interval near {int(interval / per_agent)} (linear extrapolation, "
+                         "not a measurement).")
+            stops.append(line)
     return "\n".join(rows) + "\n\nWhere each one stops (patrol_interval " \
         f"{interval:g} s):\n\n" + "\n".join(stops) + "\n"
 
@@ -295,14 +306,20 @@ def write_plots(figures: Sequence[Mapping[str, Any]], labels: Mapping[str, str],
         fig, ax = plt.subplots(figsize=(6, 4))
         names = [f"{r['pools']} pools" for r in scale_rows]
         slots = range(len(scale_rows))
-        ax.bar([x - 0.2 for x in slots], [r["serial"] for r in scale_rows], 0.4,
-               label="serial (baseline)")
+        computed = [bool(r.get("computed", not r.get("serial_measured", True)))
+                    for r in scale_rows]
+        bars = ax.bar([x - 0.2 for x in slots], [r["serial"] for r in scale_rows], 0.4,
+                      label="serial (baseline; hatched = computed, not run)")
+        for bar, was_computed in zip(bars, computed, strict=True):
+            if was_computed:
+                bar.set_hatch("//")
+                bar.set_alpha(0.6)
         ax.bar([x + 0.2 for x in slots], [r["ours"] for r in scale_rows], 0.4,
                label="ours (8-way)")
         ax.set_xticks(list(slots), names)
         ax.set_ylabel("seconds per tick in scale checks")
         ax.set_title("Pool scale checks (2 s each)")
-        ax.legend()
+        ax.legend(loc="upper left", fontsize=8)
         fig.tight_layout()
         path = out / "scale_checks.png"
         fig.savefig(path, dpi=110)

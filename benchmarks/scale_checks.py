@@ -87,6 +87,7 @@ def run(quick: bool = False) -> list[BenchTable]:
                                f"{serial_s / ours.median:.1f}x", f"{ideal:g} s"])
             table.data.setdefault("rows", []).append(
                 {"pools": pools, "concurrency": conc, "serial": serial_s,
+                 "computed": not run_serial,
                  "ours": ours.median, "ours_spread": ours.spread, "ideal": ideal})
     finally:
         shutil.rmtree(root, ignore_errors=True)
