@@ -206,3 +206,15 @@ def test_default_socket_is_the_citys(make_provider: MakeProvider, tmp_path: Path
         assert [s.name for s in provider.list_running("")] == ["s1"]
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)
+
+
+def test_a_name_that_prefixes_another_is_its_own_session(
+    tmux_provider: ExecProvider, tmp_path: Path
+) -> None:
+    # tmux resolves `list-panes -s -t =p0-1` to `p0-10` by prefix; starts must not.
+    tmux_provider.start("p0-10", StartConfig(command="sleep 300", work_dir=str(tmp_path)))
+    assert tmux_provider.is_running("p0-1") is False
+    tmux_provider.start("p0-1", StartConfig(command="sleep 300", work_dir=str(tmp_path)))
+    assert {"p0-1", "p0-10"} <= {s.name for s in tmux_provider.list_running("")}
+    assert tmux_provider.stop("p0-1") is True
+    assert tmux_provider.is_running("p0-10") is True

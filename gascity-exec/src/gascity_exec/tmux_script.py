@@ -118,7 +118,9 @@ def pane_target(name: str) -> str:
 
 def panes(name: str) -> list[tuple[bool, int]]:
     """(dead, pid) for every pane of the session; empty if there is no session."""
-    out = tmux("list-panes", "-s", "-t", session_target(name), "-F",
+    # `list-panes -s -t =name` falls back to a prefix match in tmux 3.3 (`=p0-1` finds
+    # `p0-10`); the window form `=name:` stays exact.
+    out = tmux("list-panes", "-s", "-t", pane_target(name), "-F",
                "#{pane_dead} #{pane_pid}", check=False)
     result: list[tuple[bool, int]] = []
     for line in out.splitlines():
