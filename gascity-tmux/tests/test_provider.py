@@ -408,3 +408,19 @@ def test_cities_never_see_each_other(make_provider: MakeProvider, tmp_path: Path
         assert listed(mine, "shared-name") is not None
     finally:
         reap_server(other.socket)
+
+
+def test_a_name_that_prefixes_another_never_touches_it(
+    provider: TmuxProvider, tmp_path: Path
+) -> None:
+    # tmux resolves `list-panes -s -t =a1` to `a10` by prefix: stop("a1") must not
+    # kill a10, and a1 must start beside it.
+    provider.start("a10", cfg("sleep 300", tmp_path))
+    assert provider.stop("a1") is False
+    record = listed(provider, "a10")
+    assert record is not None and record.liveness is Liveness.ALIVE
+    with pytest.raises(SessionNotFound):
+        provider.peek("a1", 5)
+    provider.start("a1", cfg("sleep 300", tmp_path))
+    assert provider.stop("a1") is True
+    assert listed(provider, "a10") is not None

@@ -193,7 +193,9 @@ class TmuxProvider:
         check_session_name(name)
         with self._serialized(name):
             panes = self.tmux.run(
-                "list-panes", "-s", "-t", exact(name), "-F", "#{pane_pid}\t#{" + START_OPTION + "}"
+                # `-s -t =name` alone prefix-matches in tmux 3.3 (`=a1` finds `a10`).
+                "list-panes", "-s", "-t", exact(name, pane=True),
+                "-F", "#{pane_pid}\t#{" + START_OPTION + "}",
             )
             if not panes.ok:
                 if panes.not_found:
@@ -300,7 +302,7 @@ class TmuxProvider:
     def process_alive(self, name: str, process_names: Sequence[str]) -> bool | None:
         check_session_name(name)
         lines = self.tmux.check(
-            "list-panes", "-s", "-t", exact(name), "-F",
+            "list-panes", "-s", "-t", exact(name, pane=True), "-F",
             "#{pane_dead}\t#{pane_pid}\t#{pane_current_command}",
             session=name,
         )  # fmt: skip
@@ -335,7 +337,8 @@ class TmuxProvider:
     def last_activity(self, name: str) -> datetime | None:
         check_session_name(name)
         lines = self.tmux.check(
-            "list-panes", "-s", "-t", exact(name), "-F", "#{window_activity}", session=name
+            "list-panes", "-s", "-t", exact(name, pane=True), "-F", "#{window_activity}",
+            session=name,
         )
         stamps = [int(x) for x in lines if x.isdigit()]
         return datetime.fromtimestamp(max(stamps), UTC) if stamps else None
