@@ -329,9 +329,11 @@ def close_shared() -> None:
 
 
 POOL_SIZE = 9
-"""Pools of up to 9 instances, so that no session name is a prefix of another: a tmux
-target ``p1-1`` also matches ``p1-10`` unless written ``=p1-1``, and gc-session-tmux
-(gascity-exec) fails starts with "already exists" on such names (see RESULTS.md)."""
+"""Pools of up to 9 instances, so that no session name is a prefix of another. The
+committed RESULTS.md was measured this way because tmux 3.3 resolves
+``list-panes -s -t =p1-1`` to ``p1-10``, which then broke gc-session-tmux starts and
+tmux stops of such names; both are fixed and tested since, and the rule is kept so runs
+stay comparable."""
 
 
 def write_city(city_dir: Path, n: int, command: str) -> list[str]:
@@ -586,8 +588,10 @@ def tables(figs: list[Figures], tgts: list[Target], quick: bool) -> list[BenchTa
         rows=[[labels[t.key], *SETUP[t.key]] for t in tgts if t.key in SETUP],
         notes="Cities: half the agents are singletons, half are pools of up to "
               f"{POOL_SIZE} instances (static size, no scale check); `start_concurrency = 8`. "
-              "No session name is a prefix of another (see `POOL_SIZE` in the code: "
-              "gc-session-tmux's existence check matches tmux names by prefix).",
+              "No session name is a prefix of another (see `POOL_SIZE` in the code): this "
+              "run found that tmux 3.3 resolves `list-panes -s -t =a1` to `a10`, which "
+              "broke gc-session-tmux starts and tmux stops of such names; both are fixed "
+              "and tested since.",
     )
     limits = BenchTable("Agent counts not measured, and why", ["Provider", "Agents", "Why"])
     for t in tgts:
