@@ -29,10 +29,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import BenchTable, print_tables, timings
 from gascity.plugins import PluginContext
 from gascity.types import Event, EventDraft, EventFilter
-
-from benchmarks.common import BenchTable, print_tables, timings
 
 __all__ = ["run"]
 

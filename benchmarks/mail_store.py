@@ -28,10 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import BenchTable, print_tables
 from gascity.plugins import PluginContext
 from gascity.types import MailDraft
-
-from benchmarks.common import BenchTable, print_tables
 
 __all__ = ["run"]
 

@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.baseline import BaselineReconciler
+from benchmarks.common import BenchTable, Timing, print_tables
 from gascity.controller import Controller
 from gascity.plugins import PluginContext
 from gascity.testing import FakeProvider, HookCallCounter, MemoryEvents, open_test_city
 from gascity.testing.counter import SESSION_HOOKS
 from gascity.types import Liveness
-
-from benchmarks.baseline import BaselineReconciler
-from benchmarks.common import BenchTable, Timing, print_tables
 
 __all__ = ["Figures", "Target", "run", "targets", "write_city"]
 

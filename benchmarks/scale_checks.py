@@ -15,12 +15,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from benchmarks.common import BenchTable, Timing, print_tables
 from gascity.config import load_city
 from gascity.controller import Controller
 from gascity.reconcile import run_scale_checks
 from gascity.testing import FakeProvider, MemoryEvents, open_test_city
-
-from benchmarks.common import BenchTable, Timing, print_tables
 
 __all__ = ["CHECK_SECONDS", "run"]
 

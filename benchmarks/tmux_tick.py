@@ -21,13 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
+from benchmarks.common import BenchTable, Timing, print_tables, timings
 from gascity.city import City
 from gascity.controller import Controller
 from gascity.testing import HookCallCounter, wait_for
 from gascity.types import Liveness
 from gascity_tmux.listing import list_format
-
-from benchmarks.common import BenchTable, Timing, print_tables, timings
 
 __all__ = ["run"]
 

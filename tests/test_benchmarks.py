@@ -12,13 +12,12 @@ import pytest
 # The benchmarks package lives at the repo root, which importlib mode leaves off the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gascity.controller import Controller
-from gascity.testing import FakeProvider, HookCallCounter, MemoryEvents, open_test_city
-
 from benchmarks.baseline import BaselineReconciler
 from benchmarks.common import BenchTable
 from benchmarks.reconcile_ticks import write_city
 from benchmarks.report import Section, seed_table, write_report
+from gascity.controller import Controller
+from gascity.testing import FakeProvider, HookCallCounter, MemoryEvents, open_test_city
 
 LABELS = {"fake": "fake (2 ms/call)", "k8s": "k8s (emulator)"}
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+
 from gascity.cli.main import cli
 from gascity.config import load_city
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pydantic
 import pytest
+
 from gascity.config import (
     AgentConfig,
     CityConfig,

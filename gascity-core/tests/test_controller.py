@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gascity.city import City
 from gascity.controller import Controller
 from gascity.testing import FakeProvider, HookCallCounter, MemoryEvents, open_test_city

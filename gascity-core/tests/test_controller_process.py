@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gascity.controller import CityPaths, send_command
 from gascity.testing import wait_for
 

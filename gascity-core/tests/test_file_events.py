@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from gascity.builtin.file_events import FileEvents
 from gascity.plugins import Hooks, PluginContext
 from gascity.testing import hooks_for

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+
 from gascity.city import City
 from gascity.config import parse_city
 from gascity.errors import ConfigError, PluginError

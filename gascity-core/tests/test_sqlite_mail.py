@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gascity.builtin.sqlite_mail import SCHEMA_VERSION, SqliteMail
 from gascity.errors import MailNotFound, StoreUnavailable
 from gascity.plugins import Hooks, PluginContext

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gascity.builtin import proc
 from gascity.builtin.subprocess_provider import SubprocessProvider
 from gascity.errors import SessionError, SessionExists

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gascity.plugins import PluginContext
 from gascity_dolt_events.store import DoltEvents
 from gascity_dolt_events.testing import MariaDBServer

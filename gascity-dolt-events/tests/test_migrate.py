@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from click.testing import CliRunner
+
 from gascity.builtin.file_events import FileEvents
 from gascity.cli.main import cli
 from gascity.types import EventDraft, EventFilter

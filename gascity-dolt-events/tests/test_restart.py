@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gascity.testing import hooks_for, wait_for
 from gascity.types import EventFilter
 from gascity_dolt_events.store import SPOOL_FILE

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+
 from gascity.errors import ConfigError, StoreUnavailable
 from gascity.types import EventDraft, EventFilter
 from gascity_dolt_events.settings import load_dolt_settings

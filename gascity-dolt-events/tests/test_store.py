@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pymysql
 import pytest
+
 from gascity.eventlog import follow
 from gascity.testing import hooks_for, wait_for
 from gascity.types import Event, EventDraft, EventFilter

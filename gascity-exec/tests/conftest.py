@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gascity.plugins import PluginContext
 from gascity_exec.provider import ExecProvider
 

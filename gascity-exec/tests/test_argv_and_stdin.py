@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from gascity.types import StartConfig
 from gascity_exec.protocol import OPS
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gascity.plugins import Hooks
 from gascity.testing import hooks_for
 from gascity.testing.kits import SessionProviderKit

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from gascity.errors import SessionError, SessionExists, SessionNotFound, Unsupported
 from gascity.testing import hooks_for
 from gascity.types import Liveness, StartConfig

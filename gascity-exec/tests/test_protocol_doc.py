@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from gascity_exec import protocol, provider, tmux_script
 from gascity_exec.protocol import OPS, block_names, render_block, sync_doc
 

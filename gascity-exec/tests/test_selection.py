@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+
 from gascity.errors import ConfigError, PluginError
 from gascity.plugins import PluginManager
 from gascity.plugins.manager import context_factory

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from gascity.errors import SessionError
 from gascity.testing import wait_for
 from gascity.types import StartConfig

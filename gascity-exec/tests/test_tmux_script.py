@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from gascity.errors import SessionExists, SessionNotFound
 from gascity.testing import wait_for
 from gascity.types import StartConfig

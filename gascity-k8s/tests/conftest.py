@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gascity.plugins import PluginContext
 from gascity_k8s.provider import K8sProvider
 from gascity_k8s.testing import KubeEmulator

@@ -10,9 +10,10 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner
+from kubernetes import client
+
 from gascity.cli.main import cli
 from gascity.config import parse_city
-from kubernetes import client
 
 MODELS = {
     "Namespace": "V1Namespace",

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from gascity.plugins import Hooks
 from gascity.testing import hooks_for
 from gascity.testing.kits import SessionProviderKit

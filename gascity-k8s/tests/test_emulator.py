@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gascity.testing import wait_for
-from gascity_k8s.testing import KubeEmulator
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
+
+from gascity.testing import wait_for
+from gascity_k8s.testing import KubeEmulator
 
 
 def pod(name: str, labels: dict[str, str], script: str = "exec sleep infinity") -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gascity.errors import ConfigError, SessionError, SessionExists
 from gascity.testing import wait_for
 from gascity.types import META_FINGERPRINT, Liveness, StartConfig

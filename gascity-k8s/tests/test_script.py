@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gascity.testing import wait_for
 from gascity.types import Liveness
 from gascity_k8s.testing import KubeEmulator

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gascity.plugins import PluginContext
 from gascity_pgmail.store import PostgresMail
 from gascity_pgmail.testing import PostgresServer

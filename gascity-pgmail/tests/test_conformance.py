@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from gascity.plugins import Hooks
 from gascity.testing import hooks_for
 from gascity.testing.kits import MailStoreKit

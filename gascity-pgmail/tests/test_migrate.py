@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+
 from gascity.types import MailDraft
 from gascity_pgmail.cli import PgMailCli
 from gascity_pgmail.migrate import MigrationError, migrate_sqlite

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gascity.testing import wait_for
 from gascity.types import MailDraft
 from gascity_pgmail.store import PostgresMail

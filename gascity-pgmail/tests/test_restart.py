@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gascity.errors import StoreUnavailable
 from gascity.testing import wait_for
 from gascity.types import MailDraft

@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from gascity.city import City
 from gascity.errors import ConfigError
 from gascity.plugins import PluginContext

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gascity.plugins import PluginContext
 from gascity_tmux import TmuxProvider
 

@@ -6,6 +6,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+
 from gascity.errors import ConfigError, PluginError
 from gascity.plugins import PluginContext
 from gascity_tmux import TmuxProvider, socket_for_city

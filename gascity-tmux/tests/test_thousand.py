@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from gascity.city import City
 from gascity.controller import Controller
 from gascity.testing import hooks_for

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gascity.errors import ConfigError, SessionExists, SessionNotFound, Unsupported
 from gascity.plugins import Hooks, PluginContext
 from gascity.testing import hooks_for, wait_for

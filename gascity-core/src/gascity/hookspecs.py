@@ -104,6 +104,15 @@ def stop(name: str) -> bool | None:
 
     :return: ``True`` if a session was stopped, ``False`` if none was running.
     :select-one: yes.
+
+    Example::
+
+        @hookimpl
+        def stop(self, name):
+            if name not in self._procs:
+                return False
+            self._kill_tree(self._procs.pop(name))
+            return True
     """
 
 
@@ -113,6 +122,8 @@ def interrupt(name: str) -> bool | None:
 
     :raises gascity.errors.SessionNotFound: no such session.
     :select-one: yes.
+
+    Example: ``hooks.interrupt("polecat-2")`` before a graceful shutdown.
     """
 
 
@@ -124,6 +135,8 @@ def nudge(name: str, text: str) -> bool | None:
     serialized so two of them never interleave.
 
     :select-one: yes.
+
+    Example: ``hooks.nudge("mayor", "Check your mail: gc mail inbox mayor")``.
     """
 
 
@@ -143,6 +156,8 @@ def get_meta(name: str, key: str) -> str | None:
 
     :raises gascity.errors.Unsupported: the provider cannot store metadata.
     :select-one: yes.
+
+    Example: ``hooks.get_meta("mayor", "gc.drain")`` -> ``"scale"`` or ``None``.
     """
 
 
@@ -153,6 +168,8 @@ def set_meta(name: str, key: str, value: str) -> bool | None:
     :raises gascity.errors.Unsupported: the provider cannot store metadata (the
         controller then keeps the value in its own state).
     :select-one: yes.
+
+    Example: ``hooks.set_meta("polecat-3", "gc.drain", "scale")``.
     """
 
 
@@ -161,6 +178,8 @@ def remove_meta(name: str, key: str) -> bool | None:
     """Remove ``key`` from session ``name``'s metadata. Removing an unset key is fine.
 
     :select-one: yes.
+
+    Example: ``hooks.remove_meta("polecat-3", "gc.drain")``.
     """
 
 
@@ -172,6 +191,8 @@ def process_alive(name: str, process_names: Sequence[str]) -> bool | None:
     tests). Return ``None`` when the provider cannot tell: unknown is never dead.
 
     :select-one: yes.
+
+    Example: ``hooks.process_alive("mayor", ["claude", "node"])`` -> ``True``.
     """
 
 
@@ -181,6 +202,8 @@ def attach(name: str) -> int | None:
 
     :return: the exit status of the attach client.
     :select-one: yes.
+
+    Example: ``sys.exit(hooks.attach("mayor"))`` (what ``gc session attach`` does).
     """
 
 
@@ -189,6 +212,8 @@ def last_activity(name: str) -> datetime | None:
     """When the session last produced output or received input (UTC), if known.
 
     :select-one: yes.
+
+    Example: ``hooks.last_activity("mayor")`` -> ``datetime(2026, 1, 2, 3, 4, tzinfo=UTC)``.
     """
 
 
@@ -223,6 +248,9 @@ def list_events(filter: EventFilter) -> list[Event] | None:
     so reading a page costs the same at a thousand rows and at a million.
 
     :select-one: yes.
+
+    Example: ``hooks.list_events(EventFilter(types=("session.crashed",), limit=20,
+    newest=True))`` -> the 20 latest crashes, oldest first.
     """
 
 
@@ -233,6 +261,8 @@ def latest_event_seq() -> int | None:
     Never decreases, even after :func:`prune_events` removed every row.
 
     :select-one: yes.
+
+    Example: follow only new events from ``hooks.latest_event_seq()`` on.
     """
 
 
@@ -241,6 +271,8 @@ def prune_events(before: datetime) -> int | None:
     """Delete events whose ``ts`` is older than ``before``; return how many.
 
     :select-one: yes.
+
+    Example: ``hooks.prune_events(datetime.now(UTC) - timedelta(hours=24))`` -> ``1234``.
     """
 
 
@@ -255,6 +287,9 @@ def send_mail(draft: MailDraft) -> Message | None:
     takes the body's first line.
 
     :select-one: yes.
+
+    Example: ``hooks.send_mail(MailDraft("mayor", "polecat-1", "", "Fix the test\nDetails..."))``
+    -> ``Message(id=7, thread_id=7, subject="Fix the test", ...)``.
     """
 
 
@@ -267,6 +302,9 @@ def mail_inbox(
     :param include_read: also list messages already read.
     :param include_archived: also list archived messages.
     :select-one: yes.
+
+    Example: ``hooks.mail_inbox("polecat-1", include_read=False, include_archived=False,
+    limit=None)`` -> the unread mail.
     """
 
 
@@ -275,6 +313,8 @@ def get_mail(message_id: int) -> Message | None:
     """Return one message without marking it read, or ``None`` if there is none.
 
     :select-one: yes.
+
+    Example: ``hooks.get_mail(7)`` -> ``Message(...)`` with ``read_at`` unchanged.
     """
 
 
@@ -284,6 +324,8 @@ def read_mail(message_id: int) -> Message | None:
 
     :raises gascity.errors.MailNotFound: no such message.
     :select-one: yes.
+
+    Example: ``hooks.read_mail(7).read_at`` is set (the same on every later read).
     """
 
 
@@ -293,6 +335,8 @@ def mark_unread(message_id: int) -> bool | None:
 
     :raises gascity.errors.MailNotFound: no such message.
     :select-one: yes.
+
+    Example: ``hooks.mark_unread(7)`` -> the message shows in unread inboxes again.
     """
 
 
@@ -303,6 +347,8 @@ def archive_mail(message_id: int) -> bool | None:
     :return: ``True`` if this call archived it, ``False`` if it was archived already.
     :raises gascity.errors.MailNotFound: no such message.
     :select-one: yes.
+
+    Example: two agents call ``hooks.archive_mail(7)`` at once: one gets ``True``.
     """
 
 
@@ -314,6 +360,9 @@ def reply_mail(message_id: int, sender: str, body: str, subject: str | None) -> 
 
     :raises gascity.errors.MailNotFound: no such message.
     :select-one: yes.
+
+    Example: ``hooks.reply_mail(7, "polecat-1", "done")`` -> to ``mayor``, subject
+    ``"Re: Fix the test"``, ``thread_id == 7``, ``reply_to == 7``.
     """
 
 
@@ -322,6 +371,8 @@ def mail_thread(thread_id: int) -> list[Message] | None:
     """Every message of a thread, in the order sent.
 
     :select-one: yes.
+
+    Example: ``[m.id for m in hooks.mail_thread(7)]`` -> ``[7, 9, 12]``.
     """
 
 
@@ -330,6 +381,8 @@ def mail_count(recipient: str) -> MailCount | None:
     """Counts for ``recipient``'s mailbox: open (not archived) and unread.
 
     :select-one: yes.
+
+    Example: ``hooks.mail_count("polecat-1")`` -> ``MailCount(open=3, unread=1)``.
     """
 
 
@@ -342,6 +395,12 @@ def wait_mail(recipient: str, timeout: float) -> bool | None:
     timeout. Stores without push do not implement it; callers then poll.
 
     :select-one: yes.
+
+    Example::
+
+        @hookimpl
+        def wait_mail(self, recipient, timeout):
+            return self._listener.wait(recipient, timeout)
     """
 
 
@@ -353,6 +412,12 @@ def status_info() -> Mapping[str, Any] | None:
     """Extra lines for ``gc status``: e.g. ``{"events.spool_depth": 0}``.
 
     :select-one: no (broadcast); every plugin may add keys, prefixed by its role.
+
+    Example::
+
+        @hookimpl
+        def status_info(self):
+            return {"events.spool_depth": self._spool.depth()}
     """
 
 
@@ -375,4 +440,10 @@ def shutdown() -> None:
     """Release connections, pools and threads. Called once when Gas City exits.
 
     :select-one: no (broadcast).
+
+    Example::
+
+        @hookimpl
+        def shutdown(self):
+            self._pool.close()
     """

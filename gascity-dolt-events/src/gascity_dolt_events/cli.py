@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
 import gascity
 from gascity.plugins import PluginContext
 

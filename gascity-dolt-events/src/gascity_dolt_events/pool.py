@@ -27,6 +27,7 @@ _CONNECTION_ERRORS = {2002, 2003, 2006, 2013, 2014, 2055}
 
 def is_connection_error(exc: BaseException) -> bool:
     import pymysql
+
     from gascity.errors import StoreUnavailable
 
     if isinstance(exc, StoreUnavailable | pymysql.err.InterfaceError | OSError):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
 from gascity.config.durations import Duration
 from gascity.errors import ConfigError
 from gascity.plugins import PluginContext, load_settings
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 __all__ = ["ENV_PREFIX", "DoltSettings", "load_dolt_settings"]
 

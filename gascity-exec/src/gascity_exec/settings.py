@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gascity.config.durations import Duration
 from pydantic import BaseModel, ConfigDict, Field
+
+from gascity.config.durations import Duration
 
 from .protocol import DEFAULT_START_TIMEOUT, DEFAULT_TIMEOUT
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from gascity import hookimpl
 from gascity.plugins import PluginContext
 

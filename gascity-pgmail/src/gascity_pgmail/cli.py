@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from gascity import hookimpl
 from gascity.errors import ConfigError, GasCityError
 from gascity.plugins import PluginContext

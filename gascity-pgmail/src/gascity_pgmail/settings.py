@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 
 import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
 from gascity.errors import ConfigError
 from gascity.plugins import PluginContext, load_settings
-from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ENV_PREFIX", "PgMailSettings", "mask_dsn", "resolve", "scrub"]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-from gascity.config.durations import Duration
 from pydantic import BaseModel, ConfigDict, Field
+
+from gascity.config.durations import Duration
 
 __all__ = ["TmuxSettings", "socket_for_city"]
 

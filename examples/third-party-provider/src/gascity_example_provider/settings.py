@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gascity.config import Duration
 from pydantic import BaseModel, ConfigDict, Field
+
+from gascity.config import Duration
 
 __all__ = ["NohupSettings"]
 
