@@ -56,6 +56,14 @@ command = "claude"
 """
 
 
+
+def _data_volume(size: str) -> dict[str, Any]:
+    """The ``data`` volume claim template of a database StatefulSet."""
+    return {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+    }
+
 def _meta(name: str, namespace: str, app: str | None = None) -> Obj:
     meta: Obj = {"name": name, "namespace": namespace}
     if app:
@@ -225,15 +233,7 @@ def _dolt(ns: str) -> list[Obj]:
                         "volumes": [{"name": "config", "configMap": {"name": "dolt-config"}}],
                     },
                 },
-                "volumeClaimTemplates": [
-                    {
-                        "metadata": {"name": "data"},
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "resources": {"requests": {"storage": "20Gi"}},
-                        },
-                    }
-                ],
+                "volumeClaimTemplates": [_data_volume("20Gi")],
             },
         },
         {
@@ -283,15 +283,7 @@ def _postgres(ns: str) -> list[Obj]:
                         ]
                     },
                 },
-                "volumeClaimTemplates": [
-                    {
-                        "metadata": {"name": "data"},
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "resources": {"requests": {"storage": "10Gi"}},
-                        },
-                    }
-                ],
+                "volumeClaimTemplates": [_data_volume("10Gi")],
             },
         },
         {
