@@ -203,15 +203,12 @@ class Controller:
         if not plan.is_noop or plan.events:
             self._execute(plan, report)
         self.state = plan.state
-        if not plan.is_noop or plan.events or self._state_dirty(plan):
-            self.state.save(self.paths.state)
+        # A small local write every tick keeps last_tick fresh for `gc status`.
+        self.state.save(self.paths.state)
         report.seconds = time.perf_counter() - t0
         if not plan.is_noop:
             log.info("%s", report.summary())
         return report
-
-    def _state_dirty(self, plan: Plan) -> bool:
-        return True  # cheap local write; keeps last_tick fresh for `gc status`
 
     def _probe_acks(self, running: Iterable[RunningSession]) -> frozenset[str]:
         """Draining sessions whose provider cannot list metadata: ask each for an ack.
