@@ -258,3 +258,15 @@ def test_idle_timeout_restarts_only_quiet_sessions_of_opted_in_agents(rig_factor
     report = rig.controller.tick()
     assert report.started == ["quiet"]
     assert [e.subject for e in rig.events.of_type("session.idle")] == ["quiet"]
+
+
+def test_five_slow_scale_checks_overlap_within_one_tick(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory("".join(
+        f'[[agent]]\nname = "p{i}"\ncommand = "x"\nmax_active_sessions = 3\n'
+        f'scale_check = "sleep 2; echo 2"\n' for i in range(5)))
+    report = rig.controller.tick()
+    spans = [(r.started, r.finished) for r in report.scale.values()]
+    assert len(spans) == 5
+    # Every check began before the first one ended: the five ran side by side.
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
+    assert sorted(report.started) == sorted(f"p{i}-{n}" for i in range(5) for n in (1, 2))

@@ -22,6 +22,7 @@ from ..config import LoadedConfig, load_city
 from ..errors import ConfigError, GasCityError, Unsupported
 from ..reconcile import ControllerState, build_desired, make_plan, run_scale_checks
 from ..reconcile.plan import Plan, StartAction, StopAction, waves
+from ..reconcile.scale import ScaleResult
 from ..reconcile.state import Overrides
 from ..types import META_DRAIN, META_DRAIN_ACK, EventDraft, Liveness, RunningSession
 from .paths import CityPaths
@@ -45,6 +46,8 @@ class TickReport:
     desired: int = 0
     running: int = 0
     config_error: str | None = None
+    scale: dict[str, ScaleResult] = field(default_factory=dict)
+    """Each pool's scale-check result this tick (count, error, start/end times)."""
     scale_seconds: float = 0.0
     list_seconds: float = 0.0
     seconds: float = 0.0
@@ -174,6 +177,7 @@ class Controller:
             timeout=config.daemon.probe_timeout,
         )
         report.scale_seconds = time.perf_counter() - t_scale
+        report.scale = dict(scale)
         desired = build_desired(
             config,
             {name: res.count for name, res in scale.items()},
