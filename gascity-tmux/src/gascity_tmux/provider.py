@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from gascity import hookimpl
+from gascity.builtin.killtree import terminate
+from gascity.builtin.proc import ProcStat, argv0
 from gascity.errors import PluginError, SessionError, SessionExists, SessionNotFound
 from gascity.plugins import PluginContext, load_settings
 from gascity.types import RunningSession, StartConfig
@@ -205,25 +207,33 @@ class TmuxProvider:
             roots = [int(r[0]) for r in rows if r[0].isdigit()]
             start_id = next((r[1] for r in rows if len(r) == 2 and r[1]), "")
             marker = self.marker(name, start_id) if start_id else ""
-            table = proctree.process_table()
-            tree = proctree.descendants(roots, table)
-            if marker:
-                tree |= proctree.with_marker(marker, table)
+            # Taken before kill-session: once the panes are gone, their children are
+            # reparented and only the marker still ties them to this session.
+            tree = self._session_processes(roots, marker)
+
+            def scan() -> list[ProcStat]:
+                # Rescanned by terminate(): anything forked meanwhile carries the marker.
+                # The first scan's stats keep their start times, so terminate() skips
+                # a pid that exited and was reused by a stranger.
+                found = {s.pid: s for s in tree}
+                if marker:
+                    table = proctree.process_table()
+                    for pid in proctree.with_marker(marker, table):
+                        found.setdefault(pid, table[pid])
+                return list(found.values())
+
             # tmux sends SIGHUP to each pane's process group; the rest follows.
             self.tmux.run("kill-session", "-t", exact(name))
-            survivors = proctree.kill_tree([table[p] for p in tree], self.settings.stop_grace)
-            if marker:
-                # Anything forked while we were signalling carries the marker too.
-                late = proctree.process_table()
-                proctree.kill_tree([late[p] for p in proctree.with_marker(marker, late)], 0.5)
-            if survivors:
-                log.warning(
-                    "stop %s: %d processes survived SIGKILL: %s",
-                    name,
-                    len(survivors),
-                    [p.pid for p in survivors],
-                )
+            if proctree.available():
+                terminate(scan, self.settings.stop_grace)
             return True
+
+    def _session_processes(self, roots: Sequence[int], marker: str) -> list[ProcStat]:
+        table = proctree.process_table()
+        pids = proctree.descendants(roots, table)
+        if marker:
+            pids |= proctree.with_marker(marker, table)
+        return [table[p] for p in pids]
 
     @hookimpl
     def interrupt(self, name: str) -> bool:
@@ -320,7 +330,7 @@ class TmuxProvider:
         if not table:
             return None
         for pid in proctree.descendants(roots, table):
-            if table[pid].comm in wanted or _argv0(pid) in wanted:
+            if table[pid].comm in wanted or argv0(pid) in wanted:
                 return True
         return False
 
@@ -352,11 +362,3 @@ class TmuxProvider:
         # Deliberately leaves the tmux server running: sessions outlive the
         # controller, and a restarted controller adopts them. Nothing else is held.
         return None
-
-
-def _argv0(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return os.path.basename(raw.split(b"\0", 1)[0].decode(errors="replace"))
