@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +40,7 @@ import pydantic
 
 from .. import hookimpl
 from ..errors import SessionError, SessionExists, SessionNotFound
+from ..fsutil import atomic_write, locked
 from ..plugins.context import PluginContext, load_settings
 from ..types import META_AGENT, Liveness, RunningSession, StartConfig
 from . import proc
@@ -89,28 +90,10 @@ class _Ident:
             return None
 
     def write(self, session_dir: Path) -> None:
-        _atomic_write(session_dir / "pid", f"{self.pid} {self.start_ticks} {self.started_at}\n")
+        atomic_write(session_dir / "pid", f"{self.pid} {self.start_ticks} {self.started_at}\n")
 
     def alive(self, stat: proc.ProcStat | None) -> bool:
         return stat is not None and stat.start_time == self.start_ticks and stat.live
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    # A fresh open file description per call, so threads of one process exclude each
-    # other as well as separate processes do.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _process_names(members: Sequence[proc.ProcStat]) -> frozenset[str]:
@@ -343,7 +326,7 @@ class SubprocessProvider:
             meta = dict(config.meta)
             if config.agent:
                 meta.setdefault(META_AGENT, config.agent)
-            _atomic_write(session_dir / "meta.json", json.dumps(meta))
+            atomic_write(session_dir / "meta.json", json.dumps(meta))
             remaining("spawn")
             self._spawn(name, session_dir, config, env)
             for command in (*config.session_setup, *filter(None, [config.session_setup_script])):
@@ -489,7 +472,7 @@ class SubprocessProvider:
     @hookimpl
     def nudge(self, name: str, text: str) -> bool:
         session_dir = self._dir(name)
-        with _flock(session_dir / "nudge.lock"):
+        with locked(session_dir / "nudge.lock"):
             self._type(name, session_dir, text, self.settings.nudge_timeout)
         return True
 
@@ -565,7 +548,7 @@ class SubprocessProvider:
     def _update_meta(self, name: str, key: str, value: str | None) -> bool:
         session_dir = self._dir(name)
         try:
-            with _flock(session_dir / "meta.lock"):
+            with locked(session_dir / "meta.lock"):
                 meta = self._read_meta(session_dir)
                 if value is None:
                     if key not in meta:
@@ -573,7 +556,7 @@ class SubprocessProvider:
                     del meta[key]
                 else:
                     meta[key] = value
-                _atomic_write(session_dir / "meta.json", json.dumps(meta))
+                atomic_write(session_dir / "meta.json", json.dumps(meta))
         except FileNotFoundError:
             raise SessionNotFound(f"no session '{name}'") from None
         return True

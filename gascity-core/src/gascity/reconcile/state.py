@@ -9,11 +9,11 @@ sessions whose provider cannot carry metadata, and the last pool sizes (to recor
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..fsutil import atomic_write
 
 __all__ = ["ControllerState", "Drain", "Overrides"]
 
@@ -59,7 +59,7 @@ class ControllerState:
         return state
 
     def save(self, path: Path) -> None:
-        _atomic_write(path, json.dumps(asdict(self), indent=1, sort_keys=True))
+        atomic_write(path, json.dumps(asdict(self), indent=1, sort_keys=True))
 
 
 @dataclass
@@ -85,16 +85,5 @@ class Overrides:
         )
 
     def save(self, path: Path) -> None:
-        _atomic_write(path, json.dumps(asdict(self), indent=1, sort_keys=True))
+        atomic_write(path, json.dumps(asdict(self), indent=1, sort_keys=True))
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

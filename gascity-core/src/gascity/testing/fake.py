@@ -10,7 +10,6 @@ becomes a zombie), ``hang_start``, ``list_delay``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 from .. import hookimpl
 from ..errors import SessionError, SessionExists, SessionNotFound
+from ..fsutil import atomic_write, locked
 from ..plugins.context import PluginContext
 from ..types import Liveness, RunningSession, StartConfig
 
@@ -91,21 +91,16 @@ class FakeProvider:
             if self._path is None:
                 yield self.sessions
                 return
-            lock_path = self._path.with_suffix(".lock")
-            with open(lock_path, "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    raw: dict[str, Any] = (
-                        json.loads(self._path.read_text()) if self._path.exists() else {}
-                    )
-                    sessions = {n: FakeSession(**s) for n, s in raw.items()}
-                    yield sessions
-                    tmp = self._path.with_suffix(".tmp")
-                    tmp.write_text(json.dumps({n: s.__dict__ for n, s in sessions.items()}))
-                    tmp.replace(self._path)
-                    self.sessions = sessions
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+            with locked(self._path.with_suffix(".lock")):
+                raw: dict[str, Any] = (
+                    json.loads(self._path.read_text()) if self._path.exists() else {}
+                )
+                sessions = {n: FakeSession(**s) for n, s in raw.items()}
+                yield sessions
+                atomic_write(
+                    self._path, json.dumps({n: s.__dict__ for n, s in sessions.items()})
+                )
+                self.sessions = sessions
 
     def _record(self, hook: str, name: str = "") -> None:
         with self._lock:
