@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from gascity.testing import free_port
 
 __all__ = ["MariaDBServer", "MariaDBUnavailable", "free_port"]
 
@@ -31,12 +32,6 @@ _INSTALL_HINT = (
 class MariaDBUnavailable(RuntimeError):
     """mariadbd is not installed or did not come up."""
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _binary(name: str) -> str:

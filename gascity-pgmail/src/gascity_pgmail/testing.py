@@ -19,12 +19,13 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+
+from gascity.testing import free_port
 
 __all__ = ["PostgresServer", "PostgresUnavailable", "find_pg_bin"]
 
@@ -65,12 +66,6 @@ def find_pg_bin() -> Path:
             return cand
     raise PostgresUnavailable(_INSTALL_HINT)
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PostgresServer:

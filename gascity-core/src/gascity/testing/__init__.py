@@ -12,12 +12,13 @@ from __future__ import annotations
 from .counter import HookCallCounter
 from .fake import FakeProvider
 from .memory import MemoryEvents
-from .support import hooks_for, open_test_city, wait_for
+from .support import free_port, hooks_for, open_test_city, wait_for
 
 __all__ = [
     "FakeProvider",
     "HookCallCounter",
     "MemoryEvents",
+    "free_port",
     "hooks_for",
     "open_test_city",
     "wait_for",

@@ -11,7 +11,7 @@ from ..city import City
 from ..config import load_city
 from ..plugins import Hooks, PluginManager
 
-__all__ = ["hooks_for", "open_test_city", "wait_for"]
+__all__ = ["free_port", "hooks_for", "open_test_city", "wait_for"]
 
 T = TypeVar("T")
 
@@ -64,3 +64,13 @@ def open_test_city(
     for plugin in observers:
         pm.register("observers", plugin)
     return City(loaded, pm)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now, for servers tests start."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
