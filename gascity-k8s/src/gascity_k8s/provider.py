@@ -22,8 +22,9 @@ from gascity.plugins import PluginContext, load_settings
 from gascity.types import Liveness, RunningSession, StartConfig
 
 from .client import ClientPair, load_configuration
+from .incontainer import attach_argv, interrupt_argv, nudge_argv, peek_argv
 from .liveness import AGENT_CONTAINER, pod_liveness, running_session, session_name
-from .naming import TMUX_SESSION, city_selector, meta_annotation, session_selector
+from .naming import city_selector, meta_annotation, session_selector
 from .podspec import STAGE_ARGV, STAGE_CONTAINER, build_pod
 from .settings import K8sSettings
 from .staging import city_tar
@@ -310,30 +311,18 @@ class K8sProvider:
 
     @hookimpl
     def interrupt(self, name: str) -> bool:
-        self._tmux(name, ["tmux", "send-keys", "-t", TMUX_SESSION, "C-c"])
+        self._tmux(name, interrupt_argv())
         return True
 
     @hookimpl
     def nudge(self, name: str, text: str) -> bool:
-        # "$1" keeps the text a single argv word; -l types it literally; Enter is its own key.
-        argv = [
-            "sh",
-            "-c",
-            'tmux send-keys -t "$2" -l -- "$1" && tmux send-keys -t "$2" Enter',
-            "nudge",
-            text,
-            TMUX_SESSION,
-        ]
         with self._nudge_locks[name]:
-            self._tmux(name, argv)
+            self._tmux(name, nudge_argv(text))
         return True
 
     @hookimpl
     def peek(self, name: str, lines: int) -> str:
-        out = self._tmux(
-            name,
-            ["tmux", "capture-pane", "-p", "-J", "-t", TMUX_SESSION, "-S", f"-{max(1, lines)}"],
-        )
+        out = self._tmux(name, peek_argv(lines))
         kept = out.rstrip("\n").split("\n")[-lines:] if lines > 0 else []
         return "\n".join(kept) + ("\n" if kept else "")
 
@@ -357,10 +346,7 @@ class K8sProvider:
             "-c",
             AGENT_CONTAINER,
             "--",
-            "tmux",
-            "attach",
-            "-t",
-            TMUX_SESSION,
+            *attach_argv(),
         ]
         return subprocess.call(argv)
 

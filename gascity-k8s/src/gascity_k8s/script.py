@@ -22,6 +22,13 @@ from typing import Any
 
 import pydantic
 
+from .incontainer import (
+    attach_argv,
+    interrupt_argv,
+    nudge_argv,
+    peek_argv,
+    send_keys_argv,
+)
 from .liveness import AGENT_CONTAINER, pod_liveness, session_name
 from .naming import TMUX_SESSION, city_selector, meta_annotation, session_selector
 from .podspec import STAGE_ARGV, STAGE_CONTAINER, build_pod
@@ -226,17 +233,7 @@ class Script:
         return ""
 
     def nudge(self, pod: str, text: str) -> None:
-        self.exec(
-            pod,
-            [
-                "sh",
-                "-c",
-                'tmux send-keys -t "$2" -l -- "$1" && tmux send-keys -t "$2" Enter',
-                "nudge",
-                text,
-                TMUX_SESSION,
-            ],
-        )
+        self.exec(pod, nudge_argv(text))
 
     def op_stop(self, name: str) -> str:
         for pod in self.find(name):
@@ -254,7 +251,7 @@ class Script:
         return "\n".join(names)
 
     def op_interrupt(self, name: str) -> str:
-        self.exec(self.pod(name), ["tmux", "send-keys", "-t", TMUX_SESSION, "C-c"])
+        self.exec(self.pod(name), interrupt_argv())
         return ""
 
     def op_nudge(self, name: str) -> str:
@@ -262,15 +259,12 @@ class Script:
         return ""
 
     def op_send_keys(self, name: str, *keys: str) -> str:
-        self.exec(self.pod(name), ["tmux", "send-keys", "-t", TMUX_SESSION, *keys])
+        self.exec(self.pod(name), send_keys_argv(*keys))
         return ""
 
     def op_peek(self, name: str, lines: str = "50") -> str:
         count = max(1, int(lines))
-        out = self.exec(
-            self.pod(name),
-            ["tmux", "capture-pane", "-p", "-J", "-t", TMUX_SESSION, "-S", f"-{count}"],
-        )
+        out = self.exec(self.pod(name), peek_argv(count))
         return "\n".join(out.decode(errors="replace").rstrip("\n").split("\n")[-count:])
 
     def op_clear_scrollback(self, name: str) -> str:
@@ -312,10 +306,7 @@ class Script:
             "-c",
             AGENT_CONTAINER,
             "--",
-            "tmux",
-            "attach",
-            "-t",
-            TMUX_SESSION,
+            *attach_argv(),
         ]
         return subprocess.call(argv)
 
