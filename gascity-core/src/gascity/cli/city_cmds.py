@@ -317,20 +317,21 @@ def _to_toml(data: dict[str, Any]) -> str:
 @guard
 def plugins(state: CliState, as_json: bool) -> None:
     """Every installed plugin: role, name, distribution, version, status."""
-    pm = PluginManager()
-    selected: dict[str, str] = {}
     city_dir = state.city_option.resolve() if state.city_option else find_city_dir(Path.cwd())
+    cfg: CityConfig | None = None
+    broken = False
     if city_dir is not None and (city_dir / "city.toml").is_file():
         try:
             cfg = load_city(city_dir).config
-            pm = PluginManager(disabled=cfg.plugins.disabled)
-            for role in SELECTABLE:
-                selected[role] = pm.resolve(role, cfg.section(role).provider).name
         except ConfigError as exc:
+            broken = True  # list what is installed; what the city selects is unknown
             click.echo(f"gc: warning: {str(exc).splitlines()[0]}", err=True)
-    else:
+    pm = PluginManager(disabled=cfg.plugins.disabled if cfg else ())
+    selected: dict[str, str] = {}
+    if not broken:
         for role in SELECTABLE:
-            selected[role] = pm.resolve(role).name
+            configured = cfg.section(role).provider if cfg else None
+            selected[role] = pm.resolve(role, configured).name
     records = pm.check_all()
     rows: list[dict[str, Any]] = []
     for rec in records:
