@@ -28,7 +28,7 @@ from ..reconcile.state import Overrides
 from .common import CliState, echo_json, format_table, guard, notify_controller, pass_state
 from .demo import demo_city_toml
 
-__all__ = ["register"]
+__all__ = ["config", "init", "plugins", "resume", "start", "status", "stop", "suspend", "version"]
 
 
 @click.command()
@@ -362,8 +362,3 @@ def version() -> None:
             click.echo(f"  {dist} {dist_version(dist)}")
         except PackageNotFoundError:
             continue
-
-
-def register(group: click.Group) -> None:
-    for command in (init, start, stop, status, suspend, resume, config, plugins, version):
-        group.add_command(command)

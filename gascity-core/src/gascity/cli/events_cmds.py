@@ -14,8 +14,9 @@ from ..config import parse_duration
 from ..eventlog import follow
 from ..types import Event, EventDraft, EventFilter
 from .common import CliState, echo_json, format_table, guard, parse_when, pass_state
+from .lazy import PluginHostGroup
 
-__all__ = ["register"]
+__all__ = ["event", "events"]
 
 
 def _line(event: Event) -> str:
@@ -29,7 +30,7 @@ def _line(event: Event) -> str:
     return f"{event.seq:>6} {ts} {event.type}{who}{subject}{message}"
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=PluginHostGroup, invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--type", "types", multiple=True, help="Only this type (repeatable).")
 @click.option("--actor")
@@ -132,9 +133,6 @@ def event_emit(state: CliState, type_: str, actor: str, subject: str, message: s
         click.echo(recorded.seq)
 
 
-def register(group: click.Group) -> None:
-    group.add_command(events)
-    group.add_command(event)
 
 
 _ = format_table  # re-exported for plugins extending `gc events`

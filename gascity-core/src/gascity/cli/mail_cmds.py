@@ -10,8 +10,9 @@ import click
 
 from ..types import MailDraft, Message
 from .common import CliState, echo_json, format_table, guard, pass_state
+from .lazy import PluginHostGroup
 
-__all__ = ["register"]
+__all__ = ["mail"]
 
 
 def _row(m: Message) -> list[str]:
@@ -27,7 +28,7 @@ def _show(m: Message) -> str:
     return "\n".join(head) + "\n\n" + m.body
 
 
-@click.group()
+@click.group(cls=PluginHostGroup)
 def mail() -> None:
     """Send, read and archive mail between agents."""
 
@@ -181,7 +182,3 @@ def count(state: CliState, name: str, as_json: bool) -> None:
         echo_json({"open": c.open, "unread": c.unread})
     else:
         click.echo(f"{name}: {c.unread} unread, {c.open} open")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(mail)

@@ -14,7 +14,7 @@ from ..reconcile.state import ControllerState, Overrides
 from ..types import META_DRAIN, META_DRAIN_ACK
 from .common import CliState, echo_json, format_table, guard, notify_controller, pass_state
 
-__all__ = ["register"]
+__all__ = ["agent", "runtime", "session"]
 
 
 @click.group()
@@ -221,8 +221,3 @@ def drain_check(state: CliState, name: str | None) -> None:
         click.echo(reason)
         sys.exit(0)
     sys.exit(1)
-
-
-def register(group: click.Group) -> None:
-    for command in (agent, session, runtime):
-        group.add_command(command)

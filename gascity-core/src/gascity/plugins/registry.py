@@ -6,7 +6,8 @@ import enum
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, EntryPoints, distributions
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
+from typing import Any
 
 __all__ = ["FIRST_PARTY_EXTRAS", "PluginRecord", "PluginStatus", "discover", "install_hint"]
 
@@ -86,24 +87,19 @@ EntryPointSource = Callable[[str], Iterable[EntryPoint]]
 
 
 def _entry_points(group: str) -> Iterable[EntryPoint]:
-    # Scanning every installed distribution's metadata is the slow part of `gc`'s
-    # start-up; do it once per process, not once per role.
+    # The standard library reads each distribution's entry_points.txt and nothing
+    # else (the first distribution of a name on sys.path wins, so a shadowed copy
+    # never registers plugins twice). Read once per process, not once per role.
     return _all_entry_points().select(group=group)
 
 
 @functools.cache
 def _all_entry_points() -> EntryPoints:
-    # As importlib.metadata.entry_points() does: the first distribution of a name on
-    # sys.path wins, so a shadowed copy never registers plugins twice.
-    seen: set[str] = set()
-    found: list[EntryPoint] = []
-    for dist in distributions():
-        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
-        if name in seen:
-            continue
-        seen.add(name)
-        found.extend(dist.entry_points)
-    return EntryPoints(found)
+    found: Any = entry_points()
+    if isinstance(found, EntryPoints):
+        return found
+    # Python 3.11 answers SelectableGroups, a dict of groups: flatten it.
+    return EntryPoints(ep for group in found.groups for ep in found.select(group=group))
 
 
 def discover(

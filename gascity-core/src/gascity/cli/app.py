@@ -1,0 +1,83 @@
+"""The root ``gc`` group and the table of its commands.
+
+Add a core command by adding a row to :data:`COMMANDS`: its name, where it lives
+(``module:attr``) and the one line ``gc --help`` shows. The module is imported only
+when the command runs; ``tests/test_cli_lazy.py`` checks the line matches the
+command's own help. Plugins add commands through the ``gascity.cli`` hook.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from .common import CliState
+from .lazy import LazyCommand, LazyGroup
+
+__all__ = ["COMMANDS", "cli", "load_cli_plugins"]
+
+_T = LazyCommand
+
+# name -> where it lives (relative to gascity.cli) and the first line of its help.
+COMMANDS: dict[str, LazyCommand] = {
+    "init": _T(".city_cmds:init", "Create a working demo city in DIRECTORY."),
+    "start": _T(".city_cmds:start",
+                "Reconcile the city once (or keep doing it with --foreground)."),
+    "stop": _T(".city_cmds:stop", "Stop the controller and every session of the city."),
+    "status": _T(".city_cmds:status",
+                 "Controller state, and every agent and pool: desired vs running."),
+    "suspend": _T(".city_cmds:suspend",
+                  "Suspend the whole city: its sessions stop and none start."),
+    "resume": _T(".city_cmds:resume", "Resume a suspended city."),
+    "config": _T(".city_cmds:config", "Validate, show or describe city.toml."),
+    "plugins": _T(".city_cmds:plugins",
+                  "Every installed plugin: role, name, distribution, version, status."),
+    "version": _T(".city_cmds:version",
+                  "Print the version of gc and of every Gas City distribution installed."),
+    "agent": _T(".session_cmds:agent", "List, suspend and resume agents."),
+    "session": _T(".session_cmds:session", "Running sessions: list, peek, nudge, attach, kill."),
+    "runtime": _T(".session_cmds:runtime", "Commands an agent runs inside its own session."),
+    "events": _T(".events_cmds:events", "Show the city's events (newest last).", host=True),
+    "event": _T(".events_cmds:event", "Record events."),
+    "mail": _T(".mail_cmds:mail", "Send, read and archive mail between agents.", host=True),
+}
+
+
+def load_cli_plugins(group: click.Group) -> None:
+    """Register every ``gascity.cli`` plugin's commands on ``group``."""
+    from ..plugins import PluginContext, PluginManager
+
+    pm = PluginManager()
+
+    def make_context(role: str, name: str, argument: str | None) -> PluginContext:
+        return PluginContext(role=role, name=name, argument=argument, env=dict(os.environ))
+
+    pm.load_always_on(make_context, ["cli"])
+    pm.hooks.cli_commands(group)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    load_plugins=load_cli_plugins,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--city",
+    "city",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="GC_CITY_DIR",
+    help="City directory (default: the nearest parent holding city.toml).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="gc")
+@click.pass_context
+def cli(ctx: click.Context, city: Path | None, verbose: int) -> None:
+    """Gas City: run fleets of AI coding agents, reconciled."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="gc: %(message)s")
+    ctx.obj = CliState(city_option=city)
