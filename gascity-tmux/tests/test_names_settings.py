@@ -94,12 +94,3 @@ def test_missing_tmux_binary_is_a_plugin_error(tmp_path: Path) -> None:
 def test_entry_point_names_the_provider() -> None:
     (ep,) = [e for e in entry_points(group="gascity.session") if e.name == "tmux"]
     assert ep.load() is TmuxProvider
-
-
-def test_importing_the_package_does_not_import_libtmux() -> None:
-    import subprocess
-    import sys
-
-    code = "import sys, gascity_tmux; print('libtmux' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

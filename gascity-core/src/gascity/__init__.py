@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     hookimpl: pluggy.HookimplMarker
     """Marker for hook implementations: ``@hookimpl def list_running(self, prefix): ...``."""
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["__version__", "hookimpl"]
 

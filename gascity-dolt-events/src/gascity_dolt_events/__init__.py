@@ -6,5 +6,6 @@ in ``gascity.events``); it is imported lazily so discovering plugins stays cheap
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from gascity._version import __version__ as __version__
+
 __all__ = ["__version__"]

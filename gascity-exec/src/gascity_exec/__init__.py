@@ -8,4 +8,4 @@ The provider lives in :mod:`gascity_exec.provider`, the op table in
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from gascity._version import __version__ as __version__

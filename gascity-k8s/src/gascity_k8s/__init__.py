@@ -3,4 +3,4 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from gascity._version import __version__ as __version__

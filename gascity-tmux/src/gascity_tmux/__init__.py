@@ -1,8 +1,8 @@
 """The tmux session provider for Gas City: one tmux server per city, one batched
 ``list-panes`` call per reconcile tick.
 
-Importing this package is cheap; :mod:`libtmux` is imported when the provider is
-built, so plugin discovery never pays for it.
+tmux is driven by running its binary (argv lists, a deadline per call), so the package
+needs nothing beyond the core.
 """
 
 from __future__ import annotations

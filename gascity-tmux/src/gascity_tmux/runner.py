@@ -1,19 +1,19 @@
-"""One city's tmux server, reached through :mod:`libtmux`, argv lists only.
+"""One city's tmux server, reached by running the ``tmux`` binary with argv lists only.
 
 Every call is exactly one ``tmux`` process; several tmux commands that must happen
-together go into one invocation separated by :data:`SEP`.
+together go into one invocation separated by :data:`SEP`. Each call has a deadline, so
+a hung tmux server fails one call instead of blocking the controller's tick (libtmux,
+which this used to go through, has no timeout and needs no more than this).
 """
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from gascity.errors import SessionError, SessionNotFound
-
-if TYPE_CHECKING:
-    import libtmux
 
 __all__ = ["SEP", "Result", "TmuxRunner", "escape_arg", "exact"]
 
@@ -35,6 +35,9 @@ _NOT_FOUND = (
     "no such pane",
     "session not found",
 )
+COMMAND_TIMEOUT: Final = 30.0
+"""Seconds one tmux invocation may take (the exec protocol's per-op default)."""
+
 _NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
 
 
@@ -72,15 +75,17 @@ class Result:
 
 
 class TmuxRunner:
-    def __init__(self, socket: str, tmux_bin: str, config_file: str | None = None) -> None:
-        import libtmux
-
+    def __init__(
+        self,
+        socket: str,
+        tmux_bin: str,
+        config_file: str | None = None,
+        timeout: float = COMMAND_TIMEOUT,
+    ) -> None:
         self.socket = socket
         self.tmux_bin = tmux_bin
         self.config_file = config_file
-        self.server: libtmux.Server = libtmux.Server(
-            socket_name=socket, config_file=config_file, tmux_bin=tmux_bin
-        )
+        self.timeout = timeout
 
     def base_argv(self) -> list[str]:
         argv = [self.tmux_bin]
@@ -89,10 +94,31 @@ class TmuxRunner:
         argv.append(f"-L{self.socket}")
         return argv
 
-    def run(self, *args: str | _Separator) -> Result:
-        argv = [";" if a is SEP else escape_arg(a) for a in args]  # type: ignore[arg-type]
-        proc = self.server.cmd(argv[0], *argv[1:])
-        return Result(int(proc.returncode or 0), list(proc.stdout), "\n".join(proc.stderr))
+    def run(self, *args: str | _Separator, input: bytes | None = None) -> Result:
+        """One tmux invocation; ``input`` is its stdin (``load-buffer -`` reads it)."""
+        argv = self.base_argv() + [
+            ";" if isinstance(a, _Separator) else escape_arg(a) for a in args
+        ]
+        try:
+            proc = subprocess.run(
+                argv,
+                input=input,
+                stdin=None if input is not None else subprocess.DEVNULL,
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            command = args[0] if args and isinstance(args[0], str) else "tmux"
+            raise SessionError(
+                f"tmux {command} on socket {self.socket} did not answer within "
+                f"{self.timeout:g}s (is the tmux server hung?)"
+            ) from None
+        except OSError as exc:
+            raise SessionError(f"cannot run {self.tmux_bin}: {exc}") from None
+        out = proc.stdout.decode("utf-8", "replace").splitlines()
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        return Result(proc.returncode, out, err)
 
     def check(self, *args: str | _Separator, session: str | None = None) -> list[str]:
         """Run and return stdout; a missing session raises SessionNotFound."""

@@ -1,0 +1,37 @@
+"""The tmux runner: a deadline on every call, stdin for ``load-buffer -``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gascity.errors import SessionError
+from gascity_tmux.runner import TmuxRunner
+
+
+def test_a_hung_tmux_fails_the_call_at_its_deadline(tmp_path: Path) -> None:
+    hung = tmp_path / "tmux"
+    hung.write_text("#!/bin/sh\nexec sleep 30\n")
+    hung.chmod(0o755)
+    runner = TmuxRunner("gctest-hung", str(hung), timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(SessionError, match=r"did not answer within 0\.5s"):
+        runner.run("list-panes", "-a")
+    assert time.monotonic() - started < 5
+
+
+def test_a_missing_tmux_binary_is_a_session_error(tmp_path: Path) -> None:
+    runner = TmuxRunner("gctest-missing", str(tmp_path / "no-such-tmux"))
+    with pytest.raises(SessionError, match="cannot run"):
+        runner.run("list-sessions")
+
+
+def test_stdin_reaches_load_buffer(socket_name: str) -> None:
+    runner = TmuxRunner(socket_name, "tmux", config_file="/dev/null")
+    assert runner.run("new-session", "-d", "-s", "holder", "sleep 30").ok
+    text = "x" * 40_000 + "\nend"
+    assert runner.run("load-buffer", "-b", "gc-test", "-", input=text.encode()).ok
+    shown = runner.check("show-buffer", "-b", "gc-test")
+    assert "\n".join(shown) == text
