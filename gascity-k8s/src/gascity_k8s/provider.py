@@ -25,6 +25,7 @@ from .client import ClientPair, load_configuration
 from .incontainer import attach_argv, interrupt_argv, nudge_argv, peek_argv
 from .liveness import AGENT_CONTAINER, pod_liveness, running_session, session_name
 from .naming import city_selector, meta_annotation, session_selector
+from .podcache import PodCache
 from .podspec import STAGE_ARGV, STAGE_CONTAINER, build_pod
 from .settings import K8sSettings
 from .staging import city_tar
@@ -62,6 +63,20 @@ class K8sProvider:
         self.clients = ClientPair(load_configuration(self.settings, ctx.env))
         self._exec_lock = threading.Lock()
         self._nudge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.cache: PodCache | None = None
+
+    def start_cache(self, wait: float = 10.0) -> PodCache:
+        """Start the watch-fed pod cache (the controller does, once); ``list_running``
+        reads it from then on, whenever it is synced."""
+        if self.cache is None:
+            self.cache = PodCache(
+                self.clients,
+                self.ns,
+                city_selector(self.city),
+                resync=self.settings.resync_seconds,
+            ).start()
+        self.cache.wait_synced(wait)
+        return self.cache
 
     # ------------------------------------------------------------ api helpers
 
@@ -164,7 +179,10 @@ class K8sProvider:
     @hookimpl
     def list_running(self, prefix: str) -> list[RunningSession]:
         sessions = []
-        for pod in self._list(city_selector(self.city)):
+        pods = self.cache.snapshot() if self.cache is not None else None
+        if pods is None:
+            pods = self._list(city_selector(self.city))
+        for pod in pods:
             record = running_session(pod)
             if record is not None and record.name.startswith(prefix):
                 sessions.append(record)
@@ -211,11 +229,13 @@ class K8sProvider:
         )
         pod = body["metadata"]["name"]
         try:
-            self.clients.raw(self.clients.core.create_namespaced_pod, self.ns, body)
+            created = self.clients.raw(self.clients.core.create_namespaced_pod, self.ns, body)
         except ApiException as exc:
             if exc.status == 409:
                 raise SessionExists(f"pod {pod} for session {name!r} already exists") from None
             raise SessionError(f"creating pod {pod}: {exc.reason}: {exc.body}") from None
+        if self.cache is not None:
+            self.cache.observe(created)
         try:
             if not self.settings.prebaked:
                 self._stage(pod, name, deadline)
@@ -363,7 +383,7 @@ class K8sProvider:
 
         pod = self._pod(name)["metadata"]["name"]
         try:
-            self.clients.raw(
+            patched = self.clients.raw(
                 self.clients.core.patch_namespaced_pod,
                 pod,
                 self.ns,
@@ -373,6 +393,8 @@ class K8sProvider:
             if exc.status == 404:
                 raise SessionNotFound(f"pod {pod} of {name!r} is gone") from None
             raise SessionError(f"patching pod {pod}: {exc.reason}") from None
+        if self.cache is not None:
+            self.cache.observe(patched)
 
     @hookimpl
     def get_meta(self, name: str, key: str) -> str | None:
@@ -396,4 +418,6 @@ class K8sProvider:
 
     @hookimpl
     def shutdown(self) -> None:
+        if self.cache is not None:
+            self.cache.stop()
         self.clients.close()

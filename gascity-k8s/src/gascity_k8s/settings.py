@@ -44,6 +44,10 @@ class K8sSettings(pydantic.BaseModel):
     """Grace period when deleting a session's pod."""
     readiness_period_seconds: int = pydantic.Field(5, ge=1, le=300)
     """How often the kubelet checks that the agent's tmux pane is still alive."""
+    watch_cache: bool = True
+    """The controller keeps a watch-fed pod cache: a steady tick makes no API request."""
+    resync_seconds: float = pydantic.Field(300.0, ge=1.0, le=86400.0)
+    """How often the pod cache relists in full, whatever its watch says."""
 
     @pydantic.field_validator("cpu_request", "cpu_limit")
     @classmethod

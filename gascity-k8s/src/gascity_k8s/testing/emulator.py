@@ -4,11 +4,16 @@ The official ``kubernetes`` client and a real ``kubectl`` talk to it over HTTP
 through a kubeconfig it writes, exactly as to a cluster: discovery, pods CRUD
 in namespaces, label and field selectors, ``resourceVersion`` bumped on every
 write, ``Status`` bodies with 404/409/422, merge / strategic-merge / JSON patches,
-graceful deletion (``deletionTimestamp`` first, then gone), and ``pods/exec``
-over WebSocket backed by real local processes (see :mod:`.kubelet`).
+graceful deletion (``deletionTimestamp`` first, then gone), ``pods/exec``
+over WebSocket backed by real local processes (see :mod:`.kubelet`), pod watches
+(chunked streaming from a ``resourceVersion``, bookmarks, 410 Gone once the history
+is compacted, server-side timeouts), and Leases and ConfigMaps with
+``resourceVersion`` compare-and-swap (409 on conflict).
 
-It counts requests and can add a fixed latency to each, so tests can assert
-"one request per tick" and benchmarks can model a remote cluster.
+It counts requests and response bytes and can add a fixed latency to each, so tests
+can assert "one request per tick" and benchmarks can model a remote cluster. Every
+write is logged with its client's User-Agent and the Lease holders at that moment,
+so a test can prove that no stale leader wrote.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ import asyncio
 import json
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +36,34 @@ from aiohttp import web
 
 from .exec_ws import serve_exec
 from .kubelet import Kubelet
-from .selectors import SelectorError
+from .objects import ObjectStore
+from .selectors import SelectorError, field_matcher, label_matcher
 from .store import ApiError, PodStore, status_body
 
-__all__ = ["KubeEmulator"]
+__all__ = ["KubeEmulator", "Write"]
+
+COORDINATION = "/apis/coordination.k8s.io/v1"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True)
+class Write:
+    """One successful mutating request, as the server saw it."""
+
+    at: float
+    method: str
+    path: str
+    agent: str
+    holders: dict[str, tuple[str, bool]]
+    """Every Lease of the namespace at that moment: name -> (holder, still valid)."""
+
+
+@dataclass(eq=False)
+class _Watch:
+    request: web.Request
+    response: web.StreamResponse
+    wake: asyncio.Event
+    expired: bool = False
 
 TOKEN = "gascity-emulator-token"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -72,6 +104,29 @@ API_RESOURCES = {
             "kind": "Pod",
             "verbs": ["get"],
         },
+        {
+            "name": "configmaps",
+            "singularName": "configmap",
+            "namespaced": True,
+            "kind": "ConfigMap",
+            "verbs": ["create", "delete", "get", "list", "patch", "update"],
+            "shortNames": ["cm"],
+        },
+    ],
+}
+
+COORDINATION_RESOURCES = {
+    "kind": "APIResourceList",
+    "apiVersion": "v1",
+    "groupVersion": "coordination.k8s.io/v1",
+    "resources": [
+        {
+            "name": "leases",
+            "singularName": "lease",
+            "namespaced": True,
+            "kind": "Lease",
+            "verbs": ["create", "delete", "get", "list", "patch", "update"],
+        }
     ],
 }
 
@@ -86,6 +141,8 @@ class KubeEmulator:
     :param latency: seconds added to every request before it is served.
     :param simulate: run no processes; pods become Running and ready at once.
     :param probe_period: how often the kubelet runs exec probes.
+    :param bookmark_interval: how often a watch that asked for bookmarks gets one.
+    :param watch_timeout: the server's cap on a watch without ``timeoutSeconds``.
     """
 
     def __init__(
@@ -95,16 +152,29 @@ class KubeEmulator:
         simulate: bool = False,
         probe_period: float = 0.1,
         root: Path | None = None,
+        bookmark_interval: float = 1.0,
+        watch_timeout: float = 300.0,
     ) -> None:
         self.latency = latency
+        self.bookmark_interval = bookmark_interval
+        self.watch_timeout = watch_timeout
         self._tmp = tempfile.TemporaryDirectory(prefix="gck8s-") if root is None else None
         assert self._tmp is not None or root is not None
         self.root: Path = root if root is not None else Path(self._tmp.name)  # type: ignore[union-attr]
         self.store = PodStore()
         self.kubelet = Kubelet(self.store, self.root, simulate=simulate, probe_period=probe_period)
+        self.leases = ObjectStore(
+            "Lease", "leases", "coordination.k8s.io/v1", self.store.next_revision
+        )
+        self.configmaps = ObjectStore("ConfigMap", "configmaps", "v1", self.store.next_revision)
         self.requests: Counter[str] = Counter()
-        """Requests served, keyed ``"VERB path-kind"`` (``"GET pods"``, ``"PATCH pod"``)."""
+        """Requests served, keyed ``"VERB path-kind"`` (``"GET pods"``, ``"PATCH pod"``,
+        ``"WATCH pods"``, ``"PUT lease"``)."""
+        self.bytes: Counter[str] = Counter()
+        """Response body bytes sent, keyed like :attr:`requests` (watch events included)."""
         self.log: list[tuple[str, str]] = []
+        self.writes: list[Write] = []
+        self._watches: set[_Watch] = set()
         self.namespaces: set[str] = {"default", "kube-system"}
         self._pool = ThreadPoolExecutor(max_workers=128, thread_name_prefix="emu-exec")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -122,9 +192,69 @@ class KubeEmulator:
     def request_count(self) -> int:
         return sum(self.requests.values())
 
+    @property
+    def bytes_sent(self) -> int:
+        return sum(self.bytes.values())
+
+    @property
+    def active_watches(self) -> int:
+        return len(self._watches)
+
     def reset_counts(self) -> None:
         self.requests.clear()
+        self.bytes.clear()
         self.log.clear()
+
+    def lease_holders(self, namespace: str) -> dict[str, tuple[str, bool]]:
+        """name -> (holderIdentity, whether renewTime + leaseDurationSeconds is still ahead)."""
+        now = time.time()
+        holders: dict[str, tuple[str, bool]] = {}
+        for item in self.leases.list(namespace)["items"]:
+            spec = item.get("spec") or {}
+            holder = str(spec.get("holderIdentity") or "")
+            valid = False
+            renewed = spec.get("renewTime")
+            if holder and renewed:
+                stamp = datetime.fromisoformat(str(renewed).replace("Z", "+00:00")).timestamp()
+                valid = stamp + float(spec.get("leaseDurationSeconds") or 0) > now
+            holders[item["metadata"]["name"]] = (holder, valid)
+        return holders
+
+    def break_watches(self) -> int:
+        """Cut every open watch mid-stream (half an event, then the connection drops),
+        as a load balancer or an API server restart does. Returns how many were cut."""
+        assert self._loop is not None
+        cut = asyncio.run_coroutine_threadsafe(self._break_watches(), self._loop)
+        return cut.result(timeout=10)
+
+    async def _break_watches(self) -> int:
+        watches = list(self._watches)
+        for w in watches:
+            try:
+                await w.response.write(b'{"type":"MODIFIED","object":{"kind":"Po')
+            except (ConnectionError, RuntimeError):
+                pass
+            if w.request.transport is not None:
+                w.request.transport.abort()
+        return len(watches)
+
+    def compact(self) -> None:
+        """Drop the watch history: every watch from an older revision gets 410 Gone."""
+        self.store.compact()
+
+    def expire_watches(self) -> int:
+        """What an API server whose watch cache restarts does: compact, answer every
+        open watch with an ERROR 410 event and end it. Returns how many were ended."""
+        assert self._loop is not None
+        self.store.compact()
+
+        async def expire() -> int:
+            for w in self._watches:
+                w.expired = True
+                w.wake.set()
+            return len(self._watches)
+
+        return asyncio.run_coroutine_threadsafe(expire(), self._loop).result(timeout=10)
 
     def write_kubeconfig(
         self, path: Path, namespace: str = "default", context: str = "emulator"
@@ -210,18 +340,65 @@ class KubeEmulator:
         r.add_put("/api/v1/namespaces/{ns}/pods/{name}", self._put_pod)
         r.add_delete("/api/v1/namespaces/{ns}/pods/{name}", self._delete_pod)
         r.add_route("*", "/api/v1/namespaces/{ns}/pods/{name}/exec", self._exec)
+        r.add_get(COORDINATION, self._coordination)
+        for prefix, objects in (
+            (COORDINATION, self.leases),
+            ("/api/v1", self.configmaps),
+        ):
+            self._object_routes(app, prefix, objects)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
+    def _object_routes(self, app: web.Application, prefix: str, objects: ObjectStore) -> None:
+        collection = f"{prefix}/namespaces/{{ns}}/{objects.plural}"
+        item = collection + "/{name}"
+
+        async def list_(request: web.Request) -> web.Response:
+            return _json(objects.list(request.match_info["ns"]))
+
+        async def create(request: web.Request) -> web.Response:
+            return _json(objects.create(request.match_info["ns"], await request.json()), 201)
+
+        async def get(request: web.Request) -> web.Response:
+            return _json(objects.get(request.match_info["ns"], request.match_info["name"]))
+
+        async def replace(request: web.Request) -> web.Response:
+            ns, name = request.match_info["ns"], request.match_info["name"]
+            return _json(objects.replace(ns, name, await request.json()))
+
+        async def patch(request: web.Request) -> web.Response:
+            ns, name = request.match_info["ns"], request.match_info["name"]
+            body = await request.json()
+            return _json(objects.patch(ns, name, body, request.content_type))
+
+        async def delete(request: web.Request) -> web.Response:
+            ns, name = request.match_info["ns"], request.match_info["name"]
+            return _json(objects.delete(ns, name))
+
+        r = app.router
+        r.add_get(collection, list_)
+        r.add_post(collection, create)
+        r.add_get(item, get)
+        r.add_put(item, replace)
+        r.add_patch(item, patch)
+        r.add_delete(item, delete)
+
+    @staticmethod
+    def _kind(request: web.Request) -> str:
+        parts = request.path.rstrip("/").split("/")
+        name = request.match_info.get("name")
+        if name and parts[-1] == name and len(parts) >= 2:
+            return parts[-2].removesuffix("s")  # one object: "pod", "lease", "configmap"
+        return parts[-1]
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        kind = request.path.rstrip("/").rsplit("/", 1)[-1]
-        if request.match_info.get("name") and kind == request.match_info["name"]:
-            kind = "pod"
-        self.requests[f"{request.method} {kind}"] += 1
+        verb = "WATCH" if request.query.get("watch") in ("true", "1") else request.method
+        key = f"{verb} {self._kind(request)}"
+        self.requests[key] += 1
         self.log.append((request.method, request.path_qs))
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -230,7 +407,20 @@ class KubeEmulator:
         if auth is not None and auth != f"Bearer {TOKEN}":
             return _json(status_body(401, "Unauthorized", "Unauthorized"), 401)
         try:
-            return await handler(request)
+            response = await handler(request)
+            if isinstance(response, web.Response) and response.body is not None:
+                self.bytes[key] += len(response.body)  # type: ignore[arg-type]
+            if request.method in WRITES and response.status < 400:
+                self.writes.append(
+                    Write(
+                        at=time.time(),
+                        method=request.method,
+                        path=request.path,
+                        agent=request.headers.get("User-Agent", ""),
+                        holders=self.lease_holders(request.match_info.get("ns", "")),
+                    )
+                )
+            return response
         except ApiError as exc:
             return _json(exc.body, exc.code)
         except SelectorError as exc:
@@ -265,7 +455,12 @@ class KubeEmulator:
         )
 
     async def _apis(self, request: web.Request) -> web.Response:
-        return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        version = {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}
+        group = {"name": "coordination.k8s.io", "versions": [version], "preferredVersion": version}
+        return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]})
+
+    async def _coordination(self, request: web.Request) -> web.Response:
+        return _json(COORDINATION_RESOURCES)
 
     async def _api_v1(self, request: web.Request) -> web.Response:
         return _json(API_RESOURCES)
@@ -308,15 +503,105 @@ class KubeEmulator:
             }
         )
 
-    async def _list_pods(self, request: web.Request) -> web.Response:
+    async def _list_pods(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("watch") in ("true", "1"):
-            raise ApiError(405, "MethodNotAllowed", "watch is not supported by the emulator")
+            return await self._watch_pods(request)
         text = self.store.list_json(
             request.match_info.get("ns"),
             request.query.get("labelSelector"),
             request.query.get("fieldSelector"),
         )
         return web.Response(text=text, content_type="application/json")
+
+    async def _watch_pods(self, request: web.Request) -> web.StreamResponse:
+        """A watch as the API server streams it: one JSON event per line in a chunked
+        200 response, from the given resourceVersion on, until ``timeoutSeconds``."""
+        query = request.query
+        ns = request.match_info.get("ns")
+        by_label = label_matcher(query.get("labelSelector"))
+        by_field = field_matcher(query.get("fieldSelector"))
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        timeout = min(float(query.get("timeoutSeconds") or self.watch_timeout), self.watch_timeout)
+        since = query.get("resourceVersion") or "0"
+        key = "WATCH pods"
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def notify() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        this = _Watch(request, response, wake)
+
+        async def send(line: str) -> None:
+            data = (line + "\n").encode()
+            self.bytes[key] += len(data)
+            await response.write(data)
+
+        def wanted(event_ns: str, pod: dict[str, Any]) -> bool:
+            return (ns is None or event_ns == ns) and by_label(
+                pod["metadata"].get("labels") or {}
+            ) and by_field(pod)
+
+        self.store.on_change.append(notify)
+        self._watches.add(this)  # before the headers go out: a client that saw them can cut it
+        try:
+            await response.prepare(request)
+            if since == "0":  # "from now": the current objects first, as ADDED
+                snapshot = json.loads(self.store.list_json(ns, query.get("labelSelector")))
+                last = int(snapshot["metadata"]["resourceVersion"])
+                for pod in snapshot["items"]:
+                    if by_field(pod):
+                        await send(json.dumps({"type": "ADDED", "object": pod}))
+            else:
+                last = int(since)
+            deadline = loop.time() + timeout
+            next_bookmark = loop.time() + self.bookmark_interval
+            while True:
+                wake.clear()
+                if this.expired:
+                    error = status_body(410, "Expired", "too old resource version: cache reset")
+                    await send(json.dumps({"type": "ERROR", "object": error}))
+                    break
+                try:
+                    events, reached = self.store.events_since(last)
+                except ApiError as exc:
+                    await send(json.dumps({"type": "ERROR", "object": exc.body}))
+                    break
+                for _rv, kind, (event_ns, _), pod, text in events:
+                    if wanted(event_ns, pod):
+                        await send(f'{{"type":"{kind}","object":{text}}}')
+                last = max(last, reached)
+                now = loop.time()
+                if now >= deadline:
+                    break
+                if bookmarks and now >= next_bookmark:
+                    await send(
+                        json.dumps(
+                            {
+                                "type": "BOOKMARK",
+                                "object": {
+                                    "kind": "Pod",
+                                    "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": str(last)},
+                                },
+                            }
+                        )
+                    )
+                    next_bookmark = now + self.bookmark_interval
+                until = min(deadline, next_bookmark) if bookmarks else deadline
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=max(0.0, until - now))
+                except TimeoutError:
+                    pass
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away, or the stream was cut
+        finally:
+            self.store.on_change.remove(notify)
+            self._watches.discard(this)
+        return response
 
     async def _create_pod(self, request: web.Request) -> web.Response:
         ns = request.match_info["ns"]

@@ -12,13 +12,14 @@ import json
 import re
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from .selectors import field_matcher, label_matcher
 
-__all__ = ["ApiError", "PodStore", "apply_patch", "now_iso", "status_body"]
+__all__ = ["ApiError", "PodStore", "WatchEvent", "apply_patch", "now_iso", "status_body"]
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -51,6 +52,16 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.body = status_body(code, reason, message, **details)
+
+
+WatchEvent = tuple[int, str, tuple[str, str], Pod, str]
+"""(revision, ``ADDED``/``MODIFIED``/``DELETED``, (namespace, name), pod, its JSON)."""
+
+
+def gone(rv: int, oldest: int) -> ApiError:
+    return ApiError(
+        410, "Expired", f"too old resource version: {rv} ({oldest})"
+    )
 
 
 def not_found(name: str) -> ApiError:
@@ -179,20 +190,63 @@ def validate(pod: Pod) -> None:
 
 class PodStore:
     """Pods keyed by (namespace, name). All access holds one lock; every mutation
-    bumps the shared revision and notifies ``on_change`` listeners (the kubelet)."""
+    bumps the shared revision, lands in the watch history and notifies ``on_change``
+    listeners (the kubelet, watch streams).
 
-    def __init__(self) -> None:
+    The history keeps the last ``history`` events, as etcd keeps revisions until
+    compaction: a watch from an older revision is answered 410 Gone.
+    """
+
+    def __init__(self, history: int = 10000) -> None:
         self.lock = threading.RLock()
         self.pods: dict[tuple[str, str], Pod] = {}
         self._json: dict[tuple[str, str], tuple[str, str]] = {}
         self.revision = 1
+        self.history: deque[WatchEvent] = deque(maxlen=history)
+        self.compacted = 1
+        """Events at or below this revision are no longer served to watches."""
         self.on_create: list[Callable[[str, str], None]] = []
         self.on_delete: list[Callable[[str, str, int], None]] = []
+        self.on_change: list[Callable[[], None]] = []
 
-    def _bump(self, pod: Pod) -> Pod:
+    def next_revision(self) -> int:
+        """The shared revision counter (leases and config maps bump it too)."""
+        with self.lock:
+            self.revision += 1
+            return self.revision
+
+    def _bump(self, pod: Pod, event: str = "MODIFIED") -> Pod:
         self.revision += 1
         pod["metadata"]["resourceVersion"] = str(self.revision)
+        meta = pod["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if len(self.history) == self.history.maxlen:
+            self.compacted = self.history[0][0]
+        snapshot = copy.deepcopy(pod)
+        self.history.append(
+            (self.revision, event, key, snapshot, json.dumps(snapshot, separators=(",", ":")))
+        )
         return pod
+
+    def _changed(self) -> None:
+        for cb in list(self.on_change):
+            cb()
+
+    def compact(self) -> None:
+        """Forget the history, as an etcd compaction does: older watches get 410."""
+        with self.lock:
+            self.history.clear()
+            self.compacted = self.revision
+
+    def events_since(self, rv: int) -> tuple[list[WatchEvent], int]:
+        """Every event after revision ``rv`` and the revision they reach;
+        :class:`ApiError` 410 when ``rv`` was compacted away."""
+        with self.lock:
+            if rv < self.compacted:
+                raise gone(rv, self.compacted)
+            if not self.history or self.history[-1][0] <= rv:
+                return [], self.revision
+            return [e for e in self.history if e[0] > rv], self.revision
 
     def get(self, ns: str, name: str) -> Pod:
         with self.lock:
@@ -268,8 +322,9 @@ class PodStore:
                 raise ApiError(
                     409, "AlreadyExists", f'pods "{name}" already exists', name=name, kind="pods"
                 )
-            self.pods[(ns, name)] = self._bump(pod)
+            self.pods[(ns, name)] = self._bump(pod, "ADDED")
             out = copy.deepcopy(pod)
+        self._changed()
         for cb in self.on_create:
             cb(ns, name)
         return out
@@ -280,14 +335,18 @@ class PodStore:
             if current is None:
                 raise not_found(name)
             updated = apply_patch(current, patch, content_type)
-            return self._replace(ns, name, current, updated)
+            out = self._replace(ns, name, current, updated)
+        self._changed()
+        return out
 
     def replace(self, ns: str, name: str, pod: Pod) -> Pod:
         with self.lock:
             current = self.pods.get((ns, name))
             if current is None:
                 raise not_found(name)
-            return self._replace(ns, name, current, copy.deepcopy(pod))
+            out = self._replace(ns, name, current, copy.deepcopy(pod))
+        self._changed()
+        return out
 
     def _replace(self, ns: str, name: str, current: Pod, updated: Pod) -> Pod:
         wanted = updated.get("metadata", {}).get("resourceVersion")
@@ -316,8 +375,10 @@ class PodStore:
         """The kubelet's status writes; ``mutate`` returns whether anything changed."""
         with self.lock:
             pod = self.pods.get((ns, name))
-            if pod is not None and mutate(pod):
-                self._bump(pod)
+            if pod is None or not mutate(pod):
+                return
+            self._bump(pod)
+        self._changed()
 
     def delete(self, ns: str, name: str, grace: int | None) -> Pod:
         with self.lock:
@@ -333,7 +394,7 @@ class PodStore:
             ):
                 del self.pods[(ns, name)]
                 self._json.pop((ns, name), None)
-                out = copy.deepcopy(self._bump(pod))
+                out = copy.deepcopy(self._bump(pod, "DELETED"))
                 grace = 0
             else:
                 if not meta.get("deletionTimestamp"):
@@ -341,6 +402,7 @@ class PodStore:
                     meta["deletionGracePeriodSeconds"] = grace
                     self._bump(pod)
                 out = copy.deepcopy(pod)
+        self._changed()
         for cb in self.on_delete:
             cb(ns, name, grace)
         return out
@@ -354,4 +416,5 @@ class PodStore:
                 return
             del self.pods[(ns, name)]
             self._json.pop((ns, name), None)
-            self.revision += 1
+            self._bump(pod, "DELETED")
+        self._changed()

@@ -1,0 +1,159 @@
+"""The watch-fed pod cache: steady ticks cost no request, and no change is lost."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gascity.config import load_city
+from gascity.controller import Controller
+from gascity.reconcile import fingerprint
+from gascity.testing import MemoryEvents, open_test_city, wait_for
+from gascity.types import META_FINGERPRINT, RunningSession
+from gascity_k8s.naming import city_selector, pod_name
+from gascity_k8s.podcache import PodCache
+from gascity_k8s.podspec import build_pod
+from gascity_k8s.provider import K8sProvider
+from gascity_k8s.settings import K8sSettings
+from gascity_k8s.testing import KubeEmulator
+
+from .conftest import ProviderFactory
+
+
+def _fleet(emulator: KubeEmulator, city: str, ns: str, names: list[str]) -> None:
+    settings = K8sSettings(namespace=ns, prebaked=True)
+    for name in names:
+        emulator.add_running_pod(
+            ns,
+            build_pod(
+                city=city, name=name, command=f"run {name}", work_dir="/w", settings=settings
+            ),
+        )
+
+
+def _key(records: list[RunningSession]) -> list[tuple[str, str, object]]:
+    return sorted((r.name, r.liveness.value, sorted((r.meta or {}).items())) for r in records)
+
+
+def _same_as_fresh(cached: K8sProvider, fresh: K8sProvider) -> bool:
+    assert cached.cache is not None and cached.cache.synced
+    return _key(cached.list_running("")) == _key(fresh.list_running(""))
+
+
+def test_steady_tick_makes_no_api_request(
+    make_provider: ProviderFactory, emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    city, ns, count = "cached", "cached", 50
+    city_dir = tmp_path / city
+    city_dir.mkdir()
+    (city_dir / "city.toml").write_text(
+        f'[workspace]\nname = "{city}"\n'
+        + "".join(f'[[agent]]\nname = "a{i}"\ncommand = "run {i}"\n' for i in range(count))
+    )
+    config = load_city(city_dir).config
+    settings = K8sSettings(namespace=ns, prebaked=True)
+    for agent in config.agent:
+        emulator.add_running_pod(
+            ns,
+            build_pod(
+                city=city,
+                name=agent.name,
+                command=agent.command,
+                work_dir="/workspace",
+                settings=settings,
+                meta={META_FINGERPRINT: fingerprint(agent)},
+            ),
+        )
+    provider = make_provider(city=city, namespace=ns, prebaked=True)
+    emulator.reset_counts()
+    assert provider.start_cache().synced
+    wait_for(lambda: provider.cache is not None and provider.cache.watching, timeout=5)
+    controller = Controller(open_test_city(city_dir, session=provider, events=MemoryEvents()))
+    emulator.reset_counts()
+    for _ in range(3):
+        report = controller.tick()
+        assert report.running == count
+        assert (report.started, report.stopped, report.drained) == ([], [], [])
+    assert emulator.requests == Counter()
+    assert emulator.bytes_sent == 0
+
+
+def test_cache_answers_as_a_fresh_list_through_changes(
+    make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    ns = "cache-same"
+    _fleet(emulator, "demo", ns, ["a", "b", "c"])
+    cached = make_provider(namespace=ns, prebaked=True)
+    fresh = make_provider(namespace=ns, prebaked=True)
+    cache = cached.start_cache()
+    assert _same_as_fresh(cached, fresh)
+    _fleet(emulator, "demo", ns, ["d"])
+    cached.set_meta("a", "note", "hello")
+    emulator.store.delete(ns, pod_name("demo", "b"), 0)
+    emulator.store.delete(ns, pod_name("demo", "c"), 30)  # terminating, then gone
+    wait_for(lambda: _same_as_fresh(cached, fresh), timeout=5)
+    names = {r.name for r in cached.list_running("")}
+    assert {"a", "d"} <= names and "b" not in names
+    assert cached.get_meta("a", "note") == "hello"
+    assert cache.relists == 1
+
+
+@pytest.mark.parametrize("fault", ["cut mid-stream", "410 Gone"])
+def test_broken_watch_recovers_with_one_relist_and_loses_nothing(
+    fault: str, make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    ns = "cache-" + fault.split(maxsplit=1)[0].lower()
+    _fleet(emulator, "demo", ns, ["a", "b"])
+    cached = make_provider(namespace=ns, prebaked=True)
+    fresh = make_provider(namespace=ns, prebaked=True)
+    cache = cached.start_cache()
+    wait_for(lambda: cache.watching, timeout=5)
+    ended = emulator.break_watches() if fault == "cut mid-stream" else emulator.expire_watches()
+    assert ended >= 1
+    # Changes while the cache is reconnecting must not be lost.
+    _fleet(emulator, "demo", ns, ["c"])
+    emulator.store.delete(ns, pod_name("demo", "a"), 0)
+    wait_for(lambda: cache.relists == 2 and cache.synced, timeout=10)
+    wait_for(lambda: _same_as_fresh(cached, fresh), timeout=5)
+    assert {r.name for r in cached.list_running("")} == {"b", "c"}
+    # And the new watch follows changes again without another relist.
+    _fleet(emulator, "demo", ns, ["d"])
+    wait_for(lambda: "d" in {r.name for r in cached.list_running("")}, timeout=5)
+    assert cache.relists == 2
+
+
+def test_watch_ended_by_the_server_resumes_without_a_relist(
+    make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    ns = "cache-timeout"
+    _fleet(emulator, "demo", ns, ["a"])
+    provider = make_provider(namespace=ns, prebaked=True)
+    # Each watch asks the server to end it after about a second.
+    cache = PodCache(provider.clients, ns, city_selector("demo"), watch_seconds=1.0).start()
+    try:
+        wait_for(lambda: cache.watches >= 3, timeout=15)
+        _fleet(emulator, "demo", ns, ["b"])
+        wait_for(lambda: {p["metadata"]["name"] for p in cache.snapshot() or []} == {
+            pod_name("demo", "a"), pod_name("demo", "b")}, timeout=5)
+    finally:
+        cache.stop()
+    assert cache.relists == 1
+
+
+def test_cache_between_a_cut_and_its_relist_lists_directly(
+    make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    ns = "cache-fallback"
+    _fleet(emulator, "demo", ns, ["a"])
+    provider = make_provider(namespace=ns, prebaked=True)
+    cache = provider.start_cache()
+    cache.retry = 3.0  # a slow reconnect, as during an API server outage
+    wait_for(lambda: cache.watching, timeout=5)
+    emulator.break_watches()
+    wait_for(lambda: not cache.synced, timeout=5)
+    emulator.reset_counts()
+    _fleet(emulator, "demo", ns, ["b"])
+    assert {r.name for r in provider.list_running("")} == {"a", "b"}
+    assert emulator.requests["GET pods"] == 1
