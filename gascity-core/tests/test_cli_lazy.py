@@ -56,6 +56,7 @@ def test_help_lists_every_command_without_importing_them() -> None:
                     ("city_cmds", "session_cmds", "events_cmds", "mail_cmds")}
     # events and mail are the groups plugins extend, so those two load for the listing.
     assert not (core_modules - {"gascity.cli.events_cmds", "gascity.cli.mail_cmds"}) & modules
+    assert "pydantic" not in modules
 
 
 def test_a_core_command_loads_no_plugin() -> None:
@@ -77,3 +78,65 @@ def test_an_unknown_command_names_the_choices() -> None:
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code == 2
     assert "No such command" in result.output
+
+
+# What the commands agents run in their loops must never import: the config models
+# (pydantic), the reconciler, the controller, and any plugin they did not select.
+_NEVER = ("pydantic", "gascity.config.models", "gascity.config.load", "gascity.reconcile.plan",
+          "gascity.reconcile.desired", "gascity.controller.controller", "libtmux", "kubernetes")
+
+AGENT_COMMANDS = [
+    ("event", "emit", "agent.note", "--message", "hi"),
+    ("mail", "send", "--from", "a", "--to", "b", "--body", "hello"),
+    ("mail", "inbox", "b"),
+    ("mail", "count", "b"),
+    ("mail", "read", "1"),
+    ("runtime", "drain-ack", "--session", "worker"),
+    ("runtime", "drain-check", "--session", "worker"),
+    ("session", "list"),
+]
+
+
+@pytest.fixture(scope="module")
+def agent_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    city = tmp_path_factory.mktemp("agents")
+    (city / "city.toml").write_text(
+        '[workspace]\nname = "lean"\n[session]\nprovider = "subprocess"\n'
+        '[events.file]\nfsync = false\n[[agent]]\nname = "worker"\ncommand = "sleep 60"\n')
+    return city
+
+
+@pytest.mark.parametrize("args", AGENT_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_agent_commands_import_only_what_they_use(agent_city: Path,
+                                                  args: tuple[str, ...]) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GC_")}
+    proc, modules = imported("--city", str(agent_city), *args, env=env)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "Traceback" not in proc.stderr
+    leaked = sorted(m for m in modules if m.split(".")[0] in {"gascity_tmux", "gascity_k8s",
+                    "gascity_exec", "gascity_pgmail", "gascity_dolt_events"}
+                    or any(m == n or m.startswith(n + ".") for n in _NEVER))
+    assert leaked == []
+
+
+def test_agent_commands_work_on_the_light_config(agent_city: Path) -> None:
+    from gascity.config.light import read_city_file
+
+    assert read_city_file(agent_city).city_name == "lean"
+    result = CliRunner().invoke(cli, ["--city", str(agent_city), "mail", "count", "b",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["open"] >= 0
+
+
+def test_a_broken_city_toml_still_names_the_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / "city.toml").write_text('[session]\nprovider = 3\n')
+    result = CliRunner().invoke(cli, ["--city", str(tmp_path), "event", "emit", "x"])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'city.toml'}" in result.output
+    assert "session.provider: expected a string, got 3 (an integer)" in result.output
+    (tmp_path / "city.toml").write_text('[session\n')
+    result = CliRunner().invoke(cli, ["--city", str(tmp_path), "mail", "count", "b"])
+    assert result.exit_code == 2 and "line 1" in result.output

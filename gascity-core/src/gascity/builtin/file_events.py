@@ -22,13 +22,13 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-import pydantic
-
 from .. import hookimpl
 from ..plugins.context import PluginContext, load_settings
+from ..plugins.settings import Seconds
 from ..types import Event, EventDraft, EventFilter
 
 __all__ = ["FileEvents", "FileEventsSettings"]
@@ -39,13 +39,17 @@ _BLOCK = 65536
 _HWM = "hwm"
 
 
-class FileEventsSettings(pydantic.BaseModel):
+@dataclass(frozen=True)
+class FileEventsSettings:
     """``[events.file]`` in city.toml, or ``GC_FILE_EVENTS_<KEY>``."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
 
     fsync: bool = False
     """fsync after every event: survives a power cut, costs a disk flush per event."""
+    poll_interval: Seconds = field(default=0.5, metadata={"gt": 0})
+    """How often ``gc events --follow`` checks the file where it cannot be told of
+    changes (no inotify)."""
+    follow_grace: Seconds = 2.0
+    """How long a follower waits for a writer that holds a seq but has not written it."""
 
 
 def _seq_of(line: bytes) -> int | None:

@@ -12,10 +12,9 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import pydantic
 
 from .. import hookimpl
 from ..errors import MailNotFound, StoreUnavailable
@@ -48,12 +47,11 @@ _COLUMNS = (
 )
 
 
-class SqliteMailSettings(pydantic.BaseModel):
+@dataclass(frozen=True)
+class SqliteMailSettings:
     """``[mail.sqlite]`` in city.toml, or ``GC_SQLITE_MAIL_<KEY>``."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    busy_timeout: float = pydantic.Field(default=10.0, gt=0)
+    busy_timeout: float = field(default=10.0, metadata={"gt": 0})
     """Seconds a writer waits for another's transaction before giving up."""
 
 

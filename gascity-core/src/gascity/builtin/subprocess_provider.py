@@ -33,10 +33,9 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pydantic
 
 from .. import hookimpl
 from ..errors import SessionError, SessionExists, SessionNotFound
@@ -55,16 +54,15 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _COMM_MAX = 15  # the kernel truncates comm to 15 bytes
 
 
-class SubprocessSettings(pydantic.BaseModel):
+@dataclass(frozen=True)
+class SubprocessSettings:
     """``[session.subprocess]`` in city.toml, or ``GC_SUBPROCESS_<KEY>``."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    stop_grace: float = pydantic.Field(default=5.0, gt=0)
+    stop_grace: float = field(default=5.0, metadata={"gt": 0})
     """Seconds between SIGTERM and SIGKILL when stopping a session."""
-    kill_wait: float = pydantic.Field(default=5.0, gt=0)
+    kill_wait: float = field(default=5.0, metadata={"gt": 0})
     """Seconds to wait for processes to vanish after SIGKILL."""
-    nudge_timeout: float = pydantic.Field(default=10.0, gt=0)
+    nudge_timeout: float = field(default=10.0, metadata={"gt": 0})
     """Seconds a nudge may wait for an agent that does not read its input."""
 
 

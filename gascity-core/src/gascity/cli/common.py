@@ -10,14 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
-from ..city import City
-from ..config import find_city_dir, parse_duration
-from ..controller import CityPaths, send_command
+from ..config.durations import parse_duration
+from ..config.light import find_city_dir
+from ..controller.paths import CityPaths
+from ..controller.socket import send_command
 from ..errors import ConfigError, GasCityError
+
+if TYPE_CHECKING:
+    from ..city import City, LightCity
 
 __all__ = [
     "CliState",
@@ -55,7 +59,26 @@ class CliState:
 
     @contextmanager
     def open(self, *roles: str, observers: bool = False) -> Iterator[City]:
+        """The city with its whole config validated (what most commands need)."""
+        from ..city import City
+
         city = City.open(self.city_dir(), roles=roles, observers=observers)
+        try:
+            yield city
+        finally:
+            city.close()
+
+    @contextmanager
+    def open_light(self, *roles: str) -> Iterator[LightCity]:
+        """The city's plugins for ``roles`` without validating the rest of city.toml.
+
+        For the commands agents run in their loops (``gc event emit``, ``gc mail
+        send``, ``gc runtime drain-ack``...): no pydantic, no reconciler, only the
+        selected plugins. ``tests/test_cli_lazy.py`` pins what they import.
+        """
+        from ..city import LightCity
+
+        city = LightCity.open(self.city_dir(), roles=roles)
         try:
             yield city
         finally:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..city import City
-from ..config import parse_duration
+from ..config.durations import parse_duration
 from ..eventlog import follow
 from ..types import Event, EventDraft, EventFilter
 from .common import CliState, echo_json, format_table, guard, parse_when, pass_state
 from .lazy import PluginHostGroup
+
+if TYPE_CHECKING:
+    from ..city import LightCity
 
 __all__ = ["event", "events"]
 
@@ -54,7 +56,7 @@ def events(ctx: click.Context, as_json: bool, types: tuple[str, ...], actor: str
         since=parse_when(since) if since else None, after_seq=after,
         limit=limit or None, newest=bool(limit) and not after,
     )
-    with state.open("events") as city:
+    with state.open_light("events") as city:
         shown = city.hooks.list_events(filt)
         for event in shown:
             click.echo(json.dumps(event.to_json()) if as_json else _line(event))
@@ -72,10 +74,10 @@ def events(ctx: click.Context, as_json: bool, types: tuple[str, ...], actor: str
             stop.set()
 
 
-def _follow_timing(city: City) -> tuple[float, float]:
+def _follow_timing(city: LightCity) -> tuple[float, float]:
     """``poll_interval`` / ``follow_grace`` from the store's own table, if it has them."""
     selected = city.selected("events")
-    table = city.loaded.config.events.plugin_settings(selected.name) if selected else {}
+    table = city.plugin_settings("events", selected.name) if selected else {}
     try:
         poll = parse_duration(table.get("poll_interval", 0.5))
         grace = parse_duration(table.get("follow_grace", 2.0))
@@ -94,7 +96,7 @@ def events_prune(state: CliState, older_than: str) -> None:
         seconds = parse_duration(older_than)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
-    with state.open("events") as city:
+    with state.open_light("events") as city:
         removed = city.hooks.prune_events(datetime.now(UTC) - timedelta(seconds=seconds))
     click.echo(f"pruned {removed} event(s) older than {older_than}")
 
@@ -122,7 +124,7 @@ def event_emit(state: CliState, type_: str, actor: str, subject: str, message: s
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload") from None
     if not isinstance(data, dict):
         raise click.BadParameter("expected a JSON object", param_hint="--payload")
-    with state.open("events") as city:
+    with state.open_light("events") as city:
         recorded = city.hooks.emit_event(EventDraft(
             type=type_, actor=actor or "cli", subject=subject, message=message, payload=data))
     if recorded is None:

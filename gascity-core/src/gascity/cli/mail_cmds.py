@@ -46,7 +46,7 @@ def send(state: CliState, sender: str, recipient: str, subject: str, body: str,
     """Send one message."""
     if body == "-":
         body = sys.stdin.read()
-    with state.open("mail") as city:
+    with state.open_light("mail") as city:
         msg = city.hooks.send_mail(MailDraft(sender, recipient, subject, body))
     if as_json:
         echo_json(msg.to_json())
@@ -65,7 +65,7 @@ def send(state: CliState, sender: str, recipient: str, subject: str, body: str,
 def inbox(state: CliState, name: str, include_read: bool, archived: bool, as_json: bool,
           follow_: bool) -> None:
     """NAME's unread mail (with --all, everything not archived)."""
-    with state.open("mail") as city:
+    with state.open_light("mail") as city:
         msgs = city.hooks.mail_inbox(name, include_read=include_read or follow_,
                                      include_archived=archived)
         if as_json and not follow_:
@@ -100,7 +100,7 @@ def inbox(state: CliState, name: str, include_read: bool, archived: bool, as_jso
 @guard
 def read(state: CliState, message_id: int, as_json: bool) -> None:
     """Show a message and mark it read."""
-    with state.open("mail") as city:
+    with state.open_light("mail") as city:
         msg = city.hooks.read_mail(message_id)
     if as_json:
         echo_json(msg.to_json())
@@ -114,7 +114,7 @@ def read(state: CliState, message_id: int, as_json: bool) -> None:
 @guard
 def unread(state: CliState, message_id: int) -> None:
     """Mark a message unread."""
-    with state.open("mail") as city:
+    with state.open_light("mail") as city:
         city.hooks.mark_unread(message_id)
     click.echo(f"{message_id}: unread")
 
@@ -130,7 +130,7 @@ def unread(state: CliState, message_id: int) -> None:
 def reply(state: CliState, message_id: int, sender: str, body: str, subject: str | None,
           as_json: bool) -> None:
     """Reply to a message's sender, in its thread."""
-    with state.open("mail") as city:
+    with state.open_light("mail") as city:
         msg = city.hooks.reply_mail(message_id, sender, body, subject)
     if as_json:
         echo_json(msg.to_json())
@@ -145,7 +145,7 @@ def reply(state: CliState, message_id: int, sender: str, body: str, subject: str
 @guard
 def thread(state: CliState, message_id: int, as_json: bool) -> None:
     """Every message in the thread of MESSAGE_ID."""
-    with state.open("mail") as city:
+    with state.open_light("mail") as city:
         msg = city.hooks.get_mail(message_id)
         if msg is None:
             raise click.ClickException(f"no message {message_id}")
@@ -162,7 +162,7 @@ def thread(state: CliState, message_id: int, as_json: bool) -> None:
 @guard
 def archive(state: CliState, message_id: int) -> None:
     """Archive a message."""
-    with state.open("mail") as city:
+    with state.open_light("mail") as city:
         won = city.hooks.archive_mail(message_id)
     if not won:
         raise click.ClickException(f"{message_id}: already archived")
@@ -176,7 +176,7 @@ def archive(state: CliState, message_id: int) -> None:
 @guard
 def count(state: CliState, name: str, as_json: bool) -> None:
     """Open and unread counts of NAME's mailbox."""
-    with state.open("mail") as city:
+    with state.open_light("mail") as city:
         c = city.hooks.mail_count(name)
     if as_json:
         echo_json({"open": c.open, "unread": c.unread})

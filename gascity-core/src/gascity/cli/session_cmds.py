@@ -8,10 +8,8 @@ from typing import Any
 
 import click
 
-from ..controller import CityPaths
-from ..reconcile.desired import session_owner
-from ..reconcile.state import ControllerState, Overrides
-from ..types import META_DRAIN, META_DRAIN_ACK
+from ..controller.paths import CityPaths
+from ..types import META_AGENT, META_DRAIN, META_DRAIN_ACK
 from .common import CliState, echo_json, format_table, guard, notify_controller, pass_state
 
 __all__ = ["agent", "runtime", "session"]
@@ -29,6 +27,7 @@ def agent() -> None:
 def agent_list(state: CliState, as_json: bool) -> None:
     """The agents city.toml declares."""
     from ..config import load_city
+    from ..reconcile.state import Overrides
 
     city_dir = state.city_dir()
     config = load_city(city_dir).config
@@ -57,6 +56,7 @@ def agent_list(state: CliState, as_json: bool) -> None:
 
 def _set_agent_suspended(state: CliState, name: str, value: bool) -> None:
     from ..config import load_city
+    from ..reconcile.state import ControllerState, Overrides
 
     city_dir = state.city_dir()
     config = load_city(city_dir).config
@@ -113,16 +113,15 @@ def session() -> None:
 @guard
 def session_list(state: CliState, as_json: bool) -> None:
     """Every running session of the city (one provider call)."""
-    with state.open("session") as city:
+    with state.open_light("session") as city:
         records = city.hooks.list_running("")
-        agents = {a.name: a for a in city.loaded.config.agent}
+        agents = set(city.file.agent_names())
     rows = []
     for r in sorted(records, key=lambda r: r.name):
-        owner = session_owner(r.name, agents)
         meta = dict(r.meta) if r.meta is not None else None
         rows.append({
             "name": r.name,
-            "agent": owner[0] if owner else None,
+            "agent": _owner(r.name, meta, agents),
             "liveness": r.liveness.value,
             "draining": bool(meta and meta.get(META_DRAIN)),
             "started_at": r.started_at.isoformat(timespec="seconds") if r.started_at else None,
@@ -138,6 +137,17 @@ def session_list(state: CliState, as_json: bool) -> None:
     ))
 
 
+def _owner(name: str, meta: dict[str, str] | None, agents: set[str]) -> str | None:
+    """The agent a session runs: as recorded at start, else as its name says."""
+    recorded = (meta or {}).get(META_AGENT)
+    if recorded in agents:
+        return recorded
+    base, sep, number = name.rpartition("-")
+    if name in agents:
+        return name
+    return base if sep and number.isdigit() and base in agents else None
+
+
 @session.command("peek")
 @click.argument("name")
 @click.option("-n", "--lines", default=40, show_default=True)
@@ -145,7 +155,7 @@ def session_list(state: CliState, as_json: bool) -> None:
 @guard
 def session_peek(state: CliState, name: str, lines: int) -> None:
     """The last lines of NAME's output."""
-    with state.open("session") as city:
+    with state.open_light("session") as city:
         click.echo(city.hooks.peek(name, lines))
 
 
@@ -156,7 +166,7 @@ def session_peek(state: CliState, name: str, lines: int) -> None:
 @guard
 def session_nudge(state: CliState, name: str, text: str) -> None:
     """Type TEXT into NAME's session, then Enter."""
-    with state.open("session") as city:
+    with state.open_light("session") as city:
         city.hooks.nudge(name, text)
 
 
@@ -166,7 +176,7 @@ def session_nudge(state: CliState, name: str, text: str) -> None:
 @guard
 def session_kill(state: CliState, name: str) -> None:
     """Stop NAME now (the controller restarts it if it is still desired)."""
-    with state.open("session") as city:
+    with state.open_light("session") as city:
         stopped = city.hooks.stop(name)
     click.echo(f"{name}: {'stopped' if stopped else 'was not running'}")
 
@@ -177,7 +187,7 @@ def session_kill(state: CliState, name: str) -> None:
 @guard
 def session_attach(state: CliState, name: str) -> None:
     """Attach this terminal to NAME's session."""
-    with state.open("session") as city:
+    with state.open_light("session") as city:
         sys.exit(city.hooks.attach(name))
 
 
@@ -202,7 +212,7 @@ def _own_session(name: str | None) -> str:
 def drain_ack(state: CliState, name: str | None) -> None:
     """Tell the controller this session finished its work and may be stopped."""
     name = _own_session(name)
-    with state.open("session") as city:
+    with state.open_light("session") as city:
         city.hooks.set_meta(name, META_DRAIN_ACK, "1")
         notify_controller(city.dir)
     click.echo(f"{name}: drain acknowledged")
@@ -215,7 +225,7 @@ def drain_ack(state: CliState, name: str | None) -> None:
 def drain_check(state: CliState, name: str | None) -> None:
     """Exit 0 (and print the reason) if this session is being drained, else 1."""
     name = _own_session(name)
-    with state.open("session") as city:
+    with state.open_light("session") as city:
         reason = city.hooks.get_meta(name, META_DRAIN)
     if reason:
         click.echo(reason)

@@ -1,15 +1,26 @@
-"""city.toml: models, loading and validation."""
+"""city.toml: models, loading and validation.
+
+Names load on first use (PEP 562): the commands agents run read city.toml through
+:mod:`.light` and never import the pydantic models.
+"""
 
 from __future__ import annotations
 
-from .durations import Duration, format_duration, parse_duration
-from .load import CITY_FILE, LoadedConfig, find_city_dir, load_city, parse_city
-from .models import AgentConfig, CityConfig, DaemonSection
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .durations import format_duration, parse_duration
+    from .fields import Duration
+    from .light import CITY_FILE, CityFile, find_city_dir, read_city_file
+    from .load import LoadedConfig, load_city, parse_city
+    from .models import AgentConfig, CityConfig, DaemonSection
 
 __all__ = [
     "CITY_FILE",
     "AgentConfig",
     "CityConfig",
+    "CityFile",
     "DaemonSection",
     "Duration",
     "LoadedConfig",
@@ -18,4 +29,27 @@ __all__ = [
     "load_city",
     "parse_city",
     "parse_duration",
+    "read_city_file",
 ]
+
+_WHERE = {
+    "CITY_FILE": "light",
+    "CityFile": "light",
+    "find_city_dir": "light",
+    "read_city_file": "light",
+    "format_duration": "durations",
+    "parse_duration": "durations",
+    "Duration": "fields",
+    "LoadedConfig": "load",
+    "load_city": "load",
+    "parse_city": "load",
+    "AgentConfig": "models",
+    "CityConfig": "models",
+    "DaemonSection": "models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

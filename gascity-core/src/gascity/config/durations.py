@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+if TYPE_CHECKING:
+    from .fields import Duration
 
 __all__ = ["Duration", "format_duration", "parse_duration"]
 
@@ -52,8 +53,12 @@ def format_duration(seconds: float) -> str:
     return out or "0s"
 
 
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-]
+
+def __getattr__(name: str) -> Any:
+    # The pydantic field type lives with the models, so parsing a duration does not
+    # import pydantic; plugins that import it from here still find it.
+    if name == "Duration":
+        from .fields import Duration
+
+        return Duration
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

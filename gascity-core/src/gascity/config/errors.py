@@ -12,43 +12,14 @@ import difflib
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time
 from typing import Any
 
 import pydantic
 
 from .durations import format_duration, parse_duration
+from .wording import format_loc, show_value, toml_type
 
 __all__ = ["format_loc", "format_validation_error", "toml_type"]
-
-
-def format_loc(loc: Sequence[str | int], prefix: str = "") -> str:
-    out = prefix
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def toml_type(value: object) -> str:
-    """The TOML name of a parsed value's type, with its article."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, datetime | date | time):
-        return "a date/time"
-    return type(value).__name__
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -105,14 +76,6 @@ def _table_name(loc: Sequence[str | int], prefix: str = "") -> str:
     if loc and isinstance(loc[-1], int):
         return f"[[{format_loc(loc[:-1], prefix)}]]"
     return f"[{format_loc(loc, prefix)}]"
-
-
-def _show(value: object) -> str:
-    """A value as the user wrote it in TOML, with its type."""
-    if isinstance(value, Mapping | list | tuple):
-        return toml_type(value)
-    shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
-    return f"{shown} ({toml_type(value)})"
 
 
 def _missing(model: Any, loc: Sequence[str | int]) -> str:
@@ -184,7 +147,7 @@ def _expected(err: Mapping[str, Any], model: Any, prefix: str = "") -> str:
     if kind == "dict_type":
         provider_msg = _provider_table(model, loc, prefix)
         if provider_msg:
-            return f"{provider_msg}; got {_show(err.get('input'))}"
+            return f"{provider_msg}; got {show_value(err.get('input'))}"
     if kind in _TYPES:
         expected = f"expected {_TYPES[kind]}"
         if kind == "list_type" and loc and loc[-1] == "agent":
@@ -204,7 +167,7 @@ def _expected(err: Mapping[str, Any], model: Any, prefix: str = "") -> str:
         expected = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if "input" not in err:
         return expected
-    return f"{expected}, got {_show(err['input'])}"
+    return f"{expected}, got {show_value(err['input'])}"
 
 
 def format_validation_error(

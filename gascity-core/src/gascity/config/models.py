@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from .durations import Duration
+from .fields import Duration
 
 __all__ = [
     "AgentConfig",

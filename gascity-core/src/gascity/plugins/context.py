@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pydantic
-
 from ..errors import ConfigError
 
 __all__ = ["PluginContext", "load_settings"]
 
-M = TypeVar("M", bound=pydantic.BaseModel)
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,18 @@ class PluginContext:
 def load_settings(ctx: PluginContext, model: type[M], env_prefix: str | None = None) -> M:
     """Validate ``ctx.settings`` into ``model``, with ``{env_prefix}<KEY>`` overrides.
 
-    Errors name the file and the key path (``session.k8s.cpu_request``) and come out
-    as :class:`~gascity.errors.ConfigError`, the same as core config errors. An
+    ``model`` is a pydantic model, or a dataclass (see :mod:`gascity.plugins.settings`:
+    no pydantic import, for plugins on the agents' hot path). Errors name the file and
+    the key path (``session.k8s.cpu_request``) and come out as
+    :class:`~gascity.errors.ConfigError`, the same as core config errors. An
     environment override is named as such in the error so the user knows where the
     bad value came from.
     """
+    if dataclasses.is_dataclass(model):
+        return _load_dataclass(ctx, model, env_prefix)
+    import pydantic
+
+    assert issubclass(model, pydantic.BaseModel)
     data: dict[str, Any] = dict(ctx.settings)
     from_env: dict[str, str] = {}
     if env_prefix:
@@ -72,3 +78,20 @@ def load_settings(ctx: PluginContext, model: type[M], env_prefix: str | None = N
             exc, prefix=ctx.settings_key, env_sources=from_env, model=model
         )
         raise ConfigError(str(ctx.config_path or "city.toml"), problems) from None
+
+
+def _load_dataclass(ctx: PluginContext, model: type[M], env_prefix: str | None) -> M:
+    from .settings import validate_dataclass
+
+    data: dict[str, Any] = dict(ctx.settings)
+    from_env: dict[str, str] = {}
+    if env_prefix:
+        for f in dataclasses.fields(model):  # type: ignore[arg-type]
+            env_name = env_prefix + f.name.upper()
+            if env_name in ctx.env:
+                data[f.name] = ctx.env[env_name]
+                from_env[f.name] = env_name
+    value, problems = validate_dataclass(model, data, ctx.settings_key, from_env)
+    if value is None:
+        raise ConfigError(str(ctx.config_path or "city.toml"), problems)
+    return value
