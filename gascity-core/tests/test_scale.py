@@ -36,7 +36,7 @@ def test_bad_checks_fall_back_to_min(tmp_path: Path) -> None:
     assert {k: v.count for k, v in res.items()} == {
         "garbage": 1, "empty": 2, "failing": 1, "hanging": 1}
     assert "not an integer" in res["garbage"].error
-    assert "exited 3: boom" in res["failing"].error
+    assert "exit status 3: boom" in res["failing"].error
     assert "timed out" in res["hanging"].error
 
 
@@ -76,3 +76,48 @@ def test_concurrency_is_bounded(tmp_path: Path) -> None:
 def test_pool_without_check_runs_max(tmp_path: Path) -> None:
     text = '[[agent]]\nname = "p"\ncommand = "x"\nmax_active_sessions = 3\n'
     assert run(tmp_path, text)["p"].count == 3
+
+
+# ---- hostile checks (issue 12, defects 2 and 3): each saw the old code fail
+
+
+def test_non_utf8_output_is_a_failed_check_not_a_crash(tmp_path: Path) -> None:
+    res = run(tmp_path, agent("bytes", "printf '\\377' >&2; exit 1", "min_active_sessions = 1")
+              + agent("ok", "printf '\\377\\n' >&2; echo 2", "max_active_sessions = 5"))
+    assert res["bytes"].count == 1
+    assert "exit status 1" in res["bytes"].error
+    assert "\ufffd" in res["bytes"].error  # the stray byte shown, replaced
+    assert res["ok"].count == 2 and res["ok"].error == ""
+
+
+def test_setsid_child_does_not_hold_the_check(tmp_path: Path) -> None:
+    import time
+
+    t0 = time.monotonic()
+    res = run(tmp_path, agent("s", "setsid sleep 25 & echo 3", "max_active_sessions = 5"),
+              timeout=2.0)
+    elapsed = time.monotonic() - t0
+    assert res["s"].count == 3 and res["s"].error == ""
+    assert elapsed < 1.5, f"a setsid child held the check for {elapsed:.1f}s"
+
+
+def test_background_child_answer_taken_when_the_shell_exits(tmp_path: Path) -> None:
+    import time
+
+    t0 = time.monotonic()
+    res = run(tmp_path, agent("b", "sleep 100 & echo 3", "max_active_sessions = 5"),
+              timeout=3.0)
+    elapsed = time.monotonic() - t0
+    assert res["b"].count == 3, res["b"].error
+    assert elapsed < 1.5, f"the check waited {elapsed:.1f}s for its background child"
+
+
+def test_hostile_check_ends_within_timeout_plus_grace(tmp_path: Path) -> None:
+    import time
+
+    t0 = time.monotonic()
+    res = run(tmp_path, agent("t", "trap '' TERM; setsid sleep 60 & sleep 60",
+                              "min_active_sessions = 1"), timeout=1.0)
+    elapsed = time.monotonic() - t0
+    assert res["t"].count == 1 and "timed out" in res["t"].error
+    assert elapsed < 2.5, f"took {elapsed:.1f}s against a 1s timeout"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gascity.builtin import proc
 from gascity.builtin.subprocess_provider import SubprocessProvider
 from gascity.errors import SessionError, SessionExists
+from gascity.osutil import proctree as proc
 from gascity.plugins import Hooks, PluginContext
 from gascity.testing import hooks_for, wait_for
 from gascity.testing.kits import SessionProviderKit

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from gascity.errors import SessionError, SessionExists, SessionNotFound
+from gascity.osutil.proctree import live_table as process_table
+from gascity.osutil.proctree import with_marker
 from gascity.testing import wait_for
 from gascity.types import (
     META_AGENT,
@@ -25,7 +27,6 @@ from gascity.types import (
     StartConfig,
 )
 from gascity_tmux import TmuxProvider
-from gascity_tmux.proctree import process_table, with_marker
 from gascity_tmux.provider import MARKER_VAR
 
 MakeProvider = Callable[..., TmuxProvider]

@@ -1,13 +1,13 @@
-"""Small file primitives the core's stores share: atomic replace and an exclusive lock."""
+"""Small file primitives the core's stores share: atomic replace (and, re-exported from
+:mod:`gascity.osutil.flock`, the lock helper)."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+
+from .osutil.flock import locked
 
 __all__ = ["atomic_write", "locked"]
 
@@ -27,18 +27,3 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block.
-
-    A fresh open file description per call, so threads of one process exclude each other
-    as well as separate processes do.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

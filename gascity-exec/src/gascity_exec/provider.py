@@ -146,7 +146,7 @@ class ExecProvider:
         message = result.stderr.strip()
         if not message:
             code = result.returncode
-            message = f"signal: {-code}" if code < 0 else f"exit status {code}"
+            message = f"signal: {-code}" if code is not None and code < 0 else f"exit status {code}"
         return f"exec provider {self.script} {args}: {message}"
 
     def _error(self, result: ScriptResult) -> SessionError:

@@ -13,11 +13,12 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from gascity import hookimpl
 from gascity.errors import SessionError, SessionExists, SessionNotFound
+from gascity.osutil.backoff import poll as _poll
 from gascity.plugins import PluginContext, load_settings
 from gascity.types import Liveness, RunningSession, StartConfig
 
@@ -35,21 +36,6 @@ __all__ = ["K8sProvider"]
 log = logging.getLogger("gascity.k8s")
 T = TypeVar("T")
 Pod = dict[str, Any]
-
-
-def _poll(
-    probe: Callable[[], T | None], timeout: float, first: float = 0.05, cap: float = 0.5
-) -> T | None:
-    deadline = time.monotonic() + timeout
-    delay = first
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(cap, delay * 1.5)
 
 
 class K8sProvider:

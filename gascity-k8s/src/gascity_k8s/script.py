@@ -22,6 +22,8 @@ from typing import Any
 
 import pydantic
 
+from gascity.osutil.backoff import Backoff
+
 from .incontainer import (
     attach_argv,
     interrupt_argv,
@@ -150,7 +152,7 @@ class Script:
         )
 
     def wait_pod(self, pod: str, name: str, deadline: float, ready: Any) -> None:
-        delay = 0.05
+        pace = Backoff(0.05, 0.5, 1.5)
         while True:
             current = self.read(pod)
             if current is None:
@@ -162,8 +164,7 @@ class Script:
                 return
             if time.monotonic() > deadline:
                 raise Failure(f"pod {pod} of {name} still initializing at the startup timeout")
-            time.sleep(delay)
-            delay = min(0.5, delay * 1.5)
+            pace.sleep()
 
     # ---------------------------------------------------------------------- ops
 

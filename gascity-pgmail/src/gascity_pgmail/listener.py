@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from gascity.osutil.backoff import Backoff
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -110,14 +112,14 @@ class MailListener:
     def _run(self) -> None:
         from psycopg import sql
 
-        backoff = 0.1
+        pace = Backoff(0.1, 2.0)
         while not self._stop.is_set():
             conn = None
             try:
                 conn = self._connect()
                 conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                 self._set_listening(True)
-                backoff = 0.1
+                pace.reset()
                 while not self._stop.is_set():
                     # A short timeout bounds how long shutdown waits for this thread.
                     for note in conn.notifies(timeout=0.25):
@@ -128,8 +130,7 @@ class MailListener:
                 self.reconnects += 1
                 log.warning("mail listener lost its connection: %s", self._describe(exc))
                 self._set_listening(False)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
+                pace.sleep(stop=self._stop)
             finally:
                 if conn is not None:
                     try:

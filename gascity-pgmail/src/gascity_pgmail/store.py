@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gascity import hookimpl
 from gascity.errors import MailNotFound, StoreUnavailable
+from gascity.osutil.backoff import Backoff
 from gascity.plugins import PluginContext
 from gascity.types import MailCount, MailDraft, Message
 
@@ -186,22 +187,21 @@ class PostgresMail:
 
         pool = self._ready()
         deadline = time.monotonic() + self.settings.retry_window
-        delay = 0.05
+        pace = Backoff(0.05, 1.0)
         while True:
             try:
                 with pool.connection() as conn:
                     return fn(conn)
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 safe = idempotent or self._not_committed(exc)
-                if not safe or time.monotonic() + delay > deadline or self._closed:
+                if not safe or time.monotonic() + pace.delay > deadline or self._closed:
                     with self._stats_lock:
                         self.failures += 1
                     raise self._unavailable(exc) from None
                 with self._stats_lock:
                     self.retries += 1
                 self._recheck_pool(pool)
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                pace.sleep()
 
     def _one(self, query: str, params: Mapping[str, Any], *, idempotent: bool) -> Any:
         def go(conn: psycopg.Connection[tuple[Any, ...]]) -> Any:

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from gascity import hookimpl
-from gascity.builtin.killtree import terminate
-from gascity.builtin.proc import ProcStat, argv0
 from gascity.errors import PluginError, SessionError, SessionExists, SessionNotFound
+from gascity.osutil import proctree
+from gascity.osutil.killtree import terminate
+from gascity.osutil.proctree import ProcStat, argv0
 from gascity.plugins import PluginContext, load_settings
 from gascity.types import RunningSession, StartConfig
 
-from . import proctree
 from .listing import AGENT_PANE_OPTION, list_format, parse_listing
 from .names import check_env_name, check_session_name, decode_value, encode_value, option_for
 from .runner import SEP, TmuxRunner, exact
@@ -217,7 +217,7 @@ class TmuxProvider:
                 # a pid that exited and was reused by a stranger.
                 found = {s.pid: s for s in tree}
                 if marker:
-                    table = proctree.process_table()
+                    table = proctree.live_table()
                     for pid in proctree.with_marker(marker, table):
                         found.setdefault(pid, table[pid])
                 return list(found.values())
@@ -229,7 +229,7 @@ class TmuxProvider:
             return True
 
     def _session_processes(self, roots: Sequence[int], marker: str) -> list[ProcStat]:
-        table = proctree.process_table()
+        table = proctree.live_table()
         pids = proctree.descendants(roots, table)
         if marker:
             pids |= proctree.with_marker(marker, table)
@@ -326,7 +326,7 @@ class TmuxProvider:
                 return True
             if pane_pid.isdigit():
                 roots.append(int(pane_pid))
-        table = proctree.process_table()
+        table = proctree.live_table()
         if not table:
             return None
         for pid in proctree.descendants(roots, table):

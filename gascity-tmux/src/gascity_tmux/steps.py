@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
 from gascity.errors import SessionError
+from gascity.osutil.runner import run
 
 __all__ = ["StepFailure", "run_pre_start", "run_setup"]
 
@@ -32,28 +32,13 @@ def _run(
     argv: list[str], cwd: str, env: Mapping[str, str], *, deadline: float, name: str, what: str
 ) -> None:
     timeout = _remaining(deadline, name, what)
-    try:
-        proc = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise StepFailure(f"{what} of {name!r} timed out after {timeout:.1f}s") from None
-    except OSError as exc:
-        raise StepFailure(f"{what} of {name!r} could not run: {exc}") from None
-    if proc.returncode != 0:
-        err = (proc.stderr or proc.stdout).strip()[-_TAIL:]
-        raise StepFailure(
-            f"{what} of {name!r} failed with exit status {proc.returncode}"
-            + (f": {err}" if err else "")
-        )
+    result = run(argv, cwd=cwd, env=env, timeout=timeout, max_output=64 << 10)
+    if result.error:
+        raise StepFailure(f"{what} of {name!r} could not run: {result.error}")
+    if result.timed_out:
+        raise StepFailure(f"{what} of {name!r} timed out after {timeout:.1f}s")
+    if not result.ok:
+        raise StepFailure(f"{what} of {name!r} failed with {result.describe(_TAIL)}")
 
 
 def run_pre_start(

@@ -18,7 +18,6 @@ agent as ``$GC_NUDGE`` at start instead), both raising :class:`~gascity.errors.U
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -28,13 +27,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from gascity import hookimpl
 from gascity.errors import SessionError, SessionExists, SessionNotFound, Unsupported
+from gascity.osutil.flock import locked
+from gascity.osutil.runner import run
 from gascity.plugins import PluginContext, load_settings
 from gascity.types import Liveness, RunningSession, StartConfig
 
@@ -80,16 +81,6 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -176,7 +167,7 @@ class NohupProvider:
 
     def _claim(self, name: str) -> Path:
         session_dir = self._dir(name)
-        with _flock(self.root / ".lock"):
+        with locked(self.root / ".lock"):
             if session_dir.exists():
                 ident = _Ident.read(session_dir)
                 if self._claimed(session_dir) or (ident and ident.alive(self._table())):
@@ -199,22 +190,13 @@ class NohupProvider:
         failures: list[str] = []
         for argv in steps:
             step = argv[-1]
-            try:
-                result = subprocess.run(
-                    argv,
-                    cwd=config.work_dir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    capture_output=True,
-                    text=True,
-                    timeout=max(0.1, deadline - time.monotonic()),
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                failures.append(f"{step!r} timed out")
+            result = run(argv, cwd=config.work_dir, env=env,
+                         timeout=max(0.1, deadline - time.monotonic()))
+            if result.error:
+                failures.append(f"{step!r} could not run: {result.error}")
                 continue
-            except OSError as exc:
-                failures.append(f"{step!r} could not run: {exc}")
+            if result.timed_out:
+                failures.append(f"{step!r} timed out")
                 continue
             if result.returncode != 0:
                 err = result.stderr.strip().splitlines()[-1:] or [""]
@@ -400,7 +382,7 @@ class NohupProvider:
 
     def _update_meta(self, name: str, key: str, value: str | None) -> bool:
         session_dir, _ = self._existing(name)
-        with _flock(session_dir / ".meta.lock"):
+        with locked(session_dir / ".meta.lock"):
             meta = self._read_meta(session_dir)
             if value is None:
                 meta.pop(key, None)

@@ -15,7 +15,6 @@ never goes back even when the newest events were the ones pruned.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from .. import hookimpl
+from ..osutil.flock import lock_fd, unlock_fd
 from ..plugins.context import PluginContext, load_settings
 from ..plugins.settings import Seconds
 from ..types import Event, EventDraft, EventFilter
@@ -153,11 +153,11 @@ class FileEvents:
                 self._lock_fd = os.open(
                     self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
                 )
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            lock_fd(self._lock_fd)
             try:
                 yield
             finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                unlock_fd(self._lock_fd)
 
     def _append_fd(self) -> int:
         """An append fd on the current file (a prune may have replaced it)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -40,11 +39,12 @@ from pathlib import Path
 from .. import hookimpl
 from ..errors import SessionError, SessionExists, SessionNotFound
 from ..fsutil import atomic_write, locked
+from ..osutil import proctree as proc
+from ..osutil.flock import Busy, open_lock
+from ..osutil.killtree import terminate
+from ..osutil.runner import merged_env, run_shell
 from ..plugins.context import PluginContext, load_settings
 from ..types import META_AGENT, Liveness, RunningSession, StartConfig
-from . import proc
-from .killtree import terminate
-from .shell import merged_env, run_shell
 
 __all__ = ["SubprocessProvider", "SubprocessSettings"]
 
@@ -159,15 +159,12 @@ class SubprocessProvider:
     def _starting(session_dir: Path) -> bool:
         """Is a ``start`` still holding this session's start lock?"""
         try:
-            fd = os.open(session_dir / "start.lock", os.O_RDONLY | os.O_CLOEXEC)
+            fd = open_lock(session_dir / "start.lock", shared=True, blocking=False, create=False)
+        except Busy:
+            return True
         except OSError:
             return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
+        os.close(fd)
         return False
 
     def _reap(self) -> None:
@@ -271,8 +268,7 @@ class SubprocessProvider:
             # into place: it appears complete or not at all.
             temp = self.root / f".new-{name}-{uuid.uuid4().hex[:8]}"
             temp.mkdir(mode=0o700)
-            fd = os.open(temp / "start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = open_lock(temp / "start.lock")
             target = self.root / name
             try:
                 os.rename(temp, target)
@@ -308,11 +304,14 @@ class SubprocessProvider:
         env = merged_env(config.env)
         try:
             for command in config.pre_start:
-                try:
-                    result = run_shell(command, config.work_dir, env, remaining("pre_start"))
-                except OSError as exc:  # no such work_dir, no sh
-                    raise SessionError(f"session '{name}': cannot run pre_start: {exc}") from exc
-                if result.returncode is None:
+                result = run_shell(
+                    command, cwd=config.work_dir, env=env, timeout=remaining("pre_start")
+                )
+                if result.error:  # no such work_dir, no sh
+                    raise SessionError(
+                        f"session '{name}': cannot run pre_start: {result.error}"
+                    )
+                if result.timed_out:
                     raise SessionError(
                         f"session '{name}' did not start within {config.startup_timeout}s "
                         "(a pre_start command was still running)"
@@ -329,8 +328,10 @@ class SubprocessProvider:
             self._spawn(name, session_dir, config, env)
             for command in (*config.session_setup, *filter(None, [config.session_setup_script])):
                 try:
-                    result = run_shell(command, config.work_dir, env, remaining("session_setup"))
-                except (OSError, SessionError) as exc:
+                    result = run_shell(
+                        command, cwd=config.work_dir, env=env, timeout=remaining("session_setup")
+                    )
+                except SessionError as exc:
                     log.warning("session %s: session_setup failed: %s", name, exc)
                     continue
                 if not result.ok:

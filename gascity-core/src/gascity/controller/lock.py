@@ -6,12 +6,11 @@ stale lock behind; the pid written into the file is only for the error message.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
-from typing import IO
 
 from ..errors import GasCityError
+from ..osutil.flock import Busy, open_lock, unlock_fd
 
 __all__ = ["ControllerLock", "ControllerRunning", "holder_pid"]
 
@@ -22,50 +21,58 @@ class ControllerRunning(GasCityError):
         super().__init__(f"controller already running (pid {pid if pid else 'unknown'})")
 
 
+def _read_pid(fd: int) -> int | None:
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
+
+
 def holder_pid(path: Path) -> int | None:
-    """The pid of the running controller, or ``None`` if no controller holds the lock."""
+    """The pid of the running controller (-1 if it wrote none yet), or ``None`` if no
+    controller holds the lock.
+
+    Read-only: asking never creates or writes the lock file, so it works on a
+    read-only ``.gc`` and by users who may read the city but not run it.
+    """
     try:
-        with open(path, "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.seek(0)
-                text = fh.read().strip()
-                return int(text) if text.isdigit() else -1
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return None
-    except FileNotFoundError:
-        return None
+        fd = open_lock(path, shared=True, blocking=False, create=False)
+    except Busy:
+        try:
+            reader = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return -1
+        try:
+            pid = _read_pid(reader)
+        finally:
+            os.close(reader)
+        return -1 if pid is None else pid
+    except OSError:
+        return None  # no lock file (or none we may read): no controller we can see
+    os.close(fd)
+    return None
 
 
 class ControllerLock:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh: IO[str] | None = None
+        self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")  # noqa: SIM115 - held for the controller's lifetime
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            text = fh.read().strip()
-            fh.close()
-            raise ControllerRunning(int(text) if text.isdigit() else None) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-        self._fh = fh
+            fd = open_lock(self.path, blocking=False)
+        except Busy:
+            holder = holder_pid(self.path)
+            raise ControllerRunning(holder if holder and holder > 0 else None) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
 
     def release(self) -> None:
-        if self._fh is not None:
-            self._fh.seek(0)
-            self._fh.truncate()
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            unlock_fd(self._fd)
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> ControllerLock:
         self.acquire()

@@ -8,8 +8,6 @@ pool falls back to its minimum and the reason is reported.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.models import AgentConfig
+from ..osutil.runner import run_shell
 
 __all__ = ["ScaleResult", "clamp", "run_scale_checks"]
 
@@ -47,49 +46,41 @@ def static_count(agent: AgentConfig) -> int:
     return agent.min_sessions
 
 
+PROBE_KILL_GRACE = 0.5
+"""Seconds a timed-out check gets between SIGTERM and SIGKILL of its process group."""
+PROBE_WAIT_DELAY = 0.2
+"""Seconds a check's escaped children may hold its stdout after the shell exits."""
+
+
 def _run_one(
     agent: AgentConfig, city_dir: Path, timeout: float, env: Mapping[str, str]
 ) -> ScaleResult:
     assert agent.scale_check is not None
     started = time.monotonic()
-    cwd = city_dir / (agent.dir or ".")
 
     def result(count: int, raw: str = "", error: str = "") -> ScaleResult:
         return ScaleResult(agent.name, count, raw, error, started, time.monotonic())
 
-    try:
-        proc = subprocess.Popen(
-            ["sh", "-c", agent.scale_check],
-            cwd=cwd,
-            env={**env, "GC_AGENT": agent.name, "GC_CITY_DIR": str(city_dir)},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # so a timeout kills the check's children too
-            text=True,
-        )
-    except OSError as exc:
-        return result(agent.min_sessions, error=f"cannot run scale_check: {exc}")
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
-        return result(agent.min_sessions, error=f"scale_check timed out after {timeout:g}s")
-    raw = out.strip()
-    if proc.returncode != 0:
-        detail = err.strip().splitlines()[-1] if err.strip() else ""
-        return result(
-            agent.min_sessions, raw, f"scale_check exited {proc.returncode}: {detail}".strip()
-        )
+    # The answer is taken when the shell exits; what it left running is killed then,
+    # so a probe can neither hold the tick past its deadline nor pile up children.
+    run = run_shell(
+        agent.scale_check,
+        cwd=city_dir / (agent.dir or "."),
+        env={**env, "GC_AGENT": agent.name, "GC_CITY_DIR": str(city_dir)},
+        timeout=timeout,
+        kill_grace=PROBE_KILL_GRACE,
+        wait_delay=PROBE_WAIT_DELAY,
+        max_output=64 << 10,
+        reap_group=True,
+    )
+    raw = run.stdout.strip()
+    shown = raw if len(raw) <= 40 else raw[:40] + "..."
+    if not run.ok:
+        return result(agent.min_sessions, shown, f"scale_check {run.describe(200)}")
     try:
         value = int(raw)
     except ValueError:
-        shown = raw if len(raw) <= 40 else raw[:40] + "..."
-        return result(agent.min_sessions, raw, f"scale_check printed {shown!r}, not an integer")
+        return result(agent.min_sessions, shown, f"scale_check printed {shown!r}, not an integer")
     return result(clamp(agent, value), raw)
 
 

@@ -2,7 +2,9 @@
 
 Signals go through pidfds, so a pid that exits and is reused between the scan and the
 signal can never hit a stranger, and waiting is a ``poll`` on those pidfds that wakes
-the moment the last one exits.
+the moment the last one exits. Where there are no pidfds (macOS, or the ``psutil``
+backend of :mod:`.proctree`), each signal is sent by pid right after the process's start
+time has been checked again, and waiting polls the table every few milliseconds.
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ import signal
 import time
 from collections.abc import Callable
 
-from .proc import ProcStat, read_stat
+from . import proctree
+from .proctree import ProcStat, read_stat
 
 __all__ = ["signal_all", "terminate"]
 
 Scan = Callable[[], list[ProcStat]]
+
+_POLL = 0.01
+
+
+def _have_pidfd() -> bool:
+    return hasattr(os, "pidfd_open") and proctree.backend() == "proc"
 
 
 class _Tracked:
@@ -25,21 +34,32 @@ class _Tracked:
 
     def __init__(self) -> None:
         self.fds: dict[int, int] = {}
+        """pid -> pidfd (``-1`` without pidfds: the start time below stands in)."""
+        self.starts: dict[int, int] = {}
         self.exited: set[int] = set()
+        self.pidfd = _have_pidfd()
+
+    def _same(self, pid: int) -> bool:
+        now = read_stat(pid)
+        return now is not None and now.start_time == self.starts[pid] and now.live
 
     def add(self, stats: list[ProcStat]) -> list[int]:
         new: list[int] = []
         for stat in stats:
             if stat.pid in self.fds:
                 continue
-            try:
-                fd = os.pidfd_open(stat.pid)
-            except OSError:
-                continue  # already gone
+            fd = -1
+            if self.pidfd:
+                try:
+                    fd = os.pidfd_open(stat.pid)
+                except OSError:
+                    continue  # already gone
             # Checked after opening: the fd now pins this exact process.
-            now = read_stat(stat.pid)
-            if now is None or now.start_time != stat.start_time or not now.live:
-                os.close(fd)
+            self.starts[stat.pid] = stat.start_time
+            if not self._same(stat.pid):
+                if fd >= 0:
+                    os.close(fd)
+                del self.starts[stat.pid]
                 continue
             self.fds[stat.pid] = fd
             new.append(stat.pid)
@@ -50,15 +70,24 @@ class _Tracked:
             if pid in self.exited:
                 continue
             try:
-                signal.pidfd_send_signal(self.fds[pid], sig)
+                if self.pidfd:
+                    signal.pidfd_send_signal(self.fds[pid], sig)
+                elif self._same(pid):
+                    os.kill(pid, sig)
+                else:
+                    self.exited.add(pid)
             except ProcessLookupError:
                 self.exited.add(pid)
+            except PermissionError:
+                self.exited.add(pid)  # not ours to signal: stop tracking it
 
     def live(self) -> list[int]:
         return [pid for pid in self.fds if pid not in self.exited]
 
     def wait(self, deadline: float) -> bool:
         """Wait until every tracked process has exited or ``deadline``; True if all did."""
+        if not self.pidfd:
+            return self._poll_wait(deadline)
         while True:
             pending = {self.fds[pid]: pid for pid in self.live()}
             if not pending:
@@ -73,9 +102,21 @@ class _Tracked:
             if not ready and remaining <= 0:
                 return False
 
+    def _poll_wait(self, deadline: float) -> bool:
+        while True:
+            for pid in self.live():
+                if not self._same(pid):
+                    self.exited.add(pid)
+            if not self.live():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(_POLL, max(0.0, deadline - time.monotonic())))
+
     def close(self) -> None:
         for fd in self.fds.values():
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         self.fds.clear()
 
 
