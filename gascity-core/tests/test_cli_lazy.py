@@ -140,3 +140,27 @@ def test_a_broken_city_toml_still_names_the_file_and_key(tmp_path: Path) -> None
     (tmp_path / "city.toml").write_text('[session\n')
     result = CliRunner().invoke(cli, ["--city", str(tmp_path), "mail", "count", "b"])
     assert result.exit_code == 2 and "line 1" in result.output
+
+
+def test_plugins_disabled_in_city_add_no_commands(tmp_path: Path) -> None:
+    """``[plugins] disabled`` applies to CLI plugins as to every other role."""
+
+    def k8s_help(city: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "gc"), "--city", str(city), "k8s", "--help"],
+            capture_output=True, text=True, check=False,
+        )
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "city.toml").write_text('[workspace]\nname = "plain"\n')
+    assert k8s_help(plain).returncode == 0
+
+    off = tmp_path / "off"
+    off.mkdir()
+    (off / "city.toml").write_text(
+        '[workspace]\nname = "off"\n\n[plugins]\ndisabled = ["gascity-k8s"]\n'
+    )
+    result = k8s_help(off)
+    assert result.returncode != 0
+    assert "No such command 'k8s'" in result.stderr

@@ -51,13 +51,33 @@ def load_cli_plugins(group: click.Group) -> None:
     """Register every ``gascity.cli`` plugin's commands on ``group``."""
     from ..plugins import PluginContext, PluginManager
 
-    pm = PluginManager()
+    pm = PluginManager(disabled=_disabled_in_city())
 
     def make_context(role: str, name: str, argument: str | None) -> PluginContext:
         return PluginContext(role=role, name=name, argument=argument, env=dict(os.environ))
 
     pm.load_always_on(make_context, ["cli"])
     pm.hooks.cli_commands(group)
+
+
+def _disabled_in_city() -> tuple[str, ...]:
+    """``[plugins] disabled`` of the city this command runs in, so a disabled
+    distribution adds no commands either. A city.toml that does not read is the
+    command's own business to report; here it only means nothing is disabled."""
+    from ..config.light import find_city_dir, read_city_file
+    from ..errors import ConfigError
+
+    # Commands are looked up before the root callback runs, so --city is read from
+    # the parsed parameters (its envvar GC_CITY_DIR included), not from ctx.obj.
+    ctx = click.get_current_context(silent=True)
+    city = ctx.find_root().params.get("city") if ctx is not None else None
+    city_dir = Path(city) if city is not None else find_city_dir(Path.cwd())
+    if city_dir is None:
+        return ()
+    try:
+        return read_city_file(city_dir).disabled
+    except (ConfigError, OSError):
+        return ()
 
 
 @click.group(
