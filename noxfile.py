@@ -162,15 +162,17 @@ def check_wheels(session: nox.Session, out: Path) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Create a demo city on embedded defaults, reconcile it once, show its status."""
+    """Create a demo city on embedded defaults, start it under the supervisor, show it."""
     install_all(session, testing=False)
     city = Path(os.environ.get("GC_DEMO_DIR", tempfile.mkdtemp(prefix="gascity-demo-")))
     session.run("gc", "init", str(city), "--name", "demo")
-    session.run("gc", "--city", str(city), "start")
+    session.run("gc", "start", str(city))
     session.run("gc", "--city", str(city), "status")
     gc = Path(session.bin) / "gc"
-    session.log(f"demo city in {city}; look at it with: {gc} --city {city} session list")
-    session.log(f"stop it with: {gc} --city {city} stop")
+    session.log(f"demo city in {city}; the supervisor keeps it running. "
+                f"Look at it with: {gc} --city {city} session list")
+    session.log(f"stop it (its sessions, and take it out of the supervisor): {gc} stop {city}")
+    session.log(f"stop the supervisor too: {gc} supervisor stop")
 
 
 @nox.session

@@ -43,7 +43,7 @@ def test_init_with_provider(tmp_path: Path) -> None:
 
 
 def test_start_status_and_session_list(city: Path) -> None:
-    result = gc(city, "start")
+    result = gc(city, "start", "--once")
     assert result.exit_code == 0, result.output
     assert "started" in result.output
     status = json.loads(gc(city, "status", "--json").output)
@@ -60,39 +60,39 @@ def test_start_status_and_session_list(city: Path) -> None:
 
 
 def test_scale_by_editing_the_work_queue(city: Path) -> None:
-    gc(city, "start")
+    gc(city, "start", "--once")
     (city / "work-queue").write_text("a\nb\nc\nd\ne\nf\n")
-    result = gc(city, "start")
+    result = gc(city, "start", "--once")
     assert "polecat-3" in result.output and "polecat-4" in result.output
     assert "polecat-5" not in result.output  # max_active_sessions = 4
 
 
 def test_agent_suspend_and_resume(city: Path) -> None:
-    gc(city, "start")
+    gc(city, "start", "--once")
     assert gc(city, "agent", "suspend", "deacon").exit_code == 0
-    result = gc(city, "start")
+    result = gc(city, "start", "--once")
     assert "stopped deacon" in result.output
     names = [s["name"] for s in json.loads(gc(city, "session", "list", "--json").output)]
     assert "deacon" not in names
     gc(city, "agent", "resume", "deacon")
-    assert "deacon" in gc(city, "start").output
+    assert "deacon" in gc(city, "start", "--once").output
     bad = gc(city, "agent", "suspend", "nobody")
     assert bad.exit_code != 0 and "unknown agent 'nobody'" in bad.output
 
 
 def test_city_suspend(city: Path) -> None:
-    gc(city, "start")
+    gc(city, "start", "--once")
     gc(city, "suspend")
-    gc(city, "start")
+    gc(city, "start", "--once")
     assert json.loads(gc(city, "session", "list", "--json").output) == []
     assert json.loads(gc(city, "status", "--json").output)["suspended"] is True
     gc(city, "resume")
-    gc(city, "start")
+    gc(city, "start", "--once")
     assert len(json.loads(gc(city, "session", "list", "--json").output)) == 4
 
 
 def test_session_peek_nudge_kill(city: Path) -> None:
-    gc(city, "start")
+    gc(city, "start", "--once")
     assert gc(city, "session", "nudge", "mayor", "hello there").exit_code == 0
     assert "hello there" in gc(city, "session", "peek", "mayor").output
     assert "stopped" in gc(city, "session", "kill", "mayor").output
@@ -100,15 +100,15 @@ def test_session_peek_nudge_kill(city: Path) -> None:
 
 
 def test_drain_ack_and_check_from_inside_a_session(city: Path) -> None:
-    gc(city, "start")
+    gc(city, "start", "--once")
     env = {"GC_SESSION_NAME": "polecat-2"}
     assert gc(city, "runtime", "drain-check", env=env).exit_code == 1
     (city / "work-queue").write_text("only one\n")
-    gc(city, "start")
+    gc(city, "start", "--once")
     check = gc(city, "runtime", "drain-check", env=env)
     assert check.exit_code == 0 and "scale" in check.output
     assert gc(city, "runtime", "drain-ack", env=env).exit_code == 0
-    result = gc(city, "start")
+    result = gc(city, "start", "--once")
     assert "stopped polecat-2" in result.output
 
 

@@ -92,12 +92,25 @@ def controller(city: Path) -> Iterator[subprocess.Popen[str]]:
 
 
 def test_second_controller_is_refused(city: Path, controller: subprocess.Popen[str]) -> None:
-    second = gc(city, "start", check=False)
+    second = gc(city, "start", "--once", check=False)
     assert second.returncode != 0
     assert f"controller already running (pid {controller.pid})" in second.stderr
+    refused = gc(city, "start", "--foreground", check=False)
+    assert refused.returncode != 0
+    assert f"controller already running (pid {controller.pid})" in refused.stderr
     status = json.loads(gc(city, "status", "--json").stdout)
     assert status["controller"] == {"running": True, "pid": controller.pid,
                                     "last_tick": status["controller"]["last_tick"]}
+
+
+def test_start_on_a_standalone_controller_reconciles_now(
+    city: Path, controller: subprocess.Popen[str]
+) -> None:
+    (city / "n").write_text("3")
+    result = gc(city, "start")
+    assert "started w-3" in result.stdout, result.stdout
+    assert f"standalone controller (pid {controller.pid})" in result.stdout
+    assert "w-3" in sessions(city)
 
 
 def test_socket_is_private(city: Path, controller: subprocess.Popen[str]) -> None:
@@ -159,7 +172,7 @@ def test_kill_9_then_restart_adopts_without_duplicates(
     started_before = len(events(city, "session.started"))
     controller.send_signal(signal.SIGKILL)
     controller.wait()
-    result = gc(city, "start")
+    result = gc(city, "start", "--once")
     assert "started" not in result.stdout, result.stdout
     assert sessions(city) == before
     assert len(events(city, "session.started")) == started_before

@@ -26,8 +26,10 @@ _T = LazyCommand
 COMMANDS: dict[str, LazyCommand] = {
     "init": _T(".city_cmds:init", "Create a working demo city in DIRECTORY."),
     "start": _T(".city_cmds:start",
-                "Reconcile the city once (or keep doing it with --foreground)."),
-    "stop": _T(".city_cmds:stop", "Stop the controller and every session of the city."),
+                "Start the city under the machine-wide supervisor and wait for a "
+                "reconcile pass."),
+    "stop": _T(".city_cmds:stop",
+               "Stop every session of the city and take it out of the supervisor."),
     "status": _T(".city_cmds:status",
                  "Controller state, and every agent and pool: desired vs running."),
     "suspend": _T(".city_cmds:suspend",
@@ -44,6 +46,18 @@ COMMANDS: dict[str, LazyCommand] = {
     "events": _T(".events_cmds:events", "Show the city's events (newest last).", host=True),
     "event": _T(".events_cmds:event", "Record events."),
     "mail": _T(".mail_cmds:mail", "Send, read and archive mail between agents.", host=True),
+    "supervisor": _T(".supervisor_cmds:supervisor",
+                     "The machine-wide supervisor: one process that keeps every registered "
+                     "city running."),
+    "register": _T(".supervisor_cmds:register_cmd",
+                   "Register a city with the supervisor (started if needed), which then "
+                   "runs it."),
+    "unregister": _T(".supervisor_cmds:unregister_cmd",
+                     "Remove a city from the supervisor; a running supervisor stops its "
+                     "runtime."),
+    "cities": _T(".supervisor_cmds:cities_cmd",
+                 "Every city registered with the supervisor: name, path, state, last tick, "
+                 "sessions."),
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -51,77 +50,131 @@ def init(directory: Path, name: str | None, provider: str | None, force: bool) -
         queue.write_text("fix the flaky test\nwrite the release notes\n")
     load_city(target)  # what we write must validate
     click.echo(f"created {target}")
-    click.echo(f"next: gc --city {directory} start && gc --city {directory} status")
+    click.echo(f"next: gc start {directory} && gc --city {directory} status")
 
 
 @click.command()
-@click.option("--foreground", "-f", is_flag=True, help="Keep reconciling every patrol_interval.")
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--foreground", "-f", is_flag=True,
+              help="Run the controller in this terminal instead of under the supervisor.")
+@click.option("--once", is_flag=True,
+              help="One reconcile pass in this process, no supervisor (CI and scripts).")
+@click.option("--wait", default=120.0, show_default=True,
+              help="Seconds to wait for the supervisor's reconcile pass.")
 @pass_state
 @guard
-def start(state: CliState, foreground: bool) -> None:
-    """Reconcile the city once (or keep doing it with --foreground)."""
-    city_dir = state.city_dir()
-    paths = CityPaths(city_dir)
-    from ..controller.controller import Controller
+def start(state: CliState, path: Path | None, foreground: bool, once: bool,
+          wait: float) -> None:
+    """Start the city under the machine-wide supervisor and wait for a reconcile pass.
 
-    lock = ControllerLock(paths.lock)
-    lock.acquire()
-    try:
-        with City.open(city_dir) as city:
-            controller = Controller(city)
-            if not foreground:
-                report = controller.tick()
-                click.echo(report.summary())
-                if report.failed:
-                    sys.exit(1)
-                return
-            from ..controller import ControlServer
+    The supervisor (started if needed) keeps reconciling it every patrol_interval; on a
+    city that runs already this reconciles now. --foreground runs a standalone
+    controller here; --once makes a single pass and exits.
+    """
+    from ..supervisor import client
+    from ..supervisor.home import SupervisorHome
+    from ..supervisor.registry import Registry
 
-            server = ControlServer(paths.socket, controller.handle_command)
-            server.start()
-
-            def on_signal(signum: int, _frame: Any) -> None:
-                controller.stop_requested()
-
-            signal.signal(signal.SIGTERM, on_signal)
-            signal.signal(signal.SIGINT, on_signal)
-            click.echo(f"controller running (pid {os.getpid()}); socket {paths.socket}")
-            try:
-                controller.run()
-            finally:
-                server.close()
-    finally:
-        lock.release()
-
-
-@click.command()
-@click.option("--wait", default=60.0, show_default=True, help="Seconds to wait for shutdown.")
-@pass_state
-@guard
-def stop(state: CliState, wait: float) -> None:
-    """Stop the controller and every session of the city."""
-    city_dir = state.city_dir()
-    paths = CityPaths(city_dir)
-    reply = notify_controller(city_dir, "stop")
-    if reply is not None:
-        deadline = time.monotonic() + wait
-        while holder_pid(paths.lock) is not None:
-            if time.monotonic() > deadline:
-                raise click.ClickException(f"controller still running after {wait:g}s")
-            time.sleep(0.1)
-        click.echo("controller stopped")
+    city_dir = state.city_dir(path)
+    if foreground and once:
+        raise click.UsageError("--foreground and --once exclude each other")
+    loaded = load_city(city_dir)  # a broken city.toml fails here, naming the key
+    if once:
+        _start_once(city_dir)
         return
+    h = SupervisorHome.default()
+    holder = client.city_holder(city_dir, h)
+    if foreground:
+        if holder.kind == "supervisor":
+            raise click.ClickException(
+                f"{city_dir} is run by the supervisor (pid {holder.supervisor_pid}); "
+                f"take it out first with: gc unregister {city_dir}")
+        _start_foreground(city_dir)
+        return
+    if holder.kind == "controller":
+        reply = notify_controller(city_dir, "pass") or "error: the controller did not answer"
+        _print_pass(reply.removeprefix("ok "), f"run by {holder.describe()}")
+        return
+    Registry(h.registry).register(city_dir, loaded.city_name)
+    pid, started = client.ensure_running(h)
+    if started:
+        click.echo(f"supervisor started (pid {pid}); log: {h.log}")
+    reply = client.request(h, "pass " + json.dumps({"path": str(city_dir), "timeout": wait}),
+                           timeout=wait + 30)
+    if not reply.startswith("ok "):
+        raise click.ClickException(f"{city_dir}: {reply.removeprefix('error: ')}")
+    report = json.loads(reply[3:])
+    _print_pass(report["summary"], f"runs under the supervisor (pid {pid})")
+    click.echo(f"stop it with: gc stop {city_dir}")
+    if report.get("failed"):
+        sys.exit(1)
+
+
+def _print_pass(summary: str, who: str) -> None:
+    click.echo(summary)
+    click.echo(f"city {who}")
+
+
+def _start_once(city_dir: Path) -> None:
     from ..controller.controller import Controller
 
-    lock = ControllerLock(paths.lock)
-    lock.acquire()
-    try:
-        with City.open(city_dir) as city:
-            stopped = Controller(city).shutdown_sessions()
+    with ControllerLock(CityPaths(city_dir).lock), City.open(city_dir) as city:
+        report = Controller(city).tick()
+    click.echo(report.summary())
+    if report.failed:
+        sys.exit(1)
+
+
+def _start_foreground(city_dir: Path) -> None:
+    from ..controller.foreground import run_controller
+
+    def ready(controller: Any) -> None:
+        click.echo(f"controller running (pid {os.getpid()}); socket "
+                   f"{CityPaths(city_dir).socket}")
+
+    run_controller(city_dir, on_ready=ready)
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--wait", default=120.0, show_default=True, help="Seconds to wait for shutdown.")
+@pass_state
+@guard
+def stop(state: CliState, path: Path | None, wait: float) -> None:
+    """Stop every session of the city and take it out of the supervisor.
+
+    Returns once the city's controller (supervisor runtime or standalone) has exited.
+    """
+    from ..supervisor import client
+    from ..supervisor.home import SupervisorHome
+    from ..supervisor.registry import Registry
+
+    city_dir = state.city_dir(path)
+    paths = CityPaths(city_dir)
+    h = SupervisorHome.default()
+    holder = client.city_holder(city_dir, h)
+    if Registry(h.registry).unregister(city_dir):
+        click.echo(f"unregistered {city_dir} from the supervisor")
+        if client.supervisor_pid(h) is not None:
+            client.request(h, "reload")  # stops the city's runtime, which stops its sessions
+    elif holder.kind == "controller":
+        notify_controller(city_dir, "stop")
+    deadline = time.monotonic() + wait
+    while holder_pid(paths.lock) is not None:
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"controller still running after {wait:g}s "
+                                       f"({holder.describe()})")
+        time.sleep(0.05)
+    if holder.kind != "nobody":
+        click.echo("controller stopped")
+    # Whatever a runtime in backoff (or a killed controller) left running goes too.
+    from ..controller.controller import Controller
+
+    with ControllerLock(paths.lock), City.open(city_dir) as city:
+        stopped = Controller(city).shutdown_sessions()
+    if stopped or holder.kind == "nobody":
         click.echo(f"stopped {len(stopped)} session(s)" + (
             ": " + ", ".join(stopped) if stopped else ""))
-    finally:
-        lock.release()
 
 
 def _status(city: City) -> dict[str, Any]:
@@ -170,11 +223,18 @@ def _status(city: City) -> dict[str, Any]:
         datetime.fromtimestamp(ctl_state.last_tick, UTC).isoformat(timespec="seconds")
         if ctl_state.last_tick else None
     )
+    from ..supervisor.client import city_holder
+
+    holder = city_holder(city.dir)
     return {
         "city": city.name,
         "dir": str(city.dir),
         "controller": {"running": pid is not None, "pid": pid if pid and pid > 0 else None,
                        "last_tick": last_tick},
+        "holder": {"kind": holder.kind, "pid": holder.pid,
+                   "supervisor_pid": holder.supervisor_pid,
+                   "state": holder.city["state"] if holder.city else None,
+                   "text": holder.describe()},
         "suspended": overrides.city_suspended or config.workspace.suspended,
         "providers": {role: str(city.selected(role)) for role in SELECTABLE},
         "agents": agent_rows,
@@ -198,6 +258,7 @@ def status(state: CliState, as_json: bool) -> None:
     ctl_text = f"running (pid {ctl['pid']})" if ctl["running"] else "not running"
     click.echo(f"city {data['city']} ({data['dir']})")
     click.echo(f"controller: {ctl_text}; last tick: {ctl['last_tick'] or 'never'}")
+    click.echo(f"held by: {data['holder']['text']}")
     click.echo("providers: " + ", ".join(f"{k}={v}" for k, v in data["providers"].items()))
     if data["suspended"]:
         click.echo("city is SUSPENDED (gc resume to resume)")

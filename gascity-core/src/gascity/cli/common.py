@@ -41,14 +41,16 @@ R = TypeVar("R")
 class CliState:
     city_option: Path | None
 
-    def city_dir(self) -> Path:
-        if self.city_option is not None:
-            if not (self.city_option / "city.toml").is_file():
+    def city_dir(self, path: Path | None = None) -> Path:
+        """The city a command is about: a PATH argument, else ``--city``, else the
+        nearest parent of the working directory holding city.toml."""
+        given = path if path is not None else self.city_option
+        if given is not None:
+            if not (given / "city.toml").is_file():
                 raise click.ClickException(
-                    f"no city.toml in {self.city_option} (create one with: gc init "
-                    f"{self.city_option})"
+                    f"no city.toml in {given} (create one with: gc init {given})"
                 )
-            return self.city_option.resolve()
+            return given.resolve()
         found = find_city_dir(Path.cwd())
         if found is None:
             raise click.ClickException(

@@ -422,6 +422,11 @@ class Controller:
             return "pong"
         if command == "poke":
             return f"ok tick {self.request_tick()}"
+        if command == "pass":
+            # `gc start` on a running city: reconcile now and say what the pass did.
+            self.request_tick()
+            report = self.last_report
+            return "ok " + (report.summary() if report else "no tick finished")
         if command == "reload":
             number = self.request_tick(reload=True)
             report = self.last_report
@@ -432,14 +437,17 @@ class Controller:
             self._stop.set()
             self._wake.set()
             return "ok stopping"
-        return f"error: unknown command {command!r}; expected ping, poke, reload or stop"
+        return f"error: unknown command {command!r}; expected ping, poke, pass, reload or stop"
 
     def stop_requested(self) -> None:
         self._stop.set()
         self._wake.set()
 
-    def run(self) -> None:
-        """Tick every ``patrol_interval`` until stopped, then shut the city down."""
+    def run(self, on_tick: Callable[[TickReport], None] | None = None) -> None:
+        """Tick every ``patrol_interval`` until stopped, then shut the city down.
+
+        ``on_tick`` sees every finished tick (the supervisor's city runtime reports each
+        one to the supervisor)."""
         self._emit("controller.started", self.city.name, "controller started",
                    provider=str(self.city.selected("session") or ""))
         try:
@@ -448,6 +456,8 @@ class Controller:
                     report = self.tick()
                     if report.number == 1:
                         log.info("%s", report.summary())
+                    if on_tick is not None:
+                        on_tick(report)
                 except Exception:
                     # A provider outage must not kill the controller; next tick retries.
                     log.exception("tick failed")

@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CityPaths"]
+__all__ = ["CityPaths", "socket_path"]
 
 # sockaddr_un holds 108 bytes; deep temp dirs (pytest's) overflow it.
 _MAX_SOCKET_PATH = 100
@@ -37,8 +37,13 @@ class CityPaths:
     def socket(self) -> Path:
         """``.gc/controller.sock``, or a short path in the temp dir derived from the
         city's path when that would be too long for a Unix socket."""
-        path = self.state_dir / "controller.sock"
-        if len(str(path)) <= _MAX_SOCKET_PATH:
-            return path
-        digest = hashlib.sha256(str(self.city_dir.resolve()).encode()).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"gc-{digest}.sock"
+        return socket_path(self.state_dir / "controller.sock", self.city_dir, "gc")
+
+
+def socket_path(wanted: Path, owner: Path, prefix: str) -> Path:
+    """``wanted``, or a short path in the temp dir derived from ``owner``'s real path
+    when ``wanted`` is too long for a Unix socket."""
+    if len(str(wanted)) <= _MAX_SOCKET_PATH:
+        return wanted
+    digest = hashlib.sha256(str(owner.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"{prefix}-{digest}.sock"

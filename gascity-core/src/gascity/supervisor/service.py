@@ -1,0 +1,159 @@
+"""``gc supervisor install``: the supervisor as a user service (systemd, or launchd on macOS).
+
+Names as in the reference (``gascity-supervisor.service``, ``com.gascity.supervisor``) so
+a user moving between the tools finds one service, not two.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from ..errors import GasCityError
+from .home import SupervisorHome
+
+__all__ = ["ServiceError", "ServicePlan", "install", "plan", "uninstall"]
+
+SYSTEMD_UNIT = "gascity-supervisor.service"
+LAUNCHD_LABEL = "com.gascity.supervisor"
+
+
+class ServiceError(GasCityError):
+    pass
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    kind: str
+    """``systemd`` or ``launchd``."""
+    path: Path
+    text: str
+    enable: list[list[str]]
+    disable: list[list[str]]
+
+
+def _argv() -> list[str]:
+    return [sys.executable, "-m", "gascity.cli", "supervisor", "run"]
+
+
+def _systemd_quote(word: str) -> str:
+    # systemd splits ExecStart like a shell but with its own escapes: quote everything.
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+
+
+def render_systemd(home: SupervisorHome) -> str:
+    env = {"GC_HOME": str(home.root), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    lines = [
+        "[Unit]",
+        "Description=Gas City machine supervisor (gc supervisor run)",
+        "",
+        "[Service]",
+        "Type=simple",
+        "ExecStart=" + " ".join(_systemd_quote(w) for w in _argv()),
+        f"WorkingDirectory={_systemd_quote(str(home.root))}",
+        "Restart=always",
+        "RestartSec=5s",
+        # Only the supervisor is signalled: a graceful stop stops each city's sessions
+        # through its runtime, and after a crash the sessions live on to be adopted.
+        "KillMode=process",
+        "TimeoutStopSec=90s",
+        f"StandardOutput=append:{home.log}",
+        f"StandardError=append:{home.log}",
+        *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in env.items()),
+        "",
+        "[Install]",
+        "WantedBy=default.target",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_launchd(home: SupervisorHome) -> str:
+    args = "\n".join(f"        <string>{escape(a)}</string>" for a in _argv())
+    path = escape(os.environ.get("PATH", "/usr/bin:/bin"))
+    log = escape(str(home.log))
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+    <key>Label</key>
+    <string>{LAUNCHD_LABEL}</string>
+    <key>ProgramArguments</key>
+    <array>
+{args}
+    </array>
+    <key>RunAtLoad</key>
+    <true/>
+    <key>KeepAlive</key>
+    <dict>
+        <key>SuccessfulExit</key>
+        <false/>
+    </dict>
+    <key>WorkingDirectory</key>
+    <string>{escape(str(home.root))}</string>
+    <key>StandardOutPath</key>
+    <string>{log}</string>
+    <key>StandardErrorPath</key>
+    <string>{log}</string>
+    <key>EnvironmentVariables</key>
+    <dict>
+        <key>GC_HOME</key>
+        <string>{escape(str(home.root))}</string>
+        <key>PATH</key>
+        <string>{path}</string>
+    </dict>
+</dict>
+</plist>
+"""
+
+
+def plan(home: SupervisorHome, platform: str = sys.platform,
+         user_home: Path | None = None) -> ServicePlan:
+    base = user_home or Path.home()
+    if platform == "darwin":
+        path = base / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+        return ServicePlan("launchd", path, render_launchd(home),
+                           enable=[["launchctl", "unload", str(path)],
+                                   ["launchctl", "load", str(path)]],
+                           disable=[["launchctl", "unload", str(path)]])
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or base / ".config")
+    path = config / "systemd" / "user" / SYSTEMD_UNIT
+    return ServicePlan("systemd", path, render_systemd(home),
+                       enable=[["systemctl", "--user", "daemon-reload"],
+                               ["systemctl", "--user", "enable", "--now", SYSTEMD_UNIT]],
+                       disable=[["systemctl", "--user", "disable", "--now", SYSTEMD_UNIT],
+                                ["systemctl", "--user", "daemon-reload"]])
+
+
+def _run(argv: list[str], check: bool) -> None:
+    if shutil.which(argv[0]) is None:
+        if check:
+            raise ServiceError(f"{argv[0]} not found; the service file is written but not "
+                               f"enabled (run: {' '.join(argv)})")
+        return
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    if check and done.returncode != 0:
+        raise ServiceError(f"{' '.join(argv)} failed (status {done.returncode}): "
+                           f"{(done.stderr or done.stdout).strip()}")
+
+
+def install(service: ServicePlan, enable: bool = True) -> None:
+    service.path.parent.mkdir(parents=True, exist_ok=True)
+    service.path.write_text(service.text, encoding="utf-8")
+    if enable:
+        for argv in service.enable:
+            _run(argv, check=argv[1] != "unload")
+
+
+def uninstall(service: ServicePlan) -> bool:
+    for argv in service.disable:
+        _run(argv, check=False)
+    if service.path.exists():
+        service.path.unlink()
+        return True
+    return False
