@@ -104,7 +104,7 @@ class Registry:
             self._write(kept)
         return True
 
-    def _locked(self) -> AbstractContextManager[None]:
+    def _locked(self) -> AbstractContextManager[int]:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return locked(self.path.with_name(self.path.name + ".lock"))
 

@@ -25,23 +25,20 @@ from ..controller.lock import ControllerLock, ControllerRunning
 from ..controller.paths import CityPaths
 from ..controller.socket import ControlServer, send_command
 from ..errors import GasCityError
+from ..osutil.backoff import Backoff
 from .home import SupervisorHome
 from .registry import CityEntry, Registry, RegistryError
 from .settings import SupervisorSettings
 
-__all__ = ["CityRuntime", "Supervisor", "SupervisorRunning", "backoff_delay"]
+__all__ = ["CityRuntime", "Supervisor", "SupervisorRunning"]
 
 log = logging.getLogger("gascity.supervisor")
 
 BACKOFF_FIRST = 10.0
 BACKOFF_MAX = 300.0
+"""The reference's restart backoff for a failing city runtime: 10 s doubling to 5 min."""
 STOP_GRACE = 60.0
 """Seconds a runtime gets to stop its sessions after SIGTERM before it is killed."""
-
-
-def backoff_delay(failures: int) -> float:
-    """The reference's restart backoff: 10 s, doubling, at most 5 min."""
-    return float(min(BACKOFF_FIRST * 2 ** max(failures - 1, 0), BACKOFF_MAX))
 
 
 class SupervisorRunning(GasCityError):
@@ -69,6 +66,7 @@ class CityRuntime:
     report: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     failures: int = 0
+    backoff: Backoff = field(default_factory=lambda: Backoff(BACKOFF_FIRST, BACKOFF_MAX))
     restarts: int = 0
     retry_at: float = 0.0
     config_mtime: int | None = None
@@ -190,6 +188,7 @@ class Supervisor:
                 if rt.failures and mtime != rt.config_mtime:
                     log.info("%s: city.toml changed; restarting its runtime now", rt.entry.name)
                     rt.failures = 0
+                    rt.backoff.reset()
                     rt.retry_at = 0.0
                 if now >= rt.retry_at:
                     to_start.append(rt)
@@ -239,6 +238,7 @@ class Supervisor:
                     rt.last_tick = float(event.get("at", time.time()))
                     rt.report = event
                     rt.failures = 0  # it reached a pass: healthy again
+                    rt.backoff.reset()
                 elif kind == "error":
                     rt.error = str(event.get("error"))
                 self._cond.notify_all()
@@ -257,7 +257,7 @@ class Supervisor:
 
     def _failed(self, rt: CityRuntime, error: str) -> None:
         rt.failures += 1
-        delay = backoff_delay(rt.failures)
+        delay = rt.backoff.next()
         rt.retry_at = time.time() + delay
         rt.state = "backoff"
         rt.error = error
