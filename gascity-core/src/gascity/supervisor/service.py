@@ -41,12 +41,21 @@ def _argv() -> list[str]:
     return [sys.executable, "-m", "gascity.cli", "supervisor", "run"]
 
 
-def _systemd_quote(word: str) -> str:
-    # systemd splits ExecStart like a shell but with its own escapes: quote everything.
-    return '"' + word.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+def _systemd_quote(word: str, *, exec_line: bool = False) -> str:
+    # systemd splits ExecStart like a shell but with its own escapes: quote every word.
+    # It expands $VAR in ExecStart (not in Environment) and %x specifiers everywhere.
+    text = word.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return '"' + (text.replace("$", "$$") if exec_line else text) + '"'
+
+
+def _systemd_path(path: Path) -> str:
+    # Path settings take the rest of the line as is; only specifiers need escaping.
+    return str(path).replace("%", "%%")
 
 
 def render_systemd(home: SupervisorHome) -> str:
+    if any("\n" in str(p) for p in (home.root, *_argv())):
+        raise ServiceError(f"{home.root!r}: a path with a line break cannot go into a unit")
     env = {"GC_HOME": str(home.root), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     lines = [
         "[Unit]",
@@ -54,16 +63,16 @@ def render_systemd(home: SupervisorHome) -> str:
         "",
         "[Service]",
         "Type=simple",
-        "ExecStart=" + " ".join(_systemd_quote(w) for w in _argv()),
-        f"WorkingDirectory={_systemd_quote(str(home.root))}",
+        "ExecStart=" + " ".join(_systemd_quote(w, exec_line=True) for w in _argv()),
+        f"WorkingDirectory={_systemd_path(home.root)}",
         "Restart=always",
         "RestartSec=5s",
         # Only the supervisor is signalled: a graceful stop stops each city's sessions
         # through its runtime, and after a crash the sessions live on to be adopted.
         "KillMode=process",
         "TimeoutStopSec=90s",
-        f"StandardOutput=append:{home.log}",
-        f"StandardError=append:{home.log}",
+        f"StandardOutput=append:{_systemd_path(home.log)}",
+        f"StandardError=append:{_systemd_path(home.log)}",
         *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in env.items()),
         "",
         "[Install]",
