@@ -47,7 +47,7 @@ def test_registry_refuses_a_taken_or_unusable_name(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     reg.register(tmp_path / "a", "same")
-    with pytest.raises(RegistryError, match="already registered for .*a"):
+    with pytest.raises(RegistryError, match=r"already registered for .*a"):
         reg.register(tmp_path / "b", "same")
     with pytest.raises(RegistryError, match="letters, digits"):
         reg.register(tmp_path / "b", "../evil name")
