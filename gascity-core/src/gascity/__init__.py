@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from ._version import __version__
 
+# Not typing.TYPE_CHECKING: importing typing would be most of `gc --version`.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     import pluggy
 
     hookimpl: pluggy.HookimplMarker
     """Marker for hook implementations: ``@hookimpl def list_running(self, prefix): ...``."""
 
-from ._version import __version__
 
 __all__ = ["__version__", "hookimpl"]
 

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -327,7 +326,7 @@ class FileEvents:
             fd = self._append_fd()
             high = self._last_seq(fd)
             removed = 0
-            tmp = self.dir / f".events.{uuid.uuid4().hex[:8]}.tmp"
+            tmp = self.dir / f".events.{os.urandom(4).hex()}.tmp"
             with open(self.path, "rb") as src, open(tmp, "wb") as dst:
                 for line in src:
                     event = _parse(line)

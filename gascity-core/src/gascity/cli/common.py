@@ -16,8 +16,6 @@ import click
 
 from ..config.durations import parse_duration
 from ..config.light import find_city_dir
-from ..controller.paths import CityPaths
-from ..controller.socket import send_command
 from ..errors import ConfigError, GasCityError
 
 if TYPE_CHECKING:
@@ -136,6 +134,9 @@ def parse_when(text: str) -> datetime:
 
 def notify_controller(city_dir: Path, command: str = "poke") -> str | None:
     """Tell a running controller to act now; ``None`` when no controller listens."""
+    from ..controller.paths import CityPaths
+    from ..controller.socket import send_command
+
     try:
         return send_command(CityPaths(city_dir).socket, command)
     except OSError:

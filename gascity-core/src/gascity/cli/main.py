@@ -8,9 +8,11 @@ This module is what the ``gc`` script imports, so it imports nothing itself:
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing itself is not imported: see gascity/__init__.py
 if TYPE_CHECKING:
+    from typing import Any
+
     from .app import cli
 
 __all__ = ["cli", "main"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +200,11 @@ class PluginManager:
 
     def _tmux_usable(self) -> bool:
         has_plugin = any(r.name == "tmux" for r in self.records_for("session"))
-        return has_plugin and shutil.which("tmux", path=self.env.get("PATH")) is not None
+        if not has_plugin:
+            return False
+        import shutil
+
+        return shutil.which("tmux", path=self.env.get("PATH")) is not None
 
     # -------------------------------------------------------------- loading
 

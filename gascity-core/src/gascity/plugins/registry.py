@@ -6,8 +6,12 @@ import enum
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, EntryPoints, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .epcache import FoundEntryPoint, entry_points_of
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["FIRST_PARTY_EXTRAS", "PluginRecord", "PluginStatus", "discover", "install_hint"]
 
@@ -55,7 +59,7 @@ class PluginRecord:
     distribution: str
     version: str
     value: str
-    entry_point: EntryPoint | None = None
+    entry_point: EntryPointLike | None = None
     status: PluginStatus = PluginStatus.AVAILABLE
     error: str = ""
 
@@ -83,23 +87,41 @@ class PluginRecord:
         }
 
 
-EntryPointSource = Callable[[str], Iterable[EntryPoint]]
+class _DistLike(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
 
 
-def _entry_points(group: str) -> Iterable[EntryPoint]:
-    # The standard library reads each distribution's entry_points.txt and nothing
-    # else (the first distribution of a name on sys.path wins, so a shadowed copy
-    # never registers plugins twice). Read once per process, not once per role.
-    return _all_entry_points().select(group=group)
+class EntryPointLike(Protocol):
+    """An :class:`importlib.metadata.EntryPoint`, or the same remembered by epcache."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def value(self) -> str: ...
+
+    @property
+    def dist(self) -> _DistLike | None: ...
+
+    def load(self) -> Any: ...
+
+
+EntryPointSource = Callable[[str], "Iterable[EntryPoint] | Iterable[FoundEntryPoint]"]
+
+
+def _entry_points(group: str) -> Iterable[FoundEntryPoint]:
+    # The first distribution of a name on sys.path wins (the standard library's
+    # rule), so a shadowed copy never registers plugins twice. Read once per process.
+    return [ep for ep in _all_entry_points() if ep.group == group]
 
 
 @functools.cache
-def _all_entry_points() -> EntryPoints:
-    found: Any = entry_points()
-    if isinstance(found, EntryPoints):
-        return found
-    # Python 3.11 answers SelectableGroups, a dict of groups: flatten it.
-    return EntryPoints(ep for group in found.groups for ep in found.select(group=group))
+def _all_entry_points() -> list[FoundEntryPoint]:
+    return entry_points_of("gascity.")
 
 
 def discover(
@@ -108,7 +130,8 @@ def discover(
     """Read every entry point of every role group. Nothing is imported here."""
     records: list[PluginRecord] = []
     for role, group in groups.items():
-        for ep in source(group):
+        found: Iterable[EntryPointLike] = source(group)
+        for ep in found:
             dist = ep.dist
             records.append(
                 PluginRecord(

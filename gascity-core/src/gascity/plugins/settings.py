@@ -14,7 +14,6 @@ the pydantic path of :func:`~gascity.plugins.load_settings`. A field may be ``bo
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 import typing
@@ -55,6 +54,8 @@ def validate_dataclass(
         if key not in fields:
             valid = sorted(fields)
             msg = f"{where}: unknown key in [{prefix}]; expected one of: {', '.join(valid)}"
+            import difflib  # only on the error path
+
             close = difflib.get_close_matches(key, valid, n=1)
             problems.append(msg + (f" (did you mean '{close[0]}'?)" if close else ""))
             continue
