@@ -102,7 +102,7 @@ def test_stop_kills_children_that_ignore_sighup(
 def test_pre_start_failure_names_the_command(
     tmux_provider: ExecProvider, tmp_path: Path
 ) -> None:
-    with pytest.raises(Exception, match=r"pre_start command 2 failed \(exit 4\): nope"):
+    with pytest.raises(Exception, match=r"pre_start command 2 failed \(exit status 4: nope\)"):
         tmux_provider.start(
             "pre", StartConfig(command="sleep 300", work_dir=str(tmp_path),
                                pre_start=("true", "echo nope >&2; exit 4")),
@@ -196,9 +196,9 @@ def test_default_socket_is_the_citys(make_provider: MakeProvider, tmp_path: Path
     city = f"exec test {uuid.uuid4().hex[:6]}"  # odd characters get a hashed suffix
     provider = make_provider("gc-session-tmux", env={"GC_TMUX_SOCKET": ""})
     provider.env["GC_CITY_NAME"] = city
-    from gascity_exec.tmux_script import socket_for_city
+    from gascity.tmuxconv import city_socket
 
-    socket = socket_for_city(city)
+    socket = city_socket(city, provider.env["GC_CITY"])
     assert socket.startswith("gc-exec_test_") and socket != f"gc-{city}"
     try:
         provider.start("s1", StartConfig(command="sleep 300", work_dir=str(tmp_path)))

@@ -9,9 +9,17 @@ import pytest
 
 from gascity.errors import ConfigError, PluginError
 from gascity.plugins import PluginContext
-from gascity_tmux import TmuxProvider, socket_for_city
-from gascity_tmux.names import decode_key, decode_value, encode_key, encode_value
-from gascity_tmux.runner import escape_arg
+from gascity.tmuxconv import (
+    city_socket,
+    decode_key,
+    decode_name,
+    decode_value,
+    encode_key,
+    encode_name,
+    encode_value,
+    escape_arg,
+)
+from gascity_tmux import TmuxProvider
 
 KEYS = ["gc.fingerprint", "gc.drain_ack", "a_2e", "_", "ünï code/ key", "x-y.z"]
 VALUES = ["", "%", "%41", "plain", "tab\tnl\n", "ünï", "a;", "#{session_name}", " lead"]
@@ -44,11 +52,26 @@ def test_trailing_semicolon_is_escaped_for_tmux() -> None:
     assert escape_arg("a;b") == "a;b"
 
 
-def test_socket_names() -> None:
-    assert socket_for_city("mycity") == "gc-mycity"
-    odd = socket_for_city("my city")
-    assert odd.startswith("gc-my_city-") and odd != socket_for_city("my_city")
-    assert len(socket_for_city("x" * 300)) <= 64
+def test_socket_names(tmp_path: Path) -> None:
+    mine = city_socket("mycity", tmp_path)
+    assert mine.startswith("gc-mycity-") and len(mine) == len("gc-mycity-") + 8
+    odd = city_socket("my city", tmp_path)
+    assert odd.startswith("gc-my_city-") and odd != city_socket("my_city", tmp_path)
+    assert len(city_socket("x" * 300, tmp_path)) <= 64
+    # City identity: the same name elsewhere is another server; the same directory
+    # reached through a symlink is the same one.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    assert city_socket("twin", tmp_path / "a") != city_socket("twin", tmp_path / "b")
+    assert city_socket("twin", tmp_path / "link") == city_socket("twin", tmp_path / "a")
+
+
+@pytest.mark.parametrize("name", ["plain-1_x", "a.b:c", "#{session_name}", "$1", "@x", "ü/ö"])
+def test_session_names_round_trip_through_tmux_spelling(name: str) -> None:
+    encoded = encode_name(name)
+    assert all(c.isalnum() or c in "_-%" for c in encoded) and encoded.isascii()
+    assert decode_name(encoded) == name
 
 
 def ctx(tmp_path: Path, settings: dict[str, object], env: dict[str, str]) -> PluginContext:
@@ -59,7 +82,7 @@ def ctx(tmp_path: Path, settings: dict[str, object], env: dict[str, str]) -> Plu
 
 
 def test_socket_defaults_to_the_city_and_env_overrides(tmp_path: Path) -> None:
-    assert TmuxProvider(ctx(tmp_path, {}, {})).socket == "gc-Town"
+    assert TmuxProvider(ctx(tmp_path, {}, {})).socket == city_socket("Town", tmp_path)
     assert TmuxProvider(ctx(tmp_path, {"socket": "a"}, {})).socket == "a"
     env = {"GC_TMUX_SOCKET": "from-env", "GC_TMUX_STOP_GRACE": "250ms"}
     provider = TmuxProvider(ctx(tmp_path, {"socket": "a"}, env))

@@ -375,14 +375,24 @@ def test_operations_on_missing_session(provider: TmuxProvider, tmp_path: Path) -
             call()
 
 
-@pytest.mark.parametrize("bad", ["a.b", "a:b", "a b", "-x", "ü", "", "a;"])
-def test_names_outside_the_safe_set_are_refused(
+@pytest.mark.parametrize("bad", ["", "a\nb", "a\0b"])
+def test_names_tmux_cannot_hold_are_refused(
     provider: TmuxProvider, tmp_path: Path, bad: str
 ) -> None:
     with pytest.raises(SessionError, match="invalid session name"):
         provider.start(bad, cfg("sleep 1", tmp_path))
     with pytest.raises(SessionError, match="invalid session name"):
         provider.stop(bad)
+
+
+@pytest.mark.parametrize("odd", ["a.b", "a:b", "a b", "-x", "ü", "a;", "#{pane_id}"])
+def test_odd_names_are_encoded_and_listed_as_given(
+    provider: TmuxProvider, tmp_path: Path, odd: str
+) -> None:
+    provider.start(odd, cfg("sleep 300", tmp_path))
+    assert [s.name for s in provider.list_running("")] == [odd]
+    assert provider.stop(odd) is True
+    assert provider.list_running("") == []
 
 
 def test_last_activity_and_interrupt(provider: TmuxProvider, tmp_path: Path) -> None:

@@ -8,42 +8,51 @@ results on stdout, exit 0 / 1 (message on stderr) / 2 (unknown operation).
 Environment:
 
 * ``GC_TMUX_SOCKET``: tmux socket name (``-L``), or a path (``-S``) if it holds a
-  ``/``. Without it, ``gc-<GC_CITY_NAME>`` (the server the ``tmux`` provider uses for
-  that city) when the provider says which city this is, else tmux's default server.
+  ``/``. Without it, the city's server (:func:`gascity.tmuxconv.city_socket` of
+  ``GC_CITY_NAME`` and ``GC_CITY``, the one the ``tmux`` provider uses) when the
+  provider says which city this is, else tmux's default server.
 * ``GC_TMUX_BIN``: the tmux binary (default ``tmux`` on PATH).
 
-Only the standard library is imported, and only what ``list-running`` needs at the
-top: this runs once per operation, so start-up time is the provider's per-call cost.
+Only the standard library and :mod:`gascity.tmuxconv` are imported at the top (what
+``list-running`` needs): this runs once per operation, so start-up time is the
+provider's per-call cost.
 
-Odd names and texts: tmux is always called with an argv, never a shell. tmux treats
-an argument ending in ``;`` as a command separator, so such arguments are escaped
-(:func:`_arg`). tmux mangles session names (``.`` and ``:`` become ``_``, ``#{..}``
-is expanded, ``$`` and a leading ``@`` change how a target is read), so every
-character outside ``[A-Za-z0-9_-]`` is percent-encoded in the tmux name and decoded
-again by ``list-running``: controller names are untouched. Metadata keys and values are stored
-hex-encoded in tmux user options, so any text round-trips.
+Names, metadata and the socket follow :mod:`gascity.tmuxconv`, exactly as the
+``tmux`` provider does, so a city can switch between the two without restarting a
+session. tmux is always called with an argv, never a shell.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
+
+from gascity.tmuxconv import (
+    AGENT_PANE_OPTION,
+    MARKER_VAR,
+    NO_SERVER,
+    SOCKET_VAR,
+    START_OPTION,
+    WORKDIR_OPTION,
+    city_socket,
+    decode_name,
+    decode_value,
+    encode_name,
+    encode_value,
+    escape_arg,
+    option_for,
+    socket_args,
+    target,
+)
 
 __all__ = ["main"]
 
 EXIT_UNKNOWN_OP = 2
-META_PREFIX = "@gcm_"
-WORKDIR_OPTION = "@gc_workdir"
 STOP_GRACE = 2.0
-_NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
-_MAX_SOCKET = 64
-_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_PERCENT = re.compile("(?:%[0-9A-F]{2})+")
+STEP_TIMEOUT = float(os.environ.get("GC_TMUX_STEP_TIMEOUT", "60"))
+"""Seconds one pre_start / session_setup step may run."""
 
 
 class Failure(Exception):
@@ -53,36 +62,24 @@ class Failure(Exception):
 # ------------------------------------------------------------------- tmux calls
 
 
-def socket_for_city(city: str) -> str:
-    """``gc-<city>``, the same server the ``tmux`` provider uses for the city; a name
-    outside ``[A-Za-z0-9_-]`` (or a long one) gets a short hash against collisions."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", city) or "city"
-    name = f"gc-{safe}"
-    if safe != city or len(name) > _MAX_SOCKET:
-        import hashlib
+SEP = "\0;"
+"""Separates tmux commands inside one invocation (passed to tmux as ``;``)."""
 
-        digest = hashlib.sha256(city.encode()).hexdigest()[:8]
-        name = f"{name[: _MAX_SOCKET - 9]}-{digest}"
-    return name
+
+def _socket_name() -> str:
+    sock = os.environ.get("GC_TMUX_SOCKET", "")
+    if not sock and os.environ.get("GC_CITY_NAME"):
+        sock = city_socket(os.environ["GC_CITY_NAME"], os.environ.get("GC_CITY") or None)
+    return sock
 
 
 def _socket() -> list[str]:
-    sock = os.environ.get("GC_TMUX_SOCKET", "")
-    if not sock and os.environ.get("GC_CITY_NAME"):
-        sock = socket_for_city(os.environ["GC_CITY_NAME"])
-    if not sock:
-        return []
-    return ["-S", sock] if "/" in sock else ["-L", sock]
-
-
-def _arg(value: str) -> str:
-    # tmux ends a command at an argument ending in ';'; it reads a final '\;' as a
-    # literal ';' instead, so 'a;' is passed as 'a\;' and 'a\;' as 'a\\;'.
-    return value[:-1] + "\\;" if value.endswith(";") else value
+    return socket_args(_socket_name())
 
 
 def tmux(*args: str, stdin: bytes | None = None, check: bool = True) -> str:
-    argv = [os.environ.get("GC_TMUX_BIN", "tmux"), *_socket(), *(_arg(a) for a in args)]
+    argv = [os.environ.get("GC_TMUX_BIN", "tmux"), *_socket(),
+            *(";" if a is SEP else escape_arg(a) for a in args)]
     proc = subprocess.run(
         argv,
         input=stdin,
@@ -95,31 +92,16 @@ def tmux(*args: str, stdin: bytes | None = None, check: bool = True) -> str:
     return proc.stdout.decode("utf-8", "replace")
 
 
-def encode_name(name: str) -> str:
-    return "".join(
-        c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in name
-    )
-
-
-def decode_name(name: str) -> str:
-    return _PERCENT.sub(
-        lambda m: bytes.fromhex(m.group(0).replace("%", "")).decode("utf-8", "replace"), name
-    )
-
-
 def session_target(name: str) -> str:
-    return "=" + encode_name(name)
+    return target(name)
 
 
 def pane_target(name: str) -> str:
-    # Window and pane targets need the trailing ':' for '=' (exact match) to apply.
-    return "=" + encode_name(name) + ":"
+    return target(name, pane=True)
 
 
 def panes(name: str) -> list[tuple[bool, int]]:
     """(dead, pid) for every pane of the session; empty if there is no session."""
-    # `list-panes -s -t =name` falls back to a prefix match in tmux 3.3 (`=p0-1` finds
-    # `p0-10`); the window form `=name:` stays exact.
     out = tmux("list-panes", "-s", "-t", pane_target(name), "-F",
                "#{pane_dead} #{pane_pid}", check=False)
     result: list[tuple[bool, int]] = []
@@ -144,62 +126,12 @@ def require(name: str) -> None:
 # ---------------------------------------------------------------- process trees
 
 
-def _process_table() -> list[tuple[int, int, str]]:
-    out = subprocess.run(
-        ["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "comm="],
-        capture_output=True,
-        check=False,
-    ).stdout.decode("utf-8", "replace")
-    table: list[tuple[int, int, str]] = []
-    for line in out.splitlines():
-        parts = line.split(None, 2)
-        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
-            table.append((int(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else ""))
-    return table
-
-
 def descendants(roots: Sequence[int]) -> dict[int, str]:
     """pid -> command name for ``roots`` and everything below them."""
-    table = _process_table()
-    children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for pid, ppid, comm in table:
-        children.setdefault(ppid, []).append(pid)
-        names[pid] = comm
-    found: dict[int, str] = {}
-    todo = list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid in found:
-            continue
-        found[pid] = names.get(pid, "")
-        todo.extend(children.get(pid, ()))
-    return found
+    from gascity.osutil import proctree
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie has exited; its parent (or an init that never reaps) just has not
-    # collected it yet.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
-            stat = f.read()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-def _signal(pids: Sequence[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+    table = proctree.live_table()
+    return {pid: table[pid].comm for pid in proctree.descendants(roots, table)}
 
 
 # ---------------------------------------------------------------------- helpers
@@ -209,23 +141,12 @@ def _read_stdin() -> str:
     return sys.stdin.buffer.read().decode("utf-8", "replace")
 
 
-def _child_env(env: dict[str, str]) -> dict[str, str]:
-    merged = dict(os.environ)
-    for key, value in env.items():
-        if value == "":
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
+def _run_step(argv: list[str], cwd: str | None, env: dict[str, str], what: str) -> str:
+    """Run a city author's step; "" on success, else why it failed."""
+    from gascity.osutil.runner import run
 
-
-def _run_shell(
-    command: str, cwd: str | None, env: dict[str, str]
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ["sh", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-        capture_output=True, check=False,
-    )
+    result = run(argv, cwd=cwd, env=env, timeout=STEP_TIMEOUT, max_output=64 << 10)
+    return "" if result.ok else f"{what} failed ({result.describe(400)})"
 
 
 def _valid_env_name(key: str) -> bool:
@@ -263,18 +184,18 @@ def op_start(name: str) -> None:
     bad = [k for k in env if not _valid_env_name(k)]
     if bad:
         raise Failure(f"start: invalid environment variable names: {bad}")
-    child_env = _child_env(env)
+    from gascity.osutil.runner import merged_env
+
+    child_env = merged_env(env)
     work_dir = str(config.get("work_dir") or os.getcwd())
 
     def cwd() -> str | None:
         return work_dir if os.path.isdir(work_dir) else None
 
     for i, command in enumerate(config.get("pre_start") or [], 1):
-        proc = _run_shell(str(command), cwd(), child_env)
-        if proc.returncode != 0:
-            detail = proc.stderr.decode("utf-8", "replace").strip()
-            raise Failure(f"start: pre_start command {i} failed (exit {proc.returncode})"
-                          + (f": {detail}" if detail else ""))
+        failed = _run_step(["sh", "-c", str(command)], cwd(), child_env, f"pre_start command {i}")
+        if failed:
+            raise Failure(f"start: {failed}")
 
     unset = [arg for k, v in sorted(env.items()) if v == "" for arg in ("-u", k)]
     assign = [f"{k}={v}" for k, v in sorted(env.items()) if v != ""]
@@ -283,28 +204,31 @@ def op_start(name: str) -> None:
     new = ["new-session", "-d", "-s", encode_name(name), "-x", "220", "-y", "50"]
     if cwd() is not None:
         new += ["-c", work_dir]
-    tmux(*new, "--", "env", *unset, "--", *assign, *agent)
-    tmux("set-option", "-q", "-t", pane_target(name), WORKDIR_OPTION,
-         work_dir.encode("utf-8").hex(), check=False)
+    start_id = os.urandom(6).hex()
+    marker = f"{MARKER_VAR}={_socket_name()}:{name}:{start_id}"
+    # The same bookkeeping options as the tmux provider, so either can run the session.
+    options = [(START_OPTION, start_id), (WORKDIR_OPTION, encode_value(work_dir))]
+    options += [(option_for(str(k)), encode_value(str(v)))
+                for k, v in (config.get("meta") or {}).items()]
+    argv: list[str] = [*new, "--", "env", *unset, "--", *assign, marker,
+                       f"{SOCKET_VAR}={_socket_name()}", *agent]
+    argv += [SEP, "set-option", "-p", "-t", pane_target(name), AGENT_PANE_OPTION, "1"]
+    for option, value in options:
+        argv += [SEP, "set-option", "-t", pane_target(name), option, value]
+    tmux(*argv)
 
     # After the session is up failures only warn, as the protocol says.
     setup_env = dict(child_env, GC_SESSION_NAME=name)
-    for i, command in enumerate(config.get("session_setup") or [], 1):
-        proc = _run_shell(str(command), cwd(), setup_env)
-        if proc.returncode != 0:
-            print(f"warning: session_setup command {i} failed (exit {proc.returncode})",
-                  file=sys.stderr)
+    steps = [(["sh", "-c", str(c)], f"session_setup command {i}")
+             for i, c in enumerate(config.get("session_setup") or [], 1)]
     script = str(config.get("session_setup_script") or "")
     if script:
-        argv = [script] if os.access(script, os.X_OK) else ["sh", script]
-        try:
-            proc = subprocess.run(argv, cwd=cwd(), env=setup_env, stdin=subprocess.DEVNULL,
-                                  capture_output=True, check=False)
-            if proc.returncode != 0:
-                print(f"warning: session_setup_script failed (exit {proc.returncode})",
-                      file=sys.stderr)
-        except OSError as exc:
-            print(f"warning: session_setup_script: {exc}", file=sys.stderr)
+        steps.append(([script] if os.access(script, os.X_OK) else ["sh", script],
+                      "session_setup_script"))
+    for step, what in steps:
+        failed = _run_step(step, cwd(), setup_env, what)
+        if failed:
+            print(f"warning: {failed}", file=sys.stderr)
     nudge = str(config.get("nudge") or "")
     if nudge and is_live(name):
         try:
@@ -314,23 +238,37 @@ def op_start(name: str) -> None:
 
 
 def op_stop(name: str) -> None:
+    from gascity.osutil import proctree
+    from gascity.osutil.killtree import terminate
+
     if not name:
         raise Failure("stop: missing session name")
-    pids = [pid for _, pid in panes(name)]
-    if not pids:
+    out = tmux("list-panes", "-s", "-t", pane_target(name), "-F",
+               "#{pane_pid}\t#{" + START_OPTION + "}", check=False)
+    rows = [line.split("\t", 1) for line in out.splitlines()]
+    roots = [int(r[0]) for r in rows if r[0].isdigit()]
+    if not roots:
         return  # idempotent
-    tree = list(descendants(pids))
+    start_id = next((r[1] for r in rows if len(r) == 2 and r[1]), "")
+    marker = f"{MARKER_VAR}={_socket_name()}:{name}:{start_id}" if start_id else ""
+    # Taken before kill-session: once the panes are gone their children are
+    # reparented, and only the marker still ties them to this session.
+    table = proctree.live_table()
+    tree = {pid: table[pid] for pid in proctree.descendants(roots, table)}
+
+    def scan() -> list[proctree.ProcStat]:
+        found = dict(tree)
+        if marker:
+            now = proctree.live_table()
+            for pid in proctree.with_marker(marker, now):
+                found.setdefault(pid, now[pid])
+        return list(found.values())
+
     tmux("kill-session", "-t", session_target(name), check=False)
     # kill-session only sends SIGHUP to the panes; children that ignore it or left
     # the pane's process group are ended here, with a bounded grace.
-    _signal(tree, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
-    while time.monotonic() < deadline:
-        tree = [pid for pid in tree if _alive(pid)]
-        if not tree:
-            return
-        time.sleep(0.02)
-    _signal(tree, signal.SIGKILL)
+    if proctree.available():
+        terminate(scan, STOP_GRACE)
 
 
 def op_interrupt(name: str) -> None:
@@ -373,22 +311,22 @@ def op_send_keys(name: str, keys: Sequence[str]) -> None:
 def _meta_option(key: str) -> str:
     if not key:
         raise Failure("missing metadata key")
-    return META_PREFIX + key.encode("utf-8").hex()
+    return option_for(key)
 
 
 def op_set_meta(name: str, key: str) -> None:
     value = _read_stdin()
     option = _meta_option(key)
     require(name)
-    tmux("set-option", "-t", pane_target(name), option, value.encode("utf-8").hex())
+    tmux("set-option", "-t", pane_target(name), option, encode_value(value))
 
 
 def op_get_meta(name: str, key: str) -> None:
     option = _meta_option(key)
     require(name)
-    raw = tmux("show-options", "-qv", "-t", pane_target(name), option).strip()
+    raw = tmux("show-options", "-qv", "-t", pane_target(name), option).rstrip("\n")
     if raw:
-        sys.stdout.write(bytes.fromhex(raw).decode("utf-8", "replace"))
+        sys.stdout.write(decode_value(raw))
 
 
 def op_remove_meta(name: str, key: str) -> None:
@@ -420,7 +358,7 @@ def op_list_running(prefix: str) -> None:
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()
-        if any(marker in err.lower() for marker in _NO_SERVER):
+        if any(marker in err.lower() for marker in NO_SERVER):
             return  # no server: nothing is running
         raise Failure(err or "tmux list-panes failed")
     live: dict[str, None] = {}
@@ -458,7 +396,7 @@ def op_copy_to(name: str, src: str, rel_dst: str) -> None:
     raw = tmux("show-options", "-qv", "-t", pane_target(name), WORKDIR_OPTION).strip()
     if not raw:
         raise Failure(f"copy-to: session {name} has no recorded work_dir")
-    work_dir = Path(bytes.fromhex(raw).decode("utf-8", "replace"))
+    work_dir = Path(decode_value(raw))
     dst = work_dir / rel_dst if rel_dst else work_dir
     source = Path(src)
     if source.is_dir():
@@ -473,7 +411,7 @@ def op_copy_to(name: str, src: str, rel_dst: str) -> None:
 def op_attach(name: str) -> None:
     require(name)
     argv = [os.environ.get("GC_TMUX_BIN", "tmux"), *_socket(),
-            "attach-session", "-t", _arg(session_target(name))]
+            "attach-session", "-t", escape_arg(session_target(name))]
     os.execvp(argv[0], argv)
 
 

@@ -8,6 +8,6 @@ needs nothing beyond the core.
 from __future__ import annotations
 
 from .provider import TmuxProvider
-from .settings import TmuxSettings, socket_for_city
+from .settings import TmuxSettings
 
-__all__ = ["TmuxProvider", "TmuxSettings", "socket_for_city"]
+__all__ = ["TmuxProvider", "TmuxSettings"]

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from gascity.tmuxconv import AGENT_PANE_OPTION, decode_name, decode_value, option_for
 from gascity.types import (
     META_AGENT,
     META_DRAIN,
@@ -20,13 +21,9 @@ from gascity.types import (
     RunningSession,
 )
 
-from .names import decode_value, option_for
-
 __all__ = ["AGENT_PANE_OPTION", "LISTED_META", "list_format", "parse_listing"]
 
 LISTED_META = (META_FINGERPRINT, META_DRAIN, META_DRAIN_ACK, META_AGENT)
-AGENT_PANE_OPTION = "@gc_agent_pane"
-"""Pane option marking the pane that runs the agent (a user may split the window)."""
 
 _FIXED = (
     "#{session_name}",
@@ -88,7 +85,8 @@ def parse_listing(lines: Iterable[str], prefix: str = "") -> list[RunningSession
         parts = line.split("\t", width - 1)
         if len(parts) != width:
             continue
-        name, created, dead, status, sig, agent = parts[: len(_FIXED)]
+        encoded, created, dead, status, sig, agent = parts[: len(_FIXED)]
+        name = decode_name(encoded)
         if not name.startswith(prefix):
             continue
         session = sessions.get(name)

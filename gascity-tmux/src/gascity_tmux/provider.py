@@ -26,25 +26,27 @@ from gascity.osutil import proctree
 from gascity.osutil.killtree import terminate
 from gascity.osutil.proctree import ProcStat, argv0
 from gascity.plugins import PluginContext, load_settings
+from gascity.tmuxconv import (
+    AGENT_PANE_OPTION,
+    MARKER_VAR,
+    SOCKET_VAR,
+    START_OPTION,
+    WORKDIR_OPTION,
+    city_socket,
+    encode_name,
+)
 from gascity.types import RunningSession, StartConfig
 
-from .listing import AGENT_PANE_OPTION, list_format, parse_listing
+from .listing import list_format, parse_listing
 from .names import check_env_name, check_session_name, decode_value, encode_value, option_for
 from .runner import SEP, TmuxRunner, exact
-from .settings import TmuxSettings, socket_for_city
+from .settings import TmuxSettings
 from .steps import log, run_pre_start, run_setup
 
 __all__ = ["MARKER_VAR", "TmuxProvider"]
 
-MARKER_VAR = "GC_TMUX_SESSION"
-"""Set in every session's environment to ``<socket>:<name>:<start id>``; ``stop``
-finds processes that escaped the pane's process tree by it. The start id (also kept
-in the ``@gc_start`` option) keeps a stop from touching a newer incarnation of the
-same name started by another process."""
-START_OPTION = "@gc_start"
-SOCKET_VAR = "GC_TMUX_SOCKET"
-"""Set in every session's environment so agents and setup scripts can reach the
-city's tmux server (``tmux -L "$GC_TMUX_SOCKET"``)."""
+# MARKER_VAR's start id (also kept in START_OPTION) keeps a stop from touching a newer
+# incarnation of the same name started by another process.
 
 
 class TmuxProvider:
@@ -53,7 +55,7 @@ class TmuxProvider:
     def __init__(self, ctx: PluginContext) -> None:
         self.ctx = ctx
         self.settings = load_settings(ctx, TmuxSettings, env_prefix="GC_TMUX_")
-        self.socket = self.settings.socket or socket_for_city(ctx.city_name)
+        self.socket = self.settings.socket or city_socket(ctx.city_name, ctx.city_dir)
         # Resolved once, here: every later call runs this exact binary.
         path = ctx.env.get("PATH") or os.environ.get("PATH")
         tmux_bin = self.settings.tmux or shutil.which("tmux", path=path)
@@ -113,7 +115,7 @@ class TmuxProvider:
     ) -> list[Any]:
         s = self.settings
         new = [
-            "new-session", "-d", "-s", name,
+            "new-session", "-d", "-s", encode_name(name),
             # -c is format-expanded by tmux; '##' is a literal '#'.
             "-c", config.work_dir.replace("#", "##"),
             "-x", str(s.width), "-y", str(s.height),
@@ -131,6 +133,8 @@ class TmuxProvider:
         argv: list[Any] = ["set-option", "-g", "remain-on-exit", "on", SEP, *new]
         argv += [SEP, "set-option", "-p", "-t", exact(name, pane=True), AGENT_PANE_OPTION, "1"]
         argv += [SEP, "set-option", "-t", exact(name, pane=True), START_OPTION, start_id]
+        argv += [SEP, "set-option", "-t", exact(name, pane=True), WORKDIR_OPTION,
+                 encode_value(config.work_dir)]
         for key, value in config.meta.items():
             argv += [SEP, "set-option", "-t", exact(name, pane=True)]
             argv += [option_for(key), encode_value(value)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gascity.errors import SessionError, SessionNotFound
+from gascity.tmuxconv import NO_SERVER, NOT_FOUND, escape_arg, target
 
 __all__ = ["SEP", "Result", "TmuxRunner", "escape_arg", "exact"]
 
@@ -26,33 +27,12 @@ class _Separator:
 SEP: Final = _Separator()
 """Separates tmux commands inside one invocation (tmux's ``\\;``)."""
 
-_NOT_FOUND = (
-    "can't find session",
-    "no such session",
-    "can't find window",
-    "no such window",
-    "can't find pane",
-    "no such pane",
-    "session not found",
-)
 COMMAND_TIMEOUT: Final = 30.0
 """Seconds one tmux invocation may take (the exec protocol's per-op default)."""
 
-_NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
-
-
-def escape_arg(arg: str) -> str:
-    """tmux ends a command at any argument that *ends* with ``;`` (and turns a final
-    ``\\;`` back into ``;``). Escaping that last ``;`` keeps user text one argument."""
-    if arg.endswith(";"):
-        return arg[:-1] + "\\;"
-    return arg
-
-
 def exact(name: str, pane: bool = False) -> str:
-    """A target that matches ``name`` exactly (a bare name is a prefix match);
-    ``pane=True`` gives the form pane and option commands accept."""
-    return f"={name}:" if pane else f"={name}"
+    """A target that matches ``name`` exactly (see :func:`gascity.tmuxconv.target`)."""
+    return target(name, pane=pane)
 
 
 @dataclass(frozen=True)
@@ -67,11 +47,11 @@ class Result:
 
     @property
     def not_found(self) -> bool:
-        return any(text in self.stderr for text in _NOT_FOUND) or self.no_server
+        return any(text in self.stderr for text in NOT_FOUND) or self.no_server
 
     @property
     def no_server(self) -> bool:
-        return any(text in self.stderr for text in _NO_SERVER)
+        return any(text in self.stderr for text in NO_SERVER)
 
 
 class TmuxRunner:

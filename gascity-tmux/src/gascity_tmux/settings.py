@@ -1,30 +1,13 @@
-"""The ``[session.tmux]`` settings table and the per-city socket name."""
+"""The ``[session.tmux]`` settings table."""
 
 from __future__ import annotations
-
-import hashlib
-import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gascity.config.durations import Duration
+from gascity.tmuxconv import MAX_SOCKET
 
-__all__ = ["TmuxSettings", "socket_for_city"]
-
-# tmux puts the socket in /tmp/tmux-<uid>/<name>; sun_path holds 108 bytes.
-_MAX_SOCKET = 64
-
-
-def socket_for_city(city: str) -> str:
-    """``gc-<city>``; a city name outside ``[A-Za-z0-9_-]`` (or a very long one) gets
-    a short hash so two cities whose names only differ there never share a server."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", city) or "city"
-    name = f"gc-{safe}"
-    if safe != city or len(name) > _MAX_SOCKET:
-        digest = hashlib.sha256(city.encode()).hexdigest()[:8]
-        name = f"{name[: _MAX_SOCKET - 9]}-{digest}"
-    return name
-
+__all__ = ["TmuxSettings"]
 
 class TmuxSettings(BaseModel):
     """``[session.tmux]`` in city.toml; each key also reads ``GC_TMUX_<KEY>``."""
@@ -34,8 +17,8 @@ class TmuxSettings(BaseModel):
     socket: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_-]+$",
-        max_length=_MAX_SOCKET,
-        description="tmux -L socket name; default gc-<city name>",
+        max_length=MAX_SOCKET,
+        description="tmux -L socket name; default gc-<city name>-<hash of name and real path>",
     )
     tmux: str | None = Field(
         default=None, description="path of the tmux binary; default: tmux found on PATH"
