@@ -101,6 +101,9 @@ def test_second_controller_is_refused(city: Path, controller: subprocess.Popen[s
     status = json.loads(gc(city, "status", "--json").stdout)
     assert status["controller"] == {"running": True, "pid": controller.pid,
                                     "last_tick": status["controller"]["last_tick"]}
+    assert status["holder"]["kind"] == "controller"
+    assert status["holder"]["pid"] == controller.pid
+    assert f"held by: standalone controller (pid {controller.pid})" in gc(city, "status").stdout
 
 
 def test_start_on_a_standalone_controller_reconciles_now(

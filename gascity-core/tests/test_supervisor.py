@@ -137,9 +137,9 @@ def make_city(tmp_path: Path) -> Iterator[MakeCity]:
 def test_two_cities_one_supervisor_and_a_killed_agent_comes_back(
     home: SupervisorHome, make_city: MakeCity
 ) -> None:
-    patrol = 2.0
-    one = make_city("one", {"mayor": "sleep 600", "deacon": "sleep 600"}, patrol="2s")
-    two = make_city("two", {"worker": "sleep 600"}, patrol="2s")
+    patrol = 3.0
+    one = make_city("one", {"mayor": "sleep 600", "deacon": "sleep 600"}, patrol="3s")
+    two = make_city("two", {"worker": "sleep 600"}, patrol="3s")
     first = gc("start", str(one))
     assert "started" in first.stdout and "mayor" in first.stdout, first.stdout
     assert "supervisor started" in first.stdout
@@ -163,8 +163,9 @@ def test_two_cities_one_supervisor_and_a_killed_agent_comes_back(
     killed_at = time.monotonic()
     back = wait_for(lambda: (p := session_pid(one, "mayor")) != victim and alive(p) and p,
                     timeout=30, what="mayor restarted by the supervisor's city runtime")
-    # Within one patrol interval of the city (plus the tick's own work on a busy box).
-    assert time.monotonic() - killed_at < patrol + 1.5
+    # Within one patrol interval of the city (plus the tick's own work on a busy box),
+    # well before a second one would have come.
+    assert time.monotonic() - killed_at < patrol + 2.0
     assert alive(back)
     assert client.supervisor_pid(home) == pid, "no command, no new supervisor"
     assert sessions(two) == {"worker": worker}, "the other city is untouched"
@@ -200,8 +201,10 @@ def test_broken_and_hanging_cities_do_not_delay_another(
             gaps.append(at - last)
             last = at
     end_tick, _ = ticks()
-    assert end_tick - start_tick >= 6, f"good ticked {end_tick - start_tick} times in 5 s"
-    assert max(gaps) < 1.5, f"good's ticks were delayed: gaps {gaps}"
+    # 300 ms patrols for 5 s; the hang (15 s per tick) and the broken city's restarts
+    # must not stretch them.
+    assert end_tick - start_tick >= 5, f"good ticked {end_tick - start_tick} times in 5 s"
+    assert max(gaps) < 2.5, f"good's ticks were delayed: gaps {gaps}"
 
     hung = city_record(home, hang)
     assert hung is not None and hung["state"] == "running" and hung["tick"] == 0
@@ -330,6 +333,17 @@ def test_register_unregister_and_reload(home: SupervisorHome, make_city: MakeCit
              what="registered city reconciled")
     assert "poked 1 cities" in gc("supervisor", "reload").stdout
     assert set(sessions(city)) == {"a"}
+
+    # A registry broken by hand: the supervisor says so and keeps running what runs.
+    good = home.registry.read_text()
+    home.registry.write_text("[[cities]\n")
+    gc("supervisor", "reload")
+    status = gc("supervisor", "status").stdout
+    assert "registry:" in status and "not valid TOML" in status and "cities.toml" in status
+    record = city_record(home, city)
+    assert record is not None and record["state"] == "running"
+    assert set(sessions(city)) == {"a"}
+    home.registry.write_text(good)
     gc("unregister", str(city))
     assert holder_pid(CityPaths(city).lock) is None
     assert sessions(city) == {}

@@ -22,7 +22,7 @@ class SupervisorHome:
     @classmethod
     def default(cls) -> SupervisorHome:
         env = os.environ.get("GC_HOME", "").strip()
-        return cls(Path(env).expanduser() if env else Path.home() / ".gc")
+        return cls(Path(env).expanduser().absolute() if env else Path.home() / ".gc")
 
     def ensure(self) -> Path:
         """Create the home owner-only (0700); it holds the registry and the socket."""

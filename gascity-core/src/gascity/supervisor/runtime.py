@@ -31,6 +31,8 @@ __all__ = ["main"]
 
 log = logging.getLogger("gascity.supervisor.runtime")
 
+_LOG_FORMAT = "%(asctime)s gc[{name}]: %(message)s"
+
 
 class _Reporter:
     def __init__(self, stream: IO[str]) -> None:
@@ -74,10 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     # fd 1 is the report pipe; everything else that writes to stdout goes to the log.
     reports = _Reporter(os.fdopen(os.dup(1), "w", encoding="utf-8"))
     os.dup2(2, 1)
-    logging.basicConfig(level=logging.INFO, format=f"gc[{city_dir.name}]: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT.format(name=city_dir.name))
     threading.Thread(target=_watch_supervisor, name="gc-supervisor-watch", daemon=True).start()
 
     def ready(controller: Controller) -> None:
+        # The supervisor's log interleaves every city: name each line after its city.
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(logging.Formatter(_LOG_FORMAT.format(name=controller.city.name)))
         reports.send(event="ready", pid=os.getpid(), city=controller.city.name)
 
     try:
