@@ -132,7 +132,7 @@ def test_systemd_unit_renders_and_verifies(tmp_path: Path) -> None:
     escaped = str(home.root).replace("%", "%%")  # systemd's specifier escape
     assert f'Environment="GC_HOME={escaped}"' in text
     assert "supervisor" in text and "run" in text and "WantedBy=default.target" in text
-    assert "KillMode=process" in text
+    assert "KillMode=process" in text and "Restart=on-failure" in text
     verify = shutil.which("systemd-analyze")
     if verify is None:
         pytest.fail("systemd-analyze is needed to check the unit (Debian: apt-get install "

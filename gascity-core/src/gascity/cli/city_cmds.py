@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -159,12 +158,7 @@ def stop(state: CliState, path: Path | None, wait: float) -> None:
             client.request(h, "reload")  # stops the city's runtime, which stops its sessions
     elif holder.kind == "controller":
         notify_controller(city_dir, "stop")
-    deadline = time.monotonic() + wait
-    while holder_pid(paths.lock) is not None:
-        if time.monotonic() > deadline:
-            raise click.ClickException(f"controller still running after {wait:g}s "
-                                       f"({holder.describe()})")
-        time.sleep(0.05)
+    client.wait_released(city_dir, wait, h)
     if holder.kind != "nobody":
         click.echo("controller stopped")
     # Whatever a runtime in backoff (or a killed controller) left running goes too.

@@ -13,7 +13,6 @@ import click
 
 from ..config import load_city
 from ..controller.lock import holder_pid
-from ..controller.paths import CityPaths
 from ..supervisor import client, service
 from ..supervisor.home import SupervisorHome
 from ..supervisor.registry import Registry
@@ -32,18 +31,6 @@ def home() -> SupervisorHome:
 def registration_name(city_dir: Path) -> str:
     """workspace.name, as the city's runtime will call itself."""
     return load_city(city_dir).city_name
-
-
-def wait_released(city_dir: Path, wait: float) -> None:
-    """Block until no process holds the city's controller lock."""
-    lock = CityPaths(city_dir).lock
-    deadline = time.monotonic() + wait
-    while holder_pid(lock) is not None:
-        if time.monotonic() > deadline:
-            raise click.ClickException(
-                f"the controller of {city_dir} still runs after {wait:g}s "
-                f"(pid {holder_pid(lock)})")
-        time.sleep(0.05)
 
 
 def _when(ts: float | None) -> str:
@@ -219,7 +206,7 @@ def unregister_cmd(state: CliState, path: Path | None, wait: float) -> None:
         raise click.ClickException(f"{city_dir} is not registered (see gc cities)")
     if holder.kind == "supervisor":
         client.request(h, "reload")
-        wait_released(city_dir, wait)
+        client.wait_released(city_dir, wait, h)
     click.echo(f"unregistered {city_dir}")
 
 

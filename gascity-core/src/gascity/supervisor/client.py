@@ -18,7 +18,14 @@ from ..controller.socket import send_command
 from ..errors import GasCityError
 from .home import SupervisorHome
 
-__all__ = ["Holder", "city_holder", "ensure_running", "request", "supervisor_pid"]
+__all__ = [
+    "Holder",
+    "city_holder",
+    "ensure_running",
+    "request",
+    "supervisor_pid",
+    "wait_released",
+]
 
 
 class SupervisorUnavailable(GasCityError):
@@ -141,3 +148,24 @@ def city_holder(city_dir: Path, home: SupervisorHome | None = None) -> Holder:
     if pid is not None:
         return Holder("controller", pid if pid > 0 else None, sup_pid)
     return Holder("nobody", None, sup_pid)
+
+
+def wait_released(city_dir: Path, wait: float, home: SupervisorHome | None = None) -> None:
+    """Block until the supervisor no longer runs the city and nothing holds its lock.
+
+    :raises GasCityError: still held after ``wait`` seconds.
+    """
+    home = home or SupervisorHome.default()
+    real = str(city_dir.resolve())
+    lock = CityPaths(city_dir).lock
+    deadline = time.monotonic() + wait
+    while True:
+        managed = any(c.get("path") == real for c in cities(home) or [])
+        pid = holder_pid(lock)
+        if not managed and pid is None:
+            return
+        if time.monotonic() > deadline:
+            who = "its supervisor runtime" if managed else f"pid {pid}"
+            raise GasCityError(f"the controller of {city_dir} still runs after {wait:g}s "
+                               f"({who})")
+        time.sleep(0.05)

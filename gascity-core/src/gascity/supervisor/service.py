@@ -65,7 +65,8 @@ def render_systemd(home: SupervisorHome) -> str:
         "Type=simple",
         "ExecStart=" + " ".join(_systemd_quote(w, exec_line=True) for w in _argv()),
         f"WorkingDirectory={_systemd_path(home.root)}",
-        "Restart=always",
+        # A clean exit is `gc supervisor stop`: stay stopped. A crash or kill -9 restarts.
+        "Restart=on-failure",
         "RestartSec=5s",
         # Only the supervisor is signalled: a graceful stop stops each city's sessions
         # through its runtime, and after a crash the sessions live on to be adopted.
