@@ -42,6 +42,20 @@ def test_registry_keys_cities_by_real_path(tmp_path: Path) -> None:
     assert reg.unregister(city) is False
 
 
+def test_registry_keeps_the_reference_rig_index(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "cities.toml")
+    (tmp_path / "c").mkdir()
+    reg.path.write_text('[[cities]]\npath = "/old"\nname = "old"\n\n'
+                        '[[rigs]]\npath = "/r"\nname = "r1"\ndefault_city = "/old"\n')
+    reg.register(tmp_path / "c", "c")
+    reg.unregister(Path("/old"))
+    assert [e.name for e in reg.entries()] == ["c"]
+    import tomllib
+
+    assert tomllib.loads(reg.path.read_text())["rigs"] == [
+        {"path": "/r", "name": "r1", "default_city": "/old"}]
+
+
 def test_registry_refuses_a_taken_or_unusable_name(tmp_path: Path) -> None:
     reg = Registry(tmp_path / "cities.toml")
     (tmp_path / "a").mkdir()

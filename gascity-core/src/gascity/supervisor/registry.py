@@ -14,6 +14,7 @@ import tomllib
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import GasCityError
 from ..fsutil import atomic_write, locked
@@ -38,23 +39,25 @@ class Registry:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def _load(self) -> dict[str, Any]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise RegistryError(f"{self.path}: cannot read: {exc}") from None
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RegistryError(f"{self.path}: not valid TOML: {exc}") from None
+
     def entries(self) -> list[CityEntry]:
         """Every registered city. A missing file is an empty registry.
 
         :raises RegistryError: the file is not valid TOML or an entry is malformed; the
             message names the file and the entry.
         """
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise RegistryError(f"{self.path}: cannot read: {exc}") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise RegistryError(f"{self.path}: not valid TOML: {exc}") from None
-        raw = data.get("cities", [])
+        raw = self._load().get("cities", [])
         if not isinstance(raw, list):
             raise RegistryError(f"{self.path}: cities: expected an array of tables")
         entries = []
@@ -114,5 +117,12 @@ class Registry:
             # A JSON string is a valid TOML basic string (same escapes).
             lines += ["[[cities]]", f"path = {json.dumps(str(entry.path))}",
                       f"name = {json.dumps(entry.name)}", ""]
+        # The reference keeps its rig index in the same file: carry it over untouched.
+        for rig in self._load().get("rigs", []):
+            if isinstance(rig, dict):
+                lines.append("[[rigs]]")
+                lines += [f"{key} = {json.dumps(value)}" for key, value in rig.items()
+                          if isinstance(value, str) and key.replace("_", "").isalnum()]
+                lines.append("")
         atomic_write(self.path, "\n".join(lines))
         os.chmod(self.path, 0o600)

@@ -202,12 +202,11 @@ class Supervisor:
     def _spawn(self, rt: CityRuntime) -> None:
         path = rt.entry.path
         argv = [sys.executable, "-m", "gascity.supervisor.runtime", str(path)]
-        env = {**os.environ, "GC_SUPERVISOR_PID": str(os.getpid())}
         try:
             # Its own session: a Ctrl-C at the supervisor's terminal reaches the
             # supervisor, which stops the cities in order.
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    cwd=path, env=env, start_new_session=True)
+                                    cwd=path, start_new_session=True)
         except OSError as exc:
             with self._cond:
                 self._failed(rt, f"{path}: cannot start the city runtime: {exc}")
