@@ -348,3 +348,39 @@ def test_register_unregister_and_reload(home: SupervisorHome, make_city: MakeCit
     assert holder_pid(CityPaths(city).lock) is None
     assert sessions(city) == {}
     assert gc("unregister", str(city), check=False).returncode != 0
+
+
+def test_a_standalone_controller_keeps_its_city_and_gc_stop_ends_it(
+    home: SupervisorHome, make_city: MakeCity
+) -> None:
+    city = make_city("solo", {"a": "sleep 600"}, patrol="1h")
+    proc = subprocess.Popen([*GC, "start", "--foreground", str(city)], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: holder_pid(CityPaths(city).lock) == proc.pid, timeout=30,
+                 what="standalone controller holding the city")
+        wait_for(lambda: set(sessions(city)) == {"a"}, timeout=30, what="its first tick")
+        # Registered behind its back: the supervisor's runtime cannot take the city.
+        Registry(home.registry).register(city, "solo")
+        gc("supervisor", "start")
+        record = wait_for(lambda: (r := city_record(home, city)) and r["state"] == "backoff"
+                          and r, timeout=30, what="runtime refused by the lock")
+        assert f"(pid {proc.pid}) outside the supervisor" in record["error"]
+
+        with open(city / "city.toml", "a") as fh:
+            fh.write(AGENT.format(name="b", command="sleep 600"))
+        out = gc("start", str(city)).stdout
+        assert f"run by standalone controller (pid {proc.pid})" in out, out
+        assert "started b" in out, "gc start reconciled through the standalone controller"
+        assert (f"held by: standalone controller (pid {proc.pid})"
+                in gc("--city", str(city), "status").stdout)
+
+        result = gc("stop", str(city))
+        assert "unregistered" in result.stdout and "controller stopped" in result.stdout
+        assert proc.wait(timeout=30) == 0
+        assert sessions(city) == {}
+        assert Registry(home.registry).find(city) is None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -156,7 +156,7 @@ def stop(state: CliState, path: Path | None, wait: float) -> None:
         click.echo(f"unregistered {city_dir} from the supervisor")
         if client.supervisor_pid(h) is not None:
             client.request(h, "reload")  # stops the city's runtime, which stops its sessions
-    elif holder.kind == "controller":
+    if holder.kind == "controller":
         notify_controller(city_dir, "stop")
     client.wait_released(city_dir, wait, h)
     if holder.kind != "nobody":

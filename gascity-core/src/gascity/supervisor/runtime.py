@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_controller(city_dir, on_ready=ready, on_tick=reports.tick)
     except ControllerRunning as exc:
-        reports.send(event="error", error=f"{city_dir}: {exc} outside the supervisor; stop "
-                                          "it (gc stop) and the supervisor takes the city over")
+        reports.send(event="error", error=f"{city_dir}: {exc} outside the supervisor (gc "
+                                          "start --foreground?); the supervisor takes the "
+                                          "city over once that controller exits")
         return 3
     except ConfigError as exc:
         reports.send(event="error", error=str(exc))
