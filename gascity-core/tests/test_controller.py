@@ -253,11 +253,33 @@ def test_idle_timeout_restarts_only_quiet_sessions_of_opted_in_agents(rig_factor
     rig.controller.tick()
     rig.counter.reset()
     assert rig.controller.tick().started == []
-    assert rig.counter.snapshot() == {"list_running": 1, "last_activity": 1}
+    # The activity time comes with the listing: no call per session.
+    assert rig.counter.snapshot() == {"list_running": 1}
     rig.fake.sessions["quiet"].started_at -= 7200  # fake's last activity = its start
     report = rig.controller.tick()
     assert report.started == ["quiet"]
     assert [e.subject for e in rig.events.of_type("session.idle")] == ["quiet"]
+
+
+def test_idle_probes_are_bounded_where_the_listing_has_no_activity(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory('[[agent]]\nname = "w"\ncommand = "x"\nmax_active_sessions = 20\n'
+                      'scale_check = "echo 20"\nidle_timeout = "1h"\n')
+    now = [10_000.0]
+    rig.controller.clock = lambda: now[0]
+    rig.fake.lists_activity = False
+    rig.controller.tick()
+    rig.counter.reset()
+    rig.controller.tick()
+    assert rig.counter.snapshot() == {"list_running": 1, "last_activity": 20}
+    for _ in range(5):  # ticks within a quarter of the timeout ask nobody
+        now[0] += 60
+        rig.counter.reset()
+        rig.controller.tick()
+        assert rig.counter.snapshot() == {"list_running": 1}
+    now[0] += 15 * 60
+    rig.counter.reset()
+    rig.controller.tick()
+    assert rig.counter.snapshot() == {"list_running": 1, "last_activity": 20}
 
 
 def test_five_slow_scale_checks_overlap_within_one_tick(rig_factory) -> None:  # type: ignore[no-untyped-def]

@@ -323,3 +323,32 @@ def test_attach_follows_output_and_types_input(
     assert client.returncode == 0, err.decode()
     assert b"before-attach" in out
     assert provider.list_running("talk")[0].liveness is Liveness.ALIVE  # detach keeps it
+
+
+def test_idle_timeout_on_every_agent_keeps_the_one_call_steady_tick(tmp_path: Path) -> None:
+    from gascity.controller import Controller
+    from gascity.testing import HookCallCounter, MemoryEvents, open_test_city
+
+    city = tmp_path / "idlecity"
+    city.mkdir()
+    (city / "city.toml").write_text("".join(
+        f'[[agent]]\nname = "a{i}"\ncommand = "sleep 300"\nidle_timeout = "1h"\n'
+        for i in range(5)))
+    provider = make(city)
+    counter = HookCallCounter()
+    try:
+        with open_test_city(city, session=provider, events=MemoryEvents(),
+                            observers=[counter]) as opened:
+            ctl = Controller(opened)
+            assert len(ctl.tick().started) == 5
+            wait_for(lambda: all(r.liveness is Liveness.ALIVE
+                                 for r in provider.list_running("")), 10)
+            for _ in range(2):
+                counter.reset()
+                report = ctl.tick()
+                assert report.started == [] and report.stopped == []
+                assert counter.snapshot() == {"list_running": 1}
+            records = provider.list_running("")
+            assert all(r.last_activity is not None for r in records)
+    finally:
+        stop_all(provider)

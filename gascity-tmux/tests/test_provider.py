@@ -436,3 +436,26 @@ def test_a_name_that_prefixes_another_never_touches_it(
     provider.start("a1", cfg("sleep 300", tmp_path))
     assert provider.stop("a1") is True
     assert listed(provider, "a10") is not None
+
+
+def test_idle_timeout_on_every_agent_keeps_the_one_call_steady_tick(
+        make_provider: MakeProvider, tmp_path: Path) -> None:
+    from gascity.controller import Controller
+    from gascity.testing import HookCallCounter, MemoryEvents, open_test_city
+
+    (tmp_path / "city.toml").write_text("".join(
+        f'[[agent]]\nname = "a{i}"\ncommand = "sleep 300"\nidle_timeout = "1h"\n'
+        for i in range(5)))
+    provider = make_provider()
+    counter = HookCallCounter()
+    with open_test_city(tmp_path, session=provider, events=MemoryEvents(),
+                        observers=[counter]) as city:
+        ctl = Controller(city)
+        assert len(ctl.tick().started) == 5
+        for _ in range(2):
+            counter.reset()
+            report = ctl.tick()
+            assert report.started == [] and report.stopped == []
+            assert counter.snapshot() == {"list_running": 1}
+        records = provider.list_running("")
+        assert len(records) == 5 and all(r.last_activity is not None for r in records)

@@ -60,7 +60,9 @@ class RunningSession:
     (the controller then falls back to its own state); an empty mapping means "read,
     and nothing is set". ``processes`` likewise is ``None`` when unknown; otherwise
     it holds the command names running in the session, for zombie detection by an
-    agent's ``process_names``.
+    agent's ``process_names``. ``last_activity`` is when the session last showed
+    activity (output, input), if the listing call can tell; with it the controller
+    enforces ``idle_timeout`` without a ``last_activity`` call per session.
     """
 
     name: str
@@ -69,6 +71,7 @@ class RunningSession:
     processes: frozenset[str] | None = None
     started_at: datetime | None = None
     detail: str = ""
+    last_activity: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ _FIXED = (
     "#{pane_dead_status}",
     "#{pane_dead_signal}",
     "#{" + AGENT_PANE_OPTION + "}",
+    "#{window_activity}",
 )
 # The command name is free text, so it goes last and keeps any tab it might hold.
 _FIELDS = (*_FIXED, *("#{" + option_for(k) + "}" for k in LISTED_META), "#{pane_current_command}")
@@ -56,6 +57,8 @@ class _Session:
     created: str
     meta: dict[str, str]
     panes: list[_Pane] = field(default_factory=list)
+    activity: int = 0
+    """Newest ``window_activity`` of its panes: what the last_activity hook reads."""
 
 
 def _liveness(panes: list[_Pane]) -> tuple[Liveness, str]:
@@ -85,7 +88,7 @@ def parse_listing(lines: Iterable[str], prefix: str = "") -> list[RunningSession
         parts = line.split("\t", width - 1)
         if len(parts) != width:
             continue
-        encoded, created, dead, status, sig, agent = parts[: len(_FIXED)]
+        encoded, created, dead, status, sig, agent, activity = parts[: len(_FIXED)]
         name = decode_name(encoded)
         if not name.startswith(prefix):
             continue
@@ -95,6 +98,8 @@ def parse_listing(lines: Iterable[str], prefix: str = "") -> list[RunningSession
             meta = {k: decode_value(v) for k, v in zip(LISTED_META, raw_meta, strict=True) if v}
             session = sessions[name] = _Session(name, created, meta)
         session.panes.append(_Pane(dead == "1", status, sig, agent == "1", parts[-1]))
+        if activity.isdigit():
+            session.activity = max(session.activity, int(activity))
     out: list[RunningSession] = []
     for session in sessions.values():
         liveness, detail = _liveness(session.panes)
@@ -106,6 +111,8 @@ def parse_listing(lines: Iterable[str], prefix: str = "") -> list[RunningSession
                 processes=frozenset(p.command for p in session.panes if not p.dead and p.command),
                 started_at=_started(session.created),
                 detail=detail,
+                last_activity=(datetime.fromtimestamp(session.activity, UTC)
+                               if session.activity else None),
             )
         )
     return out

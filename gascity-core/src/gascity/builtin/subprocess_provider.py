@@ -254,6 +254,7 @@ class SubprocessProvider:
                     processes=_process_names(members),
                     started_at=datetime.fromtimestamp(ident.started_at, UTC),
                     detail="" if alive else self._exit_detail(Path(session_dir)),
+                    last_activity=self._activity(session_dir),
                 )
             )
         return records
@@ -522,11 +523,15 @@ class SubprocessProvider:
 
     @hookimpl
     def last_activity(self, name: str) -> datetime | None:
-        session_dir = self._dir(name)
+        return self._activity(str(self._dir(name)))
+
+    @staticmethod
+    def _activity(session_dir: str) -> datetime | None:
+        """The newest of the output log's and the input FIFO's modification times."""
         times = []
         for part in ("output.log", "stdin"):
             with contextlib.suppress(OSError):
-                times.append((session_dir / part).stat().st_mtime)
+                times.append(os.stat(f"{session_dir}/{part}").st_mtime)
         return datetime.fromtimestamp(max(times), UTC) if times else None
 
     @hookimpl

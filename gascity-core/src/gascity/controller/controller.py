@@ -9,12 +9,14 @@ that is healthy costs no call beyond the listing.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..city import City
@@ -82,6 +84,12 @@ class Controller:
         self.clock = clock
         self.loaded: LoadedConfig = city.loaded
         self.state = ControllerState.load(self.paths.state)
+        self._saved_state = self.state.to_text()
+        # Fingerprints of the agents of one loaded config (by identity): a steady
+        # tick hashes nothing.
+        self._fingerprints: tuple[object, dict[str, str]] = (None, {})
+        # name -> (when asked, answer) for providers whose listing has no activity time.
+        self._idle_asked: dict[str, tuple[float, datetime | None]] = {}
         self.ticks = 0
         self.last_report: TickReport | None = None
         self._tick_lock = threading.Lock()
@@ -178,6 +186,8 @@ class Controller:
         )
         report.scale_seconds = time.perf_counter() - t_scale
         report.scale = dict(scale)
+        if self._fingerprints[0] is not config:
+            self._fingerprints = (config, {})
         desired = build_desired(
             config,
             {name: res.count for name, res in scale.items()},
@@ -185,6 +195,7 @@ class Controller:
             city_dir=self.city.dir,
             suspended_agents=suspended,
             city_suspended=city_suspended,
+            fingerprints=self._fingerprints[1],
         )
         t_list = time.perf_counter()
         running = self.hooks.list_running("")  # the tick's one provider call
@@ -207,12 +218,28 @@ class Controller:
         if not plan.is_noop or plan.events:
             self._execute(plan, report)
         self.state = plan.state
-        # A small local write every tick keeps last_tick fresh for `gc status`.
-        self.state.save(self.paths.state)
+        self._save_state(now)
         report.seconds = time.perf_counter() - t0
         if not plan.is_noop:
             log.info("%s", report.summary())
         return report
+
+    def _save_state(self, now: float) -> None:
+        """Rewrite the state file only when it changed; stamp the tick on it always.
+
+        ``last_tick`` is the file's modification time (one ``utime``), so a steady
+        tick of a large city writes no bytes at all.
+        """
+        text = self.state.to_text()
+        try:
+            if text != self._saved_state:
+                self.state.save(self.paths.state, text)
+                self._saved_state = text
+            os.utime(self.paths.state, (now, now))
+        except OSError as exc:
+            # The fleet keeps running; the next change retries the write.
+            log.warning("cannot write %s: %s", self.paths.state, exc)
+            self._saved_state = ""
 
     def _probe_acks(self, running: Iterable[RunningSession]) -> frozenset[str]:
         """Draining sessions whose provider cannot list metadata: ask each for an ack.
@@ -232,28 +259,45 @@ class Controller:
     def _probe_idle(self, running: Iterable[RunningSession], config: Any) -> frozenset[str]:
         """Sessions of agents with ``idle_timeout`` that have been quiet for that long.
 
-        Only agents that opt in with ``idle_timeout`` cost a ``last_activity`` call per
-        session per tick; every other agent keeps the one-call steady tick.
+        The activity time comes with the listing where the provider can tell
+        (``RunningSession.last_activity``: tmux, subprocess), so idle timeouts cost no
+        call at all. Where it cannot, a session is asked (``last_activity``) at most
+        once per quarter of its timeout, not once per tick.
         """
         from ..reconcile.desired import session_owner
 
         watched = {a.name: a for a in config.agent if a.idle_timeout}
         if not watched:
+            self._idle_asked.clear()
             return frozenset()
         idle: set[str] = set()
         now = self.clock()
+        seen: set[str] = set()
         for record in running:
             owner = session_owner(record.name, watched)
             if owner is None or record.liveness is not Liveness.ALIVE:
                 continue
-            try:
-                last = self.hooks.last_activity(record.name)
-            except GasCityError:
-                continue
-            timeout = watched[owner[0]].idle_timeout
-            if last is not None and timeout and now - last.timestamp() > timeout:
+            timeout = float(watched[owner[0]].idle_timeout)
+            last = record.last_activity
+            if last is None:
+                seen.add(record.name)
+                last = self._ask_activity(record.name, now, timeout)
+            if last is not None and now - last.timestamp() > timeout:
                 idle.add(record.name)
+        for name in set(self._idle_asked) - seen:
+            del self._idle_asked[name]
         return frozenset(idle)
+
+    def _ask_activity(self, name: str, now: float, timeout: float) -> datetime | None:
+        asked = self._idle_asked.get(name)
+        if asked is not None and now - asked[0] < timeout / 4:
+            return asked[1]
+        try:
+            last = self.hooks.last_activity(name)
+        except GasCityError:
+            last = None
+        self._idle_asked[name] = (now, last)
+        return last  # type: ignore[no-any-return]
 
     # ----------------------------------------------------------------- execute
 

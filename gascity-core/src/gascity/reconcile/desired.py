@@ -17,12 +17,36 @@ _INSTANCE = re.compile(r"^(?P<agent>.+)-(?P<n>[1-9][0-9]*)$")
 
 
 @dataclass(frozen=True, slots=True)
+class _StartInputs:
+    """What building a session's StartConfig needs, shared by an agent's sessions."""
+
+    agent: AgentConfig
+    city_name: str
+    city_dir: Path
+    startup_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
 class DesiredSession:
     name: str
     agent: str
     instance: int | None
     fingerprint: str
-    config: StartConfig
+    inputs: _StartInputs
+
+    @property
+    def config(self) -> StartConfig:
+        """How to start it: built on demand, because a steady tick starts nothing and
+        building one per desired session was most of such a tick."""
+        return start_config(
+            self.inputs.agent,
+            self.name,
+            city_name=self.inputs.city_name,
+            city_dir=self.inputs.city_dir,
+            startup_timeout=self.inputs.startup_timeout,
+            fp=self.fingerprint,
+            instance=self.instance,
+        )
 
 
 def instance_names(agent: AgentConfig, count: int) -> list[str]:
@@ -87,31 +111,27 @@ def build_desired(
     city_dir: Path,
     suspended_agents: frozenset[str] = frozenset(),
     city_suspended: bool = False,
+    fingerprints: dict[str, str] | None = None,
 ) -> dict[str, DesiredSession]:
-    """Every session that should run now. Suspended city or agents want none."""
+    """Every session that should run now. Suspended city or agents want none.
+
+    ``fingerprints`` caches each agent's fingerprint by name; pass the same dict for
+    as long as ``config`` is the same object (the controller keeps one per loaded
+    config), so steady ticks hash nothing.
+    """
     if config.workspace.suspended or city_suspended:
         return {}
+    cache = {} if fingerprints is None else fingerprints
     out: dict[str, DesiredSession] = {}
     for agent in config.agent:
         if agent.suspended or agent.name in suspended_agents:
             continue
         count = pool_counts.get(agent.name, 1) if agent.is_pool else 1
-        fp = fingerprint(agent)
-        for name in instance_names(agent, count):
-            instance = None if name == agent.name else int(name.rsplit("-", 1)[1])
-            out[name] = DesiredSession(
-                name=name,
-                agent=agent.name,
-                instance=instance,
-                fingerprint=fp,
-                config=start_config(
-                    agent,
-                    name,
-                    city_name=city_name,
-                    city_dir=city_dir,
-                    startup_timeout=config.session.startup_timeout,
-                    fp=fp,
-                    instance=instance,
-                ),
-            )
+        fp = cache.get(agent.name)
+        if fp is None:
+            fp = cache[agent.name] = fingerprint(agent)
+        inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout)
+        for i, name in enumerate(instance_names(agent, count), 1):
+            instance = None if name == agent.name else i
+            out[name] = DesiredSession(name, agent.name, instance, fp, inputs)
     return out

@@ -26,7 +26,6 @@ Rules, in the order a session meets them:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,7 +161,7 @@ def make_plan(
 ) -> Plan:
     agents = {a.name: a for a in config.agent}
     by_name = {r.name: r for r in running}
-    new = copy.deepcopy(state)
+    new = state.copy()
     plan = Plan(state=new)
     level = waves(config)
     plan.dependencies = {a.name: list(a.depends_on) for a in config.agent}

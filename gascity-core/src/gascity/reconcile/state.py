@@ -18,7 +18,7 @@ from ..fsutil import atomic_write
 __all__ = ["ControllerState", "Drain", "Overrides"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Drain:
     reason: str
     """``scale`` (pool shrank), ``drift`` (config changed) or ``suspend``."""
@@ -41,6 +41,7 @@ class ControllerState:
     def load(cls, path: Path) -> ControllerState:
         try:
             raw: dict[str, Any] = json.loads(path.read_text())
+            mtime = path.stat().st_mtime
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError):
@@ -55,11 +56,32 @@ class ControllerState:
         state.scale_errors = dict(raw.get("scale_errors", {}))
         state.blocked = dict(raw.get("blocked", {}))
         state.last_running = list(raw.get("last_running", []))
-        state.last_tick = float(raw.get("last_tick", 0.0))
+        # Files before compact state carried last_tick inside; now it is the mtime.
+        state.last_tick = max(float(raw.get("last_tick", 0.0)), mtime)
         return state
 
-    def save(self, path: Path) -> None:
-        atomic_write(path, json.dumps(asdict(self), indent=1, sort_keys=True))
+    def to_text(self) -> str:
+        """The file's content: compact, and without ``last_tick`` (the file's mtime)."""
+        data = asdict(self)
+        del data["last_tick"]
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    def save(self, path: Path, text: str | None = None) -> None:
+        atomic_write(path, self.to_text() if text is None else text)
+
+    def copy(self) -> ControllerState:
+        """A copy the next tick's plan may change without touching this one."""
+        return ControllerState(
+            fingerprints=dict(self.fingerprints),
+            drains=dict(self.drains),  # Drain values are replaced, never changed
+            crashes={k: list(v) for k, v in self.crashes.items()},
+            quarantined=dict(self.quarantined),
+            pool_desired=dict(self.pool_desired),
+            scale_errors=dict(self.scale_errors),
+            blocked=dict(self.blocked),
+            last_running=list(self.last_running),
+            last_tick=self.last_tick,
+        )
 
 
 @dataclass

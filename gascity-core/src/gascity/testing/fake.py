@@ -53,6 +53,9 @@ class FakeProvider:
         """name -> seconds: ``start`` of that name sleeps first (startup timeouts)."""
         self.start_delay = 0.0
         self.list_delay = 0.0
+        self.lists_activity = True
+        """Whether ``list_running`` carries ``last_activity`` (as tmux and subprocess do);
+        ``False`` plays a provider that can only answer the ``last_activity`` hook."""
         self.start_log: list[tuple[str, float, float]] = []
         """(name, started, finished) monotonic times of each start, for wave tests."""
         self._lock = threading.RLock()
@@ -120,6 +123,8 @@ class FakeProvider:
                     liveness=Liveness.ALIVE if s.alive else Liveness.DEAD,
                     meta=dict(s.meta),
                     started_at=datetime.fromtimestamp(s.started_at, UTC),
+                    last_activity=(datetime.fromtimestamp(s.started_at, UTC)
+                                   if self.lists_activity else None),
                 )
                 for s in sessions.values()
                 if s.name.startswith(prefix)
