@@ -184,8 +184,61 @@ def test_install_no_enable_writes_the_unit_and_uninstall_removes_it(
     result = runner.invoke(cli, ["supervisor", "install", "--no-enable"])
     assert result.exit_code == 0, result.output
     unit = tmp_path / "cfg" / "systemd" / "user" / "gascity-supervisor.service"
-    assert f"installed systemd service: {unit}" in result.output
+    assert f"wrote systemd service: {unit} (not enabled)" in result.output
     assert f"GC_HOME={tmp_path / 'h'}" in unit.read_text()
     result = runner.invoke(cli, ["supervisor", "uninstall"])
     assert result.exit_code == 0, result.output
     assert not unit.exists()
+
+
+def _fake_systemctl(bin_dir: Path, log: Path, status: int) -> None:
+    # systemctl --user needs a user bus, which a test box does not have: a stand-in that
+    # records its argv and answers like systemctl does without one.
+    bin_dir.mkdir()
+    script = bin_dir / "systemctl"
+    script.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\n'
+                      + ('echo "Failed to connect to bus: No medium found" >&2\n'
+                         if status else "") + f"exit {status}\n")
+    script.chmod(0o755)
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="systemd is the Linux service manager")
+def test_install_enables_and_starts_the_unit_and_uninstall_disables_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "systemctl.log"
+    _fake_systemctl(tmp_path / "bin", log, 0)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("GC_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["supervisor", "install"])
+    assert result.exit_code == 0, result.output
+    assert "(enabled and started)" in result.output
+    assert log.read_text().splitlines() == [
+        "--user daemon-reload",
+        "--user enable gascity-supervisor.service",
+        "--user start gascity-supervisor.service",
+    ]
+    log.unlink()
+    assert runner.invoke(cli, ["supervisor", "uninstall"]).exit_code == 0
+    assert log.read_text().splitlines() == [
+        "--user disable --now gascity-supervisor.service",
+        "--user daemon-reload",
+    ]
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="systemd is the Linux service manager")
+def test_install_without_a_user_bus_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_systemctl(tmp_path / "bin", tmp_path / "log", 1)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("GC_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    result = CliRunner().invoke(cli, ["supervisor", "install"])
+    assert result.exit_code == 1
+    assert "systemctl --user daemon-reload failed (status 1)" in result.output
+    assert "Failed to connect to bus" in result.output
+    assert "is written; until the service manager runs it, use: gc supervisor start" in (
+        result.output)

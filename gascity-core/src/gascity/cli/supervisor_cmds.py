@@ -161,9 +161,18 @@ def supervisor_install(no_enable: bool) -> None:
     h = home()
     h.ensure()
     plan = service.plan(h)
-    service.install(plan, enable=not no_enable)
-    click.echo(f"installed {plan.kind} service: {plan.path}"
-               + ("" if no_enable else " (enabled and started)"))
+    # A supervisor started by hand holds the home: a second one from the service would
+    # only fail on the lock. The service takes over at the next login (or stop + start).
+    running = client.supervisor_pid(h)
+    service.install(plan, enable=not no_enable, start=running is None)
+    if no_enable:
+        click.echo(f"wrote {plan.kind} service: {plan.path} (not enabled)")
+    elif running is None:
+        click.echo(f"installed {plan.kind} service: {plan.path} (enabled and started)")
+    else:
+        click.echo(f"installed {plan.kind} service: {plan.path} (enabled; a supervisor "
+                   f"already runs as pid {running}, so the service takes over from the next "
+                   "login)")
 
 
 @supervisor.command("uninstall")

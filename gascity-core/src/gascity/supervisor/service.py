@@ -34,6 +34,7 @@ class ServicePlan:
     path: Path
     text: str
     enable: list[list[str]]
+    start: list[list[str]]
     disable: list[list[str]]
 
 
@@ -127,15 +128,17 @@ def plan(home: SupervisorHome, platform: str = sys.platform,
     base = user_home or Path.home()
     if platform == "darwin":
         path = base / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+        # launchd starts a loaded agent (RunAtLoad): loading is enabling and starting.
         return ServicePlan("launchd", path, render_launchd(home),
-                           enable=[["launchctl", "unload", str(path)],
-                                   ["launchctl", "load", str(path)]],
+                           enable=[], start=[["launchctl", "unload", str(path)],
+                                             ["launchctl", "load", str(path)]],
                            disable=[["launchctl", "unload", str(path)]])
     config = Path(os.environ.get("XDG_CONFIG_HOME") or base / ".config")
     path = config / "systemd" / "user" / SYSTEMD_UNIT
     return ServicePlan("systemd", path, render_systemd(home),
                        enable=[["systemctl", "--user", "daemon-reload"],
-                               ["systemctl", "--user", "enable", "--now", SYSTEMD_UNIT]],
+                               ["systemctl", "--user", "enable", SYSTEMD_UNIT]],
+                       start=[["systemctl", "--user", "start", SYSTEMD_UNIT]],
                        disable=[["systemctl", "--user", "disable", "--now", SYSTEMD_UNIT],
                                 ["systemctl", "--user", "daemon-reload"]])
 
@@ -152,12 +155,20 @@ def _run(argv: list[str], check: bool) -> None:
                            f"{(done.stderr or done.stdout).strip()}")
 
 
-def install(service: ServicePlan, enable: bool = True) -> None:
+def install(service: ServicePlan, enable: bool = True, start: bool = True) -> None:
+    """Write the service file; enable it (starts at login) and start it now.
+
+    :raises ServiceError: the service manager refused; the file is written by then.
+    """
     service.path.parent.mkdir(parents=True, exist_ok=True)
     service.path.write_text(service.text, encoding="utf-8")
-    if enable:
-        for argv in service.enable:
+    steps = (service.enable if enable else []) + (service.start if enable and start else [])
+    try:
+        for argv in steps:
             _run(argv, check=argv[1] != "unload")
+    except ServiceError as exc:
+        raise ServiceError(f"{exc}\n{service.path} is written; until the service manager "
+                           "runs it, use: gc supervisor start") from None
 
 
 def uninstall(service: ServicePlan) -> bool:
