@@ -10,7 +10,7 @@ from typing import Any
 
 from hatchling.metadata.plugin.interface import MetadataHookInterface
 
-DEFAULT = ["gascity-core", "gascity-tmux", "gascity-exec"]
+DEFAULT = ["gascity-core", "gascity-tmux", "gascity-exec", "gascity-dashboard"]
 EXTRAS = {
     "k8s": ["gascity-k8s"],
     "dolt": ["gascity-dolt-events"],

@@ -27,6 +27,7 @@ DISTS = [
     "gascity-k8s",
     "gascity-dolt-events",
     "gascity-pgmail",
+    "gascity-dashboard",
 ]
 PRESENT = [d for d in DISTS if (ROOT / d / "pyproject.toml").exists()]
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
@@ -124,7 +125,7 @@ def build(session: nox.Session) -> None:
     expected = {
         ("session", "subprocess"), ("session", "tmux"), ("session", "exec"),
         ("session", "k8s"), ("events", "file"), ("events", "dolt"),
-        ("mail", "sqlite"), ("mail", "postgres"),
+        ("mail", "sqlite"), ("mail", "postgres"), ("observers", "dashboard"),
     }
     missing = expected - plugins
     if missing:

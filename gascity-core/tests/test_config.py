@@ -19,6 +19,7 @@ from gascity.config import (
     parse_duration,
 )
 from gascity.config.models import (
+    ApiSection,
     BackendSection,
     DaemonSection,
     PluginsSection,
@@ -44,7 +45,7 @@ BAD_CONFIGS: dict[str, list[str]] = {
     ],
     "unknown_section.toml": [
         "deamon: unknown key in the top level",
-        "expected one of: agent, daemon, events, mail, plugins, session, workspace",
+        "expected one of: agent, api, daemon, events, mail, plugins, session, workspace",
         "(did you mean 'daemon'?)",
     ],
     "missing_command.toml": [
@@ -482,6 +483,7 @@ DOC_SECTIONS: dict[type[pydantic.BaseModel], str] = {
     SessionSection: "## [session]",
     BackendSection: "## [events] and [mail]",
     DaemonSection: "## [daemon]",
+    ApiSection: "## [api]",
     PluginsSection: "## [plugins]",
 }
 

@@ -4,7 +4,9 @@ A plugin is an object (usually a class instance built by the factory its entry p
 names) whose methods carry :data:`gascity.hookimpl` and have the names below. Only the
 *selected* plugin of each role is registered, so every ``firstresult`` hook has exactly
 one implementation answering; :func:`emit_event`, :func:`status_info`,
-:func:`cli_commands` and :func:`shutdown` are broadcasts that observers may join.
+:func:`cli_commands`, :func:`shutdown` and the controller lifecycle hooks
+(:func:`controller_started`, :func:`tick_finished`, :func:`controller_stopped`,
+:func:`readiness`) are broadcasts that observers may join.
 
 Conventions every provider follows:
 
@@ -40,6 +42,8 @@ from .types import (
 
 if TYPE_CHECKING:
     import click
+
+    from .controller.controller import Controller, TickReport
 
 PROJECT = "gascity"
 
@@ -446,4 +450,76 @@ def shutdown() -> None:
         @hookimpl
         def shutdown(self):
             self._pool.close()
+    """
+
+
+# ------------------------------------------------------------- controller lifecycle
+
+
+@hookspec
+def controller_started(controller: Controller) -> None:
+    """The foreground controller is up and about to run its first tick.
+
+    Called once, in the controller's thread, after ``controller.started`` was
+    recorded. Observers that serve something for the life of the controller (the
+    HTTP API of ``gascity-dashboard``) start it here, in a thread of their own, and
+    must return promptly. Not called by one-shot ``gc start``.
+
+    :select-one: no (broadcast).
+
+    Example::
+
+        @hookimpl
+        def controller_started(self, controller):
+            self._server = serve(controller.loaded.config.api, controller)
+    """
+
+
+@hookspec
+def tick_finished(controller: Controller, report: TickReport) -> None:
+    """A reconcile tick completed; ``report`` says what it did and how long it took.
+
+    Called in the controller's thread after every tick (one-shot ``gc start``
+    included), so an implementation must cost O(1) or close to it: keep references
+    and do the work when someone asks (a scrape, a request), never per session here.
+    An exception is logged and never reaches the reconciler.
+
+    :select-one: no (broadcast).
+
+    Example::
+
+        @hookimpl
+        def tick_finished(self, controller, report):
+            TICK_SECONDS.observe(report.seconds)
+    """
+
+
+@hookspec
+def controller_stopped(controller: Controller) -> None:
+    """The foreground controller shut its sessions down and is exiting.
+
+    :select-one: no (broadcast).
+
+    Example::
+
+        @hookimpl
+        def controller_stopped(self, controller):
+            self._server.close()
+    """
+
+
+@hookspec
+def readiness(controller: Controller) -> str | None:
+    """Why this controller should not receive traffic yet, or ``None`` if it may.
+
+    ``/readyz`` is ready once the first tick finished and no plugin returns a
+    reason; a high-availability plugin returns e.g. ``"standby: not the leader"``.
+
+    :select-one: no (broadcast); every non-``None`` answer is a reason.
+
+    Example::
+
+        @hookimpl
+        def readiness(self, controller):
+            return None if self._lease.held else "standby: another replica leads"
     """

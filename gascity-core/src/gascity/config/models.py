@@ -11,6 +11,7 @@ from .fields import Duration
 
 __all__ = [
     "AgentConfig",
+    "ApiSection",
     "BackendSection",
     "CityConfig",
     "DaemonSection",
@@ -150,6 +151,19 @@ class DaemonSection(_Strict):
     restart_window: Duration = Field(default=600.0, gt=0)
 
 
+class ApiSection(_Strict):
+    """``[api]``: the controller's HTTP server (served by the gascity-dashboard plugin)."""
+
+    port: int = Field(
+        default=0, ge=0, le=65535, description="TCP port of the HTTP API; 0 = disabled."
+    )
+    bind: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    allow_mutations: bool = Field(
+        default=False,
+        description="Allow mutations (with the token) when bind is not a loopback address.",
+    )
+
+
 class PluginsSection(_Strict):
     disabled: list[str] = Field(
         default_factory=list,
@@ -164,6 +178,7 @@ class CityConfig(_Strict):
     events: BackendSection = Field(default_factory=BackendSection)
     mail: BackendSection = Field(default_factory=BackendSection)
     daemon: DaemonSection = Field(default_factory=DaemonSection)
+    api: ApiSection = Field(default_factory=ApiSection)
     plugins: PluginsSection = Field(default_factory=PluginsSection)
 
     @property

@@ -160,6 +160,7 @@ class Controller:
             report.number = self.ticks
             self.last_report = report
             self._tick_done.notify_all()
+        self.hooks.tick_finished(self, report)
         return report
 
     def _tick(self) -> TickReport:
@@ -494,6 +495,7 @@ class Controller:
         one to the supervisor)."""
         self._emit("controller.started", self.city.name, "controller started",
                    provider=str(self.city.selected("session") or ""))
+        self.hooks.controller_started(self)
         try:
             while not self._stop.is_set():
                 try:
@@ -510,6 +512,7 @@ class Controller:
         finally:
             self.shutdown_sessions()
             self._emit("controller.stopped", self.city.name, "controller stopped")
+            self.hooks.controller_stopped(self)
 
     def shutdown_sessions(self) -> list[str]:
         """Interrupt every session, wait ``shutdown_timeout``, stop the survivors in

@@ -29,6 +29,8 @@ from ..types import (
 if TYPE_CHECKING:
     import click
 
+    from ..controller.controller import Controller, TickReport
+
 __all__ = ["Hooks"]
 
 log = logging.getLogger("gascity.hooks")
@@ -197,3 +199,33 @@ class Hooks:
 
     def shutdown(self) -> None:
         self._hook.shutdown()
+
+    # ------------------------------------------------------- controller lifecycle
+    # Observers must never break the loop they watch: their errors are logged here.
+
+    def controller_started(self, controller: Controller) -> None:
+        try:
+            self._hook.controller_started(controller=controller)
+        except Exception:
+            log.exception("an observer failed in controller_started")
+
+    def tick_finished(self, controller: Controller, report: TickReport) -> None:
+        try:
+            self._hook.tick_finished(controller=controller, report=report)
+        except Exception:
+            log.exception("an observer failed in tick_finished")
+
+    def controller_stopped(self, controller: Controller) -> None:
+        try:
+            self._hook.controller_stopped(controller=controller)
+        except Exception:
+            log.exception("an observer failed in controller_stopped")
+
+    def readiness(self, controller: Controller) -> list[str]:
+        """Every reason a plugin gives for not being ready (empty: ready)."""
+        try:
+            reasons: list[str | None] = self._hook.readiness(controller=controller)
+        except Exception as exc:
+            log.exception("an observer failed in readiness")
+            return [f"readiness check failed: {exc}"]
+        return [r for r in reasons if r]

@@ -54,7 +54,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # plugin; a plain implementation of another role's select-one hook is ignored, so a
 # class serving two roles (or an observer defining ``peek``) can never answer for a
 # role it was not selected for. Wrappers may observe any hook.
-BROADCASTS = frozenset({"emit_event", "status_info", "cli_commands", "shutdown"})
+# The controller telling observers about its life; not work asked of a plugin, so
+# call budgets (gascity.testing.counter) leave them out.
+LIFECYCLE = frozenset({"controller_started", "tick_finished", "controller_stopped", "readiness"})
+BROADCASTS = frozenset({"emit_event", "status_info", "cli_commands", "shutdown"}) | LIFECYCLE
 ROLE_HOOKS: dict[str, frozenset[str]] = {
     "session": frozenset(
         {

@@ -8,7 +8,7 @@ from collections.abc import Generator
 from typing import Any
 
 from .. import hookimpl, hookspecs
-from ..plugins.manager import ROLE_HOOKS
+from ..plugins.manager import LIFECYCLE, ROLE_HOOKS
 
 __all__ = ["SESSION_HOOKS", "HookCallCounter"]
 
@@ -21,6 +21,7 @@ def _hook_names() -> list[str]:
         for name in dir(hookspecs)
         if callable(getattr(hookspecs, name))
         and getattr(getattr(hookspecs, name), "gascity_spec", None) is not None
+        and name not in LIFECYCLE
     )
 
 

@@ -1,0 +1,78 @@
+"""What the API may change: the same operations as ``gc agent suspend|resume``,
+``gc session nudge|kill`` and ``gc reload``, run inside the controller process."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gascity.errors import GasCityError, SessionNotFound
+from gascity.reconcile.state import Overrides
+
+if TYPE_CHECKING:
+    from gascity.controller.controller import Controller
+
+__all__ = ["ApiError", "kill", "nudge", "reload", "set_agent_suspended"]
+
+# How long a mutation waits for the tick that applies it before answering.
+_APPLY_WAIT = 30.0
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _known_session(controller: Controller, name: str, listing: list[Any] | None) -> None:
+    names = {r.name for r in listing or ()}
+    if name not in names:
+        raise ApiError(404, "not_found", f"session {name!r} is not running")
+
+
+def set_agent_suspended(controller: Controller, name: str, value: bool) -> dict[str, Any]:
+    config = controller.loaded.config
+    if config.agent_named(name) is None:
+        raise ApiError(404, "not_found", f"agent {name!r} not found")
+    path = controller.paths.overrides
+    overrides = Overrides.load(path)
+    names = set(overrides.suspended_agents)
+    if value:
+        names.add(name)
+    else:
+        names.discard(name)
+    overrides.suspended_agents = sorted(names)
+    overrides.save(path)
+    tick = controller.request_tick(wait=_APPLY_WAIT)
+    return {"status": "ok", "agent": name, "suspended": value, "tick": tick}
+
+
+def nudge(controller: Controller, name: str, text: str,
+          listing: list[Any] | None) -> dict[str, Any]:
+    if not text:
+        raise ApiError(400, "invalid", "expected a JSON body {\"text\": \"...\"} with text")
+    _known_session(controller, name, listing)
+    try:
+        controller.hooks.nudge(name, text)
+    except SessionNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    except GasCityError as exc:
+        raise ApiError(502, "provider", str(exc)) from exc
+    return {"status": "ok", "session": name}
+
+
+def kill(controller: Controller, name: str, listing: list[Any] | None) -> dict[str, Any]:
+    _known_session(controller, name, listing)
+    try:
+        stopped = controller.hooks.stop(name)
+    except GasCityError as exc:
+        raise ApiError(502, "provider", str(exc)) from exc
+    return {"status": "ok", "session": name, "stopped": bool(stopped)}
+
+
+def reload(controller: Controller) -> dict[str, Any]:
+    reply = controller.handle_command("reload")
+    if reply.startswith("error"):
+        raise ApiError(422, "config_rejected", reply.removeprefix("error: "))
+    return {"status": "ok", "message": reply.removeprefix("ok ")}
