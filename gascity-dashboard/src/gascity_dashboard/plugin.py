@@ -27,8 +27,8 @@ from gascity.plugins.manager import ROLE_HOOKS
 from gascity.types import Event, EventDraft, RunningSession
 
 if TYPE_CHECKING:
-    from gascity.plugins.context import PluginContext
     from gascity.controller.controller import Controller, TickReport
+    from gascity.plugins.context import PluginContext
 
     from .server import ApiServer
 
