@@ -17,7 +17,7 @@ from .conftest import ProviderFactory
 
 
 @pytest.mark.parametrize("count", [100, 1000])
-def test_steady_tick_is_one_api_request(
+def test_steady_tick_without_the_cache_is_one_api_request(
     count: int,
     make_provider: ProviderFactory,
     emulator: KubeEmulator,
@@ -43,7 +43,10 @@ def test_steady_tick_is_one_api_request(
                 meta={META_FINGERPRINT: fingerprint(agent)},
             ),
         )
-    provider = make_provider(city=city, namespace=ns, prebaked=True)
+    # The baseline without the watch cache or the election: one list per tick.
+    provider = make_provider(
+        city=city, namespace=ns, prebaked=True, watch_cache=False, leader_election=False
+    )
     counter = HookCallCounter()
     controller = Controller(
         open_test_city(city_dir, session=provider, events=MemoryEvents(), observers=[counter])

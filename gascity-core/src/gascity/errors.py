@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "GasCityError",
     "MailNotFound",
+    "NotLeader",
     "PluginError",
     "SessionError",
     "SessionExists",
@@ -52,6 +53,11 @@ class SessionExists(SessionError):
 
 class SessionNotFound(SessionError):
     """The operation needs a running session and there is none by that name."""
+
+
+class NotLeader(SessionError):
+    """This controller does not hold the leadership (or held it too long ago to be
+    sure): it must not write. Raised before a write, it stops the tick at once."""
 
 
 class Unsupported(SessionError):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from .coordination import Coordination
 from .types import (
     Event,
     EventDraft,
@@ -405,6 +406,22 @@ def wait_mail(recipient: str, timeout: float) -> bool | None:
         @hookimpl
         def wait_mail(self, recipient, timeout):
             return self._listener.wait(recipient, timeout)
+    """
+
+
+@hookspec(firstresult=True)
+def coordination() -> Coordination | None:
+    """How this controller shares the city with other replicas: leader election and
+    where the controller's state lives (see :class:`gascity.coordination.Coordination`).
+
+    Called once by a controller before its first tick, never by one-shot commands, so
+    an implementation may start background work here (a lease renewer, a watch). No
+    implementation means one controller per city and state in ``.gc/``.
+
+    :select-one: yes.
+
+    Example: the Kubernetes provider returns an object backed by a ``Lease`` and a
+    ``ConfigMap`` in the city's namespace.
     """
 
 

@@ -51,8 +51,14 @@ class ClientPair:
         cfg.connection_pool_maxsize = pool_size
         self.api_client = client.ApiClient(cfg)
         self.core = client.CoreV1Api(self.api_client)
+        self.coordination = client.CoordinationV1Api(self.api_client)
         self.exec_client = client.ApiClient(copy.copy(cfg))
         self.exec_core = client.CoreV1Api(self.exec_client)
+
+    def identify(self, identity: str) -> None:
+        """Name this replica in the User-Agent, so audit logs tell who wrote."""
+        for api_client in (self.api_client, self.exec_client):
+            api_client.user_agent = f"gascity-k8s ({identity})"
 
     def raw(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         """Call without building model objects: a thousand pods decode in

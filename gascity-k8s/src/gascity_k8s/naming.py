@@ -13,6 +13,7 @@ __all__ = [
     "APP",
     "META_PREFIX",
     "TMUX_SESSION",
+    "city_object",
     "city_selector",
     "label_value",
     "meta_annotation",
@@ -46,6 +47,14 @@ def pod_name(city: str, name: str) -> str:
     base = re.sub(r"[^a-z0-9-]+", "-", f"{city}-{name}".lower()).strip("-")
     base = base[:54].rstrip("-") or "gc"
     return f"{base}-{_digest(city, name)}"
+
+
+def city_object(city: str, what: str) -> str:
+    """``gc-<city>-<what>``: the name of a city-wide object (its Lease, its state
+    ConfigMap); a city name that is not already DNS-safe gets a hash suffix."""
+    base = re.sub(r"[^a-z0-9-]+", "-", city.lower()).strip("-")[:40].rstrip("-") or "city"
+    name = f"gc-{base}-{what}"
+    return name if base == city else f"{name}-{_digest(city)}"
 
 
 def city_selector(city: str) -> str:

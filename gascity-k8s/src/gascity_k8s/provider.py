@@ -1,31 +1,37 @@
 """The native Kubernetes session provider: one pod per session.
 
-A steady tick is one pod list by label selector. Metadata lives in pod
+In a controller, a steady tick reads a watch-fed pod cache (no request at all);
+elsewhere ``list_running`` is one pod list by label selector. Metadata lives in pod
 annotations and changes with a PATCH. Only ``nudge``, ``peek``, ``interrupt`` and
-the staging upload use exec (a WebSocket on its own client).
+the staging upload use exec (a WebSocket on its own client). With leader election,
+every create, delete and patch a controller makes is fenced by the lease.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from gascity import hookimpl
-from gascity.errors import SessionError, SessionExists, SessionNotFound
+from gascity.errors import NotLeader, SessionError, SessionExists, SessionNotFound
 from gascity.osutil.backoff import poll as _poll
 from gascity.plugins import PluginContext, load_settings
 from gascity.types import Liveness, RunningSession, StartConfig
 
 from .client import ClientPair, load_configuration
+from .coordination import K8sCoordination
 from .incontainer import attach_argv, interrupt_argv, nudge_argv, peek_argv
+from .lease import LeaseElector
 from .liveness import AGENT_CONTAINER, pod_liveness, running_session, session_name
-from .naming import city_selector, meta_annotation, session_selector
+from .naming import city_object, city_selector, meta_annotation, session_selector
 from .podcache import PodCache
 from .podspec import STAGE_ARGV, STAGE_CONTAINER, build_pod
 from .settings import K8sSettings
@@ -50,6 +56,13 @@ class K8sProvider:
         self._exec_lock = threading.Lock()
         self._nudge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self.cache: PodCache | None = None
+        self.coord: K8sCoordination | None = None
+        self.identity = self.settings.identity or (
+            f"{ctx.env.get('GC_K8S_POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:6]}"
+        )
+        self.clients.identify(self.identity)
+        self.lease_name = city_object(self.city, "leader")
+        self.state_configmap = city_object(self.city, "state")
 
     def start_cache(self, wait: float = 10.0) -> PodCache:
         """Start the watch-fed pod cache (the controller does, once); ``list_running``
@@ -63,6 +76,31 @@ class K8sProvider:
             ).start()
         self.cache.wait_synced(wait)
         return self.cache
+
+    @hookimpl
+    def coordination(self) -> K8sCoordination | None:
+        """A controller starts: watch the pods, and join the election."""
+        if self.settings.watch_cache:
+            self.start_cache()
+        if not self.settings.leader_election:
+            return None
+        if self.coord is None:
+            elector = LeaseElector(
+                self.clients,
+                self.ns,
+                self.lease_name,
+                self.identity,
+                lease_duration=self.settings.lease_duration_seconds,
+                renew_deadline=self.settings.renew_deadline_seconds,
+                retry_period=self.settings.retry_period_seconds,
+            )
+            self.coord = K8sCoordination(self.clients, self.ns, elector, self.state_configmap)
+            elector.start()
+        return self.coord
+
+    def _fence(self, what: str) -> None:
+        if self.coord is not None:
+            self.coord.fence(what)
 
     # ------------------------------------------------------------ api helpers
 
@@ -100,6 +138,7 @@ class K8sProvider:
     def _delete(self, pod: str, grace: int) -> bool:
         from kubernetes.client.exceptions import ApiException
 
+        self._fence(f"deleting pod {pod}")
         try:
             self.clients.raw(
                 self.clients.core.delete_namespaced_pod, pod, self.ns, grace_period_seconds=grace
@@ -214,6 +253,7 @@ class K8sProvider:
             startup_timeout=config.startup_timeout,
         )
         pod = body["metadata"]["name"]
+        self._fence(f"creating pod {pod}")
         try:
             created = self.clients.raw(self.clients.core.create_namespaced_pod, self.ns, body)
         except ApiException as exc:
@@ -227,7 +267,10 @@ class K8sProvider:
                 self._stage(pod, name, deadline)
             self._wait_started(pod, name, deadline)
         except BaseException:
-            self._delete(pod, 0)
+            try:
+                self._delete(pod, 0)
+            except NotLeader:
+                pass  # the new leader owns the half-started pod now
             raise
         if config.nudge:
             self.nudge(name, config.nudge)
@@ -368,6 +411,7 @@ class K8sProvider:
         from kubernetes.client.exceptions import ApiException
 
         pod = self._pod(name)["metadata"]["name"]
+        self._fence(f"patching pod {pod}")
         try:
             patched = self.clients.raw(
                 self.clients.core.patch_namespaced_pod,
@@ -398,12 +442,45 @@ class K8sProvider:
         self._patch_annotations(name, {self._annotation(key): None})
         return True
 
+    def leader_line(self) -> str:
+        """Who holds the city's lease, for ``gc status`` (one GET when not electing)."""
+        if self.coord is not None:
+            elector = self.coord.elector
+            me = " (this controller)" if elector.may_act() else ""
+            return f"{elector.holder or 'nobody'}{me}, lease {self.ns}/{self.lease_name}"
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            lease = self.clients.raw(
+                self.clients.coordination.read_namespaced_lease, self.lease_name, self.ns
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return f"nobody (no lease {self.ns}/{self.lease_name} yet)"
+            return f"unknown (reading lease {self.ns}/{self.lease_name}: {exc.reason})"
+        except Exception as exc:
+            return f"unknown (reading lease {self.ns}/{self.lease_name}: {exc})"
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity") or "nobody"
+        return (
+            f"{holder}, renewed {spec.get('renewTime') or 'never'}, "
+            f"{spec.get('leaseTransitions') or 0} transition(s), lease {self.ns}/{self.lease_name}"
+        )
+
     @hookimpl
     def status_info(self) -> Mapping[str, Any]:
-        return {"session.k8s.namespace": self.ns, "session.k8s.prebaked": self.settings.prebaked}
+        info: dict[str, Any] = {
+            "session.k8s.namespace": self.ns,
+            "session.k8s.prebaked": self.settings.prebaked,
+        }
+        if self.settings.leader_election:
+            info["session.k8s.leader"] = self.leader_line()
+        return info
 
     @hookimpl
     def shutdown(self) -> None:
+        if self.coord is not None:
+            self.coord.release()
         if self.cache is not None:
             self.cache.stop()
         self.clients.close()

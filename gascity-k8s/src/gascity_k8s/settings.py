@@ -48,6 +48,32 @@ class K8sSettings(pydantic.BaseModel):
     """The controller keeps a watch-fed pod cache: a steady tick makes no API request."""
     resync_seconds: float = pydantic.Field(300.0, ge=1.0, le=86400.0)
     """How often the pod cache relists in full, whatever its watch says."""
+    leader_election: bool = True
+    """Controllers of this city elect a leader on a Lease; only it reconciles, and the
+    controller state lives in a ConfigMap. Off: one controller, state in ``.gc/``."""
+    lease_duration_seconds: float = pydantic.Field(15.0, gt=0, le=3600)
+    """How long a follower waits, after the lease last changed, before taking over."""
+    renew_deadline_seconds: float = pydantic.Field(10.0, gt=0, le=3600)
+    """How long the leader may act after its last successful renewal."""
+    retry_period_seconds: float = pydantic.Field(2.0, gt=0, le=600)
+    """How often each replica tries to acquire or renew the lease."""
+    identity: str = ""
+    """This replica's name in the election; unset = the pod name (``GC_K8S_POD_NAME``
+    from the downward API, else the host name) plus a random suffix."""
+
+    @pydantic.model_validator(mode="after")
+    def _election_timing(self) -> K8sSettings:
+        if not self.lease_duration_seconds > self.renew_deadline_seconds:
+            raise ValueError(
+                f"lease_duration_seconds ({self.lease_duration_seconds:g}) must be greater "
+                f"than renew_deadline_seconds ({self.renew_deadline_seconds:g})"
+            )
+        if not self.renew_deadline_seconds > self.retry_period_seconds:
+            raise ValueError(
+                f"renew_deadline_seconds ({self.renew_deadline_seconds:g}) must be greater "
+                f"than retry_period_seconds ({self.retry_period_seconds:g})"
+            )
+        return self
 
     @pydantic.field_validator("cpu_request", "cpu_limit")
     @classmethod

@@ -4,6 +4,11 @@ A tick is: reload the config if it changed (keeping the old one on any error) ->
 scale checks (concurrent) -> **one** ``list_running`` -> :func:`make_plan` -> execute
 (crash reports, stops, drains, starts in dependency waves) -> save state. A session
 that is healthy costs no call beyond the listing.
+
+When the session provider offers :class:`~gascity.coordination.Coordination`, several
+replicas share the city: only the one that may act ticks, its state lives where the
+provider keeps it, and a :class:`~gascity.errors.NotLeader` from any write ends the
+tick at once, saving nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import Any
 
 from ..city import City
 from ..config import LoadedConfig, load_city
-from ..errors import ConfigError, GasCityError, Unsupported
+from ..coordination import Coordination
+from ..errors import ConfigError, GasCityError, NotLeader, Unsupported
 from ..reconcile import ControllerState, build_desired, make_plan, run_scale_checks
 from ..reconcile.plan import Plan, StartAction, StopAction, waves
 from ..reconcile.scale import ScaleResult
@@ -48,6 +54,10 @@ class TickReport:
     desired: int = 0
     running: int = 0
     config_error: str | None = None
+    follower: str | None = None
+    """Set when another replica leads (its name, or "" if unknown): nothing was done."""
+    aborted: str | None = None
+    """Set when the leadership was lost mid-tick: the tick stopped there."""
     scale: dict[str, ScaleResult] = field(default_factory=dict)
     """Each pool's scale-check result this tick (count, error, start/end times)."""
     scale_seconds: float = 0.0
@@ -55,6 +65,8 @@ class TickReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
+        if self.follower is not None:
+            return f"tick {self.number}: follower; {self.follower or 'nobody'} leads"
         parts = [f"tick {self.number}: {self.running} running, {self.desired} desired"]
         for label, items in (
             ("started", self.started),
@@ -72,6 +84,8 @@ class TickReport:
             parts.append("blocked " + ", ".join(f"{k} (on {v})" for k, v in self.blocked.items()))
         if self.config_error:
             parts.append("config rejected: " + self.config_error.splitlines()[0])
+        if self.aborted:
+            parts.append("ABORTED: " + self.aborted)
         return "; ".join(parts) + f" ({self.seconds * 1000:.0f} ms)"
 
 
@@ -90,6 +104,11 @@ class Controller:
         self._fingerprints: tuple[object, dict[str, str]] = (None, {})
         # name -> (when asked, answer) for providers whose listing has no activity time.
         self._idle_asked: dict[str, tuple[float, datetime | None]] = {}
+        self.coordination: Coordination | None = None
+        self._coordinated = False
+        self.leading = True
+        """Whether the last tick ran as the leader (always, without coordination)."""
+        self._shared_state: str | None = None
         self.ticks = 0
         self.last_report: TickReport | None = None
         self._tick_lock = threading.Lock()
@@ -163,9 +182,49 @@ class Controller:
         self.hooks.tick_finished(self, report)
         return report
 
+    def _coordinate(self) -> Coordination | None:
+        if not self._coordinated:
+            self._coordinated = True
+            self.coordination = self.hooks.coordination()
+            if self.coordination is not None:
+                self.leading = False
+                self.coordination.on_change(self._wake.set)
+        return self.coordination
+
+    def _lead(self, coordination: Coordination, report: TickReport) -> bool:
+        """Whether this replica may tick; on taking over, resume the shared state."""
+        if not coordination.may_act():
+            if self.leading:
+                log.warning("lost the leadership to %s", coordination.holder() or "nobody")
+            self.leading = False
+            report.follower = coordination.holder() or ""
+            return False
+        if not self.leading:
+            text = coordination.load_state()
+            self.state = ControllerState.from_text(text)
+            self._shared_state = self.state.to_text() if text is not None else None
+            log.info("leading as %s; resumed the controller state", coordination.identity)
+            self.leading = True
+        return True
+
     def _tick(self) -> TickReport:
         t0 = time.perf_counter()
         report = TickReport()
+        coordination = self._coordinate()
+        if coordination is not None and not self._lead(coordination, report):
+            report.seconds = time.perf_counter() - t0
+            return report
+        try:
+            self._reconcile(report)
+        except NotLeader as exc:
+            # Nothing more is written, the state included: the new leader decides.
+            self.leading = False
+            report.aborted = str(exc) or "lost the leadership"
+            log.warning("tick stopped: %s", report.aborted)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _reconcile(self, report: TickReport) -> None:
         force = self._reload_requested
         self._reload_requested = False
         report.config_error = self.maybe_reload(force=force)
@@ -220,10 +279,8 @@ class Controller:
             self._execute(plan, report)
         self.state = plan.state
         self._save_state(now)
-        report.seconds = time.perf_counter() - t0
         if not plan.is_noop:
             log.info("%s", report.summary())
-        return report
 
     def _save_state(self, now: float) -> None:
         """Rewrite the state file only when it changed; stamp the tick on it always.
@@ -232,6 +289,16 @@ class Controller:
         tick of a large city writes no bytes at all.
         """
         text = self.state.to_text()
+        coordination = self.coordination
+        if coordination is not None and text != self._shared_state:
+            # The replicas' shared copy, also written only when it changed.
+            try:
+                coordination.save_state(text)
+                self._shared_state = text
+            except NotLeader:
+                raise
+            except GasCityError as exc:
+                log.warning("saving the controller state failed (next tick retries): %s", exc)
         try:
             if text != self._saved_state:
                 self.state.save(self.paths.state, text)
@@ -342,6 +409,8 @@ class Controller:
             for action, future in futures:
                 try:
                     future.result()
+                except NotLeader:
+                    raise
                 except Exception as exc:
                     log.error("stopping %s failed: %s", action.name, exc)
                     self._emit("session.stop_failed", action.name, f"{action.name}: {exc}",
@@ -364,6 +433,8 @@ class Controller:
                 self.hooks.set_meta(name, META_DRAIN, reason)
         except Unsupported:
             pass  # the controller's state carries the drain
+        except NotLeader:
+            raise
         except Exception as exc:
             log.warning("%s %s: %s", "undrain" if undrain else "drain", name, exc)
         if undrain:
@@ -413,6 +484,8 @@ class Controller:
                     d = action.session
                     try:
                         future.result(timeout=timeout * 1.5 + 5)
+                    except NotLeader:
+                        raise
                     except FutureTimeout:
                         self._start_failed(action, f"provider did not return within "
                                                    f"{timeout * 1.5 + 5:g}s", plan, report)
@@ -488,8 +561,27 @@ class Controller:
         self._stop.set()
         self._wake.set()
 
+    def health(self) -> dict[str, Any]:
+        """For health endpoints: ``ready`` is a leader whose last tick finished without
+        error less than three patrol intervals ago, or a follower (it only waits)."""
+        report = self.last_report
+        coordination = self.coordination
+        interval = self.loaded.config.daemon.patrol_interval
+        recent = report is not None and self.clock() - self.state.last_tick < 3 * interval + 5
+        good = report is not None and not report.aborted and not report.config_error
+        leader = coordination.may_act() if coordination is not None else True
+        return {
+            "leader": leader,
+            "holder": coordination.holder() if coordination is not None else None,
+            "identity": coordination.identity if coordination is not None else None,
+            "ticks": self.ticks,
+            "ready": (not leader) or (recent and good),
+        }
+
     def run(self, on_tick: Callable[[TickReport], None] | None = None) -> None:
-        """Tick every ``patrol_interval`` until stopped, then shut the city down.
+        """Tick every ``patrol_interval`` until stopped, then shut the city down; with
+        a coordinating provider, hand the leadership over and leave the sessions to
+        the next leader instead.
 
         ``on_tick`` sees every finished tick (the supervisor's city runtime reports each
         one to the supervisor)."""
@@ -510,7 +602,10 @@ class Controller:
                 self._wake.wait(timeout=self.loaded.config.daemon.patrol_interval)
                 self._wake.clear()
         finally:
-            self.shutdown_sessions()
+            if self.coordination is not None:
+                self.coordination.release()
+            else:
+                self.shutdown_sessions()
             self._emit("controller.stopped", self.city.name, "controller stopped")
             self.hooks.controller_stopped(self)
 

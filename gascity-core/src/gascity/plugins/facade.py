@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
+from ..coordination import Coordination
 from ..errors import Unsupported
 from ..types import (
     Event,
@@ -186,6 +187,10 @@ class Hooks:
         return result
 
     # ---------------------------------------------------------------- broadcast
+
+    def coordination(self) -> Coordination | None:
+        result: Coordination | None = self._hook.coordination()
+        return result
 
     def status_info(self) -> dict[str, Any]:
         merged: dict[str, Any] = {}

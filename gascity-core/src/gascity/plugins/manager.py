@@ -73,6 +73,7 @@ ROLE_HOOKS: dict[str, frozenset[str]] = {
             "process_alive",
             "attach",
             "last_activity",
+            "coordination",
         }
     ),
     "events": frozenset({"list_events", "latest_event_seq", "prune_events"}),

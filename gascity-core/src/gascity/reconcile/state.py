@@ -40,13 +40,28 @@ class ControllerState:
     @classmethod
     def load(cls, path: Path) -> ControllerState:
         try:
-            raw: dict[str, Any] = json.loads(path.read_text())
+            text = path.read_text()
             mtime = path.stat().st_mtime
-        except FileNotFoundError:
+        except OSError:
             return cls()
-        except (OSError, ValueError):
+        state = cls.from_text(text)
+        # Files before compact state carried last_tick inside; now it is the mtime.
+        state.last_tick = max(state.last_tick, mtime)
+        return state
+
+    @classmethod
+    def from_text(cls, text: str | None) -> ControllerState:
+        """Parse what :meth:`to_text` wrote (here or in another replica's store);
+        anything unreadable is an empty state."""
+        try:
+            raw: dict[str, Any] = json.loads(text or "{}")
+            return cls._from_dict(raw)
+        except (ValueError, TypeError, AttributeError):
             # A torn state file costs drain timers and crash history, not sessions.
             return cls()
+
+    @classmethod
+    def _from_dict(cls, raw: dict[str, Any]) -> ControllerState:
         state = cls()
         state.fingerprints = dict(raw.get("fingerprints", {}))
         state.drains = {k: Drain(**v) for k, v in raw.get("drains", {}).items()}
@@ -56,8 +71,7 @@ class ControllerState:
         state.scale_errors = dict(raw.get("scale_errors", {}))
         state.blocked = dict(raw.get("blocked", {}))
         state.last_running = list(raw.get("last_running", []))
-        # Files before compact state carried last_tick inside; now it is the mtime.
-        state.last_tick = max(float(raw.get("last_tick", 0.0)), mtime)
+        state.last_tick = float(raw.get("last_tick", 0.0))
         return state
 
     def to_text(self) -> str:

@@ -12,7 +12,8 @@ from ..plugins.manager import LIFECYCLE, ROLE_HOOKS
 
 __all__ = ["SESSION_HOOKS", "HookCallCounter"]
 
-SESSION_HOOKS = ROLE_HOOKS["session"]
+# ``coordination`` is asked once per controller, not per tick.
+SESSION_HOOKS = ROLE_HOOKS["session"] - {"coordination"}
 
 
 def _hook_names() -> list[str]:

@@ -1,0 +1,125 @@
+"""Lease leader election: one leader, fencing of a stale one, release, state handover."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gascity.controller import Controller
+from gascity.errors import NotLeader
+from gascity.testing import MemoryEvents, open_test_city, wait_for
+from gascity.types import StartConfig
+from gascity_k8s.coordination import K8sCoordination
+from gascity_k8s.settings import K8sSettings
+from gascity_k8s.testing import KubeEmulator
+
+from .conftest import ProviderFactory
+
+FAST = {
+    "lease_duration_seconds": 1.5,
+    "renew_deadline_seconds": 1.0,
+    "retry_period_seconds": 0.2,
+    "prebaked": True,
+}
+
+
+def test_client_go_defaults_and_their_order() -> None:
+    settings = K8sSettings()
+    assert (
+        settings.lease_duration_seconds,
+        settings.renew_deadline_seconds,
+        settings.retry_period_seconds,
+    ) == (15.0, 10.0, 2.0)
+    with pytest.raises(ValueError, match=r"lease_duration_seconds .* greater"):
+        K8sSettings(lease_duration_seconds=5, renew_deadline_seconds=10)
+    with pytest.raises(ValueError, match=r"renew_deadline_seconds .* greater"):
+        K8sSettings(renew_deadline_seconds=2, retry_period_seconds=2)
+
+
+def _electors(make_provider: ProviderFactory, ns: str) -> list[K8sCoordination]:
+    coords = []
+    for i in range(2):
+        provider = make_provider(namespace=ns, identity=f"replica-{i}", **FAST)
+        coord = provider.coordination()
+        assert coord is not None
+        coords.append(coord)
+    return coords
+
+
+def test_exactly_one_leader_and_release_hands_over(
+    make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    ns = "lease-one"
+    a, b = _electors(make_provider, ns)
+    wait_for(lambda: a.may_act() or b.may_act(), timeout=5)
+    time.sleep(0.6)  # several retry periods: the other must still be following
+    assert a.may_act() != b.may_act()
+    leader, follower = (a, b) if a.may_act() else (b, a)
+    assert follower.holder() == leader.identity
+    lease = emulator.leases.get(ns, leader.elector.name)
+    assert lease["spec"]["holderIdentity"] == leader.identity
+    assert lease["spec"]["leaseDurationSeconds"] == 2  # 1.5 s rounded up, never down
+    begun = time.monotonic()
+    leader.release()
+    wait_for(follower.may_act, timeout=3)
+    # A released lease is taken at the next retry, not after the lease duration.
+    assert time.monotonic() - begun < 1.0
+    assert not leader.may_act()
+    assert emulator.leases.get(ns, leader.elector.name)["spec"]["leaseTransitions"] == 1
+
+
+def test_paused_leader_is_fenced_and_replaced(
+    make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    """A leader whose renewals stop (as under SIGSTOP) may not write once its renew
+    deadline passed, and the follower takes over after the lease duration."""
+    ns = "lease-paused"
+    stale = make_provider(namespace=ns, identity="stale", **FAST)
+    coord = stale.coordination()
+    assert coord is not None
+    wait_for(coord.may_act, timeout=5)
+    coord.elector._stop.set()  # its renew thread stops, as if the process were frozen
+    other = make_provider(namespace=ns, identity="other", **FAST).coordination()
+    assert other is not None
+    config = StartConfig(command="sleep 100", work_dir="/workspace", startup_timeout=5)
+    wait_for(lambda: not coord.may_act(), timeout=3)
+    with pytest.raises(NotLeader, match="stale does not hold lease"):
+        stale.start("mayor", config)
+    wait_for(other.may_act, timeout=5)
+    assert emulator.pods(ns) == []  # the fenced create never reached the server
+
+
+def test_new_leader_resumes_the_controller_state(
+    make_provider: ProviderFactory, emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    ns = "lease-state"
+    controllers = []
+    for i in range(2):
+        city_dir = tmp_path / f"replica-{i}"  # each replica has its own emptyDir
+        city_dir.mkdir()
+        (city_dir / "city.toml").write_text('[workspace]\nname = "demo"\n')
+        provider = make_provider(namespace=ns, identity=f"r{i}", **FAST)
+        controllers.append(
+            Controller(open_test_city(city_dir, session=provider, events=MemoryEvents()))
+        )
+    first = controllers[0]
+    wait_for(lambda: first.tick().follower is None, timeout=5)
+    recent = [time.time() - 2, time.time() - 1]
+    first.state.crashes["mayor"] = recent
+    first.state.quarantined["mayor"] = 99.0
+    first.tick()
+    saved = emulator.configmaps.get(ns, "gc-demo-state")
+    assert '"quarantined":{"mayor":99.0}' in saved["data"]["controller-state.json"]
+    version = saved["metadata"]["resourceVersion"]
+    first.tick()  # nothing changed: nothing written
+    assert emulator.configmaps.get(ns, "gc-demo-state")["metadata"]["resourceVersion"] == version
+    second = controllers[1]
+    wait_for(lambda: second.tick().follower == "r0", timeout=5)
+    assert first.coordination is not None
+    first.coordination.release()
+    wait_for(lambda: second.tick().follower is None, timeout=5)
+    assert second.state.quarantined == {"mayor": 99.0}
+    assert second.state.crashes == {"mayor": recent}
+    assert first.tick().follower is not None  # released: it never acts again
