@@ -41,6 +41,9 @@ FIGURES: dict[str, tuple[str, str, str]] = {
             "Collected from `benchmarks/k8s_tick.py` (gascity-k8s)."),
     "exec": ("exec provider figures", "benchmarks.exec_tick",
              "Collected from `benchmarks/exec_tick.py` (gascity-exec)."),
+    "large": ("Large cities", "benchmarks.large_city",
+              "Collected from `benchmarks/large_city.py`: config load and steady tick up to "
+              "30,000 agents."),
     "cli": ("The commands agents run", "benchmarks.cli",
             "Collected from `benchmarks/cli.py`: one `gc` process per call, as an agent "
             "makes it, against a minimal script doing the same file work."),

@@ -62,6 +62,8 @@ class Rig:
     """Makes sessions disappear behind the provider's back (faster than its ``stop``)."""
     wipe: Callable[[], None] | None = None
     """Removes every session at once, for a fresh cold start."""
+    floor: Callable[[], object] | None = None
+    """The least a steady tick could do with this provider: one listing, no more."""
 
     def alive_names(self) -> set[str]:
         """Sessions up right now, asked of the provider directly (not counted)."""
@@ -119,7 +121,27 @@ def _shutdown(provider: Any) -> None:
 
 @contextmanager
 def _fake(city_dir: Path, n: int) -> Iterator[Rig]:
-    yield Rig(LatencyFake(FAKE_CALL_LATENCY))
+    fake = LatencyFake(FAKE_CALL_LATENCY)
+    # One listing call plus one pass over its records.
+    yield Rig(fake, floor=lambda: {r.name: r.liveness for r in fake.list_running("")})
+
+
+def _read_own_records(root: Path) -> int:
+    """What the subprocess provider must read per session: its pid and meta files and
+    its leader's /proc stat line."""
+    alive = 0
+    for name in os.listdir(root):
+        base = f"{root}/{name}"
+        try:
+            with open(f"{base}/pid", "rb") as f:
+                pid = f.read().split()[0].decode()
+            with open(f"{base}/meta.json", "rb") as f:
+                f.read()
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                alive += bool(f.read())
+        except (OSError, IndexError):
+            continue
+    return alive
 
 
 @contextmanager
@@ -128,8 +150,9 @@ def _subprocess(city_dir: Path, n: int) -> Iterator[Rig]:
 
     # Sessions die by the provider's own stop: a killed agent would linger as a dead
     # session that the baseline's per-name lookups cannot tell from a live one.
-    rig = Rig(SubprocessProvider(_ctx("subprocess", city_dir, city_dir.name,
-                                      settings={"stop_grace": 2})))
+    provider = SubprocessProvider(_ctx("subprocess", city_dir, city_dir.name,
+                                       settings={"stop_grace": 2}))
+    rig = Rig(provider, floor=lambda: _read_own_records(provider.root))
     try:
         yield rig
     finally:
@@ -160,8 +183,12 @@ def _tmux(city_dir: Path, n: int) -> Iterator[Rig]:
     socket = f"gcbench-{uuid.uuid4().hex[:8]}"
     provider = TmuxProvider(_ctx("tmux", city_dir, city_dir.name,
                                  settings={"socket": socket, "config_file": "/dev/null"}))
+    from gascity_tmux.listing import list_format
+
+    bare = ["tmux", "-L", socket, "list-panes", "-a", "-F", list_format()]
     try:
-        yield Rig(provider, vanish=_tmux_vanish(socket), wipe=lambda: _reap_tmux(socket))
+        yield Rig(provider, vanish=_tmux_vanish(socket), wipe=lambda: _reap_tmux(socket),
+                  floor=lambda: subprocess.run(bare, capture_output=True, check=True))
     finally:
         _shutdown(provider)
         _reap_tmux(socket)
@@ -378,6 +405,8 @@ class Figures:
     ours_hooks: dict[str, int] = field(default_factory=dict)
     ours_tick: Timing | None = None
     ours_list: Timing | None = None
+    ours_cpu: Timing | None = None
+    floor: Timing | None = None
     base_calls: float | None = None
     base_hooks: dict[str, int] = field(default_factory=dict)
     base_tick: Timing | None = None
@@ -435,12 +464,23 @@ def kill_and_converge(tick: Reconciler, rig: Rig, names: list[str], rep: int) ->
     return until_all_up(tick, rig, set(names))
 
 
-def steady(tick: Reconciler, counter: HookCallCounter,
-           repeat: int) -> tuple[float, dict[str, int], Timing]:
+def steady(tick: Reconciler, counter: HookCallCounter, repeat: int,
+           floor: Callable[[], object] | None = None,
+           cpu: list[float] | None = None,
+           floors: list[float] | None = None) -> tuple[float, dict[str, int], Timing]:
+    """Repeated steady ticks; with ``floor``, each tick follows one run of its floor, so a
+    busy machine slows both alike. ``cpu`` gets this process's CPU seconds per tick."""
     counter.reset()
     samples = []
     for _ in range(repeat):
+        if floor is not None and floors is not None:
+            t0 = time.perf_counter()
+            floor()
+            floors.append(time.perf_counter() - t0)
+        c0 = time.process_time()
         seconds, started, failed = tick()
+        if cpu is not None:
+            cpu.append(time.process_time() - c0)
         if started or failed:
             raise RuntimeError(f"a steady tick started {started} and failed {failed}")
         samples.append(seconds)
@@ -471,7 +511,13 @@ def measure(target: Target, n: int, root: Path, quick: bool) -> Figures:
                 rig.stop_all()
             cold.append(until_all_up(ours, rig, wanted, ticks_used=fig.cold_ticks))
         fig.cold = Timing(cold)
-        fig.ours_calls, fig.ours_hooks, fig.ours_tick = steady(ours, counter, repeat)
+        cpu: list[float] = []
+        floors: list[float] = []
+        counter.reset()
+        fig.ours_calls, fig.ours_hooks, fig.ours_tick = steady(
+            ours, counter, repeat, rig.floor, cpu, floors)
+        fig.ours_cpu = Timing(cpu)
+        fig.floor = Timing(floors) if floors else None
         fig.ours_list = Timing(listings[-repeat:])  # the same steady ticks' listings
         fig.converge = Timing([kill_and_converge(ours, rig, names, rep)
                                for rep in range(conv_reps)])
@@ -517,7 +563,7 @@ def figure_dict(f: Figures) -> dict[str, Any]:
         "ours_hooks": f.ours_hooks, "base_hooks": f.base_hooks,
         "ours_tick": med(f.ours_tick), "ours_tick_spread": spr(f.ours_tick),
         "base_tick": med(f.base_tick), "base_tick_spread": spr(f.base_tick),
-        "ours_list": med(f.ours_list),
+        "ours_list": med(f.ours_list), "ours_cpu": med(f.ours_cpu), "floor": med(f.floor),
         "cold": med(f.cold), "cold_spread": spr(f.cold), "cold_ticks": f.cold_ticks,
         "converge": med(f.converge), "converge_spread": spr(f.converge),
         "base_converge": med(f.base_converge),
@@ -557,8 +603,14 @@ def tables(figs: list[Figures], tgts: list[Target], quick: bool) -> list[BenchTa
     )
     wall = BenchTable(
         "Steady tick wall time (ours vs baseline)",
-        ["Provider", "Agents", "Ours", "of which list_running", "Baseline", "Baseline / ours"],
-        notes="Median ± half the spread (max-min) over the repeated steady ticks of one run.",
+        ["Provider", "Agents", "Ours", "of which list_running", "CPU per tick", "Floor",
+         "Ours / floor", "Baseline", "Baseline / ours"],
+        notes="Median ± half the spread (max-min) over the repeated steady ticks of one run. "
+              "CPU per tick: this process's CPU time (all threads) during a tick. Floor, "
+              "run just before each tick: fake = one listing call plus one pass over its "
+              "records; tmux = one bare `tmux list-panes -a` with the provider's format "
+              "(a subprocess, as the provider runs it); subprocess = reading each session's "
+              "own `pid` and `meta.json` files and its leader's `/proc/<pid>/stat`.",
     )
     life = BenchTable(
         "Cold start and recovery",
@@ -576,7 +628,11 @@ def tables(figs: list[Figures], tgts: list[Target], quick: bool) -> list[BenchTa
         calls.rows.append([label, f.n, f"{f.ours_calls:g}",
                            "—" if f.base_calls is None else f"{f.base_calls:g}",
                            _ratio(f.ours_calls, f.base_calls), by_hook])
-        wall.rows.append([label, f.n, _ms(f.ours_tick), _ms(f.ours_list), _ms(f.base_tick),
+        wall.rows.append([label, f.n, _ms(f.ours_tick), _ms(f.ours_list), _ms(f.ours_cpu),
+                          _ms(f.floor),
+                          _ratio(f.floor.median if f.floor else None,
+                                 f.ours_tick.median if f.ours_tick else None),
+                          _ms(f.base_tick),
                           _ratio(f.ours_tick.median if f.ours_tick else None,
                                  f.base_tick.median if f.base_tick else None)])
         life.rows.append([label, f.n, _ms(f.cold), ", ".join(map(str, f.cold_ticks)),

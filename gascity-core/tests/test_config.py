@@ -514,3 +514,21 @@ def test_every_model_is_covered_by_the_docs_test() -> None:
             if isinstance(cls, type) and issubclass(cls, pydantic.BaseModel):
                 reachable.add(cls)
     assert reachable <= set(DOC_SECTIONS)
+
+
+def test_instance_name_collisions_are_found_in_one_pass() -> None:
+    toml = (
+        '[[agent]]\nname = "w"\ncommand = "x"\nmax_active_sessions = 3\n'
+        '[[agent]]\nname = "a-b"\ncommand = "x"\nmin_active_sessions = 0\n'
+        '[[agent]]\nname = "w-4"\ncommand = "x"\n'     # above w's max: no instance
+        '[[agent]]\nname = "w-02"\ncommand = "x"\n'    # instances have no leading zero
+        '[[agent]]\nname = "a-b-7"\ncommand = "x"\n'   # a-b is unbounded: collides
+        '[[agent]]\nname = "w-3"\ncommand = "x"\n'
+        '[[agent]]\nname = "solo"\ncommand = "x"\nmax_active_sessions = 1\n'
+        '[[agent]]\nname = "solo-1"\ncommand = "x"\n'  # a max=1 pool is named bare
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_city(toml)
+    assert [p.split(":")[0] for p in info.value.problems] == ["agent[5].name", "agent[4].name"]
+    assert "instance 3 of pool 'w' (agent[0])" in info.value.problems[0]
+    assert "instance 7 of pool 'a-b' (agent[1])" in info.value.problems[1]

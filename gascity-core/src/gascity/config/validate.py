@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from .models import CityConfig
 
 __all__ = ["cross_check"]
@@ -48,22 +46,27 @@ def cross_check(config: CityConfig) -> list[str]:
 
 def _instance_collisions(config: CityConfig) -> list[str]:
     """An agent named ``worker-2`` would share a session name with pool ``worker``'s
-    second instance, and each would look like the other's orphan."""
-    problems: list[str] = []
-    for j, pool in enumerate(config.agent):
-        top = pool.max_active_sessions
-        if not pool.is_pool or top == 1:
+    second instance, and each would look like the other's orphan.
+
+    One pass: an instance name is ``<pool>-<n>``, so each agent's name is split at its
+    last ``-`` and the pool looked up by name (a 30k-agent city pays 30k lookups, not
+    pools x agents regex matches)."""
+    pools = {a.name: j for j, a in enumerate(config.agent)
+             if a.is_pool and a.max_active_sessions != 1}
+    found: list[tuple[int, int, str]] = []
+    for i, agent in enumerate(config.agent):
+        base, dash, number = agent.name.rpartition("-")
+        if not (dash and base in pools and number.isascii() and number.isdigit()) or (
+                number[0] == "0"):
             continue
-        pattern = re.compile(re.escape(pool.name) + r"-([1-9][0-9]*)")
-        for i, agent in enumerate(config.agent):
-            match = pattern.fullmatch(agent.name)
-            if match and (top is None or int(match.group(1)) <= top):
-                problems.append(
-                    f"agent[{i}].name: '{agent.name}' is also the session name of instance "
-                    f"{match.group(1)} of pool '{pool.name}' (agent[{j}]); expected a name "
-                    "no pool instance takes"
-                )
-    return problems
+        j = pools[base]
+        top = config.agent[j].max_active_sessions
+        if top is None or int(number) <= top:
+            found.append((j, i, (
+                f"agent[{i}].name: '{agent.name}' is also the session name of instance "
+                f"{number} of pool '{base}' (agent[{j}]); expected a name "
+                "no pool instance takes")))
+    return [problem for _, _, problem in sorted(found)]
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

@@ -158,12 +158,14 @@ def make_plan(
     idle: frozenset[str] = frozenset(),
     suspended_agents: frozenset[str] = frozenset(),
     city_suspended: bool = False,
+    levels: Mapping[str, int] | None = None,
 ) -> Plan:
+    """``levels`` is :func:`waves` of ``config``, when the caller keeps it per config."""
     agents = {a.name: a for a in config.agent}
     by_name = {r.name: r for r in running}
     new = state.copy()
     plan = Plan(state=new)
-    level = waves(config)
+    level = waves(config) if levels is None else levels
     plan.dependencies = {a.name: list(a.depends_on) for a in config.agent}
     for d in desired.values():
         plan.desired_by_agent.setdefault(d.agent, []).append(d.name)

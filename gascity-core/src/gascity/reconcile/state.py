@@ -76,8 +76,18 @@ class ControllerState:
 
     def to_text(self) -> str:
         """The file's content: compact, and without ``last_tick`` (the file's mtime)."""
-        data = asdict(self)
-        del data["last_tick"]
+        # By hand, not dataclasses.asdict: that deep-copies every value first, which
+        # was a third of a steady tick at 1000 agents.
+        data = {
+            "fingerprints": self.fingerprints,
+            "drains": {k: {"reason": d.reason, "since": d.since} for k, d in self.drains.items()},
+            "crashes": self.crashes,
+            "quarantined": self.quarantined,
+            "pool_desired": self.pool_desired,
+            "scale_errors": self.scale_errors,
+            "blocked": self.blocked,
+            "last_running": self.last_running,
+        }
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     def save(self, path: Path, text: str | None = None) -> None:
