@@ -242,3 +242,25 @@ def test_install_without_a_user_bus_says_what_to_do(
     assert "Failed to connect to bus" in result.output
     assert "is written; until the service manager runs it, use: gc supervisor start" in (
         result.output)
+
+
+def test_an_edited_supervisor_toml_applies_and_a_broken_one_keeps_the_old(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = SupervisorHome(tmp_path / "h")
+    home.ensure()
+    home.config.write_text('[supervisor]\npatrol_interval = "1s"\n')
+    sup = Supervisor(home)
+    assert sup.settings.patrol_interval == 1.0
+
+    def edit(text: str, when: int) -> None:
+        home.config.write_text(text)
+        os.utime(home.config, ns=(when, when))  # a distinct mtime even on coarse clocks
+
+    edit('[supervisor]\npatrol_interval = "2s"\n', 10**18)
+    sup._reload_settings()
+    assert sup.settings.patrol_interval == 2.0
+    edit('[supervisor]\npatrol_interval = "never"\n', 2 * 10**18)
+    sup._reload_settings()
+    assert sup.settings.patrol_interval == 2.0
+    assert "supervisor.patrol_interval" in caplog.text

@@ -24,7 +24,7 @@ from typing import Any
 from ..controller.lock import ControllerLock, ControllerRunning
 from ..controller.paths import CityPaths
 from ..controller.socket import ControlServer, send_command
-from ..errors import GasCityError
+from ..errors import ConfigError, GasCityError
 from ..osutil.backoff import Backoff
 from .home import SupervisorHome
 from .registry import CityEntry, Registry, RegistryError
@@ -102,6 +102,13 @@ class Supervisor:
         self._passes = 0
         self._in_pass = False
         self._registry_error: str | None = None
+        self._settings_mtime: int | None = self._config_mtime()
+
+    def _config_mtime(self) -> int | None:
+        try:
+            return self.home.config.stat().st_mtime_ns
+        except OSError:
+            return None
 
     # --------------------------------------------------------------- lifecycle
 
@@ -127,7 +134,16 @@ class Supervisor:
             log.info("supervisor running (pid %d) for %s; socket %s", os.getpid(),
                      self.home.root, self.home.socket)
             while not self._stop.is_set():
-                self._reconcile()
+                try:
+                    self._reload_settings()
+                    self._reconcile()
+                except Exception:
+                    # Whatever one pass trips over, the cities that run keep running.
+                    log.exception("supervisor pass failed; retrying at the next one")
+                    with self._cond:
+                        self._in_pass = False
+                        self._passes += 1
+                        self._cond.notify_all()
                 self._wake.wait(timeout=self._next_wake())
                 self._wake.clear()
             self._stop_all()
@@ -135,6 +151,17 @@ class Supervisor:
             server.close()
             lock.release()
         log.info("supervisor stopped")
+
+    def _reload_settings(self) -> None:
+        """Pick up an edited supervisor.toml; a broken one keeps the settings in force."""
+        mtime = self._config_mtime()
+        if mtime == self._settings_mtime:
+            return
+        self._settings_mtime = mtime
+        try:
+            self.settings = SupervisorSettings.load(self.home.config)
+        except ConfigError as exc:
+            log.error("keeping the supervisor settings in force: %s", exc)
 
     def request_stop(self) -> None:
         self._stop.set()
