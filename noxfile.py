@@ -75,7 +75,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     install_all(session, *group("typecheck"), *group("test"))
-    session.run("mypy", *[f"{d}/src" for d in PRESENT])
+    session.run("mypy", *[f"{d}/src" for d in PRESENT], "examples/third-party-provider/src")
 
 
 @nox.session

@@ -19,9 +19,10 @@ from typing import Any, cast
 
 import pytest
 
+import gascity
 from gascity.city import City
 from gascity.config import parse_city
-from gascity.errors import ConfigError, PluginError
+from gascity.errors import ConfigError, PluginError, Unsupported
 from gascity.plugins import (
     PluginContext,
     PluginManager,
@@ -30,7 +31,7 @@ from gascity.plugins import (
     parse_selector,
 )
 from gascity.plugins.manager import context_factory
-from gascity.types import EventDraft
+from gascity.types import EventDraft, StartConfig
 
 ROLE_ENV = {"session": "GC_SESSION", "events": "GC_EVENTS", "mail": "GC_MAIL"}
 ROLE_DEFAULT = {"session": "tmux", "events": "file", "mail": "sqlite"}
@@ -683,3 +684,83 @@ def test_city_open_selects_from_city_toml_then_environment(tmp_path: Path) -> No
         assert city.selected("session") == Selector("fake", None, "environment GC_SESSION")
     with pytest.raises(PluginError, match="unknown session provider 'no-such-provider'"):
         City.open(tmp_path, roles=("session",), env=env, observers=False)
+
+
+# ---------------------------------------------------------------- hook contract
+
+MISSPELLED_SOURCE = """
+from gascity import hookimpl
+
+class Plugin:
+    def __init__(self, ctx):
+        pass
+
+    @hookimpl
+    def list_running(self, prefix):
+        return []
+
+    @hookimpl
+    def strat(self, name, config):
+        return True
+"""
+
+NONE_SOURCE = """
+from gascity import hookimpl
+
+STARTED = []
+
+class Plugin:
+    def __init__(self, ctx):
+        pass
+
+    @hookimpl
+    def start(self, name, config):
+        STARTED.append(name)  # forgets to return True
+
+    @hookimpl
+    def peek(self, name, lines):
+        return None  # a value is owed
+"""
+
+
+def test_a_misspelled_hookimpl_fails_loudly_naming_plugin_and_hook(
+    site: Site, tmp_path: Path
+) -> None:
+    mod = site.module("typo", MISSPELLED_SOURCE)
+    site.dist("acme-typo", {"session": {"typo": f"{mod}:Plugin"}})
+    pm = site.manager({"GC_SESSION": "typo"})
+    with pytest.raises(PluginError) as info:
+        pm.activate("session", pm.resolve("session"), make_ctx(tmp_path))
+    message = str(info.value)
+    assert "session provider 'typo' from acme-typo 0.1.0" in message
+    assert "unknown hook 'strat' (did you mean 'start'?)" in message
+    assert "session" not in pm.selected
+    assert pm.pm.get_plugins() == set()
+
+
+def test_a_misspelled_hookimpl_in_a_registered_object_fails_too() -> None:
+    class Typo:
+        @gascity.hookimpl
+        def prek(self, name: str, lines: int) -> str:
+            return ""
+
+    pm = PluginManager(env={}, source=lambda group: [])
+    with pytest.raises(PluginError, match=r"unknown hook 'prek' \(did you mean 'peek'\?\)"):
+        pm.register("session", Typo())
+
+
+def test_start_returning_none_succeeds_and_a_missing_hook_is_unsupported(
+    site: Site, tmp_path: Path
+) -> None:
+    mod = site.module("lazy", NONE_SOURCE)
+    site.dist("acme-lazy", {"session": {"lazy": f"{mod}:Plugin"}})
+    pm = site.manager({"GC_SESSION": "lazy"})
+    pm.activate("session", pm.resolve("session"), make_ctx(tmp_path))
+    config = StartConfig(command="true", work_dir=str(tmp_path))
+    pm.hooks.start("mayor", config)  # None from an implementation: it started
+    assert sys.modules[mod].STARTED == ["mayor"]
+    with pytest.raises(Unsupported, match="does not implement 'nudge'"):
+        pm.hooks.nudge("mayor", "hi")
+    with pytest.raises(PluginError, match="'peek' returned None"):
+        pm.hooks.peek("mayor", 5)
+    assert pm.hooks.implements("start") and not pm.hooks.implements("nudge")

@@ -427,3 +427,10 @@ def _is_duplicate(exc: BaseException) -> bool:
     return isinstance(exc, pymysql.err.IntegrityError) and bool(
         exc.args and exc.args[0] == _DUPLICATE_ENTRY
     )
+
+
+if TYPE_CHECKING:
+    from gascity.hookspecs import EventStore
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[EventStore] = DoltEvents

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gascity import hookimpl
 from gascity.errors import (
@@ -393,3 +393,10 @@ class ExecProvider:
             self._nudge_locks.clear()
 
     close = shutdown
+
+
+if TYPE_CHECKING:
+    from gascity.hookspecs import SessionProvider
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[SessionProvider] = ExecProvider

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gascity import hookimpl
 from gascity.errors import NotLeader, SessionError, SessionExists, SessionNotFound
@@ -484,3 +484,10 @@ class K8sProvider:
         if self.cache is not None:
             self.cache.stop()
         self.clients.close()
+
+
+if TYPE_CHECKING:
+    from gascity.hookspecs import SessionProvider
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[SessionProvider] = K8sProvider

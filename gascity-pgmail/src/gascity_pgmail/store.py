@@ -363,3 +363,10 @@ class PostgresMail:
             listener.close()
         if pool is not None:
             pool.close()
+
+
+if TYPE_CHECKING:
+    from gascity.hookspecs import MailStore
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[MailStore] = PostgresMail

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gascity import hookimpl
 from gascity.errors import PluginError, SessionError, SessionExists, SessionNotFound
@@ -366,3 +366,10 @@ class TmuxProvider:
         # Deliberately leaves the tmux server running: sessions outlive the
         # controller, and a restarted controller adopts them. Nothing else is held.
         return None
+
+
+if TYPE_CHECKING:
+    from gascity.hookspecs import SessionProvider
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[SessionProvider] = TmuxProvider

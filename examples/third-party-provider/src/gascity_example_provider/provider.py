@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gascity import hookimpl
 from gascity.errors import SessionError, SessionExists, SessionNotFound, Unsupported
@@ -414,3 +415,10 @@ class NohupProvider:
     def shutdown(self) -> None:
         # Sessions outlive the controller by design; only collect exited children.
         self._reap()
+
+
+if TYPE_CHECKING:
+    from gascity.hookspecs import SessionProvider
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[SessionProvider] = NohupProvider

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .. import hookimpl
 from ..osutil.flock import lock_fd, unlock_fd
@@ -368,3 +368,10 @@ class FileEvents:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
+
+
+if TYPE_CHECKING:
+    from ..hookspecs import EventStore
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[EventStore] = FileEvents

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import hookimpl
 from ..errors import MailNotFound, StoreUnavailable
@@ -319,3 +319,10 @@ class SqliteMail:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+if TYPE_CHECKING:
+    from ..hookspecs import MailStore
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[MailStore] = SqliteMail

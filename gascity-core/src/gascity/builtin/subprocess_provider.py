@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import hookimpl
 from ..errors import SessionError, SessionExists, SessionNotFound
@@ -581,3 +582,10 @@ class SubprocessProvider:
     def shutdown(self) -> None:
         # Sessions outlive the controller on purpose; only collect finished children.
         self._reap()
+
+
+if TYPE_CHECKING:
+    from ..hookspecs import SessionProvider
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[SessionProvider] = SubprocessProvider

@@ -29,6 +29,7 @@ from ..city import City
 from ..config import LoadedConfig, load_city
 from ..coordination import Coordination
 from ..errors import ConfigError, GasCityError, NotLeader, Unsupported
+from ..plugins.facade import Hooks
 from ..reconcile import ControllerState, build_desired, make_plan, run_scale_checks
 from ..reconcile.desired import DesiredSession
 from ..reconcile.plan import Plan, StartAction, StopAction, waves
@@ -142,7 +143,7 @@ class Controller:
         self._stop = threading.Event()
 
     @property
-    def hooks(self) -> Any:
+    def hooks(self) -> Hooks:
         return self.city.hooks
 
     # ------------------------------------------------------------------ config
@@ -397,7 +398,7 @@ class Controller:
         except GasCityError:
             last = None
         self._idle_asked[name] = (now, last)
-        return last  # type: ignore[no-any-return]
+        return last
 
     # ----------------------------------------------------------------- execute
 

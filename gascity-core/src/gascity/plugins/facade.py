@@ -1,8 +1,8 @@
 """The typed facade over ``pm.hook``: the only way the rest of Gas City calls plugins.
 
-Each method has the real signature and return type, turns "no plugin answered"
-(``None`` from a select-one hook) into :class:`~gascity.errors.Unsupported`, and keeps
-the reconciler safe from event-store failures.
+Each method has the real signature and return type, turns "no plugin implements
+this" into :class:`~gascity.errors.Unsupported` (an implementation returning ``None``
+is something else), and keeps the reconciler safe from event-store failures.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from ..coordination import Coordination
-from ..errors import Unsupported
+from ..errors import PluginError, Unsupported
 from ..types import (
     Event,
     EventDraft,
@@ -35,59 +35,105 @@ if TYPE_CHECKING:
 __all__ = ["Hooks"]
 
 log = logging.getLogger("gascity.hooks")
-T = TypeVar("T")
-
-
-def _need(value: T | None, hook: str) -> T:
-    if value is None:
-        raise Unsupported(f"the selected plugin does not implement '{hook}'")
-    return value
 
 
 class Hooks:
+    """One method per hook of :mod:`gascity.hookspecs`, with the real types.
+
+    Three things are told apart for a select-one hook: no plugin implements it
+    (:class:`~gascity.errors.Unsupported`), the implementation answered ``None``
+    (success for an action such as ``start``; a plugin bug where a value is owed),
+    and a real answer.
+    """
+
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._hook: Any = pm.hook
+
+    def implements(self, hook: str) -> bool:
+        """Does a registered plugin (not just a wrapper) implement ``hook``?"""
+        caller = getattr(self._hook, hook, None)
+        if caller is None:
+            return False
+        return any(not (i.wrapper or i.hookwrapper) for i in caller.get_hookimpls())
+
+    def _unsupported(self, hook: str) -> Unsupported:
+        return Unsupported(f"the selected plugin does not implement '{hook}'")
+
+    def _value(self, hook: str, **kwargs: Any) -> Any:
+        """Call a hook whose answer is needed: ``None`` is never a valid one."""
+        result = getattr(self._hook, hook)(**kwargs)
+        if result is None:
+            if not self.implements(hook):
+                raise self._unsupported(hook)
+            raise PluginError(
+                f"the selected plugin's '{hook}' returned None; it must return a value"
+            )
+        return result
+
+    def _action(self, hook: str, **kwargs: Any) -> bool:
+        """Call an action hook: an implementation returning ``None`` did the work."""
+        result = getattr(self._hook, hook)(**kwargs)
+        if result is None:
+            if not self.implements(hook):
+                raise self._unsupported(hook)
+            return True
+        return bool(result)
 
     # ------------------------------------------------------------------ session
 
     def list_running(self, prefix: str = "") -> list[RunningSession]:
-        return _need(self._hook.list_running(prefix=prefix), "list_running")
+        running: list[RunningSession] = self._value("list_running", prefix=prefix)
+        return running
 
     def start(self, name: str, config: StartConfig) -> None:
-        _need(self._hook.start(name=name, config=config), "start")
+        self._action("start", name=name, config=config)
 
     def stop(self, name: str) -> bool:
-        return bool(_need(self._hook.stop(name=name), "stop"))
+        return self._action("stop", name=name)
 
     def interrupt(self, name: str) -> None:
-        _need(self._hook.interrupt(name=name), "interrupt")
+        self._action("interrupt", name=name)
 
     def nudge(self, name: str, text: str) -> None:
-        _need(self._hook.nudge(name=name, text=text), "nudge")
+        self._action("nudge", name=name, text=text)
 
     def peek(self, name: str, lines: int = 50) -> str:
-        return str(_need(self._hook.peek(name=name, lines=lines), "peek"))
+        return str(self._value("peek", name=name, lines=lines))
 
     def get_meta(self, name: str, key: str) -> str | None:
         result: str | None = self._hook.get_meta(name=name, key=key)
         return result
 
     def set_meta(self, name: str, key: str, value: str) -> None:
-        _need(self._hook.set_meta(name=name, key=key, value=value), "set_meta")
+        self._action("set_meta", name=name, key=key, value=value)
 
     def remove_meta(self, name: str, key: str) -> None:
-        _need(self._hook.remove_meta(name=name, key=key), "remove_meta")
+        self._action("remove_meta", name=name, key=key)
 
     def process_alive(self, name: str, process_names: Sequence[str]) -> bool | None:
         result: bool | None = self._hook.process_alive(name=name, process_names=process_names)
         return result
 
     def attach(self, name: str) -> int:
-        return int(_need(self._hook.attach(name=name), "attach"))
+        return int(self._value("attach", name=name))
 
     def last_activity(self, name: str) -> datetime | None:
         result: datetime | None = self._hook.last_activity(name=name)
         return result
+
+    def is_running(self, name: str) -> bool | None:
+        """``None`` when the provider has no per-session probe (ask ``list_running``)."""
+        result: bool | None = self._hook.is_running(name=name)
+        return result
+
+    def send_keys(self, name: str, keys: Sequence[str]) -> None:
+        self._action("send_keys", name=name, keys=list(keys))
+
+    def clear_scrollback(self, name: str) -> None:
+        self._action("clear_scrollback", name=name)
+
+    def copy_to(self, name: str, src: str, rel_dst: str) -> None:
+        self._action("copy_to", name=name, src=src, rel_dst=rel_dst)
 
     # ------------------------------------------------------------------- events
 
@@ -119,18 +165,19 @@ class Hooks:
         )
 
     def list_events(self, filter: EventFilter | None = None) -> list[Event]:
-        return _need(self._hook.list_events(filter=filter or EventFilter()), "list_events")
+        events: list[Event] = self._value("list_events", filter=filter or EventFilter())
+        return events
 
     def latest_event_seq(self) -> int:
-        return int(_need(self._hook.latest_event_seq(), "latest_event_seq"))
+        return int(self._value("latest_event_seq"))
 
     def prune_events(self, before: datetime) -> int:
-        return int(_need(self._hook.prune_events(before=before), "prune_events"))
+        return int(self._value("prune_events", before=before))
 
     # --------------------------------------------------------------------- mail
 
     def send_mail(self, draft: MailDraft) -> Message:
-        sent: Message = _need(self._hook.send_mail(draft=draft), "send_mail")
+        sent: Message = self._value("send_mail", draft=draft)
         return sent
 
     def mail_inbox(
@@ -141,44 +188,43 @@ class Hooks:
         include_archived: bool = False,
         limit: int | None = None,
     ) -> list[Message]:
-        return _need(
-            self._hook.mail_inbox(
-                recipient=recipient,
-                include_read=include_read,
-                include_archived=include_archived,
-                limit=limit,
-            ),
+        inbox: list[Message] = self._value(
             "mail_inbox",
+            recipient=recipient,
+            include_read=include_read,
+            include_archived=include_archived,
+            limit=limit,
         )
+        return inbox
 
     def get_mail(self, message_id: int) -> Message | None:
         result: Message | None = self._hook.get_mail(message_id=message_id)
         return result
 
     def read_mail(self, message_id: int) -> Message:
-        message: Message = _need(self._hook.read_mail(message_id=message_id), "read_mail")
+        message: Message = self._value("read_mail", message_id=message_id)
         return message
 
     def mark_unread(self, message_id: int) -> None:
-        _need(self._hook.mark_unread(message_id=message_id), "mark_unread")
+        self._action("mark_unread", message_id=message_id)
 
     def archive_mail(self, message_id: int) -> bool:
-        return bool(_need(self._hook.archive_mail(message_id=message_id), "archive_mail"))
+        return bool(self._value("archive_mail", message_id=message_id))
 
     def reply_mail(
         self, message_id: int, sender: str, body: str, subject: str | None = None
     ) -> Message:
-        reply: Message = _need(
-            self._hook.reply_mail(message_id=message_id, sender=sender, body=body, subject=subject),
-            "reply_mail",
+        reply: Message = self._value(
+            "reply_mail", message_id=message_id, sender=sender, body=body, subject=subject
         )
         return reply
 
     def mail_thread(self, thread_id: int) -> list[Message]:
-        return _need(self._hook.mail_thread(thread_id=thread_id), "mail_thread")
+        thread: list[Message] = self._value("mail_thread", thread_id=thread_id)
+        return thread
 
     def mail_count(self, recipient: str) -> MailCount:
-        count: MailCount = _need(self._hook.mail_count(recipient=recipient), "mail_count")
+        count: MailCount = self._value("mail_count", recipient=recipient)
         return count
 
     def wait_mail(self, recipient: str, timeout: float) -> bool | None:

@@ -9,6 +9,7 @@ carries its script. Observers (``gascity.observers``) and CLI extensions
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -50,50 +51,21 @@ ENV_VARS = {"session": "GC_SESSION", "events": "GC_EVENTS", "mail": "GC_MAIL"}
 _NOUN = {"session": "session provider", "events": "events backend", "mail": "mail backend"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-# The hooks a plugin loaded for a role may answer. Broadcasts are open to every
-# plugin; a plain implementation of another role's select-one hook is ignored, so a
-# class serving two roles (or an observer defining ``peek``) can never answer for a
-# role it was not selected for. Wrappers may observe any hook.
+# The hooks a plugin loaded for a role may answer, read from the spec classes.
+# Broadcasts are open to every plugin; a plain implementation of another role's
+# select-one hook is ignored, so a class serving two roles (or an observer defining
+# ``peek``) can never answer for a role it was not selected for. Wrappers may observe
+# any hook.
 # The controller telling observers about its life; not work asked of a plugin, so
 # call budgets (gascity.testing.counter) leave them out.
-LIFECYCLE = frozenset({"controller_started", "tick_finished", "controller_stopped", "readiness"})
-BROADCASTS = frozenset({"emit_event", "status_info", "cli_commands", "shutdown"}) | LIFECYCLE
+LIFECYCLE = hookspecs.LIFECYCLE
+BROADCASTS = hookspecs.BROADCASTS
 ROLE_HOOKS: dict[str, frozenset[str]] = {
-    "session": frozenset(
-        {
-            "list_running",
-            "start",
-            "stop",
-            "interrupt",
-            "nudge",
-            "peek",
-            "get_meta",
-            "set_meta",
-            "remove_meta",
-            "process_alive",
-            "attach",
-            "last_activity",
-            "coordination",
-        }
-    ),
-    "events": frozenset({"list_events", "latest_event_seq", "prune_events"}),
-    "mail": frozenset(
-        {
-            "send_mail",
-            "mail_inbox",
-            "get_mail",
-            "read_mail",
-            "mark_unread",
-            "archive_mail",
-            "reply_mail",
-            "mail_thread",
-            "mail_count",
-            "wait_mail",
-        }
-    ),
+    **{role: frozenset(names) for role, names in hookspecs.ROLE_HOOKS.items()},
     "observers": frozenset(),
     "cli": frozenset(),
 }
+_KNOWN_HOOKS = frozenset(hookspecs.ALL_HOOKS)
 
 
 class _RolePluggy(pluggy.PluginManager):
@@ -119,8 +91,15 @@ class _RolePluggy(pluggy.PluginManager):
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
         opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None:
+            return None
+        if name not in _KNOWN_HOOKS:
+            if getattr(getattr(plugin, name, None), "__name__", name) in _KNOWN_HOOKS:
+                return None  # an alias (``close = shutdown``), not a second hookimpl
+            # Registered so that _check_pending() names the misspelling.
+            return opts
         role = self._roles.get(id(plugin))
-        if opts is None or role is None or name in BROADCASTS:
+        if role is None or name in BROADCASTS:
             return opts
         if name in ROLE_HOOKS.get(role, frozenset()):
             return opts
@@ -167,7 +146,8 @@ class PluginManager:
     ) -> None:
         self.env: Mapping[str, str] = dict(os.environ) if env is None else env
         self.pm = _RolePluggy()
-        self.pm.add_hookspecs(hookspecs)
+        for spec in hookspecs.SPEC_CLASSES:
+            self.pm.add_hookspecs(spec)
         self.records: list[PluginRecord] = discover(ROLES, source)
         self.selected: dict[str, Selector] = {}
         self.instances: dict[str, object] = {}
@@ -243,8 +223,7 @@ class PluginManager:
         return rec
 
     def _instantiate(self, rec: PluginRecord, ctx: PluginContext) -> object:
-        noun = _NOUN.get(rec.role, f"{rec.role} plugin")
-        where = f"{noun} '{rec.name}' from {rec.distribution} {rec.version}"
+        where = _where(rec)
         try:
             factory = rec.load_factory()
         except Exception as exc:
@@ -286,6 +265,7 @@ class PluginManager:
         rec = self._record(role, selector)
         plugin = self._instantiate(rec, make_context(role, selector.name, selector.argument))
         self.pm.register_for_role(role, plugin, name=f"{role}:{selector}")
+        self._check_pending(plugin, _where(rec))
         self.selected[role] = selector
         self.instances[role] = plugin
         return plugin
@@ -298,6 +278,7 @@ class PluginManager:
         serves several roles.
         """
         self.pm.register(plugin, name=f"{role}:{selector or type(plugin).__name__}")
+        self._check_pending(plugin, f"{role} plugin {type(plugin).__name__}")
         if role in SELECTABLE:
             self.selected[role] = selector or Selector(type(plugin).__name__, source="register")
             self.instances[role] = plugin
@@ -322,6 +303,38 @@ class PluginManager:
                     )
                     continue
                 self.pm.register_for_role(role, plugin, name=f"{role}:{rec.name}")
+                try:
+                    self._check_pending(plugin, _where(rec))
+                except PluginError as exc:
+                    rec.status = PluginStatus.ERROR
+                    rec.error = str(exc)
+                    log.warning("skipping broken %s plugin: %s", role, exc)
+
+    def _check_pending(self, plugin: object, where: str) -> None:
+        """Refuse a plugin implementing a hook nobody specified (a misspelling).
+
+        pluggy would keep such an implementation silently: it is never called, and
+        the hook the author meant has no implementation.
+        """
+        unknown = sorted(c.name for c in self.pm.get_hookcallers(plugin) or () if c.spec is None)
+        if not unknown:
+            return
+        self.pm.unregister(plugin)
+        parts = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, hookspecs.ALL_HOOKS, n=1)
+            parts.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise PluginError(
+            f"{where} implements unknown hook {', '.join(parts)}; "
+            "the hooks are listed in gascity.hookspecs and docs/plugin-authors.md"
+        )
+
+    def check_pending(self) -> None:
+        """Every registered implementation has a spec (pluggy's check, our message)."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {exc.plugin!r}: {exc}") from exc
 
     def check_all(self) -> list[PluginRecord]:
         """Import every plugin's module (not instantiate) to report its status.
@@ -348,6 +361,11 @@ class PluginManager:
         finally:
             for name, _plugin in list(self.pm.list_name_plugin()):
                 self.pm.unregister(name=name)
+
+
+def _where(rec: PluginRecord) -> str:
+    noun = _NOUN.get(rec.role, f"{rec.role} plugin")
+    return f"{noun} '{rec.name}' from {rec.distribution} {rec.version}"
 
 
 def _one_line(exc: BaseException) -> str:

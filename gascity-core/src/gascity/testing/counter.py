@@ -8,22 +8,11 @@ from collections.abc import Generator
 from typing import Any
 
 from .. import hookimpl, hookspecs
-from ..plugins.manager import LIFECYCLE, ROLE_HOOKS
 
 __all__ = ["SESSION_HOOKS", "HookCallCounter"]
 
 # ``coordination`` is asked once per controller, not per tick.
-SESSION_HOOKS = ROLE_HOOKS["session"] - {"coordination"}
-
-
-def _hook_names() -> list[str]:
-    return sorted(
-        name
-        for name in dir(hookspecs)
-        if callable(getattr(hookspecs, name))
-        and getattr(getattr(hookspecs, name), "gascity_spec", None) is not None
-        and name not in LIFECYCLE
-    )
+SESSION_HOOKS = frozenset(hookspecs.ROLE_HOOKS["session"]) - {"coordination"}
 
 
 def _wrapper(name: str) -> Any:
@@ -74,5 +63,7 @@ class HookCallCounter(_CounterBase):
     """
 
 
-for _name in _hook_names():
+for _name in hookspecs.ALL_HOOKS:
+    if _name in hookspecs.LIFECYCLE:
+        continue
     setattr(HookCallCounter, _name, _wrapper(_name))

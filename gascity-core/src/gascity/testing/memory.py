@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from .. import hookimpl
 from ..types import Event, EventDraft, EventFilter
@@ -69,3 +70,10 @@ class MemoryEvents:
             removed = len(self.events) - len(keep)
             self.events = keep
             return removed
+
+
+if TYPE_CHECKING:
+    from ..hookspecs import EventStore
+
+    # mypy checks the class against the role's hook contract.
+    _contract: type[EventStore] = MemoryEvents
