@@ -53,8 +53,8 @@ def test_the_facade_calls_every_hook_with_the_spec_arguments(name: str) -> None:
     assert facade_args == spec_args, f"{name}: facade {facade_args} vs spec {spec_args}"
 
 
-def test_the_call_counter_wraps_every_hook() -> None:
-    for name in SPECS:
+def test_the_call_counter_wraps_every_hook_but_the_lifecycle() -> None:
+    for name in set(SPECS) - hookspecs.LIFECYCLE:
         impl = getattr(HookCallCounter, name, None)
         assert impl is not None and impl.gascity_impl["wrapper"], name
 
