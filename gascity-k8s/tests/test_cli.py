@@ -25,6 +25,7 @@ MODELS = {
     "StatefulSet": "V1StatefulSet",
     "Service": "V1Service",
     "CronJob": "V1CronJob",
+    "PodDisruptionBudget": "V1PodDisruptionBudget",
 }
 
 
@@ -52,13 +53,39 @@ def test_manifests_parse_and_deserialize_into_client_models(tmp_path: Path) -> N
             assert model.metadata.namespace == "agents"
     by = {(o["kind"], o["metadata"]["name"]): o for o in objects}
     rules = by[("Role", "gc-controller")]["rules"]
-    assert {r for rule in rules for r in rule["resources"]} == {"pods", "pods/exec", "pods/log"}
+    assert {r for rule in rules for r in rule["resources"]} == {
+        "pods", "pods/exec", "pods/log", "leases", "configmaps"
+    }
+    verbs = {r: set(rule["verbs"]) for rule in rules for r in rule["resources"]}
+    assert {"list", "watch"} <= verbs["pods"]
+    assert verbs["leases"] == verbs["configmaps"] == {"get", "create", "update"}
     assert not any(o["kind"] == "ClusterRole" for o in objects)
     assert ("Role", "gc-agent") not in by and by[("ServiceAccount", "gc-agent")][
         "automountServiceAccountToken"
     ] is False
-    ctl = by[("Deployment", "gc-controller")]["spec"]["template"]["spec"]["containers"][0]
+    deployment = by[("Deployment", "gc-controller")]["spec"]
+    assert deployment["replicas"] == 2
+    pod_spec = deployment["template"]["spec"]
+    anti = pod_spec["affinity"]["podAntiAffinity"]
+    term = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == deployment["selector"]["matchLabels"]
+    pdb = by[("PodDisruptionBudget", "gc-controller")]["spec"]
+    assert pdb["minAvailable"] == 1 and pdb["selector"] == deployment["selector"]
+    ctl = pod_spec["containers"][0]
     assert ctl["command"] == ["gc", "start", "--foreground"]
+    city = parse_city(by[("ConfigMap", "gc-city")]["data"]["city.toml"])
+    port = city.api.port
+    assert port and city.api.bind == "0.0.0.0"
+    assert ctl["ports"] == [{"name": "api", "containerPort": port}]
+    assert ctl["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "api"}
+    assert ctl["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "api"}
+    assert {
+        "name": "GC_K8S_POD_NAME",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+    } in ctl["env"]
+    state = by[("ConfigMap", "gc-agents-state")]
+    assert "data" not in state  # re-applying must not wipe the leader's state
     assert {"name": "GC_SESSION", "value": "k8s"} in ctl["env"]
     assert ctl["resources"] == {
         "requests": {"cpu": "100m", "memory": "256Mi"},

@@ -38,7 +38,7 @@ def manifests_cmd(namespace: str, image: str | None, out: Path | None) -> None:
     """Render the deployment: namespace, RBAC, controller, Dolt, PostgreSQL, prune CronJob."""
     import yaml  # type: ignore[import-untyped]
 
-    from .manifests import DEFAULT_IMAGE, EXAMPLE_CITY, render
+    from .manifests import API_PORT, DEFAULT_IMAGE, EXAMPLE_CITY, render
 
     objects = render(namespace, image or DEFAULT_IMAGE)
     if out is None:
@@ -49,7 +49,7 @@ def manifests_cmd(namespace: str, image: str | None, out: Path | None) -> None:
         name = f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
         (out / name).write_text(yaml.safe_dump(obj, sort_keys=False))
     (out / "city.toml.example").write_text(
-        EXAMPLE_CITY.format(namespace=namespace, image=image or DEFAULT_IMAGE)
+        EXAMPLE_CITY.format(namespace=namespace, image=image or DEFAULT_IMAGE, api_port=API_PORT)
     )
     click.echo(f"wrote {len(objects)} manifests and city.toml.example to {out}")
     click.echo(

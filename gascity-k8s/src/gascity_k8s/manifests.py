@@ -1,15 +1,24 @@
 """``gc k8s manifests``: the whole deployment as Kubernetes objects.
 
-Least privilege: the controller's Role covers pods, ``pods/exec`` and ``pods/log``
-in its own namespace and nothing else; agent pods get a ServiceAccount with no
-Role and no mounted token. Secrets are referenced, never generated.
+Least privilege: the controller's Role covers pods, ``pods/exec`` and ``pods/log``,
+its Lease and its state ConfigMap in its own namespace and nothing else; agent pods
+get a ServiceAccount with no Role and no mounted token. Secrets are referenced,
+never generated.
+
+The controller runs as two replicas that elect a leader on a Lease (only the leader
+reconciles); a PodDisruptionBudget keeps one through voluntary disruptions and
+the probes ask the controller's ``[api]`` server.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULT_IMAGE", "EXAMPLE_CITY", "render"]
+from .naming import city_object
+
+__all__ = ["API_PORT", "DEFAULT_IMAGE", "EXAMPLE_CITY", "render"]
+
+API_PORT = 9443
 
 DEFAULT_IMAGE = "ghcr.io/gastownhall/gascity-agent:latest"
 Obj = dict[str, Any]
@@ -20,10 +29,15 @@ EXAMPLE_CITY = """\
 name = "{namespace}"
 
 [daemon]
-# One tick is one pod list, whatever the fleet size, but each tick also runs every
-# pool's scale_check. Guidance: 30s for 50+ agents; 60s or more past 100 agents.
+# A steady tick reads the watch-fed pod cache (no API request), but each tick also
+# runs every pool's scale_check. Guidance: 30s for 50+ agents; 60s past 100 agents.
 patrol_interval = "30s"
 start_concurrency = 8
+
+[api]
+# /healthz and /readyz for the kubelet's probes (and /metrics); read-only off loopback.
+port = {api_port}
+bind = "0.0.0.0"
 
 [session]
 provider = "k8s"
@@ -35,6 +49,11 @@ image = "{image}"
 service_account = "gc-agent"
 # After `gc build-image --tag <image> --push`, bake the city in and skip staging:
 prebaked = false
+# Two controller replicas elect a leader on a Lease (client-go's timings):
+leader_election = true
+lease_duration_seconds = 15
+renew_deadline_seconds = 10
+retry_period_seconds = 2
 
 [events]
 provider = "dolt"
@@ -112,6 +131,18 @@ def _rbac(ns: str) -> list[Obj]:
                 },
                 {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
                 {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+                # Leader election: the Lease is created by the first replica.
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "create", "update"],
+                },
+                # The controller state survives failover in this ConfigMap.
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "verbs": ["get", "create", "update"],
+                },
             ],
         },
         {
@@ -135,11 +166,25 @@ def _rbac(ns: str) -> list[Obj]:
     ]
 
 
+def _probe(path: str, period: int, failures: int, delay: int = 0) -> Obj:
+    probe: Obj = {
+        "httpGet": {"path": path, "port": "api"},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 3,
+    }
+    if delay:
+        probe["initialDelaySeconds"] = delay
+    return probe
+
+
 def _controller(ns: str, image: str) -> list[Obj]:
     labels = {"app.kubernetes.io/name": "gc-controller"}
     env = [
         {"name": "GC_SESSION", "value": "k8s"},
         {"name": "GC_K8S_NAMESPACE", "value": ns},
+        # The downward API names this replica in the election.
+        {"name": "GC_K8S_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "GC_CITY_DIR", "value": "/city"},
         _secret_env("GC_DOLT_PASSWORD", "gc-dolt", "password"),
         _secret_env("GC_MAIL_DSN", "gc-postgres", "dsn"),
@@ -149,22 +194,54 @@ def _controller(ns: str, image: str) -> list[Obj]:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": _meta("gc-city", ns, "gc-controller"),
-            "data": {"city.toml": EXAMPLE_CITY.format(namespace=ns, image=image)},
+            "data": {
+                "city.toml": EXAMPLE_CITY.format(namespace=ns, image=image, api_port=API_PORT)
+            },
+        },
+        # The controller state (crash counters, quarantines, drains). No ``data`` here,
+        # so re-applying the manifests never wipes what the leader wrote.
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta(city_object(ns, "state"), ns, "gc-controller"),
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": _meta("gc-controller", ns, "gc-controller"),
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}},
         },
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": _meta("gc-controller", ns, "gc-controller"),
             "spec": {
-                "replicas": 1,
-                # One controller per city: never run two during a rollout.
-                "strategy": {"type": "Recreate"},
+                "replicas": 2,
+                # The Lease keeps one leader, so a rollout may overlap the replicas.
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+                },
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
                         "serviceAccountName": "gc-controller",
                         "terminationGracePeriodSeconds": 30,
+                        # Not both replicas on one node: a node drain leaves one running.
+                        "affinity": {
+                            "podAntiAffinity": {
+                                "preferredDuringSchedulingIgnoredDuringExecution": [
+                                    {
+                                        "weight": 100,
+                                        "podAffinityTerm": {
+                                            "labelSelector": {"matchLabels": labels},
+                                            "topologyKey": "kubernetes.io/hostname",
+                                        },
+                                    }
+                                ]
+                            }
+                        },
                         "containers": [
                             {
                                 "name": "controller",
@@ -172,6 +249,11 @@ def _controller(ns: str, image: str) -> list[Obj]:
                                 "command": ["gc", "start", "--foreground"],
                                 "workingDir": "/city",
                                 "env": env,
+                                "ports": [{"name": "api", "containerPort": API_PORT}],
+                                # /healthz: the process serves; /readyz: a leader whose
+                                # ticks succeed, or a follower waiting its turn.
+                                "livenessProbe": _probe("/healthz", 10, 3, delay=20),
+                                "readinessProbe": _probe("/readyz", 5, 3),
                                 "resources": _resources("100m", "256Mi", "500m", "512Mi"),
                                 "volumeMounts": [
                                     {"name": "city", "mountPath": "/city"},

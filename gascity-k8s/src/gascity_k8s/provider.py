@@ -98,6 +98,17 @@ class K8sProvider:
             elector.start()
         return self.coord
 
+    @hookimpl
+    def readiness(self, controller: Any) -> str | None:
+        """``/readyz``: a follower is ready (it only waits, and the PodDisruptionBudget
+        may count it); the leader is ready while its ticks succeed."""
+        health = controller.health()
+        if health["ready"]:
+            return None
+        return "leader without a recent good tick" + (
+            f" (last: {controller.last_report.summary()})" if controller.last_report else ""
+        )
+
     def _fence(self, what: str) -> None:
         if self.coord is not None:
             self.coord.fence(what)

@@ -172,6 +172,8 @@ class KubeEmulator:
         ``"WATCH pods"``, ``"PUT lease"``)."""
         self.bytes: Counter[str] = Counter()
         """Response body bytes sent, keyed like :attr:`requests` (watch events included)."""
+        self.agents: Counter[str] = Counter()
+        """Requests by User-Agent (the k8s provider puts its replica identity there)."""
         self.log: list[tuple[str, str]] = []
         self.writes: list[Write] = []
         self._watches: set[_Watch] = set()
@@ -399,6 +401,7 @@ class KubeEmulator:
         verb = "WATCH" if request.query.get("watch") in ("true", "1") else request.method
         key = f"{verb} {self._kind(request)}"
         self.requests[key] += 1
+        self.agents[request.headers.get("User-Agent", "")] += 1
         self.log.append((request.method, request.path_qs))
         if self.latency:
             await asyncio.sleep(self.latency)
