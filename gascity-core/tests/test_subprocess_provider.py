@@ -352,3 +352,56 @@ def test_idle_timeout_on_every_agent_keeps_the_one_call_steady_tick(tmp_path: Pa
             assert all(r.last_activity is not None for r in records)
     finally:
         stop_all(provider)
+
+
+def test_listing_live_sessions_reads_only_their_own_processes(
+        provider: SubprocessProvider, city: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = city / "w"
+    work.mkdir(parents=True)
+    provider.start("tree", cfg("sleep 300 & sleep 301; wait", work))
+    wait_for(lambda: len(provider.list_running("")[0].processes or ()) >= 2, 10)
+
+    def no_scan() -> object:
+        raise AssertionError("the listing scanned every process on the host")
+
+    monkeypatch.setattr(proc, "_scan", no_scan)
+    [record] = provider.list_running("")
+    assert record.liveness is Liveness.ALIVE
+    assert {"sh", "sleep"} <= set(record.processes or ())
+
+
+def test_tree_of_a_leader(city: Path) -> None:
+    import subprocess as sp
+
+    child = sp.Popen(["sh", "-c", "sleep 300 & sleep 300 & wait"], start_new_session=True)
+    try:
+        stat = proc.read_stat(child.pid)
+        assert stat is not None
+        wait_for(lambda: len(proc.tree(child.pid, stat.start_time) or []) == 3, 10)
+        assert proc.tree(child.pid, stat.start_time + 1) == []  # pid reused: a stranger
+    finally:
+        child.kill()
+        child.wait()
+    # A leader that exited cannot be answered from its own entries: ask the table.
+    assert proc.tree(child.pid, stat.start_time) in (None, [])
+
+
+def test_starting_polls_no_child(provider: SubprocessProvider, city: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess as sp
+
+    work = city / "w"
+    work.mkdir(parents=True)
+    polls: list[int] = []
+    real = sp.Popen.poll
+
+    def poll(self: sp.Popen[bytes]) -> int | None:
+        polls.append(self.pid)
+        return real(self)
+
+    monkeypatch.setattr(sp.Popen, "poll", poll)
+    for i in range(6):
+        provider.start(f"s{i}", cfg("sleep 300", work))
+    assert polls == []
+    provider.list_running("")
+    assert polls == []  # nobody died: nothing to collect

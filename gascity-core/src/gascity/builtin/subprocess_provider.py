@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,13 +168,19 @@ class SubprocessProvider:
         os.close(fd)
         return False
 
-    def _reap(self) -> None:
+    def _reap(self, pids: Iterable[int] | None = None) -> None:
         """Collect exit statuses of sessions this process started, so they do not
-        linger as zombies, and leave each status where ``list_running`` shows it."""
+        linger as zombies, and leave each status where ``list_running`` shows it.
+
+        Only ``pids`` (leaders seen dead) are polled when given: polling every child
+        on every start made a cold start of N sessions cost N^2/2 ``waitpid`` calls.
+        """
         with self._lock:
+            wanted = self._children if pids is None else {
+                pid: self._children[pid] for pid in pids if pid in self._children}
             done = [
                 (pid, child, session_dir)
-                for pid, (child, session_dir) in self._children.items()
+                for pid, (child, session_dir) in wanted.items()
                 if child.poll() is not None
             ]
             for pid, _, _ in done:
@@ -214,7 +220,6 @@ class SubprocessProvider:
 
     @hookimpl
     def list_running(self, prefix: str) -> list[RunningSession]:
-        self._reap()
         try:
             entries = os.listdir(self.root)
         except FileNotFoundError:
@@ -241,12 +246,17 @@ class SubprocessProvider:
                     )
                 )
                 continue
-            if snapshot is None:
-                snapshot = proc.Snapshot()
-            alive = ident.alive(snapshot.by_pid.get(ident.pid))
+            # Its own processes only; the whole process table just for dead leaders.
+            members = proc.tree(ident.pid, ident.start_ticks)
+            if members is None:
+                if snapshot is None:
+                    snapshot = proc.Snapshot()
+                members = snapshot.members(ident.pid, ident.start_ticks)
+                alive = ident.alive(snapshot.by_pid.get(ident.pid))
+            else:
+                alive = bool(members)
             if not alive and ident.pid in self._children:
-                self._reap()  # exited since the reap above: record its status now
-            members = snapshot.members(ident.pid, ident.start_ticks)
+                self._reap([ident.pid])  # record its exit status now
             records.append(
                 RunningSession(
                     name=name,
@@ -301,7 +311,6 @@ class SubprocessProvider:
                 )
             return left
 
-        self._reap()
         session_dir, lock_fd = self._claim(name)
         env = merged_env(config.env)
         try:
@@ -402,7 +411,7 @@ class SubprocessProvider:
             grace=self.settings.stop_grace,
             kill_wait=self.settings.kill_wait,
         )
-        self._reap()
+        self._reap([ident.pid])
 
     def _remove(self, name: str, session_dir: Path) -> bool:
         # Rename first so the session disappears at once, whatever rmtree takes.

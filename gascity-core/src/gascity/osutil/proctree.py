@@ -34,6 +34,7 @@ __all__ = [
     "live_table",
     "read_small",
     "read_stat",
+    "tree",
     "with_marker",
 ]
 
@@ -261,6 +262,57 @@ class Snapshot:
             found[stat.pid] = stat
             todo.extend(c for c in self.by_parent.get(stat.pid, ()) if c.live)
         return list(found.values())
+
+
+def _children_files() -> bool:
+    """Whether the kernel lists each task's children (``CONFIG_PROC_CHILDREN``)."""
+    global _HAS_CHILDREN
+    if _HAS_CHILDREN is None:
+        _HAS_CHILDREN = backend() == "proc" and os.path.exists(
+            f"{PROC}/self/task/{os.getpid()}/children")
+    return _HAS_CHILDREN
+
+
+_HAS_CHILDREN: bool | None = None
+
+
+def tree(leader: int, start_time: int) -> list[ProcStat] | None:
+    """The live tree under the leader ``(leader, start_time)``, read from those
+    processes' own ``/proc`` entries (``stat`` and ``task/*/children``) and no other.
+
+    A session's listing pays for its own processes instead of a scan of every
+    process on the host. ``[]`` when the leader pid now belongs to a stranger.
+    ``None`` when this cannot answer and :meth:`Snapshot.members` must: no children
+    files (another kernel, psutil), or a leader that exited (its survivors are found
+    only by session id). A live leader's descendants that were re-parented away
+    (their parent exited) are not in the tree.
+    """
+    if not _children_files():
+        return None
+    head = read_stat(leader)
+    if head is not None and head.start_time != start_time:
+        return []
+    if head is None or not head.live:
+        return None
+    found: dict[int, ProcStat] = {leader: head}
+    todo = [leader]
+    while todo:
+        pid = todo.pop()
+        try:
+            tids = os.listdir(f"{PROC}/{pid}/task")
+        except OSError:
+            continue  # exited meanwhile
+        for tid in tids:
+            raw = read_small(f"{PROC}/{pid}/task/{tid}/children")
+            for child in (raw or b"").split():
+                cpid = int(child)
+                if cpid in found:
+                    continue
+                stat = read_stat(cpid)
+                if stat is not None and stat.live:
+                    found[cpid] = stat
+                    todo.append(cpid)
+    return list(found.values())
 
 
 def live_table() -> dict[int, ProcStat]:
