@@ -149,10 +149,19 @@ def test_config_commands(city: Path) -> None:
     assert shown["daemon"]["patrol_interval"] == "30s"
     schema = json.loads(CliRunner().invoke(cli, ["config", "schema"]).output)
     assert "agent" in schema["properties"]
-    (city / "city.toml").write_text("[[agent]]\nname = 'x'\n")
+    (city / "city.toml").write_text("[[agent]]\nname = 'x'\nstart_comand = 'y'\n")
     bad = gc(city, "config", "validate")
     assert bad.exit_code == 2
-    assert "agent[0].command" in bad.output
+    assert "agent[0].start_comand (agent 'x'): unknown key" in bad.output
+    assert "did you mean 'start_command'?" in bad.output
+    # A key Gas City has and this project does not: valid, with one warning naming it.
+    (city / "city.toml").write_text(
+        "[[agent]]\nname = 'x'\nstart_command = 'y'\nwork_query = 'bd ready'\n"
+        "[beads]\nprovider = 'bd'\n")
+    warned = gc(city, "config", "validate")
+    assert warned.exit_code == 0, warned.output
+    assert "agent[0].work_query: recognised, not implemented here" in warned.output
+    assert "beads: recognised, not implemented here (in Gas City: the bead store" in warned.output
 
 
 def test_plugins_json_marks_selection(city: Path) -> None:

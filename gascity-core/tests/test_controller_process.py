@@ -137,15 +137,15 @@ def test_broken_config_on_reload_keeps_the_old_one(
     city: Path, controller: subprocess.Popen[str]
 ) -> None:
     sock = CityPaths(city).socket
-    (city / "city.toml").write_text(CITY + "[[agent]]\nname = 'bad'\n")
+    (city / "city.toml").write_text(CITY + "[[agent]]\nname = 'bad'\ncomand = 'x'\n")
     reply = send_command(sock, "reload")
-    assert reply.startswith("error:") and "agent[3].command" in reply
+    assert reply.startswith("error:") and "agent[3].comand" in reply
     (city / "n").write_text("1")
     send_command(sock, "poke")
     # The old config still runs: the pool shrinks by draining, nothing else is lost.
     assert {"db", "api", "w-1"} <= set(sessions(city))
     rejected = events(city, "config.rejected")
-    assert rejected and "agent[3].command" in str(rejected[-1]["payload"])
+    assert rejected and "agent[3].comand" in str(rejected[-1]["payload"])
 
 
 def test_sigterm_stops_sessions_gracefully(

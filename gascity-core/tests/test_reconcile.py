@@ -286,9 +286,19 @@ def test_fingerprint_ignores_scale_check_work_dir_and_gc_env() -> None:
     same = a.model_copy(update={"scale_check": "echo 9", "work_dir": "elsewhere",
                                 "env": {**a.env, "GC_EXTRA": "1"}})
     assert fingerprint(same) == fingerprint(a)
-    for change in ({"command": "other"}, {"env": {"A": "1"}}, {"max_active_sessions": 6},
+    for change in ({"start_command": "other"}, {"env": {"A": "1"}},
                    {"depends_on": ["mayor"]}, {"pre_start": ["x"]}):
         assert fingerprint(a.model_copy(update=change)) != fingerprint(a), change
+
+
+def test_changing_pool_bounds_never_restarts_members() -> None:
+    # As in Gas City, pool bounds are not part of a member's identity: raising
+    # min_active_sessions must add members, not drain the running ones as drift.
+    a = cfg().agent_named("worker")
+    assert a is not None
+    for change in ({"max_active_sessions": 6}, {"min_active_sessions": 2},
+                   {"max_active_sessions": None, "min_active_sessions": None}):
+        assert fingerprint(a.model_copy(update=change)) == fingerprint(a), change
 
 
 def test_bare_name_when_max_is_one() -> None:

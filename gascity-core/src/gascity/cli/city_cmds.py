@@ -314,6 +314,8 @@ def config_validate(state: CliState) -> None:
     """Check city.toml and every selected plugin's settings."""
     city_dir = state.city_dir()
     with City.open(city_dir, observers=False) as city:
+        for warning in city.loaded.warnings:
+            click.echo(f"warning: {warning}", err=True)
         click.echo(f"{city.loaded.path}: ok ({len(city.loaded.config.agent)} agents; "
                    + ", ".join(f"{r}={city.selected(r)}" for r in SELECTABLE) + ")")
 

@@ -32,8 +32,15 @@ def agent_list(state: CliState, as_json: bool) -> None:
     city_dir = state.city_dir()
     config = load_city(city_dir).config
     overrides = Overrides.load(CityPaths(city_dir).overrides)
+    from ..config.presets import ProviderError, resolve_launch
+
     rows: list[dict[str, Any]] = []
     for a in config.agent:
+        try:
+            launch = resolve_launch(a, config.workspace, config.providers)
+            command, provider = launch.command, launch.provider
+        except ProviderError as exc:
+            command, provider = f"(cannot start: {exc})", ""
         rows.append({
             "name": a.name,
             "kind": "pool" if a.is_pool else "agent",
@@ -42,7 +49,9 @@ def agent_list(state: CliState, as_json: bool) -> None:
             "scale_check": a.scale_check,
             "depends_on": list(a.depends_on),
             "suspended": a.suspended or a.name in overrides.suspended_agents,
-            "command": a.command,
+            "command": command,
+            "provider": provider,
+            "description": a.description,
         })
     if as_json:
         echo_json(rows)

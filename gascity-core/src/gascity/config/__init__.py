@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .durations import format_duration, parse_duration
     from .fields import Duration
     from .light import CITY_FILE, CityFile, find_city_dir, read_city_file
-    from .load import LoadedConfig, load_city, parse_city
+    from .load import LoadedConfig, config_warnings, load_city, parse_city
     from .models import AgentConfig, CityConfig, DaemonSection
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "DaemonSection",
     "Duration",
     "LoadedConfig",
+    "config_warnings",
+    "config_warnings",
     "find_city_dir",
     "format_duration",
     "load_city",
@@ -41,6 +43,7 @@ _WHERE = {
     "parse_duration": "durations",
     "Duration": "fields",
     "LoadedConfig": "load",
+    "config_warnings": "load",
     "load_city": "load",
     "parse_city": "load",
     "AgentConfig": "models",

@@ -87,13 +87,23 @@ def _missing(model: Any, loc: Sequence[str | int]) -> str:
     return "required key is missing"
 
 
+_LIST_AT_MOST = 16
+
+
 def _unknown_key(model: Any, loc: Sequence[str | int], prefix: str) -> str:
     parent = _model_at(model, loc[:-1]) if model is not None else None
     if not (isinstance(parent, type) and issubclass(parent, pydantic.BaseModel)):
         return "unknown key"
     valid = sorted(parent.model_fields)
-    msg = f"unknown key in {_table_name(loc[:-1], prefix)}; expected one of: {', '.join(valid)}"
-    close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+    close = difflib.get_close_matches(
+        str(loc[-1]), [*valid, *getattr(parent, "KEY_ALIASES", ())], n=1
+    )
+    table = _table_name(loc[:-1], prefix)
+    if len(valid) > _LIST_AT_MOST:
+        # Fifty keys on one line hide the one that matters; docs/config.md has them all.
+        msg = f"unknown key in {table}; see docs/config.md for the {len(valid)} keys of {table}"
+    else:
+        msg = f"unknown key in {table}; expected one of: {', '.join(valid)}"
     if close:
         msg += f" (did you mean '{close[0]}'?)"
     return msg

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,17 @@ from .light import (
     syntax_problem,
 )
 from .models import CityConfig
+from .recognised import recognised_warnings
 from .validate import cross_check
 
-__all__ = ["CITY_FILE", "LoadedConfig", "find_city_dir", "load_city", "parse_city"]
+__all__ = [
+    "CITY_FILE",
+    "LoadedConfig",
+    "config_warnings",
+    "find_city_dir",
+    "load_city",
+    "parse_city",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,8 @@ class LoadedConfig:
     path: Path
     mtime_ns: int
     city_name: str
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    """Keys accepted but not implemented here, deprecated keys: see :func:`config_warnings`."""
 
     @property
     def city_dir(self) -> Path:
@@ -60,4 +70,17 @@ def load_city(path: Path) -> LoadedConfig:
     text, mtime_ns = read_text(path)
     config = parse_city(text, str(path))
     name = config.workspace.name or sanitize_city_name(path.resolve().parent.name)
-    return LoadedConfig(config=config, path=path, mtime_ns=mtime_ns, city_name=name)
+    return LoadedConfig(
+        config=config,
+        path=path,
+        mtime_ns=mtime_ns,
+        city_name=name,
+        warnings=tuple(f"{path}: {w}" for w in config_warnings(config)),
+    )
+
+
+def config_warnings(config: CityConfig) -> list[str]:
+    """What a user of Gas City should know about a valid file: keys recognised but not
+    implemented here, deprecated keys. Never errors. ``gc config validate``, ``gc
+    doctor`` and the controller's start report these."""
+    return recognised_warnings(config)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+
 from .models import CityConfig
+from .presets import known_providers
 
 __all__ = ["cross_check"]
 
@@ -41,6 +44,24 @@ def cross_check(config: CityConfig) -> list[str]:
                 + "; expected agents to depend on each other without a loop"
             )
     problems.extend(_instance_collisions(config))
+    problems.extend(_unknown_providers(config))
+    return problems
+
+
+def _unknown_providers(config: CityConfig) -> list[str]:
+    known = known_providers(config.providers)
+
+    def problem(key: str, name: str) -> str:
+        msg = f"{key}: unknown provider '{name}'; expected one of: {', '.join(known)}"
+        close = difflib.get_close_matches(name, known, n=1)
+        return msg + (f" (did you mean '{close[0]}'?)" if close else "")
+
+    problems: list[str] = []
+    if config.workspace.provider and config.workspace.provider not in known:
+        problems.append(problem("workspace.provider", config.workspace.provider))
+    for i, agent in enumerate(config.agent):
+        if agent.provider and agent.provider not in known:
+            problems.append(problem(f"agent[{i}].provider (agent '{agent.name}')", agent.provider))
     return problems
 
 

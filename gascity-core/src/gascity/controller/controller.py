@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -102,6 +102,8 @@ class _Derived:
     fingerprints: dict[str, str] = field(default_factory=dict)
     desired_key: tuple[object, ...] | None = None
     desired: dict[str, DesiredSession] | None = None
+    unresolved: dict[str, str] = field(default_factory=dict)
+    """Agents left out of ``desired`` because their launch cannot be resolved."""
 
 
 def freeze_heap() -> None:
@@ -141,6 +143,7 @@ class Controller:
         self._wake = threading.Event()
         self._reload_requested = False
         self._stop = threading.Event()
+        self._unresolved: dict[str, str] = {}
 
     @property
     def hooks(self) -> Hooks:
@@ -188,8 +191,7 @@ class Controller:
 
     def _reject(self, error: str, mtime: int) -> str:
         # Remember the bad file's mtime so it is reported once, not every tick.
-        self.loaded = LoadedConfig(self.loaded.config, self.loaded.path, mtime,
-                                   self.loaded.city_name)
+        self.loaded = replace(self.loaded, mtime_ns=mtime)
         log.error("config rejected, keeping the previous one: %s", error)
         self._emit("config.rejected", str(self.loaded.path), error.splitlines()[0],
                    error=error)
@@ -279,6 +281,7 @@ class Controller:
         key = (tuple(sorted(counts.items())), suspended, city_suspended)
         if derived.desired is None or derived.desired_key != key:
             derived.desired_key = key
+            derived.unresolved = {}
             derived.desired = build_desired(
                 config,
                 counts,
@@ -287,8 +290,16 @@ class Controller:
                 suspended_agents=suspended,
                 city_suspended=city_suspended,
                 fingerprints=derived.fingerprints,
+                problems=derived.unresolved,
             )
         desired = derived.desired
+        for agent_name, why in derived.unresolved.items():
+            report.failed[agent_name] = why
+            if self._unresolved.get(agent_name) != why:  # once, not every tick
+                log.error("agent %s cannot start: %s", agent_name, why)
+                self._emit("session.start_failed", agent_name, f"{agent_name}: {why}",
+                           agent=agent_name, reason="launch", error=why)
+        self._unresolved = derived.unresolved
         t_list = time.perf_counter()
         running = self.hooks.list_running("")  # the tick's one provider call
         report.list_seconds = time.perf_counter() - t_list
@@ -621,6 +632,8 @@ class Controller:
         self._emit("controller.started", self.city.name, "controller started",
                    provider=str(self.city.selected("session") or ""))
         self.hooks.controller_started(self)
+        for warning in self.loaded.warnings:
+            log.warning("%s", warning)
         try:
             while not self._stop.is_set():
                 try:

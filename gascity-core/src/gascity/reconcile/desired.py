@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.models import AgentConfig, CityConfig
+from ..config.presets import Launch, ProviderError, resolve_launch
 from ..types import META_AGENT, META_FINGERPRINT, StartConfig
 from .drift import fingerprint
 
-__all__ = ["DesiredSession", "build_desired", "instance_names", "session_owner"]
+__all__ = [
+    "DesiredSession",
+    "agent_env",
+    "build_desired",
+    "instance_names",
+    "session_owner",
+]
 
 _INSTANCE = re.compile(r"^(?P<agent>.+)-(?P<n>[1-9][0-9]*)$")
 
@@ -24,6 +31,7 @@ class _StartInputs:
     city_name: str
     city_dir: Path
     startup_timeout: float
+    launch: Launch
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,7 @@ class DesiredSession:
             startup_timeout=self.inputs.startup_timeout,
             fp=self.fingerprint,
             instance=self.instance,
+            launch=self.inputs.launch,
         )
 
 
@@ -68,6 +77,40 @@ def session_owner(name: str, agents: Mapping[str, AgentConfig]) -> tuple[str, in
     return None
 
 
+def agent_env(
+    agent: AgentConfig,
+    name: str,
+    *,
+    city_name: str,
+    city_dir: Path,
+    work_dir: str,
+    launch: Launch,
+    instance: int | None,
+) -> dict[str, str]:
+    """The session's environment as Gas City sets it: the provider's env, then the
+    agent's, then the identity variables (which the city cannot override)."""
+    env = {**launch.env, **agent.env}
+    env.update(
+        GC_CITY=str(city_dir),
+        GC_CITY_PATH=str(city_dir),
+        GC_CITY_DIR=str(city_dir),
+        GC_CITY_NAME=city_name,
+        GC_CITY_RUNTIME_DIR=str(city_dir / ".gc" / "runtime"),
+        GC_AGENT=name,
+        GC_SESSION_NAME=name,
+        GC_ALIAS=agent.name,
+        GC_TEMPLATE=agent.name,
+        GC_DIR=work_dir,
+        # Empty means "unset": a rig's values must not leak in from the server's env.
+        GC_RIG="",
+        GC_RIG_ROOT="",
+        GC_PROVIDER=launch.provider,
+    )
+    if instance is not None:
+        env["GC_INSTANCE"] = str(instance)
+    return env
+
+
 def start_config(
     agent: AgentConfig,
     name: str,
@@ -77,23 +120,26 @@ def start_config(
     startup_timeout: float,
     fp: str,
     instance: int | None,
+    launch: Launch | None = None,
 ) -> StartConfig:
-    work = city_dir / (agent.work_dir or agent.dir or ".")
-    env = dict(agent.env)
-    env.update(
-        GC_CITY=city_name,
-        GC_CITY_DIR=str(city_dir),
-        GC_AGENT=agent.name,
-        GC_SESSION_NAME=name,
+    launch = launch or Launch(
+        command=agent.start_command, process_names=tuple(agent.process_names or ())
     )
-    if instance is not None:
-        env["GC_INSTANCE"] = str(instance)
+    work = str((city_dir / (agent.work_dir or agent.dir or ".")).resolve())
     return StartConfig(
-        command=agent.command,
-        work_dir=str(work.resolve()),
+        command=launch.command,
+        work_dir=work,
         agent=agent.name,
-        env=env,
-        process_names=tuple(agent.process_names),
+        env=agent_env(
+            agent,
+            name,
+            city_name=city_name,
+            city_dir=city_dir,
+            work_dir=work,
+            launch=launch,
+            instance=instance,
+        ),
+        process_names=launch.process_names,
         nudge=agent.nudge,
         pre_start=tuple(agent.pre_start),
         session_setup=tuple(agent.session_setup),
@@ -112,12 +158,16 @@ def build_desired(
     suspended_agents: frozenset[str] = frozenset(),
     city_suspended: bool = False,
     fingerprints: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None,
 ) -> dict[str, DesiredSession]:
     """Every session that should run now. Suspended city or agents want none.
 
     ``fingerprints`` caches each agent's fingerprint by name; pass the same dict for
     as long as ``config`` is the same object (the controller keeps one per loaded
     config), so steady ticks hash nothing.
+
+    An agent whose launch cannot be resolved (no command, no provider on PATH) is
+    left out, with the reason in ``problems`` under its name; the rest still run.
     """
     if config.workspace.suspended or city_suspended:
         return {}
@@ -126,11 +176,18 @@ def build_desired(
     for agent in config.agent:
         if agent.suspended or agent.name in suspended_agents:
             continue
+        try:
+            launch = resolve_launch(agent, config.workspace, config.providers)
+        except ProviderError as exc:
+            if problems is not None:
+                problems[agent.name] = str(exc)
+            continue
         count = pool_counts.get(agent.name, 1) if agent.is_pool else 1
         fp = cache.get(agent.name)
         if fp is None:
-            fp = cache[agent.name] = fingerprint(agent)
-        inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout)
+            fp = cache[agent.name] = fingerprint(agent, launch.command)
+        inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout,
+                              launch)
         for i, name in enumerate(instance_names(agent, count), 1):
             instance = None if name == agent.name else i
             out[name] = DesiredSession(name, agent.name, instance, fp, inputs)

@@ -1,9 +1,10 @@
 """The config fingerprint stored with each session, to detect drift.
 
-It covers what changes the agent's behaviour once started (command, the env the city
-declares, setup commands, pool bounds, dependencies) and nothing that changes without
-the agent needing a restart: ``scale_check``, ``work_dir`` and the ``GC_*`` values
-injected per session are left out, so a scale decision never restarts a fleet.
+It covers what changes the agent's behaviour once started (the resolved command, the
+env the city declares, setup commands, dependencies) and nothing that changes without
+the agent needing a restart: ``scale_check``, pool bounds, ``work_dir``, readiness
+hints and the ``GC_*`` values injected per session are left out, as in Gas City, so
+neither a scale decision nor new pool bounds ever restart a fleet.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from ..config.models import AgentConfig
 __all__ = ["fingerprint"]
 
 
-def fingerprint(agent: AgentConfig) -> str:
+def fingerprint(agent: AgentConfig, command: str | None = None) -> str:
+    """``command`` is the resolved launch command (default: the agent's start_command)."""
     material = {
-        "command": agent.command,
+        "command": agent.start_command if command is None else command,
         "env": {k: v for k, v in sorted(agent.env.items()) if not k.startswith("GC_")},
         "pre_start": list(agent.pre_start),
         "session_setup": list(agent.session_setup),
         "session_setup_script": agent.session_setup_script,
-        "min": agent.min_active_sessions,
-        "max": agent.max_active_sessions,
         "depends_on": sorted(agent.depends_on),
     }
     blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()

@@ -307,7 +307,8 @@ def make_plan(
             new.crashes[agent_name] = recent
         else:
             del new.crashes[agent_name]
-        if len(recent) > config.daemon.max_restarts and agent_name not in new.quarantined:
+        limit = config.daemon.max_restarts  # 0: no crash-loop guard, as in Gas City
+        if limit and len(recent) > limit and agent_name not in new.quarantined:
             new.quarantined[agent_name] = now
             event("session.quarantined", agent_name,
                   f"{agent_name}: {len(recent)} crashes within "
