@@ -25,7 +25,6 @@ __all__ = [
     "Duration",
     "LoadedConfig",
     "config_warnings",
-    "config_warnings",
     "find_city_dir",
     "format_duration",
     "load_city",
