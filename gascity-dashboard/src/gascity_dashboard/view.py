@@ -226,4 +226,6 @@ class CityView:
                 if controller.last_report else None,
             },
             "ready": not self.not_ready(),
+            # Under `gc start` the machine-wide supervisor runs this controller.
+            "supervisor": controller.supervisor.health() if controller.supervisor else None,
         }

@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..city import City
 from ..config import LoadedConfig, load_city
@@ -37,6 +37,9 @@ from ..reconcile.scale import ScaleResult
 from ..reconcile.state import Overrides
 from ..types import META_DRAIN, META_DRAIN_ACK, EventDraft, Liveness, RunningSession
 from .paths import CityPaths
+
+if TYPE_CHECKING:
+    from ..supervisor.client import SupervisorLink
 
 __all__ = ["Controller", "TickReport"]
 
@@ -138,6 +141,9 @@ class Controller:
         self._shared_state: str | None = None
         self.ticks = 0
         self.last_report: TickReport | None = None
+        self.supervisor: SupervisorLink | None = None
+        """The supervisor running this controller as a city runtime; ``None`` when it
+        runs standalone. An API can report its health next to the city's."""
         self._tick_lock = threading.Lock()
         self._tick_done = threading.Condition()
         self._wake = threading.Event()

@@ -20,6 +20,7 @@ from .home import SupervisorHome
 
 __all__ = [
     "Holder",
+    "SupervisorLink",
     "city_holder",
     "ensure_running",
     "request",
@@ -169,3 +170,23 @@ def wait_released(city_dir: Path, wait: float, home: SupervisorHome | None = Non
             raise GasCityError(f"the controller of {city_dir} still runs after {wait:g}s "
                                f"({who})")
         time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class SupervisorLink:
+    """What a city runtime knows of the supervisor that runs it."""
+
+    pid: int
+    home: SupervisorHome
+
+    def health(self) -> dict[str, Any]:
+        """The supervisor's own health (``gc supervisor status --json``); when it does not
+        answer, ``{"pid": ..., "running": False, "error": ...}``."""
+        try:
+            data = json.loads(request(self.home, "status", timeout=5.0))
+        except (SupervisorUnavailable, ValueError) as exc:
+            return {"pid": self.pid, "home": str(self.home.root), "running": False,
+                    "error": str(exc)}
+        if not isinstance(data, dict):
+            return {"pid": self.pid, "running": False, "error": "unexpected reply"}
+        return {**data, "running": True}

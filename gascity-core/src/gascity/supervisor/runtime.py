@@ -26,6 +26,8 @@ from ..controller.controller import Controller, TickReport
 from ..controller.foreground import run_controller
 from ..controller.lock import ControllerRunning
 from ..errors import ConfigError, GasCityError
+from .client import SupervisorLink
+from .home import SupervisorHome
 
 __all__ = ["main"]
 
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=_watch_supervisor, name="gc-supervisor-watch", daemon=True).start()
 
     def ready(controller: Controller) -> None:
+        controller.supervisor = SupervisorLink(os.getppid(), SupervisorHome.default())
         # The supervisor's log interleaves every city: name each line after its city.
         for handler in logging.getLogger().handlers:
             handler.setFormatter(logging.Formatter(_LOG_FORMAT.format(name=controller.city.name)))
