@@ -37,7 +37,7 @@ port = {port}
 {api_extra}
 [[agent]]
 name = "mayor"
-command = "sleep 3600"
+command = "echo hello-from-mayor; exec sleep 3600"
 [[agent]]
 name = "polecat"
 command = "sleep 3600"
@@ -84,6 +84,26 @@ class RunningCity:
 
     def get(self, path: str) -> Response:
         return self.request("GET", path)
+
+    def post(self, path: str, body: Any = None, token: str | None = None) -> Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.request("POST", path, body if body is not None else {}, headers)
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample of /metrics as {(name, sorted labels): value}."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        resp = self.get("/metrics")
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        samples = {}
+        for family in text_string_to_metric_families(resp.body.decode()):
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return samples
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.metrics().get((name, tuple(sorted(labels.items()))))
 
     def token(self) -> str:
         return (self.dir / ".gc" / "api-token").read_text().strip()

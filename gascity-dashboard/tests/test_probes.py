@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
+from gascity import hookimpl
+from gascity.city import City
+from gascity.controller.controller import Controller
 from gascity.testing import wait_for
+from gascity.testing.support import free_port
 
-from .conftest import RunningCity, start_city, stop_city
+from .conftest import CITY, RunningCity, gc_env, start_city, stop_city
 
 
 def test_alive_at_once_ready_after_the_first_tick(tmp_path: Path) -> None:
@@ -49,3 +54,39 @@ def test_server_stops_with_the_controller(tmp_path: Path) -> None:
     except OSError:
         return
     raise AssertionError("the API still answers after the controller exited")
+
+
+class Standby:
+    """A plugin feeding readiness, as a leader-election plugin does."""
+
+    def __init__(self) -> None:
+        self.leader = False
+
+    @hookimpl
+    def readiness(self, controller: object) -> str | None:
+        return None if self.leader else "standby: another replica holds the lease"
+
+
+def test_a_plugin_can_hold_readiness_back(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "city.toml").write_text(
+        CITY.format(port=port, api_extra="", scale_check="cat want"))
+    (tmp_path / "want").write_text("0")
+    standby = Standby()
+    with City.open(tmp_path, env=gc_env()) as city:
+        city.pm.register("observers", standby)
+        controller = Controller(city)
+        thread = threading.Thread(target=controller.run, daemon=True)
+        thread.start()
+        running = RunningCity(tmp_path, port, None)  # type: ignore[arg-type]
+        try:
+            wait_for(lambda: controller.ticks >= 1, 30, what="the first tick")
+            resp = running.get("/readyz")
+            assert resp.status == 503
+            assert resp.json()["reasons"] == ["standby: another replica holds the lease"]
+            assert running.get("/healthz").status == 200
+            standby.leader = True
+            assert running.get("/readyz").status == 200
+        finally:
+            controller.stop_requested()
+            thread.join(30)

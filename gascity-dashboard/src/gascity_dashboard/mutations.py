@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from gascity.errors import GasCityError, SessionNotFound
@@ -25,9 +26,8 @@ class ApiError(Exception):
         self.message = message
 
 
-def _known_session(controller: Controller, name: str, listing: list[Any] | None) -> None:
-    names = {r.name for r in listing or ()}
-    if name not in names:
+def _known_session(name: str, running: Collection[str]) -> None:
+    if name not in running:
         raise ApiError(404, "not_found", f"session {name!r} is not running")
 
 
@@ -49,10 +49,10 @@ def set_agent_suspended(controller: Controller, name: str, value: bool) -> dict[
 
 
 def nudge(controller: Controller, name: str, text: str,
-          listing: list[Any] | None) -> dict[str, Any]:
+          running: Collection[str]) -> dict[str, Any]:
     if not text:
         raise ApiError(400, "invalid", "expected a JSON body {\"text\": \"...\"} with text")
-    _known_session(controller, name, listing)
+    _known_session(name, running)
     try:
         controller.hooks.nudge(name, text)
     except SessionNotFound as exc:
@@ -62,8 +62,8 @@ def nudge(controller: Controller, name: str, text: str,
     return {"status": "ok", "session": name}
 
 
-def kill(controller: Controller, name: str, listing: list[Any] | None) -> dict[str, Any]:
-    _known_session(controller, name, listing)
+def kill(controller: Controller, name: str, running: Collection[str]) -> dict[str, Any]:
+    _known_session(name, running)
     try:
         stopped = controller.hooks.stop(name)
     except GasCityError as exc:

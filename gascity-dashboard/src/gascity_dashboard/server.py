@@ -169,15 +169,15 @@ class ApiServer:
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         controller = self.controller
-        listing = self.plugin.listing
+        running = {row.name for row in self.view.sessions()}
         if m := re.fullmatch(rf"/v0/agent/{_NAME}/(?P<action>suspend|resume)", path):
             return mutations.set_agent_suspended(controller, m["name"],
                                                  m["action"] == "suspend")
         if m := re.fullmatch(rf"/v0/session/{_NAME}/nudge", path):
             text = body.get("text") if isinstance(body.get("text"), str) else ""
-            return mutations.nudge(controller, m["name"], str(text), listing)
+            return mutations.nudge(controller, m["name"], str(text), running)
         if m := re.fullmatch(rf"/v0/session/{_NAME}/kill", path):
-            return mutations.kill(controller, m["name"], listing)
+            return mutations.kill(controller, m["name"], running)
         if path == "/v0/reload":
             return mutations.reload(controller)
         raise ApiError(404, "not_found", f"no such endpoint: POST {path}")

@@ -100,17 +100,27 @@ class CityView:
         if listing is None or agents is None or state is None:
             agent_list, listing, state, _ = self._snapshot()
             agents = {a.name: a for a in agent_list}
-        rows = []
+        # The listing was taken at the start of the tick; what the tick then started
+        # and stopped is applied on top, so the view is the city after the tick.
+        report = self.report
+        started = set(report.started) if report else set()
+        stopped = set(report.stopped) if report else set()
+        rows: dict[str, SessionRow] = {}
         for record in listing:
+            if record.name in stopped:
+                continue
             owner = session_owner(record.name, agents)
-            rows.append(SessionRow(
+            rows[record.name] = SessionRow(
                 name=record.name,
                 agent=owner[0] if owner else "",
-                state=_state_of(record, state),
+                state="running" if record.name in started else _state_of(record, state),
                 started_at=record.started_at.isoformat() if record.started_at else None,
-            ))
-        rows.sort(key=lambda r: r.name)
-        return rows
+            )
+        for name in started - rows.keys():
+            owner = session_owner(name, agents)
+            rows[name] = SessionRow(name=name, agent=owner[0] if owner else "",
+                                    state="running", started_at=None)
+        return sorted(rows.values(), key=lambda r: r.name)
 
     def agents(self) -> list[dict[str, Any]]:
         agent_list, listing, state, overrides = self._snapshot()

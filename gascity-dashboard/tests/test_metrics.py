@@ -1,0 +1,73 @@
+"""/metrics against what a real foreground controller did."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from gascity.testing import wait_for
+
+from .conftest import RunningCity
+
+
+def test_first_tick_is_counted(city: RunningCity) -> None:
+    m = city.metrics()
+    assert m[("gascity_ticks_total", ())] >= 1
+    assert m[("gascity_tick_duration_seconds_count", ())] >= 1
+    assert m[("gascity_tick_duration_seconds_sum", ())] > 0
+    assert m[("gascity_session_starts_total", (("agent", "mayor"),))] == 1
+    assert m[("gascity_session_starts_total", (("agent", "polecat"),))] == 2
+    assert m[("gascity_sessions", (("agent", "mayor"), ("state", "running")))] == 1
+    assert m[("gascity_sessions", (("agent", "polecat"), ("state", "running")))] == 2
+    assert m[("gascity_controller_ready", ())] == 1
+    assert m[("gascity_scale_check_duration_seconds_count", (("pool", "polecat"),))] >= 1
+    # The first tick listed once and started three sessions.
+    assert m[("gascity_provider_calls_total", (("hook", "list_running"),))] >= 1
+    assert m[("gascity_provider_calls_total", (("hook", "start"),))] == 3
+
+
+def test_pool_gauges_follow_the_scale_check(city: RunningCity) -> None:
+    assert city.metric("gascity_pool_desired_sessions", pool="polecat") == 2
+    assert city.metric("gascity_pool_running_sessions", pool="polecat") == 2
+    (city.dir / "want").write_text("4")
+    city.poke()
+    assert city.metric("gascity_pool_desired_sessions", pool="polecat") == 4
+    assert city.metric("gascity_pool_running_sessions", pool="polecat") == 4
+    (city.dir / "want").write_text("1")
+    city.poke()  # scale-down drains the two highest; they stop on ack or drain_timeout
+    assert city.metric("gascity_pool_desired_sessions", pool="polecat") == 1
+
+
+def test_a_scale_check_failure_is_counted(city: RunningCity) -> None:
+    assert city.metric("gascity_scale_check_failures_total", pool="polecat") in (None, 0)
+    (city.dir / "want").write_text("lots")
+    city.poke()
+    assert city.metric("gascity_scale_check_failures_total", pool="polecat") == 1
+    assert city.metric("gascity_pool_desired_sessions", pool="polecat") == 0  # min
+
+
+def test_a_crash_increments_the_counter(city: RunningCity) -> None:
+    assert city.metric("gascity_session_crashes_total", agent="mayor") is None
+    os.kill(city.session_pid("mayor"), signal.SIGKILL)
+    wait_for(lambda: (city.poke(), city.metric("gascity_session_crashes_total",
+                                               agent="mayor"))[1] == 1, 20, interval=0.3,
+             what="the crash to be counted")
+    assert city.metric("gascity_session_starts_total", agent="mayor") == 2  # restarted
+
+
+def test_config_rejection_and_events_by_type(city: RunningCity) -> None:
+    good = (city.dir / "city.toml").read_text()
+    (city.dir / "city.toml").write_text(good + "\n[[agent]]\nname = 'bad name'\n")
+    resp = city.post("/v0/reload", token=city.token())
+    assert resp.status == 422 and resp.json()["code"] == "config_rejected"
+    assert city.metric("gascity_config_rejections_total") == 1
+    assert city.metric("gascity_events_total", type="config.rejected") == 1
+    # Recorded before the server started, so not in this controller's counters.
+    assert city.metric("gascity_events_total", type="controller.started") is None
+
+
+def test_mail_sent_counts_mail_sent_events_from_any_process(city: RunningCity) -> None:
+    assert city.metric("gascity_mail_sent_total") == 0
+    city.gc("event", "emit", "mail.sent", "--actor", "mayor", "--subject", "polecat-1")
+    wait_for(lambda: city.metric("gascity_mail_sent_total") == 1, 10,
+             what="mail.sent to be counted")
