@@ -349,15 +349,15 @@ class _Handler(BaseHTTPRequestHandler):
                     sent = event.seq
             while not api.closing.is_set() and not sub.overflowed:
                 try:
-                    event = sub.get(timeout=_KEEPALIVE)
+                    live = sub.get(timeout=_KEEPALIVE)
                 except queue.Empty:
                     self.wfile.write(b": keepalive\n\n")
                     self.wfile.flush()
                     continue
-                if event is None:
+                if live is None:
                     return
-                if event.seq > sent:
-                    self._sse(event, types)
+                if live.seq > sent:
+                    self._sse(live, types)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass
         finally:
