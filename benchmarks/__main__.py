@@ -44,6 +44,8 @@ FIGURES: dict[str, tuple[str, str, str]] = {
     "large": ("Large cities", "benchmarks.large_city",
               "Collected from `benchmarks/large_city.py`: config load and steady tick up to "
               "30,000 agents."),
+    "follow": ("Following the event log", "benchmarks.follow",
+               "Collected from `benchmarks/follow.py`."),
     "cli": ("The commands agents run", "benchmarks.cli",
             "Collected from `benchmarks/cli.py`: one `gc` process per call, as an agent "
             "makes it, against a minimal script doing the same file work."),

@@ -30,11 +30,14 @@ def follow(
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
     page_size: int = 1000,
+    wait: Callable[[float], object] | None = None,
 ) -> Iterator[Event]:
     """Yield matching events as they are recorded, in seq order per poll, each once.
 
     Starts after ``filter.after_seq`` (use ``hooks.latest_event_seq()`` to follow only
-    new events). Stops when ``stop`` is set.
+    new events). Stops when ``stop`` is set. ``wait(seconds)`` blocks between reads
+    until the store may have changed (a :class:`~gascity.watch.FileWatch`); without
+    it the store is read every ``poll_interval``.
     """
     base = filter or EventFilter()
     watermark = base.after_seq
@@ -74,4 +77,7 @@ def follow(
                 else:
                     break
                 watermark = nxt
-        stop.wait(poll_interval)
+        if wait is None:
+            stop.wait(poll_interval)
+        elif not stop.is_set():
+            wait(poll_interval)

@@ -29,6 +29,7 @@ from ..osutil.flock import lock_fd, unlock_fd
 from ..plugins.context import PluginContext, load_settings
 from ..plugins.settings import Seconds
 from ..types import Event, EventDraft, EventFilter
+from ..watch import FileWatch
 
 __all__ = ["FileEvents", "FileEventsSettings"]
 
@@ -49,6 +50,9 @@ class FileEventsSettings:
     changes (no inotify)."""
     follow_grace: Seconds = 2.0
     """How long a follower waits for a writer that holds a seq but has not written it."""
+    inotify: bool = True
+    """Followers wake on inotify where the kernel has it; turn off on a network
+    filesystem written from other machines (inotify does not see their writes)."""
 
 
 def _seq_of(line: bytes) -> int | None:
@@ -135,6 +139,12 @@ class FileEvents:
         self._fd: int | None = None
         self._tail: tuple[int, int, int] | None = None
         """(inode, size, last seq) after our last append: skips re-reading the tail."""
+
+    def change_watch(self) -> FileWatch:
+        """What ``gc events --follow`` waits on between reads (not a hook: a store
+        that has none is polled)."""
+        return FileWatch(self.path, self.settings.poll_interval,
+                         inotify=self.settings.inotify)
 
     # ---------------------------------------------------------------- writing
 

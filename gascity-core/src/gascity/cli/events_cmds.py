@@ -65,13 +65,27 @@ def events(ctx: click.Context, as_json: bool, types: tuple[str, ...], actor: str
         start = shown[-1].seq if shown else max(after, city.hooks.latest_event_seq())
         poll, grace = _follow_timing(city)
         stop = threading.Event()
+        # A store that can say when it changed (the file store: inotify) wakes the
+        # follower at once; a re-read every few seconds stays as a safety net.
+        make_watch = getattr(city.pm.instances.get("events"), "change_watch", None)
+        watch = make_watch() if callable(make_watch) else None
+        if watch is not None and getattr(watch, "uses_inotify", False):
+            poll = max(poll, _SAFETY_POLL)
         try:
             for event in follow(city.hooks, EventFilter(
                     types=types, actor=actor, subject=subject, after_seq=start),
-                    poll_interval=poll, grace=grace, stop=stop):
+                    poll_interval=poll, grace=grace, stop=stop,
+                    wait=watch.wait if watch is not None else None):
                 click.echo(json.dumps(event.to_json()) if as_json else _line(event))
         except KeyboardInterrupt:
             stop.set()
+        finally:
+            if watch is not None:
+                watch.close()
+
+
+_SAFETY_POLL = 5.0
+"""Seconds between reads of a store that notifies of changes, in case one is missed."""
 
 
 def _follow_timing(city: LightCity) -> tuple[float, float]:
