@@ -179,7 +179,8 @@ def test_broken_and_hanging_cities_do_not_delay_another(
                      extra='[[agent]]\nname = "pool"\ncommand = "sleep 600"\n'
                            'max_active_sessions = 3\nscale_check = "sleep 3600"\n')
     broken = make_city("broken", {"b": "sleep 600"})
-    (broken / "city.toml").write_text("[workspace]\nname = 'broken'\n[[agent]]\nname = 'x'\n")
+    (broken / "city.toml").write_text("[workspace]\nname = 'broken'\n[daemon]\n"
+                                      "patrol_interval = 'soon'\n")
     registry = Registry(home.registry)
     registry.register(hang, "hang")
     registry.register(broken, "broken")
@@ -210,7 +211,7 @@ def test_broken_and_hanging_cities_do_not_delay_another(
     assert hung is not None and hung["state"] == "running" and hung["tick"] == 0
     failed = city_record(home, broken)
     assert failed is not None and failed["state"] == "backoff"
-    assert "agent[0].command" in failed["error"] and str(broken) in failed["error"]
+    assert "daemon.patrol_interval" in failed["error"] and str(broken) in failed["error"]
     assert 0 < failed["retry_in"] <= 10
     assert "backoff" in gc("cities").stdout
 
