@@ -143,3 +143,13 @@ def test_a_coordinated_controller_hands_over_instead_of_stopping_sessions(
     assert seat.released
     assert provider.calls_to("stop") == []
     assert provider.names() == ["a0"]
+
+
+def test_health_leader_needs_a_good_recent_tick(tmp_path: Path) -> None:
+    seat = Seat("me")
+    controller = Controller(open_test_city(_city(tmp_path, 1), session=FencedProvider(seat),
+                                           events=MemoryEvents()))
+    assert controller.health()["ready"] is False  # leading, but no tick yet
+    controller.tick()
+    health = controller.health()
+    assert health["ready"] and health["leader"] and health["identity"] == "me"

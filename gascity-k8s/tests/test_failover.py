@@ -17,13 +17,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -31,9 +28,8 @@ import pytest
 from gascity.testing import wait_for
 from gascity_k8s.liveness import session_name
 from gascity_k8s.naming import city_object, pod_name
-from gascity_k8s.testing import KubeEmulator
+from gascity_k8s.testing import ControllerReplica, KubeEmulator
 
-GC = [sys.executable, "-c", "from gascity.cli.main import main; main()"]
 ROUNDS = int(os.environ.get("GC_K8S_FAILOVERS", "2"))
 LEASE, RENEW, RETRY, PATROL = 2.0, 1.4, 0.2, 0.5
 AGENTS = [f"a{i}" for i in range(5)]
@@ -52,55 +48,6 @@ def _city_toml(kubeconfig: Path) -> str:
         '[events]\nprovider = "file"\n[mail]\nprovider = "sqlite"\n'
         + "".join(f'[[agent]]\nname = "{a}"\ncommand = "run {a}"\n' for a in AGENTS)
     )
-
-
-@dataclass
-class Replica:
-    """One controller pod: its own directory (its emptyDir) and process."""
-
-    slot: int
-    root: Path
-    toml: str
-    incarnation: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-    identity: str = ""
-    logs: list[Path] = field(default_factory=list)
-
-    def start(self) -> None:
-        self.incarnation += 1
-        self.identity = f"r{self.slot}-{self.incarnation}"
-        city = self.root / self.identity
-        city.mkdir(parents=True)
-        (city / "city.toml").write_text(self.toml)
-        log = self.root / f"{self.identity}.log"
-        self.logs.append(log)
-        env = {**os.environ, "GC_K8S_IDENTITY": self.identity}
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [*GC, "--city", str(city), "start", "--foreground"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        assert self.proc is not None
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
 
 
 class DuplicateWatch:
@@ -146,7 +93,7 @@ def emulator() -> Iterator[KubeEmulator]:
 def test_forced_failovers(emulator: KubeEmulator, tmp_path: Path) -> None:
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
     toml = _city_toml(kubeconfig)
-    replicas = [Replica(i, tmp_path / "replicas", toml) for i in range(2)]
+    replicas = [ControllerReplica(i, tmp_path / "replicas", toml) for i in range(2)]
     duplicates = DuplicateWatch(emulator)
     rounds: list[dict[str, object]] = []
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .emulator import TOKEN, KubeEmulator
 from .kubelet import Kubelet
+from .replicas import ControllerReplica
 from .store import ApiError, PodStore
 
-__all__ = ["TOKEN", "ApiError", "KubeEmulator", "Kubelet", "PodStore"]
+__all__ = ["TOKEN", "ApiError", "ControllerReplica", "KubeEmulator", "Kubelet", "PodStore"]
