@@ -7,6 +7,7 @@ Routes (JSON shaped like the reference's ``/v0`` API where it has an equivalent)
 ``GET /readyz``                             200 after the first tick, else 503 + reasons
 ``GET /metrics``                            Prometheus text format
 ``GET /v0/status``                          city summary
+``GET /v0/api``                             the API's version and whether it is read-only
 ``GET /v0/agents``, ``GET /v0/agent/NAME``  agents: desired vs running, state, reasons
 ``GET /v0/pools``                           pools: desired vs running, scale_check
 ``GET /v0/sessions``                        the latest listing
@@ -112,6 +113,9 @@ class ApiServer:
     def get_routes(self) -> list[tuple[re.Pattern[str], Callable[..., Any]]]:
         return [
             (re.compile(r"/v0/status"), lambda q: self.view.status()),
+            (re.compile(r"/v0/api"), lambda q: {
+                "version": __version__, "read_only": self.policy.read_only,
+                "token_file": ".gc/api-token"}),
             (re.compile(r"/v0/agents"), lambda q: _items(self.view.agents())),
             (re.compile(rf"/v0/agent/{_NAME}"), self._agent),
             (re.compile(r"/v0/pools"), lambda q: _items(self.view.pools())),
