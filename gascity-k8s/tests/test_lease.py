@@ -123,3 +123,38 @@ def test_new_leader_resumes_the_controller_state(
     assert second.state.quarantined == {"mayor": 99.0}
     assert second.state.crashes == {"mayor": recent}
     assert first.tick().follower is not None  # released: it never acts again
+
+
+def test_status_shows_the_holder_from_any_process(
+    make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    ns = "lease-status"
+    observer = make_provider(namespace=ns, **FAST)  # as in `gc status`: no election
+    assert "nobody (no lease" in observer.status_info()["session.k8s.leader"]
+    leader = make_provider(namespace=ns, identity="the-leader", **FAST)
+    coord = leader.coordination()
+    assert coord is not None
+    wait_for(coord.may_act, timeout=5)
+    line = observer.status_info()["session.k8s.leader"]
+    assert line.startswith("the-leader, renewed ") and f"lease {ns}/gc-demo-leader" in line
+    assert "(this controller)" in leader.status_info()["session.k8s.leader"]
+    assert observer.coord is None and observer.cache is None  # status started nothing
+
+
+def test_identity_must_be_a_plain_name() -> None:
+    with pytest.raises(ValueError, match="identity"):
+        K8sSettings(identity="evil\r\nX-Injected: 1")
+
+
+def test_a_lone_controller_leads_from_its_first_tick(
+    make_provider: ProviderFactory, emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    """A one-shot `gc start` against a city nobody else runs must act at once."""
+    city_dir = tmp_path / "lone"
+    city_dir.mkdir()
+    (city_dir / "city.toml").write_text('[workspace]\nname = "demo"\n')
+    provider = make_provider(namespace="lease-lone", identity="lone", **FAST)
+    controller = Controller(open_test_city(city_dir, session=provider, events=MemoryEvents()))
+    report = controller.tick()
+    assert report.follower is None and report.aborted is None
+    assert emulator.lease_holders("lease-lone")["gc-demo-leader"] == ("lone", True)

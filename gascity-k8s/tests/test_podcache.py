@@ -158,3 +158,16 @@ def test_cache_between_a_cut_and_its_relist_lists_directly(
     _fleet(emulator, "demo", ns, ["b"])
     assert {r.name for r in provider.list_running("")} == {"a", "b"}
     assert emulator.requests["GET pods"] == 1
+
+
+def test_periodic_resync_relists(make_provider: ProviderFactory, emulator: KubeEmulator) -> None:
+    ns = "cache-resync"
+    _fleet(emulator, "demo", ns, ["a"])
+    provider = make_provider(namespace=ns, prebaked=True)
+    cache = PodCache(provider.clients, ns, city_selector("demo"), resync=1.0).start()
+    try:
+        wait_for(lambda: cache.relists >= 3, timeout=10)
+        assert cache.synced
+        assert [p["metadata"]["name"] for p in cache.snapshot() or []] == [pod_name("demo", "a")]
+    finally:
+        cache.stop()

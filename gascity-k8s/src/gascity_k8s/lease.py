@@ -65,7 +65,11 @@ class LeaseElector:
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.attempted = threading.Event()
+        """Set once the first attempt finished (won, lost or failed)."""
         self._thread: threading.Thread | None = None
+        # A hung request must not hang the renewals: past the deadline it is moot.
+        self._timeout = max(1.0, renew_deadline / 2)
 
     # ---------------------------------------------------------------- queries
 
@@ -96,6 +100,7 @@ class LeaseElector:
                 self.try_acquire_or_renew()
             except Exception as exc:  # an outage: the lease simply runs out
                 log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
+            self.attempted.set()
             self._notify()
             self._stop.wait(self.retry_period)
 
@@ -120,7 +125,10 @@ class LeaseElector:
 
         try:
             lease: dict[str, Any] = self.clients.raw(
-                self.clients.coordination.read_namespaced_lease, self.name, self.namespace
+                self.clients.coordination.read_namespaced_lease,
+                self.name,
+                self.namespace,
+                _request_timeout=self._timeout,
             )
             return lease
         except ApiException as exc:
@@ -155,7 +163,10 @@ class LeaseElector:
                         "spec": self._spec(None, _micro_time()),
                     }
                     self.clients.raw(
-                        self.clients.coordination.create_namespaced_lease, self.namespace, body
+                        self.clients.coordination.create_namespaced_lease,
+                        self.namespace,
+                        body,
+                        _request_timeout=self._timeout,
                     )
                     return self._won(began, body["spec"])
                 spec = lease.get("spec") or {}
@@ -175,6 +186,7 @@ class LeaseElector:
                     self.name,
                     self.namespace,
                     lease,
+                    _request_timeout=self._timeout,
                 )
                 return self._won(began, lease["spec"])
             except ApiException as exc:

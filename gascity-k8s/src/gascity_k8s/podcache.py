@@ -159,7 +159,11 @@ class PodCache:
 
     def _relist(self) -> None:
         result = self.clients.raw(
-            self.clients.core.list_namespaced_pod, self.namespace, label_selector=self.selector
+            self.clients.core.list_namespaced_pod,
+            self.namespace,
+            label_selector=self.selector,
+            # A list that hangs would leave a stale cache looking synced.
+            _request_timeout=(10, 120),
         )
         pods = {p["metadata"]["name"]: p for p in result.get("items") or []}
         with self._lock:

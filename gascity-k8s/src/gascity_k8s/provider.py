@@ -96,6 +96,8 @@ class K8sProvider:
             )
             self.coord = K8sCoordination(self.clients, self.ns, elector, self.state_configmap)
             elector.start()
+            # So that a lone controller (or a one-shot `gc start`) leads from its first tick.
+            elector.attempted.wait(self.settings.renew_deadline_seconds)
         return self.coord
 
     @hookimpl

@@ -57,7 +57,7 @@ class K8sSettings(pydantic.BaseModel):
     """How long the leader may act after its last successful renewal."""
     retry_period_seconds: float = pydantic.Field(2.0, gt=0, le=600)
     """How often each replica tries to acquire or renew the lease."""
-    identity: str = ""
+    identity: str = pydantic.Field("", pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{0,252})?$")
     """This replica's name in the election; unset = the pod name (``GC_K8S_POD_NAME``
     from the downward API, else the host name) plus a random suffix."""
 
