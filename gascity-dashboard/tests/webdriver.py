@@ -78,12 +78,22 @@ class Browser:
         return self._call("POST", self._s("/execute/sync"), {"script": script, "args": list(args)})
 
     def texts(self, css: str) -> list[str]:
-        found = self._call("POST", self._s("/elements"), {"using": "css selector", "value": css})
-        return [self._call("GET", self._s(f"/element/{e[ELEMENT]}/text")) for e in found]
+        # One script, not find-then-read: the page re-renders its tables as data arrives,
+        # and an element found a moment ago may be gone ("stale") when read.
+        found = self.run("return [...document.querySelectorAll(arguments[0])]"
+                         ".map(e => e.innerText.trim());", css)
+        return [str(t) for t in found]
 
     def click(self, css: str) -> None:
-        found = self._call("POST", self._s("/element"), {"using": "css selector", "value": css})
-        self._call("POST", self._s(f"/element/{found[ELEMENT]}/click"), {})
+        for attempt in range(5):
+            found = self._call("POST", self._s("/element"),
+                               {"using": "css selector", "value": css})
+            try:
+                self._call("POST", self._s(f"/element/{found[ELEMENT]}/click"), {})
+                return
+            except AssertionError as exc:
+                if "stale element" not in str(exc) or attempt == 4:
+                    raise
 
     def screenshot(self, path: Path) -> None:
         path.write_bytes(base64.b64decode(self._call("GET", self._s("/screenshot"))))
