@@ -43,8 +43,8 @@ def _when(ts: float | None) -> str:
 def supervisor() -> None:
     """The machine-wide supervisor: one process that keeps every registered city running.
 
-    It reads the registry in $GC_HOME (default ~/.gc) cities.toml; gc start, gc register
-    and gc init add cities to it.
+    It reads the registry $GC_HOME/cities.toml (GC_HOME defaults to ~/.gc); gc start and
+    gc register add cities to it, gc stop and gc unregister take them out.
     """
 
 
