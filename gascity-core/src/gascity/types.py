@@ -98,6 +98,11 @@ class StartConfig:
     meta: Mapping[str, str] = field(default_factory=dict)
     """Initial metadata (fingerprint, agent name) stored with the session."""
     startup_timeout: float = 60.0
+    ready_delay_ms: int = 0
+    """Wait this long after the launch before typing ``nudge`` (the agent's boot)."""
+    ready_prompt_prefix: str = ""
+    """When set, ``nudge`` waits (up to ``ready_delay_ms``, at least 10s) until a screen
+    line starts with this text, where the provider can read the screen."""
 
 
 @dataclass(frozen=True, slots=True)

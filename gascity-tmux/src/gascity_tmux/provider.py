@@ -26,6 +26,7 @@ from gascity.osutil import proctree
 from gascity.osutil.killtree import terminate
 from gascity.osutil.proctree import ProcStat, argv0
 from gascity.plugins import PluginContext, load_settings
+from gascity.readiness import wait_until_ready
 from gascity.tmuxconv import (
     AGENT_PANE_OPTION,
     MARKER_VAR,
@@ -189,6 +190,7 @@ class TmuxProvider:
             )
             if config.nudge:
                 try:
+                    wait_until_ready(config, deadline, lambda: self.peek(name, 50))
                     self.nudge(name, config.nudge)
                 except SessionError as exc:
                     log.warning("initial nudge of %s failed: %s", name, exc)

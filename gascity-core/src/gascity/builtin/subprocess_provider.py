@@ -45,6 +45,7 @@ from ..osutil.flock import Busy, open_lock
 from ..osutil.killtree import terminate
 from ..osutil.runner import merged_env, run_shell
 from ..plugins.context import PluginContext, load_settings
+from ..readiness import wait_until_ready
 from ..types import META_AGENT, Liveness, RunningSession, StartConfig
 
 __all__ = ["SubprocessProvider", "SubprocessSettings"]
@@ -351,6 +352,7 @@ class SubprocessProvider:
                     )
             if config.nudge:
                 try:
+                    wait_until_ready(config, deadline, lambda: self.peek(name, 50))
                     self._type(name, session_dir, config.nudge, remaining("nudge"))
                 except SessionError as exc:
                     # The agent may have exited on its own; the listing reports that.

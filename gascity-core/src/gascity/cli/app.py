@@ -41,6 +41,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "version": _T(".city_cmds:version",
                   "Print the version of gc and of every Gas City distribution installed."),
     "agent": _T(".session_cmds:agent", "List, suspend and resume agents."),
+    "prime": _T(".prompt_cmds:prime", "Output the behavioral prompt for an agent."),
     "session": _T(".session_cmds:session", "Running sessions: list, peek, nudge, attach, kill."),
     "runtime": _T(".session_cmds:runtime", "Commands an agent runs inside its own session."),
     "events": _T(".events_cmds:events", "Show the city's events (newest last).", host=True),

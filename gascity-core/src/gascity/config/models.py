@@ -72,8 +72,8 @@ class WorkspaceSection(_Strict):
         None, "cap on the city's concurrent sessions", ge=0
     )
     session_template: str = recognised("", "session name template ({{.Agent}})")
-    global_fragments: list[str] = recognised(
-        what="template fragments added to every prompt", default_factory=list
+    global_fragments: list[str] = Field(
+        default_factory=list, description="Template fragments added to every prompt."
     )
     includes: list[str] = recognised(what="pack directories composed in", default_factory=list)
     prefix: str = recognised("", "bead ID prefix of the city (HQ)")
@@ -133,17 +133,19 @@ class AgentConfig(_Strict):
     )
     provider: str = Field(default="", description="Provider preset (claude, codex, ...).")
     args: list[str] | None = Field(default=None, description="Replaces the provider's args.")
-    prompt_mode: Literal["arg", "flag", "none"] | None = recognised(
-        None, "how the prompt is delivered: arg, flag or none"
+    prompt_mode: Literal["arg", "flag", "none"] | None = Field(
+        default=None, description="How the prompt is delivered: arg, flag or none."
     )
-    prompt_flag: str = recognised("", "flag before the prompt (prompt_mode=flag)")
-    ready_delay_ms: int | None = recognised(
-        None, "wait after launch before the agent counts as ready", ge=0
+    prompt_flag: str = Field(default="", description="Flag before the prompt (prompt_mode=flag).")
+    ready_delay_ms: int | None = Field(
+        default=None, ge=0, description="Wait after launch before the agent counts as ready."
     )
-    ready_prompt_prefix: str = recognised("", "screen text meaning ready for input")
-    prompt_template: str = recognised("", "prompt template file rendered for the agent")
-    inject_fragments: list[str] = recognised(
-        what="named fragments appended to this agent's prompt", default_factory=list
+    ready_prompt_prefix: str = Field(
+        default="", description="Screen text that means the agent is ready for input."
+    )
+    prompt_template: str = Field(default="", description="Prompt template file.")
+    inject_fragments: list[str] = Field(
+        default_factory=list, description="Named fragments appended to this agent's prompt."
     )
     scope: Literal["city", "rig"] | None = recognised(
         None, "pack agents: one per city, or one per rig"

@@ -120,8 +120,8 @@ class AgentDefaultsSection(_Strict):
     allow_env_override: list[str] = recognised(
         what="allowlist of session environment overrides", default_factory=list
     )
-    append_fragments: list[str] = recognised(
-        what="template fragments appended to every rendered prompt", default_factory=list
+    append_fragments: list[str] = Field(
+        default_factory=list, description="Template fragments appended to every prompt."
     )
     skills: list[str] = recognised(what="tombstone, ignored by Gas City too", default_factory=list)
     mcp: list[str] = recognised(what="tombstone, ignored by Gas City too", default_factory=list)

@@ -529,7 +529,9 @@ class Controller:
                         blocked_agents.setdefault(d.agent, dep)
                         report.blocked[d.name] = dep
                         continue
-                    futures.append((action, pool.submit(self.hooks.start, d.name, d.config)))
+                    # The StartConfig is built in the worker: a prompt template that
+                    # cannot be rendered fails this start, not the tick.
+                    futures.append((action, pool.submit(self._start_session, d)))
                 for action, future in futures:
                     d = action.session
                     try:
@@ -556,6 +558,9 @@ class Controller:
                 self._emit("session.blocked", name, f"{name}: waiting for {dep}",
                            dependency=dep)
         plan.state.blocked = dict(report.blocked)
+
+    def _start_session(self, d: DesiredSession) -> None:
+        self.hooks.start(d.name, d.config)
 
     def _start_failed(self, action: StartAction, error: str, plan: Plan,
                       report: TickReport) -> None:

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from ..config.models import AgentConfig, CityConfig
 from ..config.presets import Launch, ProviderError, resolve_launch
+from ..prompt.agent import agent_fragments, agent_prompt
 from ..types import META_AGENT, META_FINGERPRINT, StartConfig
 from .drift import fingerprint
 
 __all__ = [
     "DesiredSession",
     "agent_env",
+    "agent_work_dir",
     "build_desired",
     "instance_names",
     "session_owner",
@@ -32,6 +34,7 @@ class _StartInputs:
     city_dir: Path
     startup_timeout: float
     launch: Launch
+    fragments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ class DesiredSession:
             fp=self.fingerprint,
             instance=self.instance,
             launch=self.inputs.launch,
+            fragments=self.inputs.fragments,
         )
 
 
@@ -111,6 +115,11 @@ def agent_env(
     return env
 
 
+def agent_work_dir(agent: AgentConfig, city_dir: Path) -> str:
+    """The session's working directory: ``work_dir``, else ``dir``, from the city."""
+    return str((city_dir / (agent.work_dir or agent.dir or ".")).resolve())
+
+
 def start_config(
     agent: AgentConfig,
     name: str,
@@ -121,13 +130,16 @@ def start_config(
     fp: str,
     instance: int | None,
     launch: Launch | None = None,
+    fragments: tuple[str, ...] = (),
 ) -> StartConfig:
+    """Raises ``PromptError`` when the agent's prompt template cannot be rendered."""
     launch = launch or Launch(
         command=agent.start_command, process_names=tuple(agent.process_names or ())
     )
-    work = str((city_dir / (agent.work_dir or agent.dir or ".")).resolve())
+    work = agent_work_dir(agent, city_dir)
+    prompt = agent_prompt(agent, city_dir=city_dir, work_dir=work, fragments=fragments)
     return StartConfig(
-        command=launch.command,
+        command=launch.with_prompt(prompt),
         work_dir=work,
         agent=agent.name,
         env=agent_env(
@@ -146,6 +158,8 @@ def start_config(
         session_setup_script=agent.session_setup_script,
         meta={META_FINGERPRINT: fp, META_AGENT: agent.name},
         startup_timeout=startup_timeout,
+        ready_delay_ms=launch.ready_delay_ms,
+        ready_prompt_prefix=launch.ready_prompt_prefix,
     )
 
 
@@ -187,7 +201,7 @@ def build_desired(
         if fp is None:
             fp = cache[agent.name] = fingerprint(agent, launch.command)
         inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout,
-                              launch)
+                              launch, agent_fragments(config, agent))
         for i, name in enumerate(instance_names(agent, count), 1):
             instance = None if name == agent.name else i
             out[name] = DesiredSession(name, agent.name, instance, fp, inputs)

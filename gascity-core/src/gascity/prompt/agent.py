@@ -1,0 +1,55 @@
+"""The prompt of one agent's session, from its config: what ``gc prime`` prints and
+what a start delivers per ``prompt_mode``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .render import PromptContext, render_prompt
+
+if TYPE_CHECKING:
+    from ..config.models import AgentConfig, CityConfig
+
+__all__ = ["agent_fragments", "agent_prompt"]
+
+
+def agent_fragments(config: CityConfig, agent: AgentConfig) -> tuple[str, ...]:
+    """Gas City's order: workspace ``global_fragments``, the agent's
+    ``inject_fragments``, then ``[agent_defaults] append_fragments``."""
+    return (
+        *config.workspace.global_fragments,
+        *agent.inject_fragments,
+        *config.agent_defaults.append_fragments,
+    )
+
+
+def agent_prompt(
+    agent: AgentConfig,
+    *,
+    city_dir: Path,
+    work_dir: str,
+    fragments: Sequence[str] = (),
+    fragment_dirs: Sequence[Path] = (),
+    qualified_name: str = "",
+) -> str:
+    """The rendered ``prompt_template`` ("" without one). Raises ``PromptError``."""
+    if not agent.prompt_template:
+        return ""
+    ctx = PromptContext(
+        city_root=str(city_dir),
+        agent_name=qualified_name or agent.name,
+        template_name=agent.name,
+        work_dir=work_dir,
+        work_query=agent.work_query,
+        sling_query=agent.sling_query,
+        env=agent.env,
+    )
+    return render_prompt(
+        agent.prompt_template,
+        ctx,
+        city_dir=city_dir,
+        fragment_dirs=fragment_dirs,
+        fragments=fragments,
+    )

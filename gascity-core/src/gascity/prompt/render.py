@@ -1,0 +1,133 @@
+"""An agent's prompt: its ``prompt_template`` rendered as Gas City renders it.
+
+The template is a file (relative paths from the city directory). Files named
+``*.template.md`` (or the older ``*.md.tmpl``) are templates; any other file is used
+as is. Fragments (``{{ define "name" }}`` blocks) come from the shared directories
+of the template's packs and from ``shared/`` and ``template-fragments/`` next to the
+template; ``global_fragments``, then the agent's ``inject_fragments``, then
+``append_fragments`` are appended after the body, each after a blank line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import GasCityError
+from .gotemplate import TemplateError, TemplateSet
+
+__all__ = ["PromptContext", "PromptError", "is_template_path", "render_prompt"]
+
+TEMPLATE_SUFFIXES = (".template.md", ".md.tmpl")
+
+
+class PromptError(GasCityError):
+    """The prompt cannot be rendered; the message names the file (and line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptContext:
+    """The placeholders of Gas City's prompt templates (``{{ .AgentName }}``, ...)."""
+
+    city_root: str
+    agent_name: str
+    template_name: str
+    work_dir: str
+    rig_name: str = ""
+    rig_root: str = ""
+    issue_prefix: str = ""
+    branch: str = ""
+    default_branch: str = "main"
+    work_query: str = ""
+    sling_query: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def data(self) -> dict[str, str]:
+        """The agent's env first, so the named placeholders win over it."""
+        out = dict(self.env)
+        out.update(
+            CityRoot=self.city_root,
+            AgentName=self.agent_name,
+            TemplateName=self.template_name,
+            RigName=self.rig_name,
+            RigRoot=self.rig_root,
+            WorkDir=self.work_dir,
+            IssuePrefix=self.issue_prefix,
+            Branch=self.branch,
+            DefaultBranch=self.default_branch,
+            WorkQuery=self.work_query,
+            SlingQuery=self.sling_query,
+        )
+        return out
+
+
+def is_template_path(path: str) -> bool:
+    return path.endswith(TEMPLATE_SUFFIXES)
+
+
+def _basename(qualified: str = "") -> str:
+    return qualified.rsplit("/", 1)[-1]
+
+
+def _funcs() -> dict[str, Callable[..., str]]:
+    # ``cmd``: the command agents run to reach the city; this project's CLI is ``gc`` too.
+    return {"cmd": lambda: "gc", "basename": _basename}
+
+
+def _fragment_files(directory: Path) -> list[Path]:
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    # The older suffix first, so a .template.md of the same fragment wins.
+    legacy = [n for n in names if n.endswith(".md.tmpl")]
+    canonical = [n for n in names if n.endswith(".template.md")]
+    return [directory / n for n in (*legacy, *canonical) if (directory / n).is_file()]
+
+
+def render_prompt(
+    template: str,
+    ctx: PromptContext,
+    *,
+    city_dir: Path,
+    fragment_dirs: Sequence[Path] = (),
+    fragments: Sequence[str] = (),
+) -> str:
+    """The rendered prompt; ``""`` when ``template`` is empty.
+
+    Raises :class:`PromptError` naming the file when it cannot be read, uses a
+    construct this interpreter does not run, or names a fragment nobody defines.
+    """
+    if not template:
+        return ""
+    path = Path(template) if os.path.isabs(template) else city_dir / template
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PromptError(f"prompt_template {template!r}: cannot read {path}: {exc}") from None
+    if not is_template_path(template):
+        return raw
+    templates = TemplateSet(_funcs())
+    try:
+        for directory in (*fragment_dirs, path.parent / "shared",
+                          path.parent / "template-fragments"):
+            for shared in _fragment_files(directory):
+                templates.parse(shared.read_text(encoding="utf-8"), str(shared))
+        body = templates.parse(raw, str(path))
+        data = ctx.data()
+        out = templates.render(body, data)
+        for name in fragments:
+            rendered = templates.render_defined(name, data)
+            if rendered is None:
+                raise PromptError(
+                    f"{path}: fragment {name!r} is not defined by any "
+                    f'{{{{ define "{name}" }}}} in the template or its fragment directories'
+                )
+            out += "\n\n" + rendered
+    except TemplateError as exc:
+        raise PromptError(str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PromptError(f"{path}: cannot read a fragment: {exc}") from None
+    return out
