@@ -44,6 +44,8 @@ FIGURES: dict[str, tuple[str, str, str]] = {
     "large": ("Large cities", "benchmarks.large_city",
               "Collected from `benchmarks/large_city.py`: config load and steady tick up to "
               "30,000 agents."),
+    "coldstart": ("Cold start of tmux sessions", "benchmarks.cold_start",
+                  "Collected from `benchmarks/cold_start.py`."),
     "follow": ("Following the event log", "benchmarks.follow",
                "Collected from `benchmarks/follow.py`."),
     "cli": ("The commands agents run", "benchmarks.cli",

@@ -459,3 +459,27 @@ def test_idle_timeout_on_every_agent_keeps_the_one_call_steady_tick(
             assert counter.snapshot() == {"list_running": 1}
         records = provider.list_running("")
         assert len(records) == 5 and all(r.last_activity is not None for r in records)
+
+
+def test_concurrent_starts_each_get_their_own_options(provider: TmuxProvider,
+                                                      tmp_path: Path) -> None:
+    # The start sets its options without -t (the new session is their target): two
+    # starts racing must never write into each other's session.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gascity.types import META_AGENT, META_FINGERPRINT, StartConfig
+
+    def start(i: int) -> None:
+        provider.start(f"race-{i}", StartConfig(
+            command="sleep 300", work_dir=str(tmp_path), startup_timeout=30,
+            meta={META_FINGERPRINT: f"fp{i}", META_AGENT: f"agent{i}"}))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(start, range(24)))
+    records = {r.name: r for r in provider.list_running("race-")}
+    assert len(records) == 24
+    for i in range(24):
+        meta = records[f"race-{i}"].meta or {}
+        assert meta.get(META_FINGERPRINT) == f"fp{i}"
+        assert meta.get(META_AGENT) == f"agent{i}"
+        assert provider.get_meta(f"race-{i}", META_FINGERPRINT) == f"fp{i}"

@@ -132,13 +132,15 @@ class TmuxProvider:
         # remain-on-exit must be on before the command can exit, so it is set
         # server-wide first, in the same invocation.
         argv: list[Any] = ["set-option", "-g", "remain-on-exit", "on", SEP, *new]
-        argv += [SEP, "set-option", "-p", "-t", exact(name, pane=True), AGENT_PANE_OPTION, "1"]
-        argv += [SEP, "set-option", "-t", exact(name, pane=True), START_OPTION, start_id]
-        argv += [SEP, "set-option", "-t", exact(name, pane=True), WORKDIR_OPTION,
-                 encode_value(config.work_dir)]
+        # The options follow new-session in the same command sequence, which makes the
+        # new session (and its pane) their target: no -t, so the server does not search
+        # its sessions by name once per option (at 1000 sessions that search was most
+        # of a start's server time).
+        argv += [SEP, "set-option", "-p", AGENT_PANE_OPTION, "1"]
+        argv += [SEP, "set-option", START_OPTION, start_id]
+        argv += [SEP, "set-option", WORKDIR_OPTION, encode_value(config.work_dir)]
         for key, value in config.meta.items():
-            argv += [SEP, "set-option", "-t", exact(name, pane=True)]
-            argv += [option_for(key), encode_value(value)]
+            argv += [SEP, "set-option", option_for(key), encode_value(value)]
         return argv
 
     def _discard(self, name: str) -> None:

@@ -1,0 +1,130 @@
+"""Cold start of many tmux sessions: the provider's starts against bare ``new-session``.
+
+Both sides start N sessions running ``sleep 3600`` on a fresh tmux server of their
+own, 8 at a time (the controller's default ``start_concurrency``), one after the
+other in the same run, twice each, alternating. The bare side is the least a start
+can be: one ``tmux new-session -d`` process per session with the same size and
+working directory. The provider's side is ``TmuxProvider.start`` with the
+environment and metadata a controller passes. The tmux server's own CPU time is read
+from ``/proc`` for both.
+
+    python -m benchmarks.cold_start [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import BenchTable, print_tables
+
+__all__ = ["run"]
+
+CONCURRENCY = 8
+
+
+def _server_cpu(socket: str) -> float:
+    pid = subprocess.run(["tmux", "-L", socket, "display-message", "-p", "#{pid}"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _boot(socket: str) -> None:
+    subprocess.run(["tmux", "-L", socket, "-f", "/dev/null", "new-session", "-d", "-s",
+                    "boot"], check=True)
+
+
+def _timed(socket: str, n: int, start_one: Callable[[int], object]) -> tuple[float, float]:
+    _boot(socket)
+    c0 = _server_cpu(socket)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(start_one, range(n)))
+    wall = time.perf_counter() - t0
+    return wall, _server_cpu(socket) - c0
+
+
+def _bare(socket: str, n: int, work: str) -> tuple[float, float]:
+    def one(i: int) -> None:
+        subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", f"agent-{i}", "-c",
+                        work, "-x", "200", "-y", "50", "--", "sh", "-c", "sleep 3600"],
+                       check=True, capture_output=True)
+    return _timed(socket, n, one)
+
+
+def _ours(socket: str, n: int, work: str) -> tuple[float, float]:
+    from gascity.plugins import PluginContext
+    from gascity.types import META_AGENT, META_FINGERPRINT, StartConfig
+    from gascity_tmux import TmuxProvider
+
+    provider = TmuxProvider(PluginContext(
+        role="session", name="tmux", settings={"socket": socket, "config_file": "/dev/null"},
+        city_name="bench", city_dir=Path(work), env=dict(os.environ)))
+
+    def one(i: int) -> None:
+        name = f"agent-{i}"
+        provider.start(name, StartConfig(
+            command="sleep 3600", work_dir=work, agent=name, startup_timeout=120,
+            env={"GC_CITY": "bench", "GC_AGENT": name, "GC_SESSION_NAME": name},
+            meta={META_FINGERPRINT: "0" * 32, META_AGENT: name}))
+    return _timed(socket, n, one)
+
+
+def run(quick: bool = False) -> list[BenchTable]:
+    if shutil.which("tmux") is None:
+        raise RuntimeError("tmux is not installed")
+    n = 100 if quick else 1000
+    work = tempfile.mkdtemp(prefix="gcbench-cold-")
+    samples: dict[str, list[tuple[float, float]]] = {"bare": [], "ours": []}
+    try:
+        for side in ("bare", "ours", "bare", "ours"):
+            socket = f"gcbench-cold-{uuid.uuid4().hex[:8]}"
+            try:
+                fn = _bare if side == "bare" else _ours
+                samples[side].append(fn(socket, n, work))
+            finally:
+                subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True,
+                               check=False)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    def med(side: str, i: int) -> float:
+        return statistics.median(s[i] for s in samples[side])
+
+    rows: list[list[Any]] = []
+    for side, label in (("bare", "bare `tmux new-session -d`"),
+                        ("ours", "`TmuxProvider.start` (env + metadata)")):
+        rows.append([label, n, f"{med(side, 0):.2f} s", f"{med(side, 1):.2f} s",
+                     f"{med(side, 0) / med('bare', 0):.2f}x",
+                     f"{med(side, 1) / med('bare', 1):.2f}x"])
+    return [BenchTable(
+        f"Cold start of {n} tmux sessions, {CONCURRENCY} at a time",
+        ["Starts by", "Sessions", "Wall", "tmux server CPU", "Wall / bare", "Server CPU / bare"],
+        rows,
+        notes="Each side on a fresh server of its own; median of 2 runs per side, "
+              "alternating bare, ours, bare, ours. Goal: ours <= 1.2x bare.",
+    )]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    print_tables(run(args.quick), args.json)
+
+
+if __name__ == "__main__":
+    main()
