@@ -420,4 +420,5 @@ class Supervisor:
                 return "ok " + json.dumps(rt.report)
             if rt.proc is not proc:
                 return f"error: {rt.error or 'the city runtime exited'}"
-            return f"error: no reconcile pass of {path} within {timeout:g}s"
+            return (f"error: no reconcile pass of {path} within {timeout:g}s; the supervisor "
+                    "keeps running it (gc cities, gc supervisor logs)")
