@@ -7,11 +7,38 @@ from typing import Any
 
 import pytest
 
+from gascity.config import load_city
 from gascity.plugins import PluginContext
+from gascity.reconcile import fingerprint
+from gascity.types import META_FINGERPRINT
+from gascity_k8s.podspec import build_pod
 from gascity_k8s.provider import K8sProvider
+from gascity_k8s.settings import K8sSettings
 from gascity_k8s.testing import KubeEmulator
 
 ProviderFactory = Callable[..., K8sProvider]
+
+
+def running_fleet(emulator: KubeEmulator, city_dir: Path, city: str, count: int) -> None:
+    """A city of ``count`` agents in ``city_dir`` whose pods already run with the
+    current config (namespace = the city's name): a steady tick has nothing to do."""
+    (city_dir / "city.toml").write_text(
+        f'[workspace]\nname = "{city}"\n'
+        + "".join(f'[[agent]]\nname = "a{i}"\ncommand = "run {i}"\n' for i in range(count))
+    )
+    settings = K8sSettings(namespace=city, prebaked=True)
+    for agent in load_city(city_dir).config.agent:
+        emulator.add_running_pod(
+            city,
+            build_pod(
+                city=city,
+                name=agent.name,
+                command=agent.command,
+                work_dir="/workspace",
+                settings=settings,
+                meta={META_FINGERPRINT: fingerprint(agent)},
+            ),
+        )
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gascity.config import load_city
 from gascity.controller import Controller
-from gascity.reconcile import fingerprint
 from gascity.testing import MemoryEvents, open_test_city, wait_for
-from gascity.types import META_FINGERPRINT, RunningSession
+from gascity.types import RunningSession
 from gascity_k8s.naming import city_selector, pod_name
 from gascity_k8s.podcache import PodCache
 from gascity_k8s.podspec import build_pod
@@ -18,7 +16,7 @@ from gascity_k8s.provider import K8sProvider
 from gascity_k8s.settings import K8sSettings
 from gascity_k8s.testing import KubeEmulator
 
-from .conftest import ProviderFactory
+from .conftest import ProviderFactory, running_fleet
 
 
 def _fleet(emulator: KubeEmulator, city: str, ns: str, names: list[str]) -> None:
@@ -47,24 +45,7 @@ def test_steady_tick_makes_no_api_request(
     city, ns, count = "cached", "cached", 50
     city_dir = tmp_path / city
     city_dir.mkdir()
-    (city_dir / "city.toml").write_text(
-        f'[workspace]\nname = "{city}"\n'
-        + "".join(f'[[agent]]\nname = "a{i}"\ncommand = "run {i}"\n' for i in range(count))
-    )
-    config = load_city(city_dir).config
-    settings = K8sSettings(namespace=ns, prebaked=True)
-    for agent in config.agent:
-        emulator.add_running_pod(
-            ns,
-            build_pod(
-                city=city,
-                name=agent.name,
-                command=agent.command,
-                work_dir="/workspace",
-                settings=settings,
-                meta={META_FINGERPRINT: fingerprint(agent)},
-            ),
-        )
+    running_fleet(emulator, city_dir, city, count)
     provider = make_provider(city=city, namespace=ns, prebaked=True)
     controller = Controller(open_test_city(city_dir, session=provider, events=MemoryEvents()))
     wait_for(lambda: controller.tick().follower is None, timeout=10)  # elected, state saved
