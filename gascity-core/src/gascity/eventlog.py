@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
+from .errors import Unsupported
 from .plugins import Hooks
 from .types import Event, EventFilter
 
-__all__ = ["follow"]
+__all__ = ["follow", "matches"]
 
 
 def follow(
@@ -37,14 +38,49 @@ def follow(
     Starts after ``filter.after_seq`` (use ``hooks.latest_event_seq()`` to follow only
     new events). Stops when ``stop`` is set. ``wait(seconds)`` blocks between reads
     until the store may have changed (a :class:`~gascity.watch.FileWatch`); without
-    it the store is read every ``poll_interval``.
+    it the store is read every ``poll_interval``. A store that can push
+    (``watch_events``, e.g. the reference's ``script watch``) is streamed instead.
     """
     base = filter or EventFilter()
+    stop = stop or threading.Event()
+    if hooks.implements("watch_events"):
+        stream = hooks.watch_events(base.after_seq, stop)
+        if stream is not None:
+            try:
+                for event in stream:
+                    if matches(event, base):
+                        yield event
+                return
+            except Unsupported:
+                pass  # the store said so before its first event: poll instead
+    yield from _poll(hooks, base, poll_interval, grace, stop, clock, page_size, wait)
+
+
+def matches(event: Event, filter: EventFilter) -> bool:
+    """The filter applied to a pushed event (a polled page is filtered by the store)."""
+    return (
+        event.seq > filter.after_seq
+        and (not filter.types or event.type in filter.types)
+        and (filter.actor is None or event.actor == filter.actor)
+        and (filter.subject is None or event.subject == filter.subject)
+        and (filter.since is None or event.ts >= filter.since)
+    )
+
+
+def _poll(
+    hooks: Hooks,
+    base: EventFilter,
+    poll_interval: float,
+    grace: float,
+    stop: threading.Event,
+    clock: Callable[[], float],
+    page_size: int,
+    wait: Callable[[float], object] | None,
+) -> Iterator[Event]:
     watermark = base.after_seq
     seen: set[int] = set()
     # seq -> when we first noticed it missing (a gap below a seen seq)
     gaps: dict[int, float] = {}
-    stop = stop or threading.Event()
     while not stop.is_set():
         cursor = watermark
         while True:

@@ -32,7 +32,8 @@ typed facade :class:`gascity.plugins.facade.Hooks`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -354,7 +355,26 @@ class EventStore(Protocol):
         """
 
 
-EventsSpec = EventStore
+class EventsSpec(EventStore):
+    """The ``events`` role: :class:`EventStore` plus the optional hooks."""
+
+    @hookspec(firstresult=True)
+    def watch_events(self, after_seq: int, stop: threading.Event) -> Iterator[Event] | None:
+        """Stream the events after ``after_seq`` as they are recorded, until ``stop``.
+
+        For stores that can push (the reference's ``script watch <after>``);
+        ``gc events --follow`` polls :func:`list_events` for stores without it. The
+        iterator may raise :class:`~gascity.errors.Unsupported` before its first
+        event to send the caller back to polling.
+
+        :select-one: yes.
+
+        Example::
+
+            @hookimpl
+            def watch_events(self, after_seq, stop):
+                return self._stream(after_seq, stop)
+        """
 
 
 # ------------------------------------------------------------------------------ mail

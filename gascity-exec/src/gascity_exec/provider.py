@@ -56,12 +56,13 @@ def resolve_script(ctx: PluginContext) -> str:
     """
     selector = f"{ctx.name}:{ctx.argument}" if ctx.argument else ctx.name
     where = str(ctx.config_path or "city.toml")
+    noun = {"events": "events backend", "mail": "mail backend"}.get(ctx.role, "session provider")
     if not ctx.argument:
         raise ConfigError(
             where,
             [
-                f"session provider {selector!r}: the exec provider needs a script, "
-                "e.g. GC_SESSION=exec:gc-session-tmux or exec:/path/to/script"
+                f"{noun} {selector!r}: the exec provider needs a script, "
+                f"e.g. GC_{ctx.role.upper()}=exec:/path/to/script"
             ],
         )
     arg = ctx.argument
@@ -70,10 +71,10 @@ def resolve_script(ctx: PluginContext) -> str:
         if not path.is_absolute():
             path = ctx.city_dir / path
         if not path.is_file():
-            raise ConfigError(where, [f"session provider {selector!r}: no such file {path}"])
+            raise ConfigError(where, [f"{noun} {selector!r}: no such file {path}"])
         if not os.access(path, os.X_OK):
             raise ConfigError(
-                where, [f"session provider {selector!r}: {path} is not executable (chmod +x)"]
+                where, [f"{noun} {selector!r}: {path} is not executable (chmod +x)"]
             )
         return str(path)
     search = ctx.env.get("PATH") or os.environ.get("PATH", os.defpath)
@@ -82,7 +83,7 @@ def resolve_script(ctx: PluginContext) -> str:
         raise ConfigError(
             where,
             [
-                f"session provider {selector!r}: script {arg!r} not found on PATH "
+                f"{noun} {selector!r}: script {arg!r} not found on PATH "
                 "(give an absolute path, or install it; gc-session-tmux comes with "
                 "gascity-exec)"
             ],

@@ -8,7 +8,8 @@ is something else), and keeps the reconciler safe from event-store failures.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -170,6 +171,11 @@ class Hooks:
 
     def latest_event_seq(self) -> int:
         return int(self._value("latest_event_seq"))
+
+    def watch_events(self, after_seq: int, stop: threading.Event) -> Iterator[Event] | None:
+        """``None`` when the store cannot push (poll :meth:`list_events` instead)."""
+        result: Iterator[Event] | None = self._hook.watch_events(after_seq=after_seq, stop=stop)
+        return result
 
     def prune_events(self, before: datetime) -> int:
         return int(self._value("prune_events", before=before))

@@ -27,6 +27,7 @@ FIRST_PARTY_NAMES = {
     ("session", "exec"): "gascity-exec",
     ("session", "k8s"): "gascity-k8s",
     ("events", "dolt"): "gascity-dolt-events",
+    ("events", "exec"): "gascity-exec",
     ("mail", "postgres"): "gascity-pgmail",
 }
 

@@ -1,0 +1,192 @@
+"""The ``exec:`` events backend driven through real scripts written to the
+reference's protocol: a POSIX shell one (jq) and a Python one pass the events kit;
+scripts that answer exit 2, hang or print garbage get clear answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gascity.errors import StoreUnavailable
+from gascity.plugins import Hooks, PluginContext
+from gascity.testing import hooks_for
+from gascity.testing.kits.events import EventStoreKit
+from gascity.types import EventDraft, EventFilter
+from gascity_exec.events import ExecEvents, event_to_json, filter_to_json
+from gascity_exec.wire import go_json
+
+SCRIPTS = Path(__file__).parent / "scripts"
+GC = [sys.executable, "-c", "from gascity.cli.main import main; main()"]
+
+
+def make_events(script: Path, tmp_path: Path, **settings: object) -> ExecEvents:
+    ctx = PluginContext(
+        role="events",
+        name="exec",
+        argument=str(script),
+        settings=dict(settings),
+        city_name="test-city",
+        city_dir=tmp_path,
+        env={**os.environ, "EVENTS_FILE": str(tmp_path / "events.jsonl")},
+    )
+    return ExecEvents(ctx)
+
+
+class TestPythonEventsScript(EventStoreKit):
+    returns_seq = False
+    supports_prune = False
+
+    @pytest.fixture
+    def events_hooks(self, tmp_path: Path) -> Iterator[Hooks]:
+        yield hooks_for(make_events(SCRIPTS / "events_store.py", tmp_path), role="events")
+
+
+class TestShellEventsScript(EventStoreKit):
+    returns_seq = False
+    supports_prune = False
+
+    @pytest.fixture
+    def events_hooks(self, tmp_path: Path) -> Iterator[Hooks]:
+        yield hooks_for(make_events(SCRIPTS / "events_store.sh", tmp_path), role="events")
+
+
+def test_the_wire_shapes_are_the_references(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    ts = datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)
+    assert go_json(event_to_json(EventDraft(type="a.b", actor="x", ts=ts))) == (
+        b'{"seq":0,"type":"a.b","ts":"2026-01-02T03:04:05.12Z","actor":"x"}'
+    )
+    full = EventDraft(type="t", subject="s", message="m<", payload={"k": 1}, ts=ts)
+    assert go_json(event_to_json(full)) == (
+        b'{"seq":0,"type":"t","ts":"2026-01-02T03:04:05.12Z","actor":"","subject":"s",'
+        b'"message":"m\\u003c","payload":{"k":1}}'
+    )
+    assert go_json(filter_to_json(EventFilter())) == (
+        b'{"Type":"","Actor":"","Since":"0001-01-01T00:00:00Z","AfterSeq":0}'
+    )
+    assert go_json(filter_to_json(EventFilter(types=("x",), actor="y", after_seq=4))) == (
+        b'{"Type":"x","Actor":"y","Since":"0001-01-01T00:00:00Z","AfterSeq":4}'
+    )
+
+
+def test_ensure_running_is_called_once_per_process(tmp_path: Path) -> None:
+    hooks = hooks_for(make_events(SCRIPTS / "events_store.py", tmp_path), role="events")
+    for _ in range(3):
+        hooks.emit("x")
+    assert hooks.latest_event_seq() == 3
+    assert (tmp_path / "events.jsonl.ensured").read_text() == "x\n"
+
+
+def test_a_script_answering_exit_2_to_everything_optional(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = tmp_path / "minimal"
+    script.write_text('#!/bin/sh\n[ "$1" = record ] && { cat > /dev/null; exit 0; }\nexit 2\n')
+    script.chmod(0o755)
+    hooks = hooks_for(make_events(script, tmp_path), role="events")
+    recorded = hooks.emit("x")
+    assert recorded is not None and recorded.type == "x"
+    assert hooks.latest_event_seq() == 0
+    assert hooks.list_events() == []
+    assert "exec events" not in caplog.text
+
+
+def test_a_hanging_script_times_out_with_the_op_named(tmp_path: Path) -> None:
+    script = tmp_path / "hangs"
+    script.write_text('#!/bin/sh\n[ "$1" = ensure-running ] && exit 2\nexec sleep 30\n')
+    script.chmod(0o755)
+    hooks = hooks_for(
+        make_events(script, tmp_path, timeout="500ms", kill_grace="100ms"), role="events"
+    )
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=r"hangs list: timed out after 0\.5s"):
+        hooks.list_events()
+    assert time.monotonic() - started < 10
+    assert hooks.emit("x") is None  # record never raises into the caller
+
+
+def test_garbage_output_is_a_clear_error_naming_the_op(tmp_path: Path) -> None:
+    script = tmp_path / "garbage"
+    script.write_text('#!/bin/sh\necho "hello, I am not JSON"\n')
+    script.chmod(0o755)
+    hooks = hooks_for(make_events(script, tmp_path), role="events")
+    with pytest.raises(StoreUnavailable, match=r"garbage list: expected a JSON array of events"):
+        hooks.list_events()
+    with pytest.raises(StoreUnavailable, match=r"garbage latest-seq: expected a sequence number"):
+        hooks.latest_event_seq()
+
+
+def test_a_failing_script_error_carries_its_stderr(tmp_path: Path) -> None:
+    script = tmp_path / "fails"
+    script.write_text(
+        '#!/bin/sh\n[ "$1" = ensure-running ] && exit 2\necho "db down" >&2\nexit 1\n'
+    )
+    script.chmod(0o755)
+    hooks = hooks_for(make_events(script, tmp_path), role="events")
+    with pytest.raises(StoreUnavailable, match=r"exec events provider .*fails list: db down"):
+        hooks.list_events()
+
+
+def test_follow_streams_through_watch(tmp_path: Path) -> None:
+    store = make_events(SCRIPTS / "events_store.sh", tmp_path)
+    hooks = hooks_for(store, role="events")
+    hooks.emit("before")
+    from gascity.eventlog import follow
+
+    stop = threading.Event()
+    got: list[str] = []
+
+    def reader() -> None:
+        for event in follow(hooks, EventFilter(after_seq=1, types=("wanted",)), stop=stop):
+            got.append(event.message)
+            if len(got) == 2:
+                stop.set()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    hooks.emit("wanted", message="one")
+    hooks.emit("other")
+    hooks.emit("wanted", message="two")
+    t.join(20)
+    stop.set()
+    assert not t.is_alive()
+    assert got == ["one", "two"]
+    calls_after = store.client.calls
+    assert calls_after < 10, "a watcher streams; it does not poll list"
+
+
+def test_gc_events_follow_runs_the_watch_op(tmp_path: Path) -> None:
+    city = tmp_path / "city"
+    city.mkdir()
+    (city / "city.toml").write_text(
+        f'[workspace]\nname = "w"\n\n[events]\nprovider = "exec:{SCRIPTS / "events_store.py"}"\n'
+    )
+    env = {**os.environ, "EVENTS_FILE": str(tmp_path / "events.jsonl")}
+    env.pop("GC_EVENTS", None)
+    proc = subprocess.Popen(
+        [*GC, "--city", str(city), "events", "--follow", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)
+        hooks = hooks_for(make_events(SCRIPTS / "events_store.py", tmp_path), role="events")
+        hooks.emit("live.one", actor="t", message="hello")
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        event = json.loads(line)
+        assert event["type"] == "live.one" and event["message"] == "hello"
+    finally:
+        proc.kill()
+        proc.wait(10)
