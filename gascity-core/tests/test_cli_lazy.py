@@ -164,3 +164,23 @@ def test_plugins_disabled_in_city_add_no_commands(tmp_path: Path) -> None:
     result = k8s_help(off)
     assert result.returncode != 0
     assert "No such command 'k8s'" in result.stderr
+
+
+@pytest.mark.parametrize("args", [("session", "list"),
+                                  ("runtime", "drain-check", "--session", "worker")],
+                         ids=["session list", "runtime drain-check"])
+def test_agent_commands_on_tmux_import_no_pydantic(tmp_path: Path, args: tuple[str, ...]) -> None:
+    import os
+    import shutil
+    import uuid
+
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is a test dependency (see .ci/run)")
+    (tmp_path / "city.toml").write_text(
+        f'[session]\nprovider = "tmux"\n[session.tmux]\nsocket = "gctest-{uuid.uuid4().hex[:8]}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GC_")}
+    proc, modules = imported("--city", str(tmp_path), *args, env=env)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "gascity_tmux.provider" in modules
+    assert not [m for m in modules if m.split(".")[0] == "pydantic"]
