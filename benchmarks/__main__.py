@@ -48,6 +48,9 @@ FIGURES: dict[str, tuple[str, str, str]] = {
                   "Collected from `benchmarks/cold_start.py`."),
     "follow": ("Following the event log", "benchmarks.follow",
                "Collected from `benchmarks/follow.py`."),
+    "api": ("The HTTP API and the steady tick", "benchmarks.api",
+            "Collected from `benchmarks/api.py` (gascity-dashboard): tick CPU at 1000 "
+            "agents with and without `[api]`, interleaved."),
     "cli": ("The commands agents run", "benchmarks.cli",
             "Collected from `benchmarks/cli.py`: one `gc` process per call, as an agent "
             "makes it, against a minimal script doing the same file work."),
