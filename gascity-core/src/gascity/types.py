@@ -113,7 +113,8 @@ class EventDraft:
     actor: str = ""
     subject: str = ""
     message: str = ""
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: Any = field(default_factory=dict)
+    """Any JSON value; an object (a mapping) is what Gas City itself records."""
     ts: datetime | None = None
     """When it happened (UTC); ``None`` means now."""
     key: str | None = None
@@ -130,7 +131,8 @@ class Event:
     actor: str = ""
     subject: str = ""
     message: str = ""
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: Any = field(default_factory=dict)
+    """Any JSON value: the reference lets an emitter attach arrays and strings too."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,7 +142,8 @@ class Event:
             "actor": self.actor,
             "subject": self.subject,
             "message": self.message,
-            "payload": dict(self.payload),
+            "payload": dict(self.payload) if isinstance(self.payload, Mapping)
+            else self.payload,
         }
 
 

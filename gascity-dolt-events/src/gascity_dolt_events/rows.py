@@ -48,19 +48,21 @@ def _label(text: str) -> str:
     return text[:MAX_LABEL]
 
 
-def dump_payload(payload: Mapping[str, Any]) -> str | None:
-    if not payload:
+def dump_payload(payload: Any) -> str | None:
+    if isinstance(payload, Mapping) and not payload:
         return None
-    return json.dumps(dict(payload), ensure_ascii=False, separators=(",", ":"), default=str)
+    if isinstance(payload, Mapping):
+        payload = dict(payload)
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def load_payload(value: Any) -> dict[str, Any]:
+def load_payload(value: Any) -> Any:
+    """Any JSON value, as emitted (an empty object for a NULL column)."""
     if value is None or value == "":
         return {}
     if isinstance(value, bytes | bytearray):
         value = value.decode("utf-8")
-    loaded = json.loads(value) if isinstance(value, str) else value
-    return loaded if isinstance(loaded, dict) else {"value": loaded}
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def draft_values(draft: EventDraft, ts: datetime, city: str) -> tuple[Any, ...]:
@@ -86,7 +88,7 @@ def record_from_draft(draft: EventDraft, ts: datetime) -> dict[str, Any]:
         "actor": draft.actor,
         "subject": draft.subject,
         "message": draft.message,
-        "payload": dict(draft.payload),
+        "payload": dict(draft.payload) if isinstance(draft.payload, Mapping) else draft.payload,
         "key": draft.key if draft.key is not None else f"spool:{uuid.uuid4().hex}",
     }
 

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
@@ -80,7 +80,7 @@ def _parse(line: bytes) -> Event | None:
             actor=str(data.get("actor", "")),
             subject=str(data.get("subject", "")),
             message=str(data.get("message", "")),
-            payload=data.get("payload") or {},
+            payload=data.get("payload", {}),
         )
     except (ValueError, KeyError, TypeError):
         return None
@@ -218,7 +218,8 @@ class FileEvents:
                 actor=event.actor,
                 subject=event.subject,
                 message=event.message,
-                payload=dict(event.payload),
+                payload=dict(event.payload) if isinstance(event.payload, Mapping)
+                else event.payload,
             )
             line = json.dumps(
                 recorded.to_json(), ensure_ascii=False, separators=(",", ":"), default=str

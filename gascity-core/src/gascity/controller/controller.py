@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import event_names as ev
 from ..city import City
 from ..config import LoadedConfig, load_city
 from ..coordination import Coordination
@@ -69,6 +70,8 @@ class TickReport:
     scale_seconds: float = 0.0
     list_seconds: float = 0.0
     seconds: float = 0.0
+    changed: bool = False
+    """The tick acted or recorded something (what a foreground controller prints)."""
 
     def summary(self) -> str:
         if self.follower is not None:
@@ -190,7 +193,7 @@ class Controller:
         for role in ("session", "events", "mail"):
             if old.section(role).provider != loaded.config.section(role).provider:
                 notes.append(f"[{role}] provider changes take effect when the controller restarts")
-        self._emit("config.reloaded", str(path), "config reloaded" + ("; " + "; ".join(notes)
+        self._emit(ev.CONFIG_RELOADED, str(path), "config reloaded" + ("; " + "; ".join(notes)
                                                                        if notes else ""),
                    unquarantined=cleared)
         return None
@@ -199,7 +202,7 @@ class Controller:
         # Remember the bad file's mtime so it is reported once, not every tick.
         self.loaded = replace(self.loaded, mtime_ns=mtime)
         log.error("config rejected, keeping the previous one: %s", error)
-        self._emit("config.rejected", str(self.loaded.path), error.splitlines()[0],
+        self._emit(ev.CONFIG_REJECTED, str(self.loaded.path), error.splitlines()[0],
                    error=error)
         return error
 
@@ -213,6 +216,9 @@ class Controller:
             report.number = self.ticks
             self.last_report = report
             self._tick_done.notify_all()
+        if report.changed:
+            # Logged once numbered: a summary logged inside the tick said "tick 0".
+            log.info("%s", report.summary())
         self.hooks.tick_finished(self, report)
         return report
 
@@ -303,7 +309,7 @@ class Controller:
             report.failed[agent_name] = why
             if self._unresolved.get(agent_name) != why:  # once, not every tick
                 log.error("agent %s cannot start: %s", agent_name, why)
-                self._emit("session.start_failed", agent_name, f"{agent_name}: {why}",
+                self._emit(ev.SESSION_START_FAILED, agent_name, f"{agent_name}: {why}",
                            agent=agent_name, reason="launch", error=why)
         self._unresolved = derived.unresolved
         t_list = time.perf_counter()
@@ -329,8 +335,7 @@ class Controller:
             self._execute(plan, report)
         self.state = plan.state
         self._save_state(now)
-        if not plan.is_noop:
-            log.info("%s", report.summary())
+        report.changed = not plan.is_noop or bool(report.config_error)
 
     def _save_state(self, now: float) -> None:
         """Rewrite the state file only when it changed; stamp the tick on it always.
@@ -428,7 +433,7 @@ class Controller:
     def _execute(self, plan: Plan, report: TickReport) -> None:
         for event in plan.events:
             self.hooks.emit_event(event)
-            if event.type == "session.quarantined":
+            if event.type == ev.SESSION_QUARANTINED:
                 report.quarantined.append(event.subject)
         for crash in plan.crashes:
             try:
@@ -436,7 +441,7 @@ class Controller:
             except Exception as exc:
                 output = f"(output unavailable: {exc})"
             report.crashed.append(crash.name)
-            self._emit("session.crashed", crash.name, f"{crash.name}: {crash.why}",
+            self._emit(ev.SESSION_CRASHED, crash.name, f"{crash.name}: {crash.why}",
                        agent=crash.agent, reason=crash.why, output=output[-4000:])
         self._run_stops(plan.stops, plan, report)
         for drain in plan.drains:
@@ -463,7 +468,7 @@ class Controller:
                     raise
                 except Exception as exc:
                     log.error("stopping %s failed: %s", action.name, exc)
-                    self._emit("session.stop_failed", action.name, f"{action.name}: {exc}",
+                    self._emit(ev.SESSION_STOP_FAILED, action.name, f"{action.name}: {exc}",
                                agent=action.agent, reason=action.reason, error=str(exc))
                     continue
                 plan.state.fingerprints.pop(action.name, None)
@@ -489,10 +494,10 @@ class Controller:
             log.warning("%s %s: %s", "undrain" if undrain else "drain", name, exc)
         if undrain:
             report.undrained.append(name)
-            self._emit("session.undrained", name, f"{name}: wanted again", agent=agent)
+            self._emit(ev.SESSION_UNDRAINED, name, f"{name}: wanted again", agent=agent)
         else:
             report.drained.append(name)
-            self._emit("session.draining", name, f"{name}: draining ({reason})",
+            self._emit(ev.SESSION_DRAINING, name, f"{name}: draining ({reason})",
                        agent=agent, reason=reason)
 
     def _run_starts(self, plan: Plan, report: TickReport) -> None:
@@ -549,13 +554,13 @@ class Controller:
                         up.add(d.name)
                         plan.state.fingerprints[d.name] = d.fingerprint
                         report.started.append(d.name)
-                        self._emit("session.started", d.name,
+                        self._emit(ev.SESSION_WOKE, d.name,
                                    f"{d.name}: started ({action.reason})", agent=d.agent,
                                    reason=action.reason, instance=d.instance)
         # Recorded when a session becomes blocked, not on every tick it stays so.
         for name, dep in report.blocked.items():
             if self.state.blocked.get(name) != dep:
-                self._emit("session.blocked", name, f"{name}: waiting for {dep}",
+                self._emit(ev.SESSION_BLOCKED, name, f"{name}: waiting for {dep}",
                            dependency=dep)
         plan.state.blocked = dict(report.blocked)
 
@@ -570,7 +575,7 @@ class Controller:
         plan.state.crashes.setdefault(d.agent, []).append(self.clock())
         if d.name in plan.state.last_running:
             plan.state.last_running.remove(d.name)
-        self._emit("session.start_failed", d.name, f"{d.name}: {error}", agent=d.agent,
+        self._emit(ev.SESSION_START_FAILED, d.name, f"{d.name}: {error}", agent=d.agent,
                    reason=action.reason, error=error)
 
     # -------------------------------------------------------------- lifecycle
@@ -640,7 +645,7 @@ class Controller:
 
         ``on_tick`` sees every finished tick (the supervisor's city runtime reports each
         one to the supervisor)."""
-        self._emit("controller.started", self.city.name, "controller started",
+        self._emit(ev.CONTROLLER_STARTED, self.city.name, "controller started",
                    provider=str(self.city.selected("session") or ""))
         self.hooks.controller_started(self)
         for warning in self.loaded.warnings:
@@ -649,8 +654,6 @@ class Controller:
             while not self._stop.is_set():
                 try:
                     report = self.tick()
-                    if report.number == 1:
-                        log.info("%s", report.summary())
                     if on_tick is not None:
                         on_tick(report)
                 except Exception:
@@ -663,7 +666,7 @@ class Controller:
                 self.coordination.release()
             else:
                 self.shutdown_sessions()
-            self._emit("controller.stopped", self.city.name, "controller stopped")
+            self._emit(ev.CONTROLLER_STOPPED, self.city.name, "controller stopped")
             self.hooks.controller_stopped(self)
 
     def shutdown_sessions(self) -> list[str]:
@@ -700,7 +703,7 @@ class Controller:
             try:
                 if self.hooks.stop(name):
                     stopped.append(name)
-                    self._emit("session.stopped", name, f"{name}: stopped (shutdown)",
+                    self._emit(ev.SESSION_STOPPED, name, f"{name}: stopped (shutdown)",
                                reason="shutdown")
             except Exception as exc:
                 log.error("stopping %s failed: %s", name, exc)

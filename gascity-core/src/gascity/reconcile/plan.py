@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import event_names as ev
 from ..config.models import AgentConfig, CityConfig
 from ..types import (
     META_DRAIN,
@@ -60,7 +61,7 @@ class StopAction:
     agent: str | None
     reason: str
     """``orphan``, ``suspended``, ``scale``, ``drift``, ``crashed``, ``quarantined``, ``dead``."""
-    event: str | None = "session.stopped"
+    event: str | None = ev.SESSION_STOPPED
     """The event to record once stopped; ``None`` for the stop half of a restart."""
 
 
@@ -185,12 +186,12 @@ def make_plan(
         before = state.pool_desired.get(agent_name)
         if before != res.count:
             new.pool_desired[agent_name] = res.count
-            event("pool.scaled", agent_name, f"{agent_name}: {before or 0} -> {res.count}",
+            event(ev.POOL_SCALED, agent_name, f"{agent_name}: {before or 0} -> {res.count}",
                   previous=before or 0, desired=res.count, raw=res.raw, error=res.error)
         previous_error = state.scale_errors.get(agent_name)
         if res.error and res.error != previous_error:
             new.scale_errors[agent_name] = res.error
-            event("pool.check_failed", agent_name, f"{agent_name}: {res.error}; using min",
+            event(ev.POOL_CHECK_FAILED, agent_name, f"{agent_name}: {res.error}; using min",
                   error=res.error, raw=res.raw, desired=res.count)
         elif not res.error and previous_error:
             new.scale_errors.pop(agent_name, None)
@@ -202,7 +203,7 @@ def make_plan(
         if observed:
             plan.crashes.append(CrashAction(name, agent, why))
         else:
-            event("session.crashed", name, f"{name}: {why}", agent=agent, reason=why, output="")
+            event(ev.SESSION_CRASHED, name, f"{name}: {why}", agent=agent, reason=why, output="")
 
     # ---- desired sessions
     last_running = set(state.last_running)
@@ -226,7 +227,7 @@ def make_plan(
         if record.liveness is Liveness.STARTING:
             continue
         if name in idle:
-            event("session.idle", name, f"{name}: idle longer than "
+            event(ev.SESSION_IDLE_KILLED, name, f"{name}: idle longer than "
                   f"{agent.idle_timeout:g}s; restarting", agent=d.agent,
                   idle_timeout=agent.idle_timeout)
             plan.stops.append(StopAction(name, d.agent, "idle", event=None))
@@ -274,7 +275,7 @@ def make_plan(
             agent_name in suspended_agents
         ):
             plan.stops.append(StopAction(record.name, agent_name, "suspended",
-                                         event="session.suspended"))
+                                         event=ev.SESSION_SUSPENDED))
             continue
         if agent_name in new.quarantined:
             plan.stops.append(StopAction(record.name, agent_name, "quarantined"))
@@ -291,7 +292,7 @@ def make_plan(
             why = "acknowledged" if ack else "drain_timeout"
             plan.stops.append(StopAction(record.name, agent_name, "scale"))
             plan.events.append(EventDraft(
-                type="session.drained", actor="controller", subject=record.name,
+                type=ev.SESSION_DRAINED, actor="controller", subject=record.name,
                 message=f"{record.name}: drained ({why})", payload={"agent": agent_name,
                                                                       "by": why}))
         else:
@@ -310,7 +311,7 @@ def make_plan(
         limit = config.daemon.max_restarts  # 0: no crash-loop guard, as in Gas City
         if limit and len(recent) > limit and agent_name not in new.quarantined:
             new.quarantined[agent_name] = now
-            event("session.quarantined", agent_name,
+            event(ev.SESSION_QUARANTINED, agent_name,
                   f"{agent_name}: {len(recent)} crashes within "
                   f"{config.daemon.restart_window:g}s; not restarting until reload or resume",
                   crashes=len(recent), window=config.daemon.restart_window)
