@@ -258,7 +258,7 @@ def test_idle_timeout_restarts_only_quiet_sessions_of_opted_in_agents(rig_factor
     rig.fake.sessions["quiet"].started_at -= 7200  # fake's last activity = its start
     report = rig.controller.tick()
     assert report.started == ["quiet"]
-    assert [e.subject for e in rig.events.of_type("session.idle")] == ["quiet"]
+    assert [e.subject for e in rig.events.of_type("session.idle_killed")] == ["quiet"]
 
 
 def test_idle_probes_are_bounded_where_the_listing_has_no_activity(rig_factory) -> None:  # type: ignore[no-untyped-def]

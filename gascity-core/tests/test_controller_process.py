@@ -172,13 +172,13 @@ def test_kill_9_then_restart_adopts_without_duplicates(
     city: Path, controller: subprocess.Popen[str]
 ) -> None:
     before = sessions(city)
-    started_before = len(events(city, "session.started"))
+    started_before = len(events(city, "session.woke"))
     controller.send_signal(signal.SIGKILL)
     controller.wait()
     result = gc(city, "start", "--once")
     assert "started" not in result.stdout, result.stdout
     assert sessions(city) == before
-    assert len(events(city, "session.started")) == started_before
+    assert len(events(city, "session.woke")) == started_before
 
 
 @pytest.mark.timeout(2400)  # 1600 real `gc` processes on 2 cores: minutes, not seconds

@@ -55,7 +55,7 @@ class EventStoreKit:
         payload = {"n": 3, "nested": {"list": [1, "two", None]}, "text": "ünï \"q\""}
         seq = self.emit(
             events_hooks,
-            "session.started",
+            "session.woke",
             actor="controller",
             subject="worker-1",
             message="started worker-1",
@@ -64,7 +64,7 @@ class EventStoreKit:
         )
         [event] = events_hooks.list_events(EventFilter(after_seq=seq - 1, limit=1))
         assert event.seq == seq
-        assert event.type == "session.started"
+        assert event.type == "session.woke"
         assert event.actor == "controller"
         assert event.subject == "worker-1"
         assert event.message == "started worker-1"
