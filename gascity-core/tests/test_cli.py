@@ -119,8 +119,8 @@ def test_events_emit_list_and_prune(city: Path) -> None:
     lines = gc(city, "events", "--json", "--type", "deploy.done").output.splitlines()
     event = json.loads(lines[-1])
     assert event["payload"] == {"v": 2} and event["subject"] == "api"
-    bad = gc(city, "event", "emit", "x", "--payload", "[1]")
-    assert bad.exit_code != 0 and "JSON object" in bad.output
+    bad = gc(city, "event", "emit", "x", "--payload", "{not json")
+    assert bad.exit_code == 2 and "not valid JSON" in bad.output
     assert "pruned 0" in gc(city, "events", "prune", "--older-than", "1h").output
 
 

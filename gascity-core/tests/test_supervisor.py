@@ -247,7 +247,7 @@ def test_kill_9_of_the_supervisor_then_start_adopts_every_session(
     assert sessions(city) == before, "adopted, not restarted"
     events = [json.loads(line) for line in (city / ".gc" / "events.jsonl").read_text()
               .splitlines()]
-    assert sum(e["type"] == "session.started" for e in events) == 3
+    assert sum(e["type"] == "session.woke" for e in events) == 3
 
 
 def test_start_on_a_running_city_returns_after_a_pass(

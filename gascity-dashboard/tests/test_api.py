@@ -72,7 +72,7 @@ def test_events_after_a_cursor(city: RunningCity) -> None:
     rest = city.get(f"/v0/events?type=test.page&limit=2&after_seq={cursor}").json()
     assert [e["message"] for e in rest["items"]] == ["2"]
     assert "next_cursor" not in rest
-    started = city.get("/v0/events?type=session.started").json()["items"]
+    started = city.get("/v0/events?type=session.woke").json()["items"]
     assert {e["subject"] for e in started} == {"mayor", "polecat-1", "polecat-2"}
 
 

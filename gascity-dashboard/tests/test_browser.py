@@ -27,7 +27,7 @@ def test_dashboard_shows_agents_and_live_events(city: RunningCity, tmp_path: Pat
         assert browser.texts("#agents tr[data-agent='mayor'] .state") == ["running"]
         assert browser.texts("#city-name") == ["dash"]
         wait_for(lambda: browser.texts("#feed-state") == ["live"], 15, what="the stream")
-        assert "session.started" in browser.texts("#feed .type")
+        assert "session.woke" in browser.texts("#feed .type")
 
         # A marker on the page's window: it survives only if the page is not reloaded.
         browser.run("window.gcMarker = 'same page';")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,12 @@ if TYPE_CHECKING:
     from ..city import City, LightCity
 
 __all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
     "CliState",
+    "caller",
     "echo_json",
     "format_table",
     "guard",
@@ -30,6 +36,14 @@ __all__ = [
     "parse_when",
     "pass_state",
 ]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""The operation failed (nothing or not all of it happened for a reason we report)."""
+EXIT_USAGE = 2
+"""A usage error (arguments, options) or a configuration error (city.toml, settings)."""
+EXIT_PARTIAL = 3
+"""Part of the operation succeeded and part failed (some sessions, some recipients)."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -102,6 +116,16 @@ def guard(fn: Callable[P, R]) -> Callable[P, R]:
             raise click.ClickException(str(exc)) from None
 
     return wrapper
+
+
+def caller() -> str:
+    """Who is running this command: the session's identity inside a Gas City session
+    (the reference's order of variables), else ``human``."""
+    for var in ("GC_AGENT", "GC_ALIAS", "GC_SESSION_ID"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            return value
+    return "human"
 
 
 def echo_json(data: Any) -> None:

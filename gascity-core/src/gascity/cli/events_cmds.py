@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..config.durations import parse_duration
+from ..event_names import canonical
 from ..eventlog import follow
 from ..types import Event, EventDraft, EventFilter
-from .common import CliState, echo_json, format_table, guard, parse_when, pass_state
+from .common import CliState, caller, echo_json, format_table, guard, parse_when, pass_state
 from .lazy import PluginHostGroup
 
 if TYPE_CHECKING:
@@ -32,56 +35,145 @@ def _line(event: Event) -> str:
     return f"{event.seq:>6} {ts} {event.type}{who}{subject}{message}"
 
 
+def parse_payload_match(args: tuple[str, ...]) -> dict[str, list[str]]:
+    """``key=value`` options as the reference reads them: one key repeated is OR,
+    different keys are AND."""
+    wanted: dict[str, list[str]] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{arg!r}: expected key=value",
+                                     param_hint="--payload-match")
+        wanted.setdefault(key, []).append(value)
+    return wanted
+
+
+def payload_matches(payload: Any, wanted: dict[str, list[str]]) -> bool:
+    if not wanted:
+        return True
+    if not isinstance(payload, dict):
+        return False  # an array or a string has no fields to match
+    for key, values in wanted.items():
+        if key not in payload:
+            return False
+        got = payload[key]
+        text = got if isinstance(got, str) else json.dumps(got)
+        if text not in values:
+            return False
+    return True
+
+
+def _print(event: Event, as_json: bool) -> None:
+    click.echo(json.dumps(event.to_json(), default=str) if as_json else _line(event))
+
+
 @click.group(cls=PluginHostGroup, invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--type", "types", multiple=True, help="Only this type (repeatable).")
-@click.option("--actor")
-@click.option("--subject")
-@click.option("--since", help="A duration back from now (10m) or an ISO time.")
-@click.option("--after", "after", type=int, default=0, help="Only events with seq > AFTER.")
-@click.option("-n", "--limit", type=int, default=50, show_default=True,
+@click.option("--type", "types", multiple=True,
+              help="Only events of this type, e.g. session.woke (repeatable).")
+@click.option("--actor", help="Only events recorded by this actor.")
+@click.option("--subject", help="Only events about this subject (a session, agent, ...).")
+@click.option("--since", help="Only events since a duration ago (10m, 1h) or an ISO time.")
+@click.option("--payload-match", "payload_match", multiple=True, metavar="KEY=VALUE",
+              help="Only events whose payload field KEY equals VALUE (repeatable: the "
+                   "same key is OR, different keys AND).")
+@click.option("--after", "after", type=click.IntRange(min=0), default=0,
+              help="Only events with a sequence number above AFTER; with --watch, "
+                   "0 means the current head.")
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=50, show_default=True,
               help="Show the newest N (0 = all).")
-@click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new events.")
+@click.option("-f", "--follow", "follow_", is_flag=True,
+              help="Keep printing new events as they are recorded (Ctrl-C ends).")
+@click.option("--watch", is_flag=True,
+              help="Block until matching events arrive, print them as JSON lines and "
+                   "exit; nothing printed means --timeout passed.")
+@click.option("--timeout", default="30s", show_default=True,
+              help="How long --watch waits (30s, 5m).")
+@click.option("--seq", "head", is_flag=True,
+              help="Print the current head sequence number and exit.")
 @click.pass_context
 @guard
 def events(ctx: click.Context, as_json: bool, types: tuple[str, ...], actor: str | None,
-           subject: str | None, since: str | None, after: int, limit: int,
-           follow_: bool) -> None:
-    """Show the city's events (newest last)."""
+           subject: str | None, since: str | None, payload_match: tuple[str, ...],
+           after: int, limit: int, follow_: bool, watch: bool, timeout: str,
+           head: bool) -> None:
+    """Show the city's events (newest last), or wait for new ones."""
     if ctx.invoked_subcommand is not None:
         return
     state: CliState = ctx.obj
-    filt = EventFilter(
-        types=types, actor=actor, subject=subject,
-        since=parse_when(since) if since else None, after_seq=after,
-        limit=limit or None, newest=bool(limit) and not after,
-    )
+    wanted = parse_payload_match(payload_match)
+    types = tuple(canonical(t) for t in types)
+    try:
+        wait_seconds = parse_duration(timeout)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--timeout") from None
     with state.open_light("events") as city:
+        if head:
+            click.echo(city.hooks.latest_event_seq())
+            return
+        if watch:
+            _watch(city, EventFilter(types=types, actor=actor, subject=subject,
+                                     after_seq=after or city.hooks.latest_event_seq()),
+                   wanted, wait_seconds)
+            return
+        filt = EventFilter(
+            types=types, actor=actor, subject=subject,
+            since=parse_when(since) if since else None, after_seq=after,
+            limit=None if wanted else (limit or None),
+            newest=bool(limit) and not after and not wanted,
+        )
         shown = city.hooks.list_events(filt)
+        last_seq = shown[-1].seq if shown else 0
+        shown = [e for e in shown if payload_matches(e.payload, wanted)]
+        if wanted and limit:
+            shown = shown[-limit:]
         for event in shown:
-            click.echo(json.dumps(event.to_json()) if as_json else _line(event))
+            _print(event, as_json)
         if not follow_:
             return
-        start = shown[-1].seq if shown else max(after, city.hooks.latest_event_seq())
+        start = last_seq or max(after, city.hooks.latest_event_seq())
         poll, grace = _follow_timing(city)
         stop = threading.Event()
         # A store that can say when it changed (the file store: inotify) wakes the
         # follower at once; a re-read every few seconds stays as a safety net.
         make_watch = getattr(city.pm.instances.get("events"), "change_watch", None)
-        watch = make_watch() if callable(make_watch) else None
-        if watch is not None and getattr(watch, "uses_inotify", False):
+        change = make_watch() if callable(make_watch) else None
+        if change is not None and getattr(change, "uses_inotify", False):
             poll = max(poll, _SAFETY_POLL)
         try:
             for event in follow(city.hooks, EventFilter(
                     types=types, actor=actor, subject=subject, after_seq=start),
                     poll_interval=poll, grace=grace, stop=stop,
-                    wait=watch.wait if watch is not None else None):
-                click.echo(json.dumps(event.to_json()) if as_json else _line(event))
+                    wait=change.wait if change is not None else None):
+                if payload_matches(event.payload, wanted):
+                    _print(event, as_json)
         except KeyboardInterrupt:
             stop.set()
         finally:
-            if watch is not None:
-                watch.close()
+            if change is not None:
+                change.close()
+
+
+def _watch(city: LightCity, filt: EventFilter, wanted: dict[str, list[str]],
+           timeout: float) -> None:
+    """The reference's ``--watch``: the first batch of matches after the start, as JSON
+    lines; an empty output (exit 0) when ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    after = filt.after_seq
+    poll, _grace = _follow_timing(city)
+    while True:
+        batch = city.hooks.list_events(replace(filt, after_seq=after))
+        if batch:
+            after = batch[-1].seq
+        matches = [e for e in batch if payload_matches(e.payload, wanted)]
+        if matches:
+            for event in matches:
+                _print(event, True)
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(poll, 0.25, left))
 
 
 _SAFETY_POLL = 5.0
@@ -122,33 +214,36 @@ def event() -> None:
 
 @event.command("emit")
 @click.argument("type_", metavar="TYPE")
-@click.option("--actor", default="")
-@click.option("--subject", default="")
-@click.option("--message", default="")
-@click.option("--payload", default="{}", help="A JSON object.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--actor", default="",
+              help="Who records it (default: $GC_AGENT, else $GC_ALIAS, else "
+                   "$GC_SESSION_ID, else human).")
+@click.option("--subject", default="", help="What it is about (a session, agent, id).")
+@click.option("--message", default="", help="One line of text.")
+@click.option("--payload", default="{}", show_default=True,
+              help="Any JSON value to attach (an object, array, string, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print the recorded event as JSON.")
 @pass_state
 @guard
 def event_emit(state: CliState, type_: str, actor: str, subject: str, message: str,
                payload: str, as_json: bool) -> None:
-    """Record one event of TYPE."""
+    """Record one event of TYPE (e.g. build.done) in the city's event log."""
+    if not type_.strip():
+        raise click.BadParameter("an event type must not be empty (e.g. build.done)",
+                                 param_hint="TYPE")
     try:
         data: Any = json.loads(payload)
     except ValueError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload") from None
-    if not isinstance(data, dict):
-        raise click.BadParameter("expected a JSON object", param_hint="--payload")
     with state.open_light("events") as city:
         recorded = city.hooks.emit_event(EventDraft(
-            type=type_, actor=actor or "cli", subject=subject, message=message, payload=data))
+            type=type_, actor=actor or caller(), subject=subject, message=message,
+            payload=data))
     if recorded is None:
         raise click.ClickException("the event store did not record the event (see the log)")
     if as_json:
         echo_json(recorded.to_json())
     else:
         click.echo(recorded.seq)
-
-
 
 
 _ = format_table  # re-exported for plugins extending `gc events`
