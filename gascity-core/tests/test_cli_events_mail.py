@@ -39,7 +39,7 @@ def test_the_controller_records_the_reference_names(city: Path) -> None:
     assert gc(city, "start", "--once").exit_code == 0
     woke = events(city, "--type", "session.woke")
     assert sorted(e["subject"] for e in woke) == ["deacon", "mayor", "polecat-1", "polecat-2"]
-    assert not events(city, "--type", "pool.scaled") == []
+    assert events(city, "--type", "pool.scaled") != []
     # A filter written for the old name still finds them.
     assert len(events(city, "--type", "session.started")) == 4
 
