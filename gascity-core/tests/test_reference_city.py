@@ -103,7 +103,6 @@ def test_reference_style_city_parses_and_warns_once_per_recognised_key() -> None
     assert keys == [
         "workspace.prefix",
         "workspace.install_agent_hooks",
-        "include",
         "agent[0].option_defaults",
         "agent[0].work_query",
         "agent[0].wake_mode",

@@ -334,6 +334,28 @@ def config_show(state: CliState, as_json: bool) -> None:
         click.echo(_to_toml(data))
 
 
+@config.command("explain")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@guard
+def config_explain(state: CliState, as_json: bool) -> None:
+    """Say which file each agent, and each key a patch set, came from."""
+    loaded = load_city(state.city_dir())
+    comp = loaded.composition
+    rows = [{"agent": a.name, "from": comp.sources.get(a.name, str(loaded.path)),
+             "patched": comp.patched.get(a.name, [])} for a in loaded.config.agent]
+    if as_json:
+        echo_json({"city": str(loaded.path), "packs": comp.packs, "agents": rows})
+        return
+    click.echo(f"city: {loaded.path}")
+    for pack in comp.packs:
+        click.echo(f"pack: {pack}")
+    for row in rows:
+        click.echo(f"agent {row['agent']}: {row['from']}")
+        for key in row["patched"]:
+            click.echo(f"  patched {key}")
+
+
 @config.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of city.toml."""

@@ -36,6 +36,7 @@ def prime(state: CliState, agent_name: str | None, hook: bool) -> None:
     """
     from ..config import load_city
     from ..prompt.agent import agent_fragments, agent_prompt
+    from ..prompt.render import pack_fragment_dirs
     from ..reconcile.desired import agent_work_dir
 
     name = agent_name or os.environ.get("GC_ALIAS") or os.environ.get("GC_AGENT") or ""
@@ -49,7 +50,11 @@ def prime(state: CliState, agent_name: str | None, hook: bool) -> None:
     work = agent_work_dir(agent, city_dir)
     click.echo(
         agent_prompt(
-            agent, city_dir=city_dir, work_dir=work, fragments=agent_fragments(config, agent)
+            agent,
+            city_dir=city_dir,
+            work_dir=work,
+            fragments=agent_fragments(config, agent),
+            fragment_dirs=pack_fragment_dirs(loaded.composition.packs),
         ),
         nl=False,
     )

@@ -10,6 +10,7 @@ from typing import Any
 import pydantic
 
 from ..errors import ConfigError
+from .compose import Composition, compose_city
 from .errors import format_validation_error
 from .light import (
     CITY_FILE,
@@ -41,6 +42,8 @@ class LoadedConfig:
     city_name: str
     warnings: tuple[str, ...] = field(default=(), compare=False)
     """Keys accepted but not implemented here, deprecated keys: see :func:`config_warnings`."""
+    composition: Composition = field(default_factory=Composition, compare=False)
+    """Which file each agent came from (packs, fragments): ``gc config explain``."""
 
     @property
     def city_dir(self) -> Path:
@@ -49,33 +52,55 @@ class LoadedConfig:
 
 def parse_city(text: str, path: str = CITY_FILE) -> CityConfig:
     """Parse and validate TOML text. Raises :class:`ConfigError` listing every problem."""
+    return _parse(text, path)[0]
+
+
+def _parse(
+    text: str, path: str, city_file: Path | None = None
+) -> tuple[CityConfig, Composition]:
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [syntax_problem(text, exc)]) from None
+    composition = Composition()
+    if city_file is not None:
+        data, composition = compose_city(data, city_file)
     try:
         # Strict: TOML has real types, so "5" for a count or 1 for a flag is a mistake
         # worth reporting, not something to coerce silently.
         config = CityConfig.model_validate(data, strict=True)
     except pydantic.ValidationError as exc:
-        raise ConfigError(path, format_validation_error(exc, data=data, model=CityConfig)) from None
+        problems = format_validation_error(exc, data=data, model=CityConfig)
+        raise ConfigError(path, [_with_source(p, composition, path) for p in problems]) from None
     problems = cross_check(config)
     if problems:
-        raise ConfigError(path, problems)
-    return config
+        raise ConfigError(path, [_with_source(p, composition, path) for p in problems])
+    return config, composition
+
+
+def _with_source(problem: str, composition: Composition, path: str) -> str:
+    """``agent[4] (agent 'dog')`` names the pack file an agent came from."""
+    for name, source in composition.sources.items():
+        marker = f"(agent '{name}')"
+        if marker in problem and source != path:
+            return problem.replace(marker, f"(agent '{name}' from {source})", 1)
+    return problem
 
 
 def load_city(path: Path) -> LoadedConfig:
     path = city_file_path(path)
     text, mtime_ns = read_text(path)
-    config = parse_city(text, str(path))
+    config, composition = _parse(text, str(path), path)
     name = config.workspace.name or sanitize_city_name(path.resolve().parent.name)
     return LoadedConfig(
         config=config,
         path=path,
         mtime_ns=mtime_ns,
         city_name=name,
-        warnings=tuple(f"{path}: {w}" for w in config_warnings(config)),
+        warnings=tuple(
+            f"{path}: {w}" for w in [*composition.warnings, *config_warnings(config)]
+        ),
+        composition=composition,
     )
 
 

@@ -75,7 +75,7 @@ class WorkspaceSection(_Strict):
     global_fragments: list[str] = Field(
         default_factory=list, description="Template fragments added to every prompt."
     )
-    includes: list[str] = recognised(what="pack directories composed in", default_factory=list)
+    includes: list[str] = Field(default_factory=list, description="Pack directories composed in.")
     prefix: str = recognised("", "bead ID prefix of the city (HQ)")
     install_agent_hooks: list[str] = recognised(
         what="providers whose hooks are installed into agent directories",
@@ -147,10 +147,10 @@ class AgentConfig(_Strict):
     inject_fragments: list[str] = Field(
         default_factory=list, description="Named fragments appended to this agent's prompt."
     )
-    scope: Literal["city", "rig"] | None = recognised(
-        None, "pack agents: one per city, or one per rig"
+    scope: Literal["city", "rig"] | None = Field(
+        default=None, description="Pack agents: one per city, or one per rig."
     )
-    fallback: bool = recognised(False, "pack agents: yields to a same-named one")
+    fallback: bool = Field(default=False, description="Pack agents: yields to a same-named one.")
     dir: str = Field(default="", description="Agent directory, relative to the city.")
     work_dir: str = Field(default="", description="Session working directory (default: dir).")
     env: dict[str, str] = Field(default_factory=dict, description="Environment; '' unsets.")
@@ -354,8 +354,10 @@ class ProviderPatch(_Strict):
 
 class PatchesSection(_Strict):
     agent: list[AgentPatch] = Field(default_factory=list, description="Agent patches.")
-    rigs: list[RigPatch] = Field(default_factory=list, description="Rig patches.")
-    providers: list[ProviderPatch] = Field(default_factory=list, description="Provider patches.")
+    rigs: list[RigPatch] = recognised(what="changes to rigs", default_factory=list)
+    providers: list[ProviderPatch] = recognised(
+        what="changes to providers", default_factory=list
+    )
 
 
 class RigConfig(_Strict):
@@ -467,21 +469,19 @@ class PluginsSection(_Strict):
 
 class CityConfig(_Strict):
     workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
-    include: list[str] = recognised(what="TOML fragments merged in", default_factory=list)
-    imports: dict[str, ImportSection] = recognised(
-        what="named packs composed in", default_factory=dict
+    include: list[str] = Field(default_factory=list, description="TOML fragments merged in.")
+    imports: dict[str, ImportSection] = Field(
+        default_factory=dict, description="Named packs composed in."
     )
     providers: dict[str, ProviderSpec] = Field(
         default_factory=dict, description="Provider presets defined or overridden."
     )
     agent: list[AgentConfig] = Field(default_factory=list)
-    named_session: list[NamedSessionConfig] = recognised(
-        what="sessions made from agent templates (always / on_demand)", default_factory=list
-    )
+    named_session: list[NamedSessionConfig] = Field(default_factory=list)
     rigs: list[RigConfig] = recognised(
         what="external projects with rig-scoped agents", default_factory=list
     )
-    patches: PatchesSection | None = recognised(None, "changes applied after composition")
+    patches: PatchesSection = Field(default_factory=PatchesSection)
     agent_defaults: AgentDefaultsSection = Field(default_factory=AgentDefaultsSection)
     session: SessionSection = Field(default_factory=SessionSection)
     events: BackendSection = Field(default_factory=BackendSection)

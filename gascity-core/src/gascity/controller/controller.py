@@ -303,6 +303,7 @@ class Controller:
                 city_suspended=city_suspended,
                 fingerprints=derived.fingerprints,
                 problems=derived.unresolved,
+                pack_dirs=self.loaded.composition.packs,
             )
         desired = derived.desired
         for agent_name, why in derived.unresolved.items():

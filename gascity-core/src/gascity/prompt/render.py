@@ -18,7 +18,14 @@ from pathlib import Path
 from ..errors import GasCityError
 from .gotemplate import TemplateError, TemplateSet
 
-__all__ = ["PromptContext", "PromptError", "is_template_path", "render_prompt"]
+__all__ = [
+    "PromptContext",
+    "PromptError",
+    "expand_placeholders",
+    "is_template_path",
+    "pack_fragment_dirs",
+    "render_prompt",
+]
 
 TEMPLATE_SUFFIXES = (".template.md", ".md.tmpl")
 
@@ -85,6 +92,23 @@ def _fragment_files(directory: Path) -> list[Path]:
     legacy = [n for n in names if n.endswith(".md.tmpl")]
     canonical = [n for n in names if n.endswith(".template.md")]
     return [directory / n for n in (*legacy, *canonical) if (directory / n).is_file()]
+
+
+def expand_placeholders(text: str, what: str, data: Mapping[str, str]) -> str:
+    """One line of config text with Go template placeholders (work_dir, setup commands)."""
+    templates = TemplateSet(_funcs())
+    try:
+        return templates.render(templates.parse(text, what), data)
+    except TemplateError as exc:
+        raise PromptError(str(exc)) from None
+
+
+def pack_fragment_dirs(pack_dirs: Sequence[str | Path]) -> list[Path]:
+    """The fragment directories of the city's packs, in load order."""
+    out: list[Path] = []
+    for pack in pack_dirs:
+        out += [Path(pack) / "prompts" / "shared", Path(pack) / "template-fragments"]
+    return out
 
 
 def render_prompt(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.models import AgentConfig, CityConfig
 from ..config.presets import Launch, ProviderError, resolve_launch
 from ..prompt.agent import agent_fragments, agent_prompt
+from ..prompt.render import expand_placeholders, pack_fragment_dirs
 from ..types import META_AGENT, META_FINGERPRINT, StartConfig
 from .drift import fingerprint
 
@@ -35,6 +37,7 @@ class _StartInputs:
     startup_timeout: float
     launch: Launch
     fragments: tuple[str, ...] = ()
+    fragment_dirs: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class DesiredSession:
             instance=self.instance,
             launch=self.inputs.launch,
             fragments=self.inputs.fragments,
+            fragment_dirs=self.inputs.fragment_dirs,
         )
 
 
@@ -115,9 +119,19 @@ def agent_env(
     return env
 
 
-def agent_work_dir(agent: AgentConfig, city_dir: Path) -> str:
-    """The session's working directory: ``work_dir``, else ``dir``, from the city."""
-    return str((city_dir / (agent.work_dir or agent.dir or ".")).resolve())
+def agent_work_dir(agent: AgentConfig, city_dir: Path, city_name: str = "") -> str:
+    """The session's working directory: ``work_dir``, else ``dir``, from the city.
+
+    ``work_dir`` may use Gas City's placeholders (``.gc/agents/{{.AgentBase}}``);
+    raises ``PromptError`` (file ``work_dir``) for one this interpreter cannot run.
+    """
+    raw = agent.work_dir or agent.dir or "."
+    if "{{" in raw:
+        raw = expand_placeholders(raw, f"agent '{agent.name}' work_dir", {
+            "Agent": agent.name, "AgentBase": agent.name.rsplit("/", 1)[-1],
+            "Rig": "", "RigRoot": "", "CityRoot": str(city_dir), "CityName": city_name,
+        })
+    return str((city_dir / raw).resolve())
 
 
 def start_config(
@@ -131,13 +145,18 @@ def start_config(
     instance: int | None,
     launch: Launch | None = None,
     fragments: tuple[str, ...] = (),
+    fragment_dirs: tuple[Path, ...] = (),
 ) -> StartConfig:
     """Raises ``PromptError`` when the agent's prompt template cannot be rendered."""
     launch = launch or Launch(
         command=agent.start_command, process_names=tuple(agent.process_names or ())
     )
-    work = agent_work_dir(agent, city_dir)
-    prompt = agent_prompt(agent, city_dir=city_dir, work_dir=work, fragments=fragments)
+    work = agent_work_dir(agent, city_dir, city_name)
+    if work.startswith(str(city_dir.resolve()) + os.sep):
+        # Gas City creates an agent's directory under the city (.gc/agents/<name>).
+        os.makedirs(work, exist_ok=True)
+    prompt = agent_prompt(agent, city_dir=city_dir, work_dir=work, fragments=fragments,
+                          fragment_dirs=fragment_dirs)
     return StartConfig(
         command=launch.with_prompt(prompt),
         work_dir=work,
@@ -173,6 +192,7 @@ def build_desired(
     city_suspended: bool = False,
     fingerprints: dict[str, str] | None = None,
     problems: dict[str, str] | None = None,
+    pack_dirs: Sequence[str] = (),
 ) -> dict[str, DesiredSession]:
     """Every session that should run now. Suspended city or agents want none.
 
@@ -187,6 +207,7 @@ def build_desired(
         return {}
     cache = {} if fingerprints is None else fingerprints
     out: dict[str, DesiredSession] = {}
+    fragment_dirs = tuple(pack_fragment_dirs(pack_dirs))
     for agent in config.agent:
         if agent.suspended or agent.name in suspended_agents:
             continue
@@ -201,7 +222,7 @@ def build_desired(
         if fp is None:
             fp = cache[agent.name] = fingerprint(agent, launch.command)
         inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout,
-                              launch, agent_fragments(config, agent))
+                              launch, agent_fragments(config, agent), fragment_dirs)
         for i, name in enumerate(instance_names(agent, count), 1):
             instance = None if name == agent.name else i
             out[name] = DesiredSession(name, agent.name, instance, fp, inputs)

@@ -1,0 +1,313 @@
+"""Composing a city from its file, ``include`` fragments and local packs.
+
+Works on the parsed TOML tables before validation, so every composed agent is then
+checked like one written in city.toml. What is composed, as in Gas City:
+
+* ``include = ["x.toml"]``: fragments merged into the city (arrays appended, tables
+  merged key by key, the fragment's value winning); fragments cannot include.
+* ``[imports.<binding>] source = "<dir>"`` and ``[workspace] includes``: pack
+  directories. A pack has a ``pack.toml`` (``[pack]`` name/schema, its own
+  ``[imports]`` / ``includes``, ``[[agent]]``, ``[[named_session]]``, ``[patches]``,
+  ``[global] session_live``) and ``agents/<name>/agent.toml`` (+ ``prompt.template.md``
+  and ``overlay/`` beside it). Relative paths and ``{{.ConfigDir}}`` in a pack mean
+  the pack's directory.
+* Pack agents are ``scope = "city"`` (one per city) or ``"rig"`` (one per rig, the
+  default). A city agent of the same name wins (a warning unless the import says
+  ``shadow = "silent"``); a ``fallback = true`` agent yields to any other.
+* ``[[patches.agent]]`` sets keys of a composed agent; ``<key>_append`` appends.
+* ``[[named_session]] mode = "always"`` with its own ``name`` runs a copy of its
+  template under that name.
+
+Remote (git) sources are refused with what to do instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .light import syntax_problem
+
+__all__ = ["Composition", "compose_city"]
+
+_PACK_META = {"name", "version", "schema", "requires_gc", "includes", "requires", "description"}
+_PACK_KEYS = {
+    "pack", "imports", "agent_defaults", "agent", "named_session", "service", "providers",
+    "formulas", "patches", "doctor", "commands", "global",
+}
+_PATH_KEYS = ("prompt_template", "overlay_dir", "session_setup_script", "namepool")
+_TEMPLATED = ("pre_start", "session_setup", "session_live")
+_LIST_APPEND = ("pre_start", "session_setup", "session_live", "install_agent_hooks",
+                "inject_fragments")
+
+
+@dataclass
+class Composition:
+    """Where the composed city's parts came from, for ``gc config explain``."""
+
+    sources: dict[str, str] = field(default_factory=dict)
+    """Agent name -> the file that defined it."""
+    patched: dict[str, list[str]] = field(default_factory=dict)
+    """Agent name -> ``key (file)`` for every key a patch set."""
+    packs: list[str] = field(default_factory=list)
+    """Pack directories loaded, in order."""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _is_remote(source: str) -> bool:
+    return "://" in source or source.startswith(("git@", "github.com/", "gitlab.com/")) or (
+        "//" in source and not source.startswith("/")
+    )
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), [f"{what} not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read {what}: {exc}"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [syntax_problem(text, exc)]) from None
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, list) and isinstance(base.get(key), list):
+            base[key] = [*base[key], *value]
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            inner = dict(base[key])
+            _merge(inner, value)
+            base[key] = inner
+        else:
+            base[key] = value
+
+
+def _pack_paths(agent: dict[str, Any], base: Path, pack_dir: Path) -> dict[str, Any]:
+    out = dict(agent)
+    for key in _PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            out[key] = str(base / value)
+    for key in _TEMPLATED:
+        value = out.get(key)
+        if isinstance(value, list):
+            out[key] = [v.replace("{{.ConfigDir}}", str(pack_dir)) if isinstance(v, str) else v
+                        for v in value]
+    return out
+
+
+class _Composer:
+    def __init__(self, city_dir: Path) -> None:
+        self.city_dir = city_dir
+        self.result = Composition()
+        self.loading: list[Path] = []
+        self.loaded: set[Path] = set()
+        # (agent table, defining file, shadow mode of its import)
+        self.pack_agents: list[tuple[dict[str, Any], str, str]] = []
+        self.named: list[dict[str, Any]] = []
+        self.patches: list[tuple[dict[str, Any], str]] = []
+
+    def resolve_source(self, source: Any, where: str, base: Path) -> Path:
+        if not isinstance(source, str) or not source:
+            raise ConfigError(where, ["expected source = \"<pack directory>\""])
+        if _is_remote(source):
+            raise ConfigError(where, [
+                f"pack source {source!r} is remote; fetching packs is not implemented "
+                "here: clone or copy the pack into a local directory and give that "
+                "directory's path instead"
+            ])
+        path = (base / source).resolve()
+        if not path.is_dir():
+            raise ConfigError(where, [f"pack directory {path} does not exist"])
+        return path
+
+    def load_pack(self, pack_dir: Path, where: str, shadow: str = "warn") -> None:
+        if pack_dir in self.loading:
+            chain = " -> ".join(str(p) for p in [*self.loading, pack_dir])
+            raise ConfigError(where, [f"pack import cycle: {chain}"])
+        if pack_dir in self.loaded:
+            return
+        self.loading.append(pack_dir)
+        pack_file = pack_dir / "pack.toml"
+        data = _read_toml(pack_file, "pack.toml (every pack directory needs one)")
+        problems = [
+            f"{key}: unknown key in a pack.toml"
+            + (f" (did you mean '{close[0]}'?)"
+               if (close := difflib.get_close_matches(key, sorted(_PACK_KEYS), n=1)) else "")
+            for key in data if key not in _PACK_KEYS
+        ]
+        meta = data.get("pack", {})
+        if not isinstance(meta, dict):
+            problems.append("pack: expected a table")
+            meta = {}
+        problems += [f"pack.{key}: unknown key in [pack]" for key in meta
+                     if key not in _PACK_META]
+        if problems:
+            raise ConfigError(str(pack_file), problems)
+        for index, source in enumerate(meta.get("includes", []) or []):
+            self.load_pack(self.resolve_source(source, f"{pack_file}: pack.includes[{index}]",
+                                               pack_dir), str(pack_file))
+        for binding, imp in (data.get("imports") or {}).items():
+            if isinstance(imp, dict):
+                self.load_pack(self.resolve_source(imp.get("source"),
+                                                   f"{pack_file}: imports.{binding}", pack_dir),
+                               str(pack_file), str(imp.get("shadow", "warn")))
+        global_live = (data.get("global") or {}).get("session_live") or []
+        agents: list[tuple[dict[str, Any], str]] = []
+        for agent in data.get("agent", []) or []:
+            if isinstance(agent, dict):
+                agents.append((_pack_paths(agent, pack_dir, pack_dir), str(pack_file)))
+        agents_dir = pack_dir / "agents"
+        if agents_dir.is_dir():
+            for entry in sorted(agents_dir.iterdir()):
+                agent_file = entry / "agent.toml"
+                if not agent_file.is_file():
+                    continue
+                agent = {"name": entry.name, **_read_toml(agent_file, "agent.toml")}
+                prompt = entry / "prompt.template.md"
+                if "prompt_template" not in agent and prompt.is_file():
+                    agent["prompt_template"] = str(prompt)
+                if "overlay_dir" not in agent and (entry / "overlay").is_dir():
+                    agent["overlay_dir"] = str(entry / "overlay")
+                agents.append((_pack_paths(agent, entry, pack_dir), str(agent_file)))
+        live = [v.replace("{{.ConfigDir}}", str(pack_dir)) for v in global_live]
+        for agent, source in agents:
+            if live:
+                agent_live = [*live, *agent.get("session_live", [])]
+                self.pack_agents.append(({**agent, "session_live": agent_live}, source, shadow))
+            else:
+                self.pack_agents.append((agent, source, shadow))
+        for named in data.get("named_session", []) or []:
+            if isinstance(named, dict):
+                self.named.append(named)
+        for patch in ((data.get("patches") or {}).get("agent") or []):
+            if isinstance(patch, dict):
+                self.patches.append((patch, str(pack_file)))
+        self.loading.pop()
+        self.loaded.add(pack_dir)
+        self.result.packs.append(str(pack_dir))
+
+
+def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any], Composition]:
+    """The city as Gas City composes it, and where each agent came from."""
+    city_dir = city_file.parent
+    out = dict(data)
+    composer = _Composer(city_dir)
+    result = composer.result
+    for agent in out.get("agent", []) or []:
+        if isinstance(agent, dict) and isinstance(agent.get("name"), str):
+            result.sources.setdefault(agent["name"], str(city_file))
+    for index, fragment in enumerate(out.get("include", []) or []):
+        if not isinstance(fragment, str):
+            continue
+        path = city_dir / fragment
+        extra = _read_toml(path, f"include[{index}] fragment")
+        if "include" in extra:
+            raise ConfigError(str(path), ["include: fragments cannot include other files"])
+        for agent in extra.get("agent", []) or []:
+            if isinstance(agent, dict) and isinstance(agent.get("name"), str):
+                result.sources[agent["name"]] = str(path)
+        _merge(out, extra)
+    workspace = out.get("workspace") if isinstance(out.get("workspace"), dict) else {}
+    assert isinstance(workspace, dict)
+    for index, source in enumerate(workspace.get("includes", []) or []):
+        composer.load_pack(
+            composer.resolve_source(source, f"{city_file}: workspace.includes[{index}]",
+                                    city_dir), str(city_file))
+    for binding, imp in (out.get("imports") or {}).items():
+        if isinstance(imp, dict):
+            composer.load_pack(
+                composer.resolve_source(imp.get("source"), f"{city_file}: imports.{binding}",
+                                        city_dir),
+                str(city_file), str(imp.get("shadow", "warn")))
+    if not composer.loaded and not out.get("include"):
+        return out, result
+    agents: list[dict[str, Any]] = [a for a in out.get("agent", []) or []
+                                    if isinstance(a, dict)]
+    by_name = {a.get("name"): i for i, a in enumerate(agents)}
+    city_names = set(by_name)
+    fallbacks: set[object] = set()  # composed names still held by a fallback agent
+    for agent, source, shadow in composer.pack_agents:
+        name = agent.get("name")
+        scope = agent.get("scope", "rig")
+        if scope == "rig":
+            result.warnings.append(
+                f"agent '{name}' ({source}) is rig-scoped; rigs are recognised, not "
+                "implemented here, so it is not started"
+            )
+            continue
+        if name in by_name:
+            if agent.get("fallback"):
+                continue
+            if name in city_names:
+                if shadow != "silent":
+                    result.warnings.append(
+                        f"agent '{name}' of {result.sources.get(str(name), 'the city')} "
+                        f"shadows the one of {source}"
+                    )
+                continue
+            if name not in fallbacks:
+                result.warnings.append(
+                    f"agent '{name}' of {source} is also defined by "
+                    f"{result.sources.get(str(name))}; the first one loaded is used"
+                )
+                continue
+        clean = {k: v for k, v in agent.items() if k not in ("scope", "fallback")}
+        if agent.get("fallback"):
+            fallbacks.add(name)
+        else:
+            fallbacks.discard(name)
+        if name in by_name:
+            agents[by_name[name]] = clean
+        else:
+            by_name[name] = len(agents)
+            agents.append(clean)
+        result.sources[str(name)] = source
+    patches = [(p, f"{city_file}") for p in ((out.get("patches") or {}).get("agent") or [])
+               if isinstance(p, dict)]
+    for patch, source in [*composer.patches, *patches]:
+        name = patch.get("name")
+        found = by_name.get(name)
+        if found is None:
+            if any(a.get("name") == name for a, _, _ in composer.pack_agents):
+                continue  # a patch of a rig-scoped agent that is not stamped here
+            raise ConfigError(source, [
+                f"patches.agent (name '{name}'): no composed agent has this name; expected "
+                f"one of: {', '.join(sorted(str(n) for n in by_name)) or 'none'}"
+            ])
+        target = dict(agents[found])
+        for key, value in patch.items():
+            if key in ("name", "dir"):
+                continue
+            if key.endswith("_append") and key[: -len("_append")] in _LIST_APPEND:
+                base_key = key[: -len("_append")]
+                target[base_key] = [*target.get(base_key, []), *value]
+            else:
+                target[key] = value
+            result.patched.setdefault(str(name), []).append(f"{key} ({source})")
+        agents[found] = target
+    named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
+                                    if isinstance(n, dict)]]
+    for named in named_all:
+        template, name = named.get("template"), named.get("name") or named.get("template")
+        if named.get("mode", "on_demand") != "always" or name == template:
+            continue
+        if template in by_name and name not in by_name:
+            clone = {k: v for k, v in agents[by_name[template]].items()
+                     if k not in ("min_active_sessions", "max_active_sessions", "scale_check")}
+            clone["name"] = name
+            by_name[name] = len(agents)
+            agents.append(clone)
+            result.sources[str(name)] = f"named_session of '{template}'"
+    out["agent"] = agents
+    out["named_session"] = named_all
+    return out, result

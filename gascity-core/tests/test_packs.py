@@ -1,0 +1,203 @@
+"""Cities composed from include fragments and local packs, as Gas City composes them.
+The packs here are written for these tests, in the layout of the reference's packs
+(pack.toml, agents/<name>/agent.toml + prompt.template.md + overlay/,
+template-fragments/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gascity.cli.main import cli
+from gascity.config import load_city
+from gascity.controller import Controller
+from gascity.errors import ConfigError
+from gascity.testing import FakeProvider, MemoryEvents, open_test_city
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+CITY = {
+    "city.toml": """
+include = ["more.toml"]
+
+[workspace]
+name = "harbor"
+includes = ["packs/extra"]
+global_fragments = ["glossary"]
+
+[imports.main]
+source = "packs/main"
+
+[[agent]]
+name = "pilot"
+start_command = "pilot --city"
+
+[[patches.agent]]
+name = "keeper"
+idle_timeout = "2h"
+""",
+    "more.toml": '[[agent]]\nname = "clerk"\nstart_command = "clerk"\n',
+    "packs/main/pack.toml": """
+[pack]
+name = "main"
+schema = 2
+
+[imports.base]
+source = "../base"
+
+[global]
+session_live = ["{{.ConfigDir}}/theme.sh"]
+
+[[named_session]]
+template = "keeper"
+name = "night-keeper"
+mode = "always"
+
+[[named_session]]
+template = "keeper"
+mode = "on_demand"
+
+[[patches.agent]]
+name = "keeper"
+nudge = "Keep watch."
+pre_start_append = ["echo appended"]
+""",
+    "packs/main/agents/keeper/agent.toml": (
+        'scope = "city"\nstart_command = "keep"\npre_start = ["echo first"]\n'
+    ),
+    "packs/main/agents/keeper/prompt.template.md": (
+        '# {{ .AgentName }}\n{{ template "duties" . }}'
+    ),
+    "packs/main/agents/keeper/overlay/.keep": "",
+    "packs/main/agents/crane/agent.toml": 'start_command = "crane"\n',  # rig scope
+    "packs/main/agents/pilot/agent.toml": 'scope = "city"\nstart_command = "pack-pilot"\n',
+    "packs/base/pack.toml": '[pack]\nname = "base"\nschema = 2\n',
+    "packs/base/agents/keeper/agent.toml": (
+        'scope = "city"\nfallback = true\nstart_command = "base-keeper"\n'
+    ),
+    "packs/base/agents/dock/agent.toml": (
+        'scope = "city"\nfallback = true\nstart_command = "dock"\nmax_active_sessions = 2\n'
+    ),
+    "packs/base/template-fragments/f.template.md": (
+        '{{ define "duties" }}Duties of {{ basename .AgentName }}.{{ end }}\n'
+        '{{ define "glossary" }}GLOSSARY{{ end }}'
+    ),
+    "packs/extra/pack.toml": (
+        '[pack]\nname = "extra"\nschema = 1\n'
+        '[[agent]]\nname = "scribe"\nscope = "city"\nstart_command = "scribe"\n'
+    ),
+}
+
+
+def test_city_composed_from_fragments_and_packs(tmp_path: Path) -> None:
+    loaded = load_city(write(tmp_path, CITY))
+    config, comp = loaded.config, loaded.composition
+    names = [a.name for a in config.agent]
+    assert names == ["pilot", "clerk", "scribe", "dock", "keeper", "night-keeper"]
+    by = {a.name: a for a in config.agent}
+    # The city's own agent wins over the pack's, with a warning.
+    assert by["pilot"].start_command == "pilot --city"
+    assert any("agent 'pilot'" in w and "shadows" in w for w in loaded.warnings)
+    # The pack agent beats the fallback of the imported pack; the lone fallback stays.
+    assert by["keeper"].start_command == "keep"
+    assert by["dock"].start_command == "dock"
+    # Patches: the pack's, then the city's; _append appends.
+    assert by["keeper"].nudge == "Keep watch."
+    assert by["keeper"].pre_start == ["echo first", "echo appended"]
+    assert by["keeper"].idle_timeout == 7200.0
+    # Pack paths and {{.ConfigDir}} are the pack's directory.
+    main = tmp_path / "packs" / "main"
+    assert by["keeper"].prompt_template == str(main / "agents/keeper/prompt.template.md")
+    assert by["keeper"].overlay_dir == str(main / "agents/keeper/overlay")
+    assert by["keeper"].session_live == [f"{main.resolve()}/theme.sh"]
+    # The always named session with its own name is a copy of its template.
+    assert by["night-keeper"].start_command == "keep"
+    # A rig-scoped pack agent is reported, not started.
+    assert "crane" not in by
+    assert any("agent 'crane'" in w and "rig-scoped" in w for w in loaded.warnings)
+    assert comp.sources["clerk"] == str(tmp_path / "more.toml")
+    assert comp.sources["dock"] == str(tmp_path / "packs/base/agents/dock/agent.toml")
+    assert comp.patched["keeper"] == [
+        f"nudge ({main.resolve() / 'pack.toml'})",
+        f"pre_start_append ({main.resolve() / 'pack.toml'})",
+        f"idle_timeout ({tmp_path / 'city.toml'})",
+    ]
+
+
+def test_composed_city_runs_its_named_session_and_pack_agents(tmp_path: Path) -> None:
+    write(tmp_path, CITY)
+    fake = FakeProvider()
+    opened = open_test_city(tmp_path, session=fake, events=MemoryEvents())
+    try:
+        report = Controller(opened).tick()
+    finally:
+        opened.close()
+    assert sorted(report.started) == [
+        "clerk", "dock-1", "dock-2", "keeper", "night-keeper", "pilot", "scribe"
+    ], report.failed
+    keeper = fake.sessions["keeper"]
+    # The prompt rendered with a fragment of the imported pack; prompt_mode none for
+    # a start_command, so it is not on the command line but gc prime prints it.
+    assert keeper.command == "keep"
+    out = CliRunner().invoke(cli, ["--city", str(tmp_path), "prime", "keeper"])
+    assert out.output == "# keeper\nDuties of keeper.\n\nGLOSSARY", out.output
+
+
+def test_config_show_and_explain_the_composed_city(tmp_path: Path) -> None:
+    write(tmp_path, CITY)
+    runner = CliRunner()
+    shown = json.loads(runner.invoke(cli, ["--city", str(tmp_path), "config", "show",
+                                           "--json"]).output)
+    assert [a["name"] for a in shown["agent"]][-1] == "night-keeper"
+    explained = runner.invoke(cli, ["--city", str(tmp_path), "config", "explain"]).output
+    assert f"agent dock: {tmp_path / 'packs/base/agents/dock/agent.toml'}" in explained
+    assert f"  patched idle_timeout ({tmp_path / 'city.toml'})" in explained
+    assert f"pack: {(tmp_path / 'packs/base').resolve()}" in explained
+
+
+@pytest.mark.parametrize(
+    ("files", "fragment"),
+    [
+        ({"city.toml": '[imports.x]\nsource = "github.com/acme/pack"\n'},
+         "is remote; fetching packs is not implemented here: clone or copy the pack"),
+        ({"city.toml": '[workspace]\nincludes = ["https://example.com/p.git//x#v1"]\n'},
+         "is remote"),
+        ({"city.toml": '[imports.x]\nsource = "nowhere"\n'}, "does not exist"),
+        ({"city.toml": '[imports.x]\nsource = "p"\n', "p/readme": ""},
+         "pack.toml (every pack directory needs one) not found"),
+        ({"city.toml": '[imports.x]\nsource = "a"\n',
+          "a/pack.toml": '[pack]\nname = "a"\nschema = 2\n[imports.b]\nsource = "../b"\n',
+          "b/pack.toml": '[pack]\nname = "b"\nschema = 2\n[imports.a]\nsource = "../a"\n'},
+         "pack import cycle"),
+        ({"city.toml": '[imports.x]\nsource = "p"\n',
+          "p/pack.toml": '[pack]\nname = "p"\nschema = 2\n[agents]\nx = 1\n'},
+         "agents: unknown key in a pack.toml (did you mean 'agent'?)"),
+        ({"city.toml": '[[patches.agent]]\nname = "ghost"\nnudge = "x"\n'
+                       'include = []\n[imports.x]\nsource = "p"\n',
+          "p/pack.toml": '[pack]\nname = "p"\nschema = 2\n'},
+         "patches.agent (name 'ghost'): no composed agent has this name"),
+        ({"city.toml": '[imports.x]\nsource = "p"\n',
+          "p/pack.toml": '[pack]\nname = "p"\nschema = 2\n',
+          "p/agents/dog/agent.toml": 'scope = "city"\nmax_active_sessions = "3"\n'},
+         "(agent 'dog' from "),
+        ({"city.toml": 'include = ["f.toml"]\n', "f.toml": 'include = ["g.toml"]\n'},
+         "fragments cannot include other files"),
+    ],
+)
+def test_composition_errors_name_the_file_and_what_to_do(
+    tmp_path: Path, files: dict[str, str], fragment: str
+) -> None:
+    write(tmp_path, files)
+    with pytest.raises(ConfigError) as info:
+        load_city(tmp_path)
+    assert fragment in str(info.value)
