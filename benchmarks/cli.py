@@ -20,7 +20,6 @@ Wall time and CPU time (user + system of the child, from ``wait4``) are medians.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BenchTable, print_tables
+from benchmarks.common import BenchTable, run_main
 
 __all__ = ["run"]
 
@@ -195,13 +194,5 @@ def run(quick: bool = False) -> list[BenchTable]:
     )]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    print_tables(run(args.quick), args.json)
-
-
 if __name__ == "__main__":
-    main()
+    run_main(run, __doc__)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["BenchTable", "Timing", "print_tables", "timed", "timings"]
+__all__ = ["BenchTable", "Timing", "print_tables", "run_main", "timed", "timings"]
 
 
 @dataclass
@@ -73,3 +73,14 @@ def print_tables(tables: Sequence[BenchTable], as_json: bool = False) -> None:
         return
     for table in tables:
         print(table.markdown())
+
+
+def run_main(run: Callable[[bool], Sequence[BenchTable]], doc: str | None) -> None:
+    """``python -m benchmarks.<name> [--quick] [--json]`` for a figure module."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    print_tables(run(args.quick), args.json)

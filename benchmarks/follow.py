@@ -13,7 +13,6 @@ default on Linux) and with ``inotify = false`` (the stat poll at the default
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BenchTable, print_tables
+from benchmarks.common import BenchTable, run_main
 from gascity.builtin.file_events import FileEvents
 from gascity.plugins import PluginContext
 from gascity.types import EventDraft
@@ -107,13 +106,5 @@ def run(quick: bool = False) -> list[BenchTable]:
     )]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    print_tables(run(args.quick), args.json)
-
-
 if __name__ == "__main__":
-    main()
+    run_main(run, __doc__)

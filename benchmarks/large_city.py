@@ -10,14 +10,13 @@ records, measured interleaved with the ticks.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import BenchTable, print_tables
+from benchmarks.common import BenchTable, run_main
 from gascity.config import load_city
 from gascity.controller import Controller
 from gascity.testing import FakeProvider, MemoryEvents, open_test_city
@@ -83,13 +82,5 @@ def run(quick: bool = False) -> list[BenchTable]:
     )]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    print_tables(run(args.quick), args.json)
-
-
 if __name__ == "__main__":
-    main()
+    run_main(run, __doc__)

@@ -9,8 +9,9 @@ Names load on first use (PEP 562), keeping ``gc`` start-up cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .desired import DesiredSession, build_desired, instance_names, session_owner
@@ -47,8 +48,4 @@ _WHERE = {
     "ControllerState": "state",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)
