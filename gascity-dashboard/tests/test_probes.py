@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 from gascity import hookimpl
 from gascity.city import City
+from gascity.controller import CityPaths
 from gascity.controller.controller import Controller
 from gascity.testing import wait_for
 from gascity.testing.support import free_port
 
-from .conftest import CITY, RunningCity, gc_env, start_city, stop_city
+from .conftest import CITY, GC, RunningCity, gc_env, start_city, stop_city
 
 
 def test_alive_at_once_ready_after_the_first_tick(tmp_path: Path) -> None:
@@ -90,3 +94,28 @@ def test_a_plugin_can_hold_readiness_back(tmp_path: Path) -> None:
         finally:
             controller.stop_requested()
             thread.join(30)
+
+
+def test_a_taken_port_leaves_the_controller_running(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        (tmp_path / "city.toml").write_text(
+            CITY.format(port=port, api_extra="", scale_check="cat want"))
+        (tmp_path / "want").write_text("1")
+        proc = subprocess.Popen([*GC, "--city", str(tmp_path), "start", "--foreground"],
+                                env=gc_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        city = RunningCity(tmp_path, port, proc)
+        sock = CityPaths(tmp_path).socket
+        try:
+            wait_for(sock.exists, 30, what="the control socket")
+            assert city.poke().startswith("ok tick")
+            assert (tmp_path / ".gc" / "sessions" / "mayor" / "pid").exists()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert f"[api] port = {port}, bind = '127.0.0.1': cannot listen" in output
+    assert "runs without its HTTP API" in output

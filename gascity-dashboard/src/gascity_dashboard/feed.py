@@ -52,6 +52,7 @@ class EventFeed:
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing = False
 
     def start(self) -> None:
         try:
@@ -97,8 +98,15 @@ class EventFeed:
             try:
                 self._drain()
             except Exception as exc:
-                # A store outage: keep the cursor, try again next round.
-                log.warning("event feed: reading the store failed: %s", exc)
+                # A store outage: keep the cursor, try again next round; say so once.
+                if not self._failing:
+                    log.warning("event feed: reading the event store failed (retrying "
+                                "every %gs): %s", self.interval, exc)
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("event feed: the event store answers again")
+                self._failing = False
 
     def _drain(self) -> None:
         if self.hooks.latest_event_seq() <= self.cursor:

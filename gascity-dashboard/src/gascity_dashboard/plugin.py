@@ -17,6 +17,7 @@ What it hooks, so a third party can add its own sink the same way:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Generator
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from .server import ApiServer
 
 __all__ = ["DashboardPlugin"]
+
+log = logging.getLogger("gascity.dashboard")
 
 
 class DashboardPlugin:
@@ -59,8 +62,16 @@ class DashboardPlugin:
             return
         from .server import ApiServer
 
-        self.server = ApiServer(controller, self)
-        self.server.start()
+        try:
+            server = ApiServer(controller, self)
+        except OSError as exc:
+            # A taken port must not stop the fleet: the controller runs without its API.
+            log.error("%s: [api] port = %d, bind = %r: cannot listen: %s; the controller "
+                      "runs without its HTTP API", controller.loaded.path, api.port,
+                      api.bind, exc.strerror or exc)
+            return
+        server.start()
+        self.server = server
 
     @hookimpl
     def tick_finished(self, controller: Controller, report: TickReport) -> None:
