@@ -201,3 +201,115 @@ def test_composition_errors_name_the_file_and_what_to_do(
     with pytest.raises(ConfigError) as info:
         load_city(tmp_path)
     assert fragment in str(info.value)
+
+
+RIG_CITY = {
+    "city.toml": """
+[workspace]
+name = "harbor"
+default_rig_includes = ["packs/rigpack"]
+
+[imports.town]
+source = "packs/town"
+
+[[rigs]]
+name = "frontend"
+path = "projects/frontend"
+
+[[rigs.patches]]
+agent = "polecat"
+max_active_sessions = 3
+
+[[rigs]]
+name = "backend"
+path = "projects/backend"
+includes = ["packs/rigpack"]
+""",
+    "packs/town/pack.toml": '[pack]\nname = "town"\nschema = 2\n',
+    "packs/town/agents/mayor/agent.toml": 'scope = "city"\nstart_command = "mayor"\n',
+    "packs/town/agents/polecat/agent.toml": (
+        'start_command = "polecat"\nmin_active_sessions = 2\nmax_active_sessions = 5\n'
+        'depends_on = ["witness"]\n'
+    ),
+    "packs/town/agents/polecat/prompt.template.md": (
+        "{{ basename .AgentName }} of {{ .RigName }} at {{ .RigRoot }} as {{ .AgentName }}"
+    ),
+    "packs/town/agents/witness/agent.toml": 'start_command = "witness"\n',
+    "packs/rigpack/pack.toml": (
+        '[pack]\nname = "rigpack"\nschema = 2\n'
+        '[[agent]]\nname = "reviewer"\nstart_command = "review"\n'
+        'work_dir = ".gc/worktrees/{{.Rig}}/{{.AgentBase}}"\n'
+    ),
+    "projects/frontend/README": "",
+    "projects/backend/README": "",
+}
+
+
+def test_rig_scoped_pool_runs_in_the_rig_under_qualified_names(tmp_path: Path) -> None:
+    write(tmp_path, RIG_CITY)
+    loaded = load_city(tmp_path)
+    names = [a.name for a in loaded.config.agent]
+    assert names == ["mayor", "frontend--polecat", "frontend--witness", "backend--polecat",
+                     "backend--witness", "backend--reviewer"]
+    fake = FakeProvider()
+    opened = open_test_city(tmp_path, session=fake, events=MemoryEvents())
+    try:
+        controller = Controller(opened)
+        report = controller.tick()
+        assert not report.failed, report.failed
+        # Rig agents depend on their own rig's witness: a later wave.
+        report = controller.tick()
+    finally:
+        opened.close()
+    # Without a scale_check a pool runs its max: 5, and 3 where the rig patched it.
+    assert sorted(fake.sessions) == sorted([
+        *(f"backend--polecat-{i}" for i in range(1, 6)), "backend--reviewer",
+        "backend--witness", *(f"frontend--polecat-{i}" for i in range(1, 4)),
+        "frontend--witness", "mayor",
+    ])
+    front = fake.sessions["frontend--polecat-2"]
+    frontend = str((tmp_path / "projects/frontend").resolve())
+    assert front.work_dir == frontend
+    assert front.env["GC_RIG"] == "frontend"
+    assert front.env["GC_RIG_ROOT"] == frontend
+    assert front.env["GC_ALIAS"] == "frontend/polecat"
+    assert front.env["GC_SESSION_NAME"] == "frontend--polecat-2"
+    assert fake.sessions["mayor"].env["GC_RIG"] == ""
+    # The start_command agent gets no prompt argument, but gc prime renders the rig's.
+    out = CliRunner().invoke(cli, ["--city", str(tmp_path), "prime", "frontend/polecat"])
+    assert out.output == f"polecat of frontend at {frontend} as frontend/polecat"
+    # Templated work_dir, created under the city.
+    reviewer = fake.sessions["backend--reviewer"]
+    assert reviewer.work_dir == str((tmp_path / ".gc/worktrees/backend/reviewer").resolve())
+    assert Path(reviewer.work_dir).is_dir()
+    # The rig patch changed only that rig's pool bounds.
+    by = {a.name: a for a in loaded.config.agent}
+    assert by["frontend--polecat"].max_active_sessions == 3
+    assert by["backend--polecat"].max_active_sessions == 5
+
+
+def test_gc_rig_add_list_suspend_resume(tmp_path: Path) -> None:
+    write(tmp_path, RIG_CITY)
+    (tmp_path / "projects/docs").mkdir()
+    runner = CliRunner()
+
+    def gc(*args: str) -> str:
+        result = runner.invoke(cli, ["--city", str(tmp_path), *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    added = gc("rig", "add", str(tmp_path / "projects/docs"))
+    assert "rig docs added" in added and "docs--reviewer" in added
+    text = (tmp_path / "city.toml").read_text()
+    assert '[[rigs]]\nname = "docs"\npath = "projects/docs"\nincludes = ["packs/rigpack"]' in text
+    rows = json.loads(gc("rig", "list", "--json"))
+    assert [r["name"] for r in rows] == ["frontend", "backend", "docs"]
+    assert rows[2]["agents"] == ["docs--polecat", "docs--witness", "docs--reviewer"]
+    assert "rig frontend suspended (2 agents)" in gc("rig", "suspend", "frontend")
+    rows = json.loads(gc("rig", "list", "--json"))
+    assert [r["suspended"] for r in rows] == [True, False, False]
+    gc("rig", "resume", "frontend")
+    assert not json.loads(gc("rig", "list", "--json"))[0]["suspended"]
+    dup = runner.invoke(cli, ["--city", str(tmp_path), "rig", "add",
+                              str(tmp_path / "projects/docs")])
+    assert dup.exit_code != 0 and "a rig named 'docs' exists" in dup.output

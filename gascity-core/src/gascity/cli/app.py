@@ -42,6 +42,8 @@ COMMANDS: dict[str, LazyCommand] = {
                   "Print the version of gc and of every Gas City distribution installed."),
     "agent": _T(".session_cmds:agent", "List, suspend and resume agents."),
     "prime": _T(".prompt_cmds:prime", "Output the behavioral prompt for an agent."),
+    "rig": _T(".rig_cmds:rig",
+              "Add, list, suspend and resume rigs (projects whose agents the city runs)."),
     "session": _T(".session_cmds:session", "Running sessions: list, peek, nudge, attach, kill."),
     "runtime": _T(".session_cmds:runtime", "Commands an agent runs inside its own session."),
     "events": _T(".events_cmds:events",

@@ -42,12 +42,14 @@ def prime(state: CliState, agent_name: str | None, hook: bool) -> None:
     name = agent_name or os.environ.get("GC_ALIAS") or os.environ.get("GC_AGENT") or ""
     loaded = load_city(state.city_dir())
     config = loaded.config
-    agent = config.agent_named(name.rsplit("/", 1)[-1]) if name else None
+    # A rig agent's identity frontend/polecat is the composed agent frontend--polecat.
+    agent = config.agent_named(name.replace("/", "--")) if name else None
     if agent is None or not agent.prompt_template:
         click.echo(DEFAULT_PROMPT, nl=False)
         return
     city_dir = loaded.city_dir.resolve()
-    work = agent_work_dir(agent, city_dir)
+    rig = loaded.composition.rig_agents.get(agent.name)
+    work = agent_work_dir(agent, city_dir, loaded.city_name, rig)
     click.echo(
         agent_prompt(
             agent,
@@ -55,6 +57,7 @@ def prime(state: CliState, agent_name: str | None, hook: bool) -> None:
             work_dir=work,
             fragments=agent_fragments(config, agent),
             fragment_dirs=pack_fragment_dirs(loaded.composition.packs),
+            rig=rig,
         ),
         nl=False,
     )

@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import ConfigError
 from .light import syntax_problem
 
-__all__ = ["Composition", "compose_city"]
+__all__ = ["Composition", "RigAgent", "compose_city"]
 
 _PACK_META = {"name", "version", "schema", "requires_gc", "includes", "requires", "description"}
 _PACK_KEYS = {
@@ -45,6 +45,17 @@ _PATH_KEYS = ("prompt_template", "overlay_dir", "session_setup_script", "namepoo
 _TEMPLATED = ("pre_start", "session_setup", "session_live")
 _LIST_APPEND = ("pre_start", "session_setup", "session_live", "install_agent_hooks",
                 "inject_fragments")
+
+
+@dataclass(frozen=True, slots=True)
+class RigAgent:
+    """A pack agent stamped into one rig: ``frontend/polecat`` runs as
+    ``frontend--polecat`` (Gas City's session name for that identity)."""
+
+    rig: str
+    root: str
+    qualified: str
+    base: str
 
 
 @dataclass
@@ -58,6 +69,8 @@ class Composition:
     packs: list[str] = field(default_factory=list)
     """Pack directories loaded, in order."""
     warnings: list[str] = field(default_factory=list)
+    rig_agents: dict[str, RigAgent] = field(default_factory=dict)
+    """Composed agent name -> its rig, for rig-stamped agents."""
 
 
 def _is_remote(source: str) -> bool:
@@ -229,7 +242,9 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
                 composer.resolve_source(imp.get("source"), f"{city_file}: imports.{binding}",
                                         city_dir),
                 str(city_file), str(imp.get("shadow", "warn")))
-    if not composer.loaded and not out.get("include"):
+    rigs = [r for r in out.get("rigs", []) or [] if isinstance(r, dict)]
+    if not composer.loaded and not out.get("include") and not any(
+            r.get("includes") or r.get("imports") for r in rigs):
         return out, result
     agents: list[dict[str, Any]] = [a for a in out.get("agent", []) or []
                                     if isinstance(a, dict)]
@@ -240,10 +255,11 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
         name = agent.get("name")
         scope = agent.get("scope", "rig")
         if scope == "rig":
-            result.warnings.append(
-                f"agent '{name}' ({source}) is rig-scoped; rigs are recognised, not "
-                "implemented here, so it is not started"
-            )
+            if not rigs:
+                result.warnings.append(
+                    f"agent '{name}' ({source}) is rig-scoped and the city has no [[rigs]], "
+                    "so it is not started"
+                )
             continue
         if name in by_name:
             if agent.get("fallback"):
@@ -295,6 +311,10 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
                 target[key] = value
             result.patched.setdefault(str(name), []).append(f"{key} ({source})")
         agents[found] = target
+    city_rig_scoped = [(a, src) for a, src, _ in composer.pack_agents
+                       if a.get("scope", "rig") == "rig"]
+    for rig in rigs:
+        _stamp_rig(rig, city_rig_scoped, city_file, agents, by_name, result)
     named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
                                     if isinstance(n, dict)]]
     for named in named_all:
@@ -311,3 +331,69 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
     out["agent"] = agents
     out["named_session"] = named_all
     return out, result
+
+
+def _stamp_rig(
+    rig: dict[str, Any],
+    city_rig_scoped: list[tuple[dict[str, Any], str]],
+    city_file: Path,
+    agents: list[dict[str, Any]],
+    by_name: dict[Any, int],
+    result: Composition,
+) -> None:
+    """One copy of every rig-scoped pack agent (the city's packs and the rig's own)
+    per rig, named ``<rig>--<agent>``, working in the rig's directory."""
+    rig_name, rig_path = rig.get("name"), rig.get("path")
+    if not isinstance(rig_name, str) or not isinstance(rig_path, str):
+        return  # the model reports the missing key
+    city_dir = city_file.parent
+    root = (city_dir / os.path.expanduser(rig_path)).resolve()
+    where = f"{city_file}: rigs ({rig_name})"
+    own = _Composer(city_dir)
+    for index, source in enumerate(rig.get("includes", []) or []):
+        own.load_pack(own.resolve_source(source, f"{where}.includes[{index}]", city_dir),
+                      str(city_file))
+    for binding, imp in (rig.get("imports") or {}).items():
+        if isinstance(imp, dict):
+            own.load_pack(own.resolve_source(imp.get("source"), f"{where}.imports.{binding}",
+                                             city_dir), str(city_file))
+    result.packs.extend(p for p in own.result.packs if p not in result.packs)
+    chosen: dict[str, tuple[dict[str, Any], str]] = {}
+    for agent, source in [*city_rig_scoped,
+                          *[(a, src) for a, src, _ in own.pack_agents
+                            if a.get("scope", "rig") == "rig"]]:
+        base = str(agent.get("name"))
+        held = chosen.get(base)
+        if held is not None and (agent.get("fallback") or not held[0].get("fallback")):
+            continue
+        chosen[base] = (agent, source)
+    patches = [p for p in (rig.get("patches") or rig.get("overrides") or [])
+               if isinstance(p, dict)]
+    for base, (agent, source) in chosen.items():
+        name = f"{rig_name}--{base}"
+        clone = {k: v for k, v in agent.items() if k not in ("scope", "fallback")}
+        clone["name"] = name
+        clone.setdefault("work_dir", str(root))
+        if rig.get("suspended"):
+            clone["suspended"] = True
+        deps = clone.get("depends_on")
+        if isinstance(deps, list):
+            clone["depends_on"] = [f"{rig_name}--{d}" if d in chosen else d for d in deps]
+        for patch in patches:
+            if patch.get("agent") != base:
+                continue
+            for key, value in patch.items():
+                if key == "agent":
+                    continue
+                if key.endswith("_append") and key[: -len("_append")] in _LIST_APPEND:
+                    clone[key[: -len("_append")]] = [*clone.get(key[: -len("_append")], []),
+                                                     *value]
+                else:
+                    clone[key] = value
+                result.patched.setdefault(name, []).append(f"{key} ({where}.patches)")
+        if name in by_name:
+            continue  # an agent of city.toml already has this identity
+        by_name[name] = len(agents)
+        agents.append(clone)
+        result.sources[name] = source
+        result.rig_agents[name] = RigAgent(rig_name, str(root), f"{rig_name}/{base}", base)

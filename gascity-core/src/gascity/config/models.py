@@ -81,8 +81,8 @@ class WorkspaceSection(_Strict):
         what="providers whose hooks are installed into agent directories",
         default_factory=list,
     )
-    default_rig_includes: list[str] = recognised(
-        what="packs given to rigs added by 'gc rig add'", default_factory=list
+    default_rig_includes: list[str] = Field(
+        default_factory=list, description="Packs given to rigs added by 'gc rig add'."
     )
     isolation: str = recognised("", "an older isolation mode that Gas City no longer reads")
 
@@ -364,8 +364,8 @@ class RigConfig(_Strict):
     name: str = Field(description="Rig name: the prefix of its agents' qualified names.")
     path: str = Field(description="The project directory (relative to the city or absolute).")
     suspended: bool = Field(default=False, description="Start none of this rig's agents.")
-    max_active_sessions: int | None = Field(
-        default=None, ge=0, description="Cap on this rig's concurrent sessions."
+    max_active_sessions: int | None = recognised(
+        None, "cap on the rig's concurrent sessions", ge=0
     )
     includes: list[str] = Field(default_factory=list, description="Packs stamped into this rig.")
     imports: dict[str, ImportSection] = Field(
@@ -478,9 +478,7 @@ class CityConfig(_Strict):
     )
     agent: list[AgentConfig] = Field(default_factory=list)
     named_session: list[NamedSessionConfig] = Field(default_factory=list)
-    rigs: list[RigConfig] = recognised(
-        what="external projects with rig-scoped agents", default_factory=list
-    )
+    rigs: list[RigConfig] = Field(default_factory=list)
     patches: PatchesSection = Field(default_factory=PatchesSection)
     agent_defaults: AgentDefaultsSection = Field(default_factory=AgentDefaultsSection)
     session: SessionSection = Field(default_factory=SessionSection)

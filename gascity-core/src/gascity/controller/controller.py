@@ -304,6 +304,7 @@ class Controller:
                 fingerprints=derived.fingerprints,
                 problems=derived.unresolved,
                 pack_dirs=self.loaded.composition.packs,
+                rig_agents=self.loaded.composition.rig_agents,
             )
         desired = derived.desired
         for agent_name, why in derived.unresolved.items():

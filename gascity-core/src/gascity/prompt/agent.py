@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from .render import PromptContext, render_prompt
 
 if TYPE_CHECKING:
+    from ..config.compose import RigAgent
     from ..config.models import AgentConfig, CityConfig
 
 __all__ = ["agent_fragments", "agent_prompt"]
@@ -33,15 +34,18 @@ def agent_prompt(
     fragments: Sequence[str] = (),
     fragment_dirs: Sequence[Path] = (),
     qualified_name: str = "",
+    rig: RigAgent | None = None,
 ) -> str:
     """The rendered ``prompt_template`` ("" without one). Raises ``PromptError``."""
     if not agent.prompt_template:
         return ""
     ctx = PromptContext(
         city_root=str(city_dir),
-        agent_name=qualified_name or agent.name,
-        template_name=agent.name,
+        agent_name=qualified_name or (rig.qualified if rig else agent.name),
+        template_name=rig.base if rig else agent.name,
         work_dir=work_dir,
+        rig_name=rig.rig if rig else "",
+        rig_root=rig.root if rig else "",
         work_query=agent.work_query,
         sling_query=agent.sling_query,
         env=agent.env,

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config.compose import RigAgent
 from ..config.models import AgentConfig, CityConfig
 from ..config.presets import Launch, ProviderError, resolve_launch
 from ..prompt.agent import agent_fragments, agent_prompt
@@ -38,6 +39,7 @@ class _StartInputs:
     launch: Launch
     fragments: tuple[str, ...] = ()
     fragment_dirs: tuple[Path, ...] = ()
+    rig: RigAgent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class DesiredSession:
             launch=self.inputs.launch,
             fragments=self.inputs.fragments,
             fragment_dirs=self.inputs.fragment_dirs,
+            rig=self.inputs.rig,
         )
 
 
@@ -94,6 +97,7 @@ def agent_env(
     work_dir: str,
     launch: Launch,
     instance: int | None,
+    rig: RigAgent | None = None,
 ) -> dict[str, str]:
     """The session's environment as Gas City sets it: the provider's env, then the
     agent's, then the identity variables (which the city cannot override)."""
@@ -106,12 +110,12 @@ def agent_env(
         GC_CITY_RUNTIME_DIR=str(city_dir / ".gc" / "runtime"),
         GC_AGENT=name,
         GC_SESSION_NAME=name,
-        GC_ALIAS=agent.name,
-        GC_TEMPLATE=agent.name,
+        GC_ALIAS=rig.qualified if rig else agent.name,
+        GC_TEMPLATE=rig.qualified if rig else agent.name,
         GC_DIR=work_dir,
         # Empty means "unset": a rig's values must not leak in from the server's env.
-        GC_RIG="",
-        GC_RIG_ROOT="",
+        GC_RIG=rig.rig if rig else "",
+        GC_RIG_ROOT=rig.root if rig else "",
         GC_PROVIDER=launch.provider,
     )
     if instance is not None:
@@ -119,7 +123,9 @@ def agent_env(
     return env
 
 
-def agent_work_dir(agent: AgentConfig, city_dir: Path, city_name: str = "") -> str:
+def agent_work_dir(
+    agent: AgentConfig, city_dir: Path, city_name: str = "", rig: RigAgent | None = None
+) -> str:
     """The session's working directory: ``work_dir``, else ``dir``, from the city.
 
     ``work_dir`` may use Gas City's placeholders (``.gc/agents/{{.AgentBase}}``);
@@ -128,8 +134,10 @@ def agent_work_dir(agent: AgentConfig, city_dir: Path, city_name: str = "") -> s
     raw = agent.work_dir or agent.dir or "."
     if "{{" in raw:
         raw = expand_placeholders(raw, f"agent '{agent.name}' work_dir", {
-            "Agent": agent.name, "AgentBase": agent.name.rsplit("/", 1)[-1],
-            "Rig": "", "RigRoot": "", "CityRoot": str(city_dir), "CityName": city_name,
+            "Agent": rig.qualified if rig else agent.name,
+            "AgentBase": rig.base if rig else agent.name,
+            "Rig": rig.rig if rig else "", "RigRoot": rig.root if rig else "",
+            "CityRoot": str(city_dir), "CityName": city_name,
         })
     return str((city_dir / raw).resolve())
 
@@ -146,17 +154,18 @@ def start_config(
     launch: Launch | None = None,
     fragments: tuple[str, ...] = (),
     fragment_dirs: tuple[Path, ...] = (),
+    rig: RigAgent | None = None,
 ) -> StartConfig:
     """Raises ``PromptError`` when the agent's prompt template cannot be rendered."""
     launch = launch or Launch(
         command=agent.start_command, process_names=tuple(agent.process_names or ())
     )
-    work = agent_work_dir(agent, city_dir, city_name)
+    work = agent_work_dir(agent, city_dir, city_name, rig)
     if work.startswith(str(city_dir.resolve()) + os.sep):
         # Gas City creates an agent's directory under the city (.gc/agents/<name>).
         os.makedirs(work, exist_ok=True)
     prompt = agent_prompt(agent, city_dir=city_dir, work_dir=work, fragments=fragments,
-                          fragment_dirs=fragment_dirs)
+                          fragment_dirs=fragment_dirs, rig=rig)
     return StartConfig(
         command=launch.with_prompt(prompt),
         work_dir=work,
@@ -169,6 +178,7 @@ def start_config(
             work_dir=work,
             launch=launch,
             instance=instance,
+            rig=rig,
         ),
         process_names=launch.process_names,
         nudge=agent.nudge,
@@ -193,6 +203,7 @@ def build_desired(
     fingerprints: dict[str, str] | None = None,
     problems: dict[str, str] | None = None,
     pack_dirs: Sequence[str] = (),
+    rig_agents: Mapping[str, RigAgent] | None = None,
 ) -> dict[str, DesiredSession]:
     """Every session that should run now. Suspended city or agents want none.
 
@@ -222,7 +233,8 @@ def build_desired(
         if fp is None:
             fp = cache[agent.name] = fingerprint(agent, launch.command)
         inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout,
-                              launch, agent_fragments(config, agent), fragment_dirs)
+                              launch, agent_fragments(config, agent), fragment_dirs,
+                              (rig_agents or {}).get(agent.name))
         for i, name in enumerate(instance_names(agent, count), 1):
             instance = None if name == agent.name else i
             out[name] = DesiredSession(name, agent.name, instance, fp, inputs)
