@@ -329,3 +329,63 @@ def test_provider_claude_launches_the_preset_with_the_reference_environment(
     assert env["GC_DIR"] == seen["cwd"] == resolved
     assert env["EXTRA"] == "1"
     assert "GC_RIG" not in env and "GC_RIG_ROOT" not in env
+
+
+# ------------------------------------------------------------------ gc init
+
+
+def test_gc_init_writes_reference_style_cities(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gascity.cli.main import cli
+
+    runner = CliRunner()
+    demo = runner.invoke(cli, ["init", str(tmp_path / "demo")])
+    assert demo.exit_code == 0, demo.output
+    text = (tmp_path / "demo" / "city.toml").read_text()
+    assert text.count("start_command = ") == 3 and "\ncommand = " not in text
+    made = runner.invoke(cli, ["init", str(tmp_path / "town"), "--provider", "claude"])
+    assert made.exit_code == 0, made.output
+    loaded = load_city(tmp_path / "town")
+    assert loaded.config.workspace.provider == "claude"
+    assert [(n.template, n.mode) for n in loaded.config.named_session] == [("mayor", "always")]
+    mayor = loaded.config.agent_named("mayor")
+    assert mayor is not None and mayor.prompt_template == "agents/mayor/prompt.template.md"
+    prime = runner.invoke(cli, ["--city", str(tmp_path / "town"), "prime", "mayor"])
+    assert prime.output.startswith("# Mayor of town\n"), prime.output
+    assert stat.S_IMODE((tmp_path / "town" / ".gc").stat().st_mode) == 0o700
+
+
+def test_gc_init_from_copies_a_city_without_its_state(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gascity.cli.main import cli
+
+    source = tmp_path / "template"
+    (source / ".gc").mkdir(parents=True)
+    (source / ".gc" / "old-state.json").write_text("{}")
+    (source / "prompts").mkdir()
+    (source / "prompts" / "mayor.md").write_text("be the mayor")
+    (source / "example_test.go").write_text("package x")
+    (source / "city.toml").write_text(
+        '# keep me\n[workspace]\nname = "template"\nprovider = "claude"\n\n'
+        '[[agent]]\nname = "mayor"\nprompt_template = "prompts/mayor.md"\n'
+    )
+    runner = CliRunner()
+    out = runner.invoke(cli, ["init", "--from", str(source), str(tmp_path / "my-city")])
+    assert out.exit_code == 0, out.output
+    city = tmp_path / "my-city"
+    assert (city / "prompts" / "mayor.md").read_text() == "be the mayor"
+    assert not (city / "example_test.go").exists()
+    assert not (city / ".gc" / "old-state.json").exists() and (city / ".gc").is_dir()
+    text = (city / "city.toml").read_text()
+    assert text.startswith("# keep me\n") and 'name = "my-city"' in text
+    assert load_city(city).city_name == "my-city"
+    named = runner.invoke(cli, ["init", "--from", str(source), "--name", "custom-name",
+                                str(tmp_path / "named")])
+    assert named.exit_code == 0 and load_city(tmp_path / "named").city_name == "custom-name"
+    again = runner.invoke(cli, ["init", "--from", str(source), str(city)])
+    assert again.exit_code != 0 and "already initialized" in again.output
+    (tmp_path / "empty").mkdir()
+    bad = runner.invoke(cli, ["init", "--from", str(tmp_path / "empty"), str(tmp_path / "n")])
+    assert bad.exit_code != 0 and "has no city.toml" in bad.output

@@ -32,24 +32,85 @@ __all__ = ["config", "init", "plugins", "resume", "start", "status", "stop", "su
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", help="City name (default: the directory's name).")
-@click.option("--provider", help="Session provider to write into [session] provider.")
+@click.option("--provider",
+              help="A built-in agent provider (claude, codex, ...): write Gas City's default "
+                   "city, a mayor launched by it. A session provider (tmux, subprocess, "
+                   "exec:..., k8s): the demo city on it.")
+@click.option("--session", "session_provider", help="Session provider for [session] provider.")
+@click.option("--from", "from_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Copy this city directory (without .gc/ state and *_test.go files).")
+@click.option("--file", "from_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Use this TOML file as city.toml.")
 @click.option("--force", is_flag=True, help="Overwrite an existing city.toml.")
-def init(directory: Path, name: str | None, provider: str | None, force: bool) -> None:
+def init(directory: Path, name: str | None, provider: str | None,
+         session_provider: str | None, from_dir: Path | None, from_file: Path | None,
+         force: bool) -> None:
     """Create a working demo city in DIRECTORY."""
+    from ..config.presets import BUILTIN_PRESETS
+    from .demo import MAYOR_PROMPT, provider_city_toml
+
     target = directory / "city.toml"
     if target.exists() and not force:
-        raise click.ClickException(f"{target} exists; pass --force to overwrite it")
-    directory.mkdir(parents=True, exist_ok=True)
+        raise click.ClickException(
+            f"{target} exists: the city is already initialized; pass --force to overwrite it")
     city_name = name or "".join(
         c if c.isalnum() or c in "_-" else "-" for c in directory.resolve().name
     ).strip("-_") or "city"
-    target.write_text(demo_city_toml(city_name, provider))
-    queue = directory / "work-queue"
-    if not queue.exists():
-        queue.write_text("fix the flaky test\nwrite the release notes\n")
+    if from_dir is not None:
+        if not (from_dir / "city.toml").is_file():
+            raise click.ClickException(f"{from_dir} has no city.toml; expected a city directory")
+        _copy_city(from_dir, directory)
+        target.write_text(_rename_workspace(target.read_text(), city_name))
+    elif from_file is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(_rename_workspace(from_file.read_text(), city_name))
+    elif provider in BUILTIN_PRESETS:
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(provider_city_toml(city_name, provider, session_provider))
+        prompt = directory / "agents" / "mayor" / "prompt.template.md"
+        prompt.parent.mkdir(parents=True, exist_ok=True)
+        if not prompt.exists():
+            prompt.write_text(MAYOR_PROMPT)
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(demo_city_toml(city_name, session_provider or provider))
+        queue = directory / "work-queue"
+        if not queue.exists():
+            queue.write_text("fix the flaky test\nwrite the release notes\n")
+    (directory / ".gc").mkdir(mode=0o700, exist_ok=True)
     load_city(target)  # what we write must validate
-    click.echo(f"created {target}")
+    click.echo(f"created {target} (city {city_name})")
     click.echo(f"next: gc start {directory} && gc --city {directory} status")
+
+
+def _copy_city(source: Path, dest: Path) -> None:
+    """Gas City's ``init --from``: everything but runtime state and Go test files."""
+    import shutil
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        top = Path(folder).resolve() == source.resolve()
+        return {n for n in names if n.endswith("_test.go") or (top and n == ".gc")}
+
+    shutil.copytree(source, dest, ignore=skip, dirs_exist_ok=True, symlinks=True)
+
+
+def _rename_workspace(text: str, name: str) -> str:
+    """Set ``[workspace] name`` to ``name`` (added when the file has none)."""
+    import re
+
+    quoted = json.dumps(name)
+    section = re.search(r"^\[workspace\][ \t]*$", text, flags=re.MULTILINE)
+    if section is None:
+        return f"[workspace]\nname = {quoted}\n\n{text}"
+    end = re.search(r"^\[", text[section.end():], flags=re.MULTILINE)
+    body_end = section.end() + (end.start() if end else len(text) - section.end())
+    body = text[section.end():body_end]
+    if re.search(r"^name[ \t]*=", body, flags=re.MULTILINE):
+        body = re.sub(r"^name[ \t]*=.*$", f"name = {quoted}", body, count=1,
+                      flags=re.MULTILINE)
+    else:
+        body = f"\nname = {quoted}" + body
+    return text[:section.end()] + body + text[body_end:]
 
 
 @click.command()
