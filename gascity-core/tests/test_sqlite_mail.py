@@ -91,7 +91,7 @@ from gascity.builtin.sqlite_mail import SqliteMail
 from gascity.plugins import PluginContext
 from gascity.types import MailDraft
 
-city, ids = Path(sys.argv[1]), [int(i) for i in sys.argv[2].split(",")]
+city, ids = Path(sys.argv[1]), sys.argv[2].split(",")
 store = SqliteMail(PluginContext(role="mail", name="sqlite", city_dir=city))
 print("ready", flush=True)
 sys.stdin.readline()
@@ -125,8 +125,8 @@ def test_processes_race_to_archive_exactly_one_wins_each(tmp_path: Path) -> None
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
-        wins.extend(int(i) for i in out.decode().strip().split(",") if i)
-    assert sorted(wins) == ids  # every message archived once, by exactly one process
+        wins.extend(i for i in out.decode().strip().split(",") if i)
+    assert sorted(wins, key=int) == ids  # every message archived once, by exactly one process
     assert store.mail_count("b").open == 0
     assert store.mail_count("inbox").open == 100
     assert len({m.id for m in store.mail_inbox("inbox", True, False, None)}) == 100

@@ -43,17 +43,17 @@ def test_migrate_keeps_ids_threads_and_state(make_store: StoreFactory, tmp_path:
     store = make_store()
     report = migrate_sqlite(source, store)
     assert (report.source_rows, report.copied, report.already_present) == (3, 3, 0)
-    plan = store.get_mail(3)
+    plan = store.get_mail("3")
     assert plan is not None and plan.read and not plan.archived
     assert plan.created_at.timestamp() == pytest.approx(1700000000.5)
-    thread = store.mail_thread(3)
-    assert [(m.id, m.reply_to) for m in thread] == [(3, None), (4, 3)]
-    old = store.get_mail(9)
+    thread = store.mail_thread("3")
+    assert [(m.id, m.reply_to) for m in thread] == [("3", None), ("4", "3")]
+    old = store.get_mail("9")
     assert old is not None and old.archived and old.subject == "old news"
     assert (store.mail_count("worker").open, store.mail_count("mayor").unread) == (1, 1)
     # New mail continues after the highest copied id, and replies link across.
-    assert store.send_mail(MailDraft("a", "b", "s", "b")).id > 9
-    assert store.reply_mail(4, "mayor", "thanks", None).thread_id == 3
+    assert int(store.send_mail(MailDraft("a", "b", "s", "b")).id) > 9
+    assert store.reply_mail("4", "mayor", "thanks", None).thread_id == "3"
 
     again = migrate_sqlite(source, store)  # idempotent
     assert (again.copied, again.already_present) == (0, 3)
@@ -65,7 +65,7 @@ def test_dry_run_changes_nothing(make_store: StoreFactory, tmp_path: Path) -> No
     legacy_db(source)
     store = make_store()
     assert migrate_sqlite(source, store, dry_run=True).copied == 3
-    assert store.get_mail(3) is None
+    assert store.get_mail("3") is None
 
 
 def test_colliding_ids_abort_the_whole_copy(make_store: StoreFactory, tmp_path: Path) -> None:
@@ -76,7 +76,7 @@ def test_colliding_ids_abort_the_whole_copy(make_store: StoreFactory, tmp_path: 
         store.send_mail(MailDraft("x", "y", "z", "w"))
     with pytest.raises(MigrationError, match="different messages"):
         migrate_sqlite(source, store)
-    assert store.get_mail(9) is None  # all or nothing
+    assert store.get_mail("9") is None  # all or nothing
 
 
 def test_missing_or_foreign_source(make_store: StoreFactory, tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ def test_migrate_from_the_builtin_sqlite_store(make_store: StoreFactory, tmp_pat
         follow = sqlite.send_mail(MailDraft("mayor", "worker", "", "\nfirst real line"))
         sqlite.read_mail(root.id)
         sqlite.archive_mail(follow.id)
-        expected = {m.id: m for m in (sqlite.get_mail(i) for i in (1, 2, 3)) if m}
+        expected = {m.id: m for m in (sqlite.get_mail(i) for i in ("1", "2", "3")) if m}
     finally:
         sqlite.shutdown()
     assert set(expected) == {root.id, reply.id, follow.id}

@@ -71,7 +71,7 @@ def test_restart_mid_burst(own_server: PostgresServer, tmp_path: Path) -> None:
             ).fetchall(),
             idempotent=True,
         )
-        stored = {subject: (mid, body, frm, to) for mid, subject, body, frm, to in rows}
+        stored = {subject: (str(mid), body, frm, to) for mid, subject, body, frm, to in rows}
         # Each success is stored once, complete, under the id the caller was given.
         for token, mid in sent.items():
             assert stored[token] == (mid, f"body of {token}", token.split("-")[0], "boss")

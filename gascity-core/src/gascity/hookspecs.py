@@ -394,7 +394,7 @@ class MailStore(Protocol):
 
         Example:
         ``hooks.send_mail(MailDraft("mayor", "polecat-1", "", "Fix the test\nDetails..."))``
-        -> ``Message(id=7, thread_id=7, subject="Fix the test", ...)``.
+        -> ``Message(id="7", thread_id="7", subject="Fix the test", ...)``.
         """
 
     @hookspec(firstresult=True)
@@ -412,48 +412,48 @@ class MailStore(Protocol):
         """
 
     @hookspec(firstresult=True)
-    def get_mail(self, message_id: int) -> Message | None:
+    def get_mail(self, message_id: str) -> Message | None:
         """Return one message without marking it read, or ``None`` if there is none.
 
         :select-one: yes.
 
-        Example: ``hooks.get_mail(7)`` -> ``Message(...)`` with ``read_at`` unchanged.
+        Example: ``hooks.get_mail("7")`` -> ``Message(...)`` with ``read_at`` unchanged.
         """
 
     @hookspec(firstresult=True)
-    def read_mail(self, message_id: int) -> Message | None:
+    def read_mail(self, message_id: str) -> Message | None:
         """Return one message and mark it read (the first read's time is kept).
 
         :raises gascity.errors.MailNotFound: no such message.
         :select-one: yes.
 
-        Example: ``hooks.read_mail(7).read_at`` is set (the same on every later read).
+        Example: ``hooks.read_mail("7").read_at`` is set (the same on every later read).
         """
 
     @hookspec(firstresult=True)
-    def mark_unread(self, message_id: int) -> bool | None:
+    def mark_unread(self, message_id: str) -> bool | None:
         """Mark a message unread again.
 
         :raises gascity.errors.MailNotFound: no such message.
         :select-one: yes.
 
-        Example: ``hooks.mark_unread(7)`` -> the message shows in unread inboxes again.
+        Example: ``hooks.mark_unread("7")`` -> the message shows in unread inboxes again.
         """
 
     @hookspec(firstresult=True)
-    def archive_mail(self, message_id: int) -> bool | None:
+    def archive_mail(self, message_id: str) -> bool | None:
         """Archive a message. Exactly one of several racing callers gets ``True``.
 
         :return: ``True`` if this call archived it, ``False`` if it was archived already.
         :raises gascity.errors.MailNotFound: no such message.
         :select-one: yes.
 
-        Example: two agents call ``hooks.archive_mail(7)`` at once: one gets ``True``.
+        Example: two agents call ``hooks.archive_mail("7")`` at once: one gets ``True``.
         """
 
     @hookspec(firstresult=True)
     def reply_mail(
-        self, message_id: int, sender: str, body: str, subject: str | None
+        self, message_id: str, sender: str, body: str, subject: str | None
     ) -> Message | None:
         """Reply to a message: to its sender, in its thread, ``reply_to`` set.
 
@@ -462,17 +462,17 @@ class MailStore(Protocol):
         :raises gascity.errors.MailNotFound: no such message.
         :select-one: yes.
 
-        Example: ``hooks.reply_mail(7, "polecat-1", "done")`` -> to ``mayor``, subject
-        ``"Re: Fix the test"``, ``thread_id == 7``, ``reply_to == 7``.
+        Example: ``hooks.reply_mail("7", "polecat-1", "done")`` -> to ``mayor``, subject
+        ``"Re: Fix the test"``, ``thread_id == "7"``, ``reply_to == "7"``.
         """
 
     @hookspec(firstresult=True)
-    def mail_thread(self, thread_id: int) -> list[Message] | None:
+    def mail_thread(self, thread_id: str) -> list[Message] | None:
         """Every message of a thread, in the order sent.
 
         :select-one: yes.
 
-        Example: ``[m.id for m in hooks.mail_thread(7)]`` -> ``[7, 9, 12]``.
+        Example: ``[m.id for m in hooks.mail_thread("7")]`` -> ``["7", "9", "12"]``.
         """
 
     @hookspec(firstresult=True)

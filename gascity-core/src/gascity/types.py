@@ -171,22 +171,22 @@ class MailDraft:
     recipient: str
     subject: str
     body: str
-    reply_to: int | None = None
-    thread_id: int | None = None
+    reply_to: str | None = None
+    thread_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     """One delivered message. ``thread_id`` is the id of the thread's first message."""
 
-    id: int
-    thread_id: int
+    id: str
+    thread_id: str
     sender: str
     recipient: str
     subject: str
     body: str
     created_at: datetime
-    reply_to: int | None = None
+    reply_to: str | None = None
     read_at: datetime | None = None
     archived_at: datetime | None = None
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gascity.mailrow import SELECT_COLUMNS
+
 from .schema import Names
 
 __all__ = ["COLUMNS", "Statements"]
 
-COLUMNS = (
-    "id, thread_id, reply_to, sender, recipient, subject, body, created_at, read_at, archived_at"
-)
+COLUMNS = SELECT_COLUMNS
 
 
 @dataclass(frozen=True)

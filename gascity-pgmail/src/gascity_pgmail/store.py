@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gascity import hookimpl
+from gascity import hookimpl, mailrow
 from gascity.errors import MailNotFound, StoreUnavailable
+from gascity.mailrow import row_key
 from gascity.osutil.backoff import Backoff
 from gascity.plugins import PluginContext
 from gascity.types import MailCount, MailDraft, Message
@@ -40,27 +41,10 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def message_from_row(row: tuple[Any, ...]) -> Message:
-    created = _utc(row[7])
-    assert created is not None
-    return Message(
-        id=int(row[0]),
-        thread_id=int(row[1]),
-        reply_to=None if row[2] is None else int(row[2]),
-        sender=row[3],
-        recipient=row[4],
-        subject=row[5],
-        body=row[6],
-        created_at=created,
-        read_at=_utc(row[8]),
-        archived_at=_utc(row[9]),
-    )
+    return mailrow.message_from_row(row, _utc)
 
 
-def default_subject(subject: str, body: str) -> str:
-    if subject:
-        return subject
-    lines = body.strip().splitlines()
-    return lines[0].strip() if lines else ""
+default_subject = mailrow.default_subject
 
 
 class PostgresMail:
@@ -242,8 +226,8 @@ class PostgresMail:
         msg = self._deliver(
             self.sql.send,
             {
-                "thread_id": draft.thread_id,
-                "reply_to": draft.reply_to,
+                "thread_id": None if draft.thread_id is None else row_key(draft.thread_id),
+                "reply_to": None if draft.reply_to is None else row_key(draft.reply_to),
                 "sender": draft.sender,
                 "recipient": draft.recipient,
                 "subject": default_subject(draft.subject, draft.body),
@@ -266,41 +250,47 @@ class PostgresMail:
         return [message_from_row(r) for r in rows]
 
     @hookimpl
-    def get_mail(self, message_id: int) -> Message | None:
-        row = self._one(self.sql.get, {"id": message_id, "city": self.city}, idempotent=True)
+    def get_mail(self, message_id: str) -> Message | None:
+        try:
+            key = row_key(message_id)
+        except MailNotFound:
+            return None
+        row = self._one(self.sql.get, {"id": key, "city": self.city}, idempotent=True)
         return None if row is None else message_from_row(row)
 
     @hookimpl
-    def read_mail(self, message_id: int) -> Message:
-        row = self._one(self.sql.read, {"id": message_id, "city": self.city}, idempotent=True)
+    def read_mail(self, message_id: str) -> Message:
+        params = {"id": row_key(message_id), "city": self.city}
+        row = self._one(self.sql.read, params, idempotent=True)
         if row is None:
             raise MailNotFound(f"no message {message_id}")
         return message_from_row(row)
 
     @hookimpl
-    def mark_unread(self, message_id: int) -> bool:
-        row = self._one(self.sql.unread, {"id": message_id, "city": self.city}, idempotent=True)
+    def mark_unread(self, message_id: str) -> bool:
+        params = {"id": row_key(message_id), "city": self.city}
+        row = self._one(self.sql.unread, params, idempotent=True)
         if row is None:
             raise MailNotFound(f"no message {message_id}")
         return True
 
     @hookimpl
-    def archive_mail(self, message_id: int) -> bool:
+    def archive_mail(self, message_id: str) -> bool:
         # Not idempotent in its answer: a blind retry after a lost reply would report
         # "already archived" to the caller that actually won.
         won, exists = self._one(
-            self.sql.archive, {"id": message_id, "city": self.city}, idempotent=False
+            self.sql.archive, {"id": row_key(message_id), "city": self.city}, idempotent=False
         )
         if not exists:
             raise MailNotFound(f"no message {message_id}")
         return bool(won)
 
     @hookimpl
-    def reply_mail(self, message_id: int, sender: str, body: str, subject: str | None) -> Message:
+    def reply_mail(self, message_id: str, sender: str, body: str, subject: str | None) -> Message:
         msg = self._deliver(
             self.sql.reply,
             {
-                "id": message_id,
+                "id": row_key(message_id),
                 "sender": sender,
                 "body": body,
                 "subject": None if subject is None else default_subject(subject, body),
@@ -312,8 +302,12 @@ class PostgresMail:
         return msg
 
     @hookimpl
-    def mail_thread(self, thread_id: int) -> list[Message]:
-        rows = self._all(self.sql.thread, {"thread_id": thread_id, "city": self.city})
+    def mail_thread(self, thread_id: str) -> list[Message]:
+        try:
+            key = row_key(thread_id)
+        except MailNotFound:
+            return []
+        rows = self._all(self.sql.thread, {"thread_id": key, "city": self.city})
         return [message_from_row(r) for r in rows]
 
     @hookimpl

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import hookimpl
 from ..errors import MailNotFound, StoreUnavailable
+from ..mailrow import SELECT_COLUMNS, default_subject, message_from_row, reply_subject, row_key
 from ..plugins.context import PluginContext, load_settings
 from ..types import MailCount, MailDraft, Message
 
@@ -42,9 +43,7 @@ CREATE INDEX IF NOT EXISTS messages_inbox ON messages (recipient, archived_at, i
 CREATE INDEX IF NOT EXISTS messages_thread ON messages (thread_id, id);
 """
 
-_COLUMNS = (
-    "id, thread_id, reply_to, sender, recipient, subject, body, created_at, read_at, archived_at"
-)
+_COLUMNS = SELECT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -73,27 +72,7 @@ def _from_us(value: int | None) -> datetime | None:
 
 
 def _message(row: tuple[Any, ...]) -> Message:
-    created = _from_us(row[7])
-    assert created is not None
-    return Message(
-        id=row[0],
-        thread_id=row[1],
-        reply_to=row[2],
-        sender=row[3],
-        recipient=row[4],
-        subject=row[5],
-        body=row[6],
-        created_at=created,
-        read_at=_from_us(row[8]),
-        archived_at=_from_us(row[9]),
-    )
-
-
-def _subject(subject: str, body: str) -> str:
-    if subject:
-        return subject
-    lines = body.strip().splitlines()
-    return lines[0].strip() if lines else ""
+    return message_from_row(row, _from_us)
 
 
 class SqliteMail:
@@ -207,7 +186,7 @@ class SqliteMail:
                 reply_to,
                 draft.sender,
                 draft.recipient,
-                _subject(draft.subject, draft.body),
+                default_subject(draft.subject, draft.body),
                 draft.body,
                 _now_us(),
             ),
@@ -221,10 +200,11 @@ class SqliteMail:
     @hookimpl
     def send_mail(self, draft: MailDraft) -> Message:
         with self._write() as conn:
-            thread_id = draft.thread_id
-            if thread_id is None and draft.reply_to is not None:
-                thread_id = self._must(conn, draft.reply_to).thread_id
-            return self._insert(conn, draft, thread_id, draft.reply_to)
+            reply_to = None if draft.reply_to is None else row_key(draft.reply_to)
+            thread = draft.thread_id
+            if thread is None and reply_to is not None:
+                thread = self._must(conn, reply_to).thread_id
+            return self._insert(conn, draft, None if thread is None else row_key(thread), reply_to)
 
     @hookimpl
     def mail_inbox(
@@ -243,58 +223,69 @@ class SqliteMail:
         return [_message(row) for row in self._conn().execute(sql, params)]
 
     @hookimpl
-    def get_mail(self, message_id: int) -> Message | None:
-        return self._get(self._conn(), message_id)
+    def get_mail(self, message_id: str) -> Message | None:
+        try:
+            key = row_key(message_id)
+        except MailNotFound:
+            return None
+        return self._get(self._conn(), key)
 
     @hookimpl
-    def read_mail(self, message_id: int) -> Message:
+    def read_mail(self, message_id: str) -> Message:
+        key = row_key(message_id)
         with self._write() as conn:
             conn.execute(
                 "UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL",
-                (_now_us(), message_id),
+                (_now_us(), key),
             )
-            return self._must(conn, message_id)
+            return self._must(conn, key)
 
     @hookimpl
-    def mark_unread(self, message_id: int) -> bool:
+    def mark_unread(self, message_id: str) -> bool:
+        key = row_key(message_id)
         with self._write() as conn:
-            cur = conn.execute("UPDATE messages SET read_at = NULL WHERE id = ?", (message_id,))
+            cur = conn.execute("UPDATE messages SET read_at = NULL WHERE id = ?", (key,))
             if cur.rowcount == 0:
                 raise MailNotFound(f"no message {message_id}")
         return True
 
     @hookimpl
-    def archive_mail(self, message_id: int) -> bool:
+    def archive_mail(self, message_id: str) -> bool:
+        key = row_key(message_id)
         conn = self._conn()
         # The condition makes the race safe: of several archivers, exactly one
         # statement finds archived_at still NULL and changes the row.
         cur = conn.execute(
             "UPDATE messages SET archived_at = ? WHERE id = ? AND archived_at IS NULL",
-            (_now_us(), message_id),
+            (_now_us(), key),
         )
         if cur.rowcount == 1:
             return True
-        self._must(conn, message_id)
+        self._must(conn, key)
         return False
 
     @hookimpl
     def reply_mail(
-        self, message_id: int, sender: str, body: str, subject: str | None
+        self, message_id: str, sender: str, body: str, subject: str | None
     ) -> Message:
+        key = row_key(message_id)
         with self._write() as conn:
-            original = self._must(conn, message_id)
+            original = self._must(conn, key)
             if subject is None:
-                base = original.subject
-                subject = base if base.startswith("Re: ") else f"Re: {base}"
+                subject = reply_subject(original.subject)
             draft = MailDraft(
                 sender=sender, recipient=original.sender, subject=subject, body=body
             )
-            return self._insert(conn, draft, original.thread_id, original.id)
+            return self._insert(conn, draft, row_key(original.thread_id), key)
 
     @hookimpl
-    def mail_thread(self, thread_id: int) -> list[Message]:
+    def mail_thread(self, thread_id: str) -> list[Message]:
+        try:
+            key = row_key(thread_id)
+        except MailNotFound:
+            return []
         rows = self._conn().execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE thread_id = ? ORDER BY id", (thread_id,)
+            f"SELECT {_COLUMNS} FROM messages WHERE thread_id = ? ORDER BY id", (key,)
         )
         return [_message(row) for row in rows]
 

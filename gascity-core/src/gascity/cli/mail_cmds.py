@@ -249,11 +249,11 @@ def check(state: CliState, session: str | None, inject: bool) -> None:
 
 
 @mail.command("read")
-@click.argument("message_id", metavar="ID", type=int)
+@click.argument("message_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @pass_state
 @guard
-def read(state: CliState, message_id: int, as_json: bool) -> None:
+def read(state: CliState, message_id: str, as_json: bool) -> None:
     """Show message ID and mark it read."""
     with state.open_light("mail", "events") as city:
         msg = city.hooks.read_mail(message_id)
@@ -265,11 +265,11 @@ def read(state: CliState, message_id: int, as_json: bool) -> None:
 
 
 @mail.command("peek")
-@click.argument("message_id", metavar="ID", type=int)
+@click.argument("message_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @pass_state
 @guard
-def peek(state: CliState, message_id: int, as_json: bool) -> None:
+def peek(state: CliState, message_id: str, as_json: bool) -> None:
     """Show message ID without marking it read."""
     with state.open_light("mail") as city:
         msg = city.hooks.get_mail(message_id)
@@ -282,10 +282,10 @@ def peek(state: CliState, message_id: int, as_json: bool) -> None:
 
 
 @mail.command("mark-read")
-@click.argument("message_id", metavar="ID", type=int)
+@click.argument("message_id", metavar="ID")
 @pass_state
 @guard
-def mark_read(state: CliState, message_id: int) -> None:
+def mark_read(state: CliState, message_id: str) -> None:
     """Mark message ID read without showing it."""
     with state.open_light("mail", "events") as city:
         msg = city.hooks.read_mail(message_id)
@@ -294,10 +294,10 @@ def mark_read(state: CliState, message_id: int) -> None:
 
 
 @mail.command("mark-unread")
-@click.argument("message_id", metavar="ID", type=int)
+@click.argument("message_id", metavar="ID")
 @pass_state
 @guard
-def mark_unread(state: CliState, message_id: int) -> None:
+def mark_unread(state: CliState, message_id: str) -> None:
     """Mark message ID unread: it shows in the inbox again."""
     with state.open_light("mail", "events") as city:
         city.hooks.mark_unread(message_id)
@@ -312,7 +312,7 @@ mail.add_command(click.Command("unread", callback=mark_unread.callback,
 
 
 @mail.command("reply")
-@click.argument("message_id", metavar="ID", type=int)
+@click.argument("message_id", metavar="ID")
 @click.argument("text", metavar="[BODY]", required=False)
 @click.option("--from", "sender", default=None,
               help="Sender identity (default: $GC_AGENT, $GC_ALIAS, $GC_SESSION_ID, "
@@ -324,7 +324,7 @@ mail.add_command(click.Command("unread", callback=mark_unread.callback,
 @click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
 @pass_state
 @guard
-def reply(state: CliState, message_id: int, text: str | None, sender: str | None,
+def reply(state: CliState, message_id: str, text: str | None, sender: str | None,
           body: str | None, subject: str | None, notify: bool, as_json: bool) -> None:
     """Reply to message ID's sender, in its thread."""
     body = body if body is not None else text
@@ -346,11 +346,11 @@ def reply(state: CliState, message_id: int, text: str | None, sender: str | None
 
 
 @mail.command("thread")
-@click.argument("message_id", metavar="THREAD_ID", type=int)
+@click.argument("message_id", metavar="THREAD_ID")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @pass_state
 @guard
-def thread(state: CliState, message_id: int, as_json: bool) -> None:
+def thread(state: CliState, message_id: str, as_json: bool) -> None:
     """Every message of a thread, oldest first (any message's id names its thread)."""
     with state.open_light("mail") as city:
         msg = city.hooks.get_mail(message_id)
@@ -363,7 +363,7 @@ def thread(state: CliState, message_id: int, as_json: bool) -> None:
     click.echo("\n\n---\n\n".join(_show(m) for m in msgs))
 
 
-def _close(state: CliState, message_id: int, type_: str, word: str) -> None:
+def _close(state: CliState, message_id: str, type_: str, word: str) -> None:
     with state.open_light("mail", "events") as city:
         won = city.hooks.archive_mail(message_id)
         if won:
@@ -374,19 +374,19 @@ def _close(state: CliState, message_id: int, type_: str, word: str) -> None:
 
 
 @mail.command("archive")
-@click.argument("message_id", metavar="ID", type=int)
+@click.argument("message_id", metavar="ID")
 @pass_state
 @guard
-def archive(state: CliState, message_id: int) -> None:
+def archive(state: CliState, message_id: str) -> None:
     """Archive message ID without reading it: it leaves inbox and check."""
     _close(state, message_id, MAIL_ARCHIVED, "archived")
 
 
 @mail.command("delete")
-@click.argument("message_id", metavar="ID", type=int)
+@click.argument("message_id", metavar="ID")
 @pass_state
 @guard
-def delete(state: CliState, message_id: int) -> None:
+def delete(state: CliState, message_id: str) -> None:
     """Delete message ID (closes it, as archive does)."""
     _close(state, message_id, MAIL_DELETED, "deleted")
 

@@ -203,29 +203,29 @@ class Hooks:
         )
         return inbox
 
-    def get_mail(self, message_id: int) -> Message | None:
+    def get_mail(self, message_id: str) -> Message | None:
         result: Message | None = self._hook.get_mail(message_id=message_id)
         return result
 
-    def read_mail(self, message_id: int) -> Message:
+    def read_mail(self, message_id: str) -> Message:
         message: Message = self._value("read_mail", message_id=message_id)
         return message
 
-    def mark_unread(self, message_id: int) -> None:
+    def mark_unread(self, message_id: str) -> None:
         self._action("mark_unread", message_id=message_id)
 
-    def archive_mail(self, message_id: int) -> bool:
+    def archive_mail(self, message_id: str) -> bool:
         return bool(self._value("archive_mail", message_id=message_id))
 
     def reply_mail(
-        self, message_id: int, sender: str, body: str, subject: str | None = None
+        self, message_id: str, sender: str, body: str, subject: str | None = None
     ) -> Message:
         reply: Message = self._value(
             "reply_mail", message_id=message_id, sender=sender, body=body, subject=subject
         )
         return reply
 
-    def mail_thread(self, thread_id: int) -> list[Message]:
+    def mail_thread(self, thread_id: str) -> list[Message]:
         thread: list[Message] = self._value("mail_thread", thread_id=thread_id)
         return thread
 

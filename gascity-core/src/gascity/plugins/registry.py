@@ -28,6 +28,7 @@ FIRST_PARTY_NAMES = {
     ("session", "k8s"): "gascity-k8s",
     ("events", "dolt"): "gascity-dolt-events",
     ("events", "exec"): "gascity-exec",
+    ("mail", "exec"): "gascity-exec",
     ("mail", "postgres"): "gascity-pgmail",
 }
 

@@ -1,0 +1,83 @@
+"""The one mapping between a stored mail row and :class:`~gascity.types.Message`.
+
+Message ids are strings end to end, as in the reference (an exec mail script may use
+any id it likes). A store keyed by integers (SQLite, PostgreSQL, a third party's
+table) selects :data:`SELECT_COLUMNS`, builds messages with :func:`message_from_row`
+and turns ids back into keys with :func:`row_key`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from .errors import MailNotFound
+from .types import Message
+
+__all__ = [
+    "MESSAGE_COLUMNS",
+    "SELECT_COLUMNS",
+    "default_subject",
+    "message_from_row",
+    "reply_subject",
+    "row_key",
+]
+
+MESSAGE_COLUMNS: tuple[str, ...] = (
+    "id",
+    "thread_id",
+    "reply_to",
+    "sender",
+    "recipient",
+    "subject",
+    "body",
+    "created_at",
+    "read_at",
+    "archived_at",
+)
+SELECT_COLUMNS = ", ".join(MESSAGE_COLUMNS)
+"""The column list, in the order :func:`message_from_row` reads a row."""
+
+
+def message_from_row(row: Sequence[Any], to_time: Callable[[Any], datetime | None]) -> Message:
+    """A row of :data:`SELECT_COLUMNS`; ``to_time`` turns the store's time into UTC."""
+    created = to_time(row[7])
+    if created is None:
+        raise ValueError(f"mail row {row[0]!r} has no created_at")
+    return Message(
+        id=str(row[0]),
+        thread_id=str(row[1]),
+        reply_to=None if row[2] is None else str(row[2]),
+        sender=row[3],
+        recipient=row[4],
+        subject=row[5],
+        body=row[6],
+        created_at=created,
+        read_at=to_time(row[8]),
+        archived_at=to_time(row[9]),
+    )
+
+
+def row_key(message_id: str | int) -> int:
+    """The integer key of an id, for stores keyed by integers.
+
+    :raises MailNotFound: the id is not one such a store hands out.
+    """
+    text = str(message_id).strip()
+    if not text.isascii() or not text.isdecimal():
+        raise MailNotFound(f"no message {message_id!r} (this store's ids are numbers)")
+    return int(text)
+
+
+def default_subject(subject: str, body: str) -> str:
+    """An empty subject takes the body's first line."""
+    if subject:
+        return subject
+    lines = body.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def reply_subject(original: str) -> str:
+    """``Re: <subject>``, not doubled."""
+    return original if original.startswith("Re: ") else f"Re: {original}"
