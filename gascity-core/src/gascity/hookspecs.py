@@ -99,7 +99,8 @@ class SessionProvider(Protocol):
     def start(self, name: str, config: StartConfig) -> bool | None:
         """Start session ``name`` and return ``True`` once it is up.
 
-        Run ``config.pre_start`` first (any failure fails the start), then the session
+        Run ``config.pre_start`` first (a failure is reported and the start goes on,
+        as Gas City specifies; providers may be stricter), then the session
         with ``config.command`` in ``config.work_dir`` and ``config.env`` (an empty value
         unsets a variable), store ``config.meta`` with it, run ``config.session_setup``
         (failures are reported, not fatal) and type ``config.nudge``. Finish within

@@ -91,7 +91,8 @@ class StartConfig:
     nudge: str = ""
     """Text typed into the session once it is up (the agent's first prompt)."""
     pre_start: tuple[str, ...] = ()
-    """Shell commands run before the session starts; any failure fails the start."""
+    """Shell commands run before the session starts; a failure is reported (Gas City:
+    it does not abort the start)."""
     session_setup: tuple[str, ...] = ()
     """Shell commands run after the session starts; failures are only reported."""
     session_setup_script: str = ""

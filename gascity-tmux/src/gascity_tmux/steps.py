@@ -1,5 +1,6 @@
-"""The shell steps around a start: ``pre_start`` (fatal) and ``session_setup``
-(reported only). Commands are the city author's shell text and run under
+"""The shell steps around a start: ``pre_start`` and ``session_setup``, whose
+failures are reported and never fail the start (as Gas City specifies; running out
+of the start's time still does). Commands are the city author's shell text and run under
 ``sh -c``; names and values reach them through the environment only."""
 
 from __future__ import annotations
@@ -43,16 +44,27 @@ def _run(
 
 def run_pre_start(
     commands: Sequence[str], cwd: str, env: Mapping[str, str], *, deadline: float, name: str
-) -> None:
+) -> list[str]:
+    """Run every pre_start command. As Gas City specifies, a failing one is logged and
+    the start goes on; only running out of the start's time is fatal. Returns one
+    line per failure."""
+    failures: list[str] = []
     for index, command in enumerate(commands, 1):
-        _run(
-            ["sh", "-c", command],
-            cwd,
-            env,
-            deadline=deadline,
-            name=name,
-            what=f"pre_start[{index}]",
-        )
+        try:
+            _run(
+                ["sh", "-c", command],
+                cwd,
+                env,
+                deadline=deadline,
+                name=name,
+                what=f"pre_start[{index}]",
+            )
+        except StepFailure as exc:
+            if time.monotonic() >= deadline or "timed out" in str(exc):
+                raise
+            log.warning("%s", exc)
+            failures.append(str(exc))
+    return failures
 
 
 def run_setup(

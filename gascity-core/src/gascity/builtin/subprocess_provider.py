@@ -319,19 +319,18 @@ class SubprocessProvider:
                 result = run_shell(
                     command, cwd=config.work_dir, env=env, timeout=remaining("pre_start")
                 )
-                if result.error:  # no such work_dir, no sh
-                    raise SessionError(
-                        f"session '{name}': cannot run pre_start: {result.error}"
-                    )
                 if result.timed_out:
                     raise SessionError(
                         f"session '{name}' did not start within {config.startup_timeout}s "
                         "(a pre_start command was still running)"
                     )
-                if not result.ok:
-                    raise SessionError(
-                        f"session '{name}': pre_start command failed ({result.describe()})"
-                    )
+                # As Gas City specifies, a failing pre_start is reported and the start
+                # goes on (a missing work_dir then fails the spawn itself).
+                if result.error:
+                    log.warning("session %s: cannot run pre_start: %s", name, result.error)
+                elif not result.ok:
+                    log.warning("session %s: pre_start command failed (%s)", name,
+                                result.describe())
             meta = dict(config.meta)
             if config.agent:
                 meta.setdefault(META_AGENT, config.agent)
