@@ -150,3 +150,11 @@ def test_sse_replays_after_a_cursor(city: RunningCity) -> None:
         assert [e["data"]["message"] for e in reader.events] == ["before", "after"]
     finally:
         reader.close()
+
+
+def test_a_foreign_host_name_is_refused_on_loopback(city: RunningCity) -> None:
+    # DNS rebinding: a page on evil.example re-pointed at 127.0.0.1 sends its own name.
+    resp = city.request("GET", "/v0/status", headers={"Host": f"evil.example:{city.port}"})
+    assert resp.status == 403 and resp.json()["code"] == "host"
+    assert city.request("GET", "/v0/status",
+                        headers={"Host": f"localhost:{city.port}"}).status == 200

@@ -43,7 +43,7 @@ from gascity.errors import GasCityError
 from gascity.types import Event, EventFilter
 
 from . import mutations
-from .auth import MutationPolicy, load_or_create_token
+from .auth import MutationPolicy, is_loopback, load_or_create_token
 from .feed import EventFeed
 from .metrics import CONTENT_TYPE, Metrics
 from .mutations import ApiError
@@ -79,6 +79,7 @@ class ApiServer:
         self.view = CityView(controller, plugin)
         self.feed = EventFeed(controller.hooks, on_event=self._stored_event)
         self.metrics = Metrics(self.view, self.feed)
+        self.loopback = is_loopback(api.bind)
         self.policy = MutationPolicy(
             bind=api.bind, allow_mutations=api.allow_mutations,
             token=load_or_create_token(controller.paths.state_dir))
@@ -88,6 +89,15 @@ class ApiServer:
         self.port: int = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
         self.closing = threading.Event()
+
+    def host_allowed(self, host: str | None) -> bool:
+        """On a loopback bind, only loopback names in ``Host``: a web page whose name
+        an attacker re-points at 127.0.0.1 (DNS rebinding) gets nothing to read."""
+        if not self.loopback:
+            return True
+        host = (host or "").strip().lower()
+        name = host.split("]", 1)[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+        return name in ("localhost", "[::1]") or name.startswith("127.")
 
     def _stored_event(self, event: Event) -> None:
         self.metrics.on_stored_event(event.type)
@@ -242,6 +252,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         api = self.api
+        if not api.host_allowed(self.headers.get("Host")):
+            self._error(403, "host", "this server answers only to a loopback host name")
+            return
         try:
             if path in ("/healthz", "/health"):
                 self._json(200, {"status": "ok", "city": api.controller.city.name,
@@ -284,6 +297,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")
         api = self.api
+        if not api.host_allowed(self.headers.get("Host")):
+            self._error(403, "host", "this server answers only to a loopback host name")
+            return
         try:
             refused = api.policy.check(self.headers.get("Authorization"))
             if refused is not None:
