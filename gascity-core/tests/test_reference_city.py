@@ -389,3 +389,22 @@ def test_gc_init_from_copies_a_city_without_its_state(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     bad = runner.invoke(cli, ["init", "--from", str(tmp_path / "empty"), str(tmp_path / "n")])
     assert bad.exit_code != 0 and "has no city.toml" in bad.output
+
+
+def test_workspace_and_rig_caps_clamp_the_totals(tmp_path: Path) -> None:
+    from gascity.config.compose import RigAgent
+
+    config = parse_city(
+        '[workspace]\nmax_active_sessions = 4\n'
+        '[[rigs]]\nname = "r"\npath = "."\nmax_active_sessions = 1\n'
+        '[[agent]]\nname = "solo"\ncommand = "x"\n'
+        '[[agent]]\nname = "r--pool"\ncommand = "x"\nmax_active_sessions = 3\n'
+        '[[agent]]\nname = "wide"\ncommand = "x"\nmin_active_sessions = 2\n'
+        'max_active_sessions = 9\n'
+        '[[agent]]\nname = "late"\ncommand = "x"\n'
+    )
+    rigs = {"r--pool": RigAgent("r", str(tmp_path), "r/pool", "pool")}
+    desired = build_desired(config, {"r--pool": 3, "wide": 9}, city_name="c",
+                            city_dir=tmp_path, rig_agents=rigs)
+    # solo 1; the rig allows 1 of its pool's 3; wide gets the 2 left; late none.
+    assert sorted(desired) == ["r--pool-1", "solo", "wide-1", "wide-2"]

@@ -68,8 +68,8 @@ class WorkspaceSection(_Strict):
     suspended: bool = Field(default=False, description="Suspend the whole city: nothing starts.")
     provider: str = Field(default="", description="Default provider preset of agents.")
     start_command: str = Field(default="", description="Default start command of agents.")
-    max_active_sessions: int | None = recognised(
-        None, "cap on the city's concurrent sessions", ge=0
+    max_active_sessions: int | None = Field(
+        default=None, ge=0, description="Cap on the city's concurrent sessions."
     )
     session_template: str = recognised("", "session name template ({{.Agent}})")
     global_fragments: list[str] = Field(
@@ -364,8 +364,8 @@ class RigConfig(_Strict):
     name: str = Field(description="Rig name: the prefix of its agents' qualified names.")
     path: str = Field(description="The project directory (relative to the city or absolute).")
     suspended: bool = Field(default=False, description="Start none of this rig's agents.")
-    max_active_sessions: int | None = recognised(
-        None, "cap on the rig's concurrent sessions", ge=0
+    max_active_sessions: int | None = Field(
+        default=None, ge=0, description="Cap on this rig's concurrent sessions."
     )
     includes: list[str] = Field(default_factory=list, description="Packs stamped into this rig.")
     imports: dict[str, ImportSection] = Field(

@@ -213,12 +213,18 @@ def build_desired(
 
     An agent whose launch cannot be resolved (no command, no provider on PATH) is
     left out, with the reason in ``problems`` under its name; the rest still run.
+
+    ``[workspace]`` and ``[[rigs]]`` ``max_active_sessions`` clamp the totals, as in Gas
+    City: agents take their sessions in config order until a cap is spent.
     """
     if config.workspace.suspended or city_suspended:
         return {}
     cache = {} if fingerprints is None else fingerprints
     out: dict[str, DesiredSession] = {}
     fragment_dirs = tuple(pack_fragment_dirs(pack_dirs))
+    city_left = config.workspace.max_active_sessions
+    rig_left = {r.name: r.max_active_sessions for r in config.rigs
+                if r.max_active_sessions is not None}
     for agent in config.agent:
         if agent.suspended or agent.name in suspended_agents:
             continue
@@ -229,12 +235,20 @@ def build_desired(
                 problems[agent.name] = str(exc)
             continue
         count = pool_counts.get(agent.name, 1) if agent.is_pool else 1
+        rig = (rig_agents or {}).get(agent.name)
+        capped = rig is not None and rig.rig in rig_left
+        if city_left is not None:
+            count = min(count, city_left)
+        if rig is not None and capped:
+            count = min(count, rig_left[rig.rig] or 0)
+            rig_left[rig.rig] = (rig_left[rig.rig] or 0) - count
+        if city_left is not None:
+            city_left -= count
         fp = cache.get(agent.name)
         if fp is None:
             fp = cache[agent.name] = fingerprint(agent, launch.command)
         inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout,
-                              launch, agent_fragments(config, agent), fragment_dirs,
-                              (rig_agents or {}).get(agent.name))
+                              launch, agent_fragments(config, agent), fragment_dirs, rig)
         for i, name in enumerate(instance_names(agent, count), 1):
             instance = None if name == agent.name else i
             out[name] = DesiredSession(name, agent.name, instance, fp, inputs)
