@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 from gascity.testing import wait_for
 
-from .conftest import RunningCity
+from .conftest import RunningCity, start_city, stop_city
 
 
 def test_first_tick_is_counted(city: RunningCity) -> None:
@@ -71,3 +72,21 @@ def test_mail_sent_counts_mail_sent_events_from_any_process(city: RunningCity) -
     city.gc("event", "emit", "mail.sent", "--actor", "mayor", "--subject", "polecat-1")
     wait_for(lambda: city.metric("gascity_mail_sent_total") == 1, 10,
              what="mail.sent to be counted")
+
+
+def test_a_crash_loop_is_counted_as_a_quarantine(tmp_path: Path) -> None:
+    crashy = '[[agent]]\nname = "crashy"\ncommand = "exit 3"\n'
+    city = start_city(tmp_path, api_extra=crashy)
+    try:
+        def quarantined() -> bool:
+            city.poke()
+            return city.metric("gascity_session_quarantines_total", agent="crashy") == 1
+
+        wait_for(quarantined, 60, interval=0.2, what="the crash loop's quarantine")
+        crashes = city.metric("gascity_session_crashes_total", agent="crashy")
+        assert crashes is not None and crashes >= 5  # [daemon] max_restarts defaults to 5
+        assert city.get("/v0/agent/crashy").json()["state"] == "quarantined"
+        city.poke()
+        assert city.metric("gascity_session_quarantines_total", agent="crashy") == 1  # once
+    finally:
+        stop_city(city)
