@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .. import __version__
-from .common import CliState
+from .common import EXIT_FAILED, EXIT_USAGE, CliState
 from .lazy import LazyCommand, LazyGroup
 
 __all__ = ["COMMANDS", "cli", "load_cli_plugins"]
@@ -35,6 +37,14 @@ COMMANDS: dict[str, LazyCommand] = {
     "suspend": _T(".city_cmds:suspend",
                   "Suspend the whole city: its sessions stop and none start."),
     "resume": _T(".city_cmds:resume", "Resume a suspended city."),
+    "restart": _T(".city_cmds:restart",
+                  "Restart the city: gc stop, then gc start (under the supervisor)."),
+    "reload": _T(".city_cmds:reload",
+                 "Make the running controller re-read city.toml now and say what it made "
+                 "of it."),
+    "doctor": _T(".doctor_cmds:doctor",
+                 "Check the city's health: config, plugins, binaries, controller, files, "
+                 "stores."),
     "config": _T(".city_cmds:config", "Validate, show or describe city.toml."),
     "plugins": _T(".city_cmds:plugins",
                   "Every installed plugin: role, name, distribution, version, status."),
@@ -98,8 +108,40 @@ def _disabled_in_city() -> tuple[str, ...]:
         return ()
 
 
+class RootGroup(LazyGroup):
+    """``gc`` itself: every error ends the same way (see docs/guide.md, exit codes).
+
+    One line ``gc: <what went wrong>`` on stderr (a usage error adds the usage line and
+    where the help is), and the exit code says which kind of failure it was: 1 the
+    operation failed, 2 usage or configuration, 3 partly done.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            ctx = exc.ctx
+            if ctx is not None:
+                click.echo(ctx.get_usage(), err=True)
+            click.echo(f"gc: {exc.format_message()}", err=True)
+            if ctx is not None:
+                click.echo(f"(see: {ctx.command_path} --help)", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            click.echo(f"gc: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("gc: aborted", err=True)
+            sys.exit(EXIT_FAILED)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 @click.group(
-    cls=LazyGroup,
+    cls=RootGroup,
     lazy=COMMANDS,
     load_plugins=load_cli_plugins,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -119,3 +161,13 @@ def cli(ctx: click.Context, city: Path | None, verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="gc: %(message)s")
     ctx.obj = CliState(city_option=city)
+
+
+def _add_absent(group: click.Group) -> None:
+    from .absent_cmds import ABSENT, absent_command
+
+    for name, feature in ABSENT.items():
+        group.add_command(absent_command(name, feature))
+
+
+_add_absent(cli)

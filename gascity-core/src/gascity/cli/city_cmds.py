@@ -17,13 +17,24 @@ from ..config import find_city_dir, load_city
 from ..config.models import CityConfig
 from ..controller import CityPaths, ControllerLock
 from ..controller.lock import holder_pid
-from ..errors import ConfigError
+from ..errors import ConfigError, GasCityError
+from ..event_names import CITY_RESUMED, CITY_SUSPENDED
 from ..plugins import PluginManager
 from ..plugins.manager import SELECTABLE
 from ..reconcile import ControllerState
 from ..reconcile.desired import session_owner
 from ..reconcile.state import Overrides
-from .common import CliState, echo_json, format_table, guard, notify_controller, pass_state
+from ..types import EventDraft
+from .common import (
+    EXIT_USAGE,
+    CliState,
+    caller,
+    echo_json,
+    format_table,
+    guard,
+    notify_controller,
+    pass_state,
+)
 from .demo import demo_city_toml
 
 __all__ = ["config", "init", "plugins", "resume", "start", "status", "stop", "suspend", "version"]
@@ -121,10 +132,12 @@ def _rename_workspace(text: str, name: str) -> str:
               help="One reconcile pass in this process, no supervisor (CI and scripts).")
 @click.option("--wait", default=120.0, show_default=True,
               help="Seconds to wait for the supervisor's reconcile pass.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="With --foreground: no line per tick (errors are still logged).")
 @pass_state
 @guard
 def start(state: CliState, path: Path | None, foreground: bool, once: bool,
-          wait: float) -> None:
+          wait: float, quiet: bool = False) -> None:
     """Start the city under the machine-wide supervisor and wait for a reconcile pass.
 
     The supervisor (started if needed) keeps reconciling it every patrol_interval; on a
@@ -149,7 +162,7 @@ def start(state: CliState, path: Path | None, foreground: bool, once: bool,
             raise click.ClickException(
                 f"{city_dir} is run by the supervisor (pid {holder.supervisor_pid}); "
                 f"take it out first with: gc unregister {city_dir}")
-        _start_foreground(city_dir)
+        _start_foreground(city_dir, quiet)
         return
     if holder.kind == "controller":
         reply = notify_controller(city_dir, "pass") or "error: the controller did not answer"
@@ -185,14 +198,20 @@ def _start_once(city_dir: Path) -> None:
         sys.exit(1)
 
 
-def _start_foreground(city_dir: Path) -> None:
+def _start_foreground(city_dir: Path, quiet: bool = False) -> None:
     from ..controller.foreground import run_controller
 
     def ready(controller: Any) -> None:
         click.echo(f"controller running (pid {os.getpid()}); socket "
                    f"{CityPaths(city_dir).socket}")
 
-    run_controller(city_dir, on_ready=ready)
+    def tick(report: Any) -> None:
+        # The first tick says where the city stands; later ones only when they acted.
+        if not quiet and (report.number == 1 or report.changed):
+            click.echo(report.summary())
+
+    run_controller(city_dir, on_ready=ready, on_tick=tick)
+    click.echo("controller stopped")
 
 
 @click.command()
@@ -298,12 +317,19 @@ def _status(city: City) -> dict[str, Any]:
     }
 
 
+_PATH = click.argument("path", required=False,
+                       type=click.Path(file_okay=False, path_type=Path))
+
+
 @click.command()
+@_PATH
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
 @guard
-def status(state: CliState, as_json: bool) -> None:
+def status(state: CliState, path: Path | None, as_json: bool) -> None:
     """Controller state, and every agent and pool: desired vs running."""
+    if path is not None:
+        state.city_option = path
     with state.open(*SELECTABLE) as city:
         data = _status(city)
     if as_json:
@@ -336,31 +362,75 @@ def status(state: CliState, as_json: bool) -> None:
         click.echo(f"{key}: {value}")
 
 
-def _set_city_suspended(state: CliState, value: bool) -> None:
-    city_dir = state.city_dir()
+def _set_city_suspended(state: CliState, path: Path | None, value: bool) -> None:
+    city_dir = state.city_dir(path)
     paths = CityPaths(city_dir)
     overrides = Overrides.load(paths.overrides)
     overrides.city_suspended = value
     overrides.save(paths.overrides)
+    _record_city_event(city_dir, CITY_SUSPENDED if value else CITY_RESUMED)
     reply = notify_controller(city_dir)
     word = "suspended" if value else "resumed"
     click.echo(f"city {word}" + ("" if reply else "; takes effect at the next gc start"))
 
 
+def _record_city_event(city_dir: Path, type_: str) -> None:
+    from ..city import LightCity
+
+    try:
+        with LightCity.open(city_dir, roles=("events",)) as city:
+            city.hooks.emit_event(EventDraft(type=type_, actor=caller(),
+                                             subject=city.name, message=type_))
+    except GasCityError:
+        pass  # the change is made; the event is the record of it, best effort
+
+
 @click.command()
+@_PATH
 @pass_state
 @guard
-def suspend(state: CliState) -> None:
+def suspend(state: CliState, path: Path | None) -> None:
     """Suspend the whole city: its sessions stop and none start."""
-    _set_city_suspended(state, True)
+    _set_city_suspended(state, path, True)
 
 
 @click.command()
+@_PATH
 @pass_state
 @guard
-def resume(state: CliState) -> None:
+def resume(state: CliState, path: Path | None) -> None:
     """Resume a suspended city."""
-    _set_city_suspended(state, False)
+    _set_city_suspended(state, path, False)
+
+
+@click.command()
+@_PATH
+@click.option("--wait", default=120.0, show_default=True,
+              help="Seconds to wait for the stop and for the reconcile pass.")
+@click.pass_context
+@guard
+def restart(ctx: click.Context, path: Path | None, wait: float) -> None:
+    """Restart the city: gc stop, then gc start (under the supervisor)."""
+    ctx.invoke(stop, path=path, wait=wait)
+    ctx.invoke(start, path=path, foreground=False, once=False, wait=wait, quiet=False)
+
+
+@click.command()
+@_PATH
+@pass_state
+@guard
+def reload(state: CliState, path: Path | None) -> None:
+    """Make the running controller re-read city.toml now and say what it made of it."""
+    city_dir = state.city_dir(path)
+    reply = notify_controller(city_dir, "reload")
+    if reply is None:
+        raise click.ClickException(
+            f"no controller runs {city_dir}; start one with: gc start {city_dir}")
+    if reply.startswith("error: "):
+        click.echo(f"gc: city.toml rejected, the controller keeps the previous config: "
+                   f"{reply.removeprefix('error: ')}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(reply.removeprefix("ok "))
 
 
 @click.group()
@@ -382,7 +452,7 @@ def config_validate(state: CliState) -> None:
 
 
 @config.command("show")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @pass_state
 @guard
 def config_show(state: CliState, as_json: bool) -> None:
@@ -452,7 +522,7 @@ def _to_toml(data: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @pass_state
 @guard
 def plugins(state: CliState, as_json: bool) -> None:

@@ -14,7 +14,14 @@ from collections.abc import Callable, Mapping
 
 import click
 
-__all__ = ["LazyCommand", "LazyGroup", "PluginHostGroup", "resolve"]
+__all__ = [
+    "LazyCommand",
+    "LazyGroup",
+    "PluginHostGroup",
+    "full_short_help",
+    "resolve",
+    "untruncated",
+]
 
 
 class LazyCommand:
@@ -29,11 +36,29 @@ class LazyCommand:
         """Plugins may add subcommands to it (a :class:`PluginHostGroup`)."""
 
     def short_help(self, limit: int) -> str:
-        # Shortened exactly as click shortens a loaded command's help.
-        return click.Command(None, help=self.help).get_short_help_str(limit)
+        # Never shortened with "...": the help formatter wraps the whole line.
+        return self.help
 
     def load(self) -> click.Command:
         return resolve(self.target)
+
+
+def full_short_help(command: click.Command) -> str:
+    """The first line of a command's help, whole (click would cut it with "...")."""
+    if command.short_help:
+        return command.short_help
+    return (command.help or "").strip().split("\n\n")[0].replace("\n", " ").strip()
+
+
+def untruncated(command: click.Command) -> click.Command:
+    """Give ``command`` and its subcommands their whole first line as ``short_help``,
+    so every listing (``gc session --help`` too) shows it without "..."."""
+    if not command.short_help and command.help:
+        command.short_help = full_short_help(command)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            untruncated(sub)
+    return command
 
 
 def resolve(target: str) -> click.Command:
@@ -41,7 +66,7 @@ def resolve(target: str) -> click.Command:
     command = getattr(importlib.import_module(module_name, __package__), attr)
     if not isinstance(command, click.Command):
         raise TypeError(f"{target} is not a click command")
-    return command
+    return untruncated(command)
 
 
 class LazyGroup(click.Group):
@@ -81,6 +106,8 @@ class LazyGroup(click.Group):
             if self.lazy[name].host:
                 self.materialize(name)
         self._load_plugins(self)
+        for command in self.commands.values():
+            untruncated(command)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = self.materialize(cmd_name)
@@ -96,13 +123,13 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # The table's help stands in for modules not imported yet.
         rows: list[tuple[str, str]] = []
-        limit = formatter.width - 6 - max((len(n) for n in self.list_commands(ctx)), default=0)
+        limit = 0  # unused: lines are never cut
         for name in self.list_commands(ctx):
             command = self.commands.get(name)
             if command is not None:
                 if command.hidden:
                     continue
-                rows.append((name, command.get_short_help_str(limit)))
+                rows.append((name, full_short_help(command)))
             else:
                 rows.append((name, self.lazy[name].short_help(limit)))
         if rows:

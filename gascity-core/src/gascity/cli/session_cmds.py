@@ -21,7 +21,7 @@ def agent() -> None:
 
 
 @agent.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @pass_state
 @guard
 def agent_list(state: CliState, as_json: bool) -> None:
@@ -117,7 +117,7 @@ def session() -> None:
 
 
 @session.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @pass_state
 @guard
 def session_list(state: CliState, as_json: bool) -> None:
@@ -159,7 +159,7 @@ def _owner(name: str, meta: dict[str, str] | None, agents: set[str]) -> str | No
 
 @session.command("peek")
 @click.argument("name")
-@click.option("-n", "--lines", default=40, show_default=True)
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines of output.")
 @pass_state
 @guard
 def session_peek(state: CliState, name: str, lines: int) -> None:

@@ -93,7 +93,7 @@ def supervisor_stop(wait: float) -> None:
 
 
 @supervisor.command("status")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @guard
 def supervisor_status(as_json: bool) -> None:
     """Whether the supervisor runs; exit status 1 when it does not."""
@@ -220,7 +220,7 @@ def unregister_cmd(state: CliState, path: Path | None, wait: float) -> None:
 
 
 @click.command("cities")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @guard
 def cities_cmd(as_json: bool) -> None:
     """Every city registered with the supervisor: name, path, state, last tick, sessions."""

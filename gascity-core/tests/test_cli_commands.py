@@ -1,0 +1,248 @@
+"""The reference's city commands (restart, reload, doctor, PATH arguments), one error
+style with documented exit codes, complete help, and the commands left out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from gascity.cli.app import COMMANDS, cli
+from gascity.controller import CityPaths, send_command
+from gascity.testing import wait_for
+
+GC = [sys.executable, "-c", "from gascity.cli.main import main; main()"]
+
+CITY = """
+[workspace]
+name = "cmds"
+[daemon]
+patrol_interval = "1h"
+shutdown_timeout = "200ms"
+[[agent]]
+name = "db"
+command = "db"
+[[agent]]
+name = "api"
+command = "api"
+depends_on = ["db"]
+"""
+
+
+def gc(city: Path | None, *args: str, env: dict[str, str] | None = None) -> Result:
+    head = ["--city", str(city)] if city is not None else []
+    return CliRunner().invoke(cli, [*head, *args], env={"GC_SESSION": "fake", **(env or {})},
+                              catch_exceptions=False)
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> Path:
+    (tmp_path / "city.toml").write_text(CITY)
+    return tmp_path
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GC, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "GC_SESSION": "fake"}, check=False)
+
+
+@pytest.fixture
+def controller(city: Path) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen([*GC, "start", str(city), "--foreground"],
+                            env={**os.environ, "GC_SESSION": "fake"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sock = CityPaths(city).socket
+
+    def ready() -> bool:
+        try:
+            return send_command(sock, "ping", timeout=2) == "pong"
+        except OSError:
+            return False
+
+    wait_for(ready, 30, what="controller socket")
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+# ------------------------------------------------------------ city PATH
+
+
+def test_status_suspend_resume_take_the_city_as_a_path(city: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")
+    assert gc(None, "start", str(city), "--once").exit_code == 0
+    status = gc(None, "status", str(city), "--json")
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.output)["city"] == "cmds"
+    assert gc(None, "suspend", str(city)).exit_code == 0
+    assert json.loads(gc(None, "status", str(city), "--json").output)["suspended"] is True
+    assert gc(None, "resume", str(city)).exit_code == 0
+    assert json.loads(gc(None, "status", str(city), "--json").output)["suspended"] is False
+    types = [json.loads(line)["type"] for line in
+             (city / ".gc" / "events.jsonl").read_text().splitlines()]
+    assert "city.suspended" in types and "city.resumed" in types
+
+
+# -------------------------------------------------- reload, foreground lines
+
+
+def test_reload_over_the_control_socket(city: Path, controller: subprocess.Popen[str]) -> None:
+    city.joinpath("city.toml").write_text(CITY + '[[agent]]\nname = "web"\ncommand = "web"\n')
+    result = gc(None, "reload", str(city))
+    assert result.exit_code == 0, result.output
+    assert "reloaded" in result.output
+    listing = json.loads(gc(city, "session", "list", "--json").output)
+    assert "web" in {s["name"] for s in listing}
+    city.joinpath("city.toml").write_text(CITY + "[[agent]]\nname = 3\n")
+    bad = gc(None, "reload", str(city))
+    assert bad.exit_code == 2
+    assert "rejected" in bad.output and "name" in bad.output
+    city.joinpath("city.toml").write_text(CITY)
+    assert gc(city, "stop").exit_code == 0
+    out, _ = controller.communicate(timeout=30)
+    lines = out.splitlines()
+    ticks = [ln for ln in lines if ln.startswith("tick ")]
+    # One line for the first tick and for the reload that started web; none numbered 0.
+    assert ticks and all(not t.startswith("tick 0") for t in ticks), out
+    assert any("started web" in t for t in ticks), out
+    assert lines[-1] == "controller stopped", out
+
+
+def test_reload_without_a_controller_is_an_operation_failure(city: Path) -> None:
+    result = run("reload", str(city))
+    assert result.returncode == 1
+    assert result.stderr.startswith("gc: no controller runs")
+
+
+def test_quiet_foreground_prints_no_tick_lines(city: Path) -> None:
+    proc = subprocess.Popen([*GC, "start", str(city), "--foreground", "-q"],
+                            env={**os.environ, "GC_SESSION": "fake"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for((city / ".gc" / "fake-sessions.json").exists, 30, what="tick")
+        assert send_command(CityPaths(city).socket, "stop", timeout=5).startswith("ok")
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not [ln for ln in out.splitlines() if ln.startswith("tick ")], out
+    assert out.splitlines()[-1] == "controller stopped"
+
+
+# ---------------------------------------------------------------- doctor
+
+
+def test_doctor_reports_each_check(city: Path) -> None:
+    gc(city, "start", "--once")
+    result = gc(None, "doctor", str(city), "--json")
+    checks = json.loads(result.output)
+    areas = {c["area"] for c in checks}
+    assert {"config", "plugins", "binaries", "controller", "permissions", "stores"} <= areas
+    levels = {(c["area"], c["level"]) for c in checks}
+    assert ("config", "ok") in levels and ("stores", "ok") in levels
+    # The agents' commands (db, api) are not programs on PATH.
+    missing = [c for c in checks if c["area"] == "binaries" and c["level"] == "fail"]
+    assert {c["text"].split(":")[0] for c in missing} >= {"db", "api"}
+    assert all(c["hint"] for c in checks if c["level"] != "ok")
+    assert result.exit_code == 1
+
+
+def test_doctor_finds_loose_permissions_and_a_broken_config(city: Path) -> None:
+    gc(city, "start", "--once")
+    state = city / ".gc"
+    state.chmod(0o755)
+    text = gc(None, "doctor", str(city)).output
+    assert "fail  permissions" in text and "chmod -R go=" in text
+    city.joinpath("city.toml").write_text("[workspace\n")
+    broken = gc(None, "doctor", str(city))
+    assert broken.exit_code == 1
+    assert "fail  config" in broken.output
+    assert "permissions" in broken.output  # the other checks still ran
+
+
+def test_doctor_never_prints_a_database_password(city: Path) -> None:
+    pytest.importorskip("gascity_dolt_events")
+    city.joinpath("city.toml").write_text(CITY + """
+[events]
+provider = "dolt"
+[events.dolt]
+host = "127.0.0.1"
+port = 1
+password = "hunter2-very-secret"
+""")
+    result = gc(None, "doctor", str(city))
+    assert "hunter2-very-secret" not in result.output
+    assert "stores" in result.output
+
+
+# --------------------------------------------------- errors and exit codes
+
+
+def test_one_error_style_and_exit_codes(city: Path) -> None:
+    usage = run("--city", str(city), "start", "--no-such-flag")
+    assert usage.returncode == 2
+    assert "gc: No such option" in usage.stderr and "Error:" not in usage.stderr
+    failed = run("--city", str(city), "session", "peek", "nosuch")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("gc: ") and "Error:" not in failed.stderr
+    city.joinpath("city.toml").write_text("[workspace\n")
+    config = run("--city", str(city), "status")
+    assert config.returncode == 2 and config.stderr.startswith("gc: ")
+
+
+@pytest.mark.parametrize("name", ["beads", "bd", "formula", "order", "sling", "convoy"])
+def test_left_out_commands_say_so_in_one_line(name: str) -> None:
+    result = run(name, "list", "--some-flag")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not part of Gas City for Python" in lines[0]
+
+
+# ------------------------------------------------------------------ help
+
+
+def _walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            if not sub.hidden:
+                yield from _walk(sub, f"{path} {name}")
+
+
+def _all_commands() -> Iterator[tuple[str, click.Command]]:
+    for name in sorted(COMMANDS):
+        yield from _walk(COMMANDS[name].load(), f"gc {name}")
+
+
+def test_every_command_and_option_has_help() -> None:
+    missing = []
+    for path, command in _all_commands():
+        if not (command.help or "").strip():
+            missing.append(path)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and not param.help:
+                missing.append(f"{path} {param.opts[0]}")
+    assert missing == []
+
+
+def test_no_help_listing_is_cut_short() -> None:
+    cut = []
+    for path, command in [("gc", cli), *_all_commands()]:
+        if not isinstance(command, click.Group):
+            continue
+        args = path.split()[1:]
+        result = CliRunner().invoke(cli, [*args, "--help"], terminal_width=80)
+        assert result.exit_code == 0, (path, result.output)
+        if "..." in result.output.split("Commands:")[-1]:
+            cut.append(path)
+    assert cut == []
