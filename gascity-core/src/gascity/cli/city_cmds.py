@@ -466,7 +466,7 @@ def config_show(state: CliState, as_json: bool) -> None:
 
 
 @config.command("explain")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @pass_state
 @guard
 def config_explain(state: CliState, as_json: bool) -> None:

@@ -68,7 +68,7 @@ def rig_add(state: CliState, path: Path, name: str | None, includes: tuple[str, 
 
 
 @rig.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @pass_state
 @guard
 def rig_list(state: CliState, as_json: bool) -> None:
