@@ -313,3 +313,26 @@ def test_gc_rig_add_list_suspend_resume(tmp_path: Path) -> None:
     dup = runner.invoke(cli, ["--city", str(tmp_path), "rig", "add",
                               str(tmp_path / "projects/docs")])
     assert dup.exit_code != 0 and "a rig named 'docs' exists" in dup.output
+
+
+def test_overlay_is_copied_into_the_work_dir_without_overwriting(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "city.toml": '[imports.p]\nsource = "p"\n',
+        "p/pack.toml": '[pack]\nname = "p"\nschema = 2\n',
+        "p/agents/keeper/agent.toml": (
+            'scope = "city"\nstart_command = "keep"\nwork_dir = ".gc/agents/{{.AgentBase}}"\n'
+        ),
+        "p/agents/keeper/overlay/.claude/settings.json": '{"from": "overlay"}',
+        "p/agents/keeper/overlay/notes.md": "overlay notes",
+        ".gc/agents/keeper/notes.md": "mine",
+    })
+    fake = FakeProvider()
+    opened = open_test_city(tmp_path, session=fake, events=MemoryEvents())
+    try:
+        assert Controller(opened).tick().started == ["keeper"]
+    finally:
+        opened.close()
+    work = tmp_path / ".gc" / "agents" / "keeper"
+    assert fake.sessions["keeper"].work_dir == str(work.resolve())
+    assert (work / ".claude" / "settings.json").read_text() == '{"from": "overlay"}'
+    assert (work / "notes.md").read_text() == "mine"

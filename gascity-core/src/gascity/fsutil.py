@@ -34,3 +34,23 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def copy_missing(source: Path, dest: Path) -> list[str]:
+    """Copy the tree ``source`` into ``dest`` without replacing anything there (Gas
+    City's ``overlay_dir``). Returns the relative paths copied."""
+    import shutil
+
+    copied: list[str] = []
+    for folder, dirs, files in os.walk(source):
+        rel = Path(folder).relative_to(source)
+        target = dest / rel
+        target.mkdir(parents=True, exist_ok=True)
+        dirs.sort()
+        for name in sorted(files):
+            out = target / name
+            if out.exists() or out.is_symlink():
+                continue
+            shutil.copy2(Path(folder) / name, out, follow_symlinks=False)
+            copied.append(str(rel / name))
+    return copied

@@ -167,7 +167,9 @@ class AgentConfig(_Strict):
         what="idempotent setup commands re-applied on change without a restart",
         default_factory=list,
     )
-    overlay_dir: str = recognised("", "directory copied (additively) into the work dir")
+    overlay_dir: str = Field(
+        default="", description="Directory copied (never overwriting) into the work dir."
+    )
     on_boot: str = recognised("", "command run once at controller start for this agent")
     on_death: str = recognised("", "command run when a session dies unexpectedly")
     namepool: str = recognised("", "file of display names for pool sessions")

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..config.compose import RigAgent
 from ..config.models import AgentConfig, CityConfig
 from ..config.presets import Launch, ProviderError, resolve_launch
+from ..fsutil import copy_missing
 from ..prompt.agent import agent_fragments, agent_prompt
 from ..prompt.render import expand_placeholders, pack_fragment_dirs
 from ..types import META_AGENT, META_FINGERPRINT, StartConfig
@@ -164,6 +165,11 @@ def start_config(
     if work.startswith(str(city_dir.resolve()) + os.sep):
         # Gas City creates an agent's directory under the city (.gc/agents/<name>).
         os.makedirs(work, exist_ok=True)
+    if agent.overlay_dir:
+        overlay = Path(agent.overlay_dir)
+        overlay = overlay if overlay.is_absolute() else city_dir / overlay
+        if overlay.is_dir() and os.path.isdir(work):
+            copy_missing(overlay, Path(work))
     prompt = agent_prompt(agent, city_dir=city_dir, work_dir=work, fragments=fragments,
                           fragment_dirs=fragment_dirs, rig=rig)
     return StartConfig(

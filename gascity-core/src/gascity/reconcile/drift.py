@@ -27,5 +27,7 @@ def fingerprint(agent: AgentConfig, command: str | None = None) -> str:
         "session_setup_script": agent.session_setup_script,
         "depends_on": sorted(agent.depends_on),
     }
+    if agent.overlay_dir:  # only when set: existing sessions keep their fingerprint
+        material["overlay_dir"] = agent.overlay_dir
     blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
