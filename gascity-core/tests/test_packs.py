@@ -142,10 +142,11 @@ def test_composed_city_runs_its_named_session_and_pack_agents(tmp_path: Path) ->
         report = Controller(opened).tick()
     finally:
         opened.close()
+    # keeper itself is an on_demand named session: it waits for gc session wake.
     assert sorted(report.started) == [
-        "clerk", "dock-1", "dock-2", "keeper", "night-keeper", "pilot", "scribe"
+        "clerk", "dock-1", "dock-2", "night-keeper", "pilot", "scribe"
     ], report.failed
-    keeper = fake.sessions["keeper"]
+    keeper = fake.sessions["night-keeper"]
     # The prompt rendered with a fragment of the imported pack; prompt_mode none for
     # a start_command, so it is not on the command line but gc prime prints it.
     assert keeper.command == "keep"
@@ -336,3 +337,37 @@ def test_overlay_is_copied_into_the_work_dir_without_overwriting(tmp_path: Path)
     assert fake.sessions["keeper"].work_dir == str(work.resolve())
     assert (work / ".claude" / "settings.json").read_text() == '{"from": "overlay"}'
     assert (work / "notes.md").read_text() == "mine"
+
+
+def test_on_demand_named_session_starts_when_woken_and_stays(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "city.toml": (
+            '[imports.p]\nsource = "p"\n'
+            '[[named_session]]\ntemplate = "keeper"\nname = "spare"\nmode = "on_demand"\n'
+        ),
+        "p/pack.toml": (
+            '[pack]\nname = "p"\nschema = 2\n'
+            '[[named_session]]\ntemplate = "keeper"\nmode = "always"\n'
+            '[[named_session]]\ntemplate = "clerk"\nmode = "on_demand"\n'
+        ),
+        "p/agents/keeper/agent.toml": 'scope = "city"\nstart_command = "keep"\n',
+        "p/agents/clerk/agent.toml": 'scope = "city"\nstart_command = "clerk"\n',
+    })
+    assert load_city(tmp_path).composition.on_demand == {"spare", "clerk"}
+    fake = FakeProvider()
+    opened = open_test_city(tmp_path, session=fake, events=MemoryEvents())
+    runner = CliRunner()
+    try:
+        controller = Controller(opened)
+        controller.tick()
+        assert sorted(fake.sessions) == ["keeper"]  # always runs; on_demand waits
+        woke = runner.invoke(cli, ["--city", str(tmp_path), "session", "wake", "spare"])
+        assert woke.exit_code == 0 and "session spare woken" in woke.output, woke.output
+        controller.tick()
+        controller.tick()
+        assert sorted(fake.sessions) == ["keeper", "spare"]
+        assert fake.sessions["spare"].command == "keep"
+    finally:
+        opened.close()
+    bad = runner.invoke(cli, ["--city", str(tmp_path), "session", "wake", "keeper"])
+    assert bad.exit_code != 0 and "not an on_demand named session" in bad.output

@@ -113,7 +113,7 @@ def agent_resume(state: CliState, name: str) -> None:
 
 @click.group()
 def session() -> None:
-    """Running sessions: list, peek, nudge, attach, kill."""
+    """Running sessions: list, peek, nudge, attach, kill, wake."""
 
 
 @session.command("list")
@@ -155,6 +155,37 @@ def _owner(name: str, meta: dict[str, str] | None, agents: set[str]) -> str | No
     if name in agents:
         return name
     return base if sep and number.isdigit() and base in agents else None
+
+
+@session.command("wake")
+@click.argument("name")
+@pass_state
+@guard
+def session_wake(state: CliState, name: str) -> None:
+    """Start an on_demand named session; it then runs until it is closed."""
+    set_woken(state, name, True)
+
+
+def set_woken(state: CliState, name: str, value: bool) -> None:
+    """Wake (or, for a close, put back to sleep) an ``on_demand`` named session."""
+    from ..config import load_city
+    from ..reconcile.state import Overrides
+
+    city_dir = state.city_dir()
+    loaded = load_city(city_dir)
+    agent = name.replace("/", "--")  # rig/refinery runs as rig--refinery
+    if agent not in loaded.composition.on_demand:
+        known = ", ".join(sorted(loaded.composition.on_demand)) or "none"
+        raise click.ClickException(
+            f"'{name}' is not an on_demand named session; on_demand sessions: {known}")
+    paths = CityPaths(city_dir)
+    overrides = Overrides.load(paths.overrides)
+    woken = set(overrides.woken)
+    overrides.woken = sorted(woken | {agent} if value else woken - {agent})
+    overrides.save(paths.overrides)
+    reply = notify_controller(city_dir)
+    click.echo(f"session {agent} {'woken' if value else 'closed'}"
+               + ("" if reply else "; takes effect at the next gc start"))
 
 
 @session.command("peek")

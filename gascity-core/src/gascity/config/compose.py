@@ -71,6 +71,8 @@ class Composition:
     warnings: list[str] = field(default_factory=list)
     rig_agents: dict[str, RigAgent] = field(default_factory=dict)
     """Composed agent name -> its rig, for rig-stamped agents."""
+    on_demand: frozenset[str] = frozenset()
+    """Agents that are ``on_demand`` named sessions: they run once woken."""
 
 
 def _is_remote(source: str) -> bool:
@@ -243,8 +245,8 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
                                         city_dir),
                 str(city_file), str(imp.get("shadow", "warn")))
     rigs = [r for r in out.get("rigs", []) or [] if isinstance(r, dict)]
-    if not composer.loaded and not out.get("include") and not any(
-            r.get("includes") or r.get("imports") for r in rigs):
+    if not composer.loaded and not out.get("include") and not out.get("named_session") and (
+            not any(r.get("includes") or r.get("imports") for r in rigs)):
         return out, result
     agents: list[dict[str, Any]] = [a for a in out.get("agent", []) or []
                                     if isinstance(a, dict)]
@@ -317,11 +319,21 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
         _stamp_rig(rig, city_rig_scoped, city_file, agents, by_name, result)
     named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
                                     if isinstance(n, dict)]]
+    on_demand: set[str] = set()
     for named in named_all:
         template, name = named.get("template"), named.get("name") or named.get("template")
-        if named.get("mode", "on_demand") != "always" or name == template:
+        waits = named.get("mode", "on_demand") != "always"
+        if named.get("scope") == "rig":
+            if waits:
+                on_demand.update(n for n, r in result.rig_agents.items() if r.base == template)
+            continue
+        if name == template:
+            if waits and template in by_name:
+                on_demand.add(str(template))
             continue
         if template in by_name and name not in by_name:
+            if waits:
+                on_demand.add(str(name))
             clone = {k: v for k, v in agents[by_name[template]].items()
                      if k not in ("min_active_sessions", "max_active_sessions", "scale_check")}
             clone["name"] = name
@@ -330,6 +342,7 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
             result.sources[str(name)] = f"named_session of '{template}'"
     out["agent"] = agents
     out["named_session"] = named_all
+    result.on_demand = frozenset(on_demand)
     return out, result
 
 

@@ -270,7 +270,9 @@ class Controller:
         report.config_error = self.maybe_reload(force=force)
         config = self.loaded.config
         overrides = Overrides.load(self.paths.overrides)
-        suspended = frozenset(overrides.suspended_agents)
+        # An on_demand named session that nobody woke is held like a suspended agent.
+        asleep = self.loaded.composition.on_demand - set(overrides.woken)
+        suspended = frozenset(overrides.suspended_agents) | asleep
         city_suspended = overrides.city_suspended or config.workspace.suspended
 
         pools = [

@@ -110,7 +110,8 @@ class ControllerState:
 
 @dataclass
 class Overrides:
-    """Runtime suspensions set by ``gc suspend`` / ``gc agent suspend``.
+    """Runtime suspensions set by ``gc suspend`` / ``gc agent suspend``, and the
+    on-demand sessions woken by ``gc session wake``.
 
     Kept apart from city.toml so the CLI never rewrites a file the user edits, and
     apart from the controller state so the two writers never race.
@@ -118,6 +119,8 @@ class Overrides:
 
     city_suspended: bool = False
     suspended_agents: list[str] = field(default_factory=list)
+    woken: list[str] = field(default_factory=list)
+    """``on_demand`` named sessions started by ``gc session wake`` (until closed)."""
 
     @classmethod
     def load(cls, path: Path) -> Overrides:
@@ -128,6 +131,7 @@ class Overrides:
         return cls(
             city_suspended=bool(raw.get("city_suspended", False)),
             suspended_agents=sorted(set(raw.get("suspended_agents", []))),
+            woken=sorted(set(raw.get("woken", []))),
         )
 
     def save(self, path: Path) -> None:
