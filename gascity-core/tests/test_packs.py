@@ -15,7 +15,7 @@ from gascity.cli.main import cli
 from gascity.config import load_city
 from gascity.controller import Controller
 from gascity.errors import ConfigError
-from gascity.testing import FakeProvider, MemoryEvents, open_test_city
+from gascity.testing import FakeProvider, MemoryEvents, open_test_city, wait_for
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -371,3 +371,30 @@ def test_on_demand_named_session_starts_when_woken_and_stays(tmp_path: Path) -> 
         opened.close()
     bad = runner.invoke(cli, ["--city", str(tmp_path), "session", "wake", "keeper"])
     assert bad.exit_code != 0 and "not an on_demand named session" in bad.output
+
+
+def test_on_boot_runs_at_controller_start_and_on_death_after_a_crash(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "city.toml": (
+            '[workspace]\nname = "harbor"\n'
+            '[[agent]]\nname = "keeper"\nstart_command = "keep"\n'
+            'on_boot = "echo \\"boot $GC_AGENT $GC_CITY_NAME\\" >> hooks.log"\n'
+            'on_death = "echo \\"death $GC_SESSION_NAME\\" >> hooks.log"\n'
+            '[[agent]]\nname = "broken"\nstart_command = "x"\non_boot = "exit 4"\n'
+        ),
+    })
+    fake = FakeProvider()
+    opened = open_test_city(tmp_path, session=fake, events=MemoryEvents())
+    log = tmp_path / "hooks.log"
+    try:
+        controller = Controller(opened)
+        failures = controller.run_boot_hooks()
+        assert failures == ["agent broken: on_boot command failed (exit status 4)"]
+        assert log.read_text() == "boot keeper harbor\n"
+        controller.tick()
+        fake.kill("keeper", output="boom")
+        controller.tick()
+        wait_for(lambda: "death" in log.read_text(), timeout=10, what="on_death")
+    finally:
+        opened.close()
+    assert log.read_text() == "boot keeper harbor\ndeath keeper\n"

@@ -170,8 +170,8 @@ class AgentConfig(_Strict):
     overlay_dir: str = Field(
         default="", description="Directory copied (never overwriting) into the work dir."
     )
-    on_boot: str = recognised("", "command run once at controller start for this agent")
-    on_death: str = recognised("", "command run when a session dies unexpectedly")
+    on_boot: str = Field(default="", description="Command run once at controller start.")
+    on_death: str = Field(default="", description="Command run when a session dies.")
     namepool: str = recognised("", "file of display names for pool sessions")
     nudge: str = Field(default="", description="Text typed into the session once it is up.")
     min_active_sessions: int | None = Field(default=None, ge=0)

@@ -37,6 +37,7 @@ from ..reconcile.plan import Plan, StartAction, StopAction, waves
 from ..reconcile.scale import ScaleResult
 from ..reconcile.state import Overrides
 from ..types import META_DRAIN, META_DRAIN_ACK, EventDraft, Liveness, RunningSession
+from .agent_hooks import run_agent_hook, run_agent_hook_later
 from .paths import CityPaths
 
 if TYPE_CHECKING:
@@ -447,6 +448,11 @@ class Controller:
             report.crashed.append(crash.name)
             self._emit(ev.SESSION_CRASHED, crash.name, f"{crash.name}: {crash.why}",
                        agent=crash.agent, reason=crash.why, output=output[-4000:])
+            dead = self.loaded.config.agent_named(crash.agent)
+            if dead is not None and dead.on_death:
+                run_agent_hook_later(
+                    "on_death", dead, city_dir=self.city.dir, city_name=self.city.name,
+                    session=crash.name, rig=self.loaded.composition.rig_agents.get(dead.name))
         self._run_stops(plan.stops, plan, report)
         for drain in plan.drains:
             self._drain(drain.name, drain.agent, drain.reason, drain.undrain, report)
@@ -654,6 +660,7 @@ class Controller:
         self.hooks.controller_started(self)
         for warning in self.loaded.warnings:
             log.warning("%s", warning)
+        self.run_boot_hooks()
         try:
             while not self._stop.is_set():
                 try:
@@ -672,6 +679,18 @@ class Controller:
                 self.shutdown_sessions()
             self._emit(ev.CONTROLLER_STOPPED, self.city.name, "controller stopped")
             self.hooks.controller_stopped(self)
+
+    def run_boot_hooks(self) -> list[str]:
+        """Every agent's ``on_boot``, once, at controller start. Returns the failures."""
+        failures: list[str] = []
+        for agent in self.loaded.config.agent:
+            if agent.on_boot and not agent.suspended:
+                failed = run_agent_hook(
+                    "on_boot", agent, city_dir=self.city.dir, city_name=self.city.name,
+                    rig=self.loaded.composition.rig_agents.get(agent.name))
+                if failed:
+                    failures.append(failed)
+        return failures
 
     def shutdown_sessions(self) -> list[str]:
         """Interrupt every session, wait ``shutdown_timeout``, stop the survivors in
