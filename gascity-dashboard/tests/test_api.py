@@ -5,13 +5,14 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 from gascity.city import City
 from gascity.testing import wait_for
 from gascity.types import MailDraft
 
-from .conftest import RunningCity, gc_env
+from .conftest import RunningCity, gc_env, start_city, stop_city
 
 
 def test_status(city: RunningCity) -> None:
@@ -158,3 +159,18 @@ def test_a_foreign_host_name_is_refused_on_loopback(city: RunningCity) -> None:
     assert resp.status == 403 and resp.json()["code"] == "host"
     assert city.request("GET", "/v0/status",
                         headers={"Host": f"localhost:{city.port}"}).status == 200
+
+
+def test_a_blocked_agent_says_what_it_waits_for(tmp_path: Path) -> None:
+    extra = ('[[agent]]\nname = "base"\ncommand = "exec sleep 3600"\n'
+             'work_dir = "/nonexistent/gascity-test-dir"\n'
+             '[[agent]]\nname = "dependent"\ncommand = "exec sleep 3600"\n'
+             'depends_on = ["base"]\n')
+    city = start_city(tmp_path, api_extra=extra)
+    try:
+        dependent = city.get("/v0/agent/dependent").json()
+        assert dependent["reasons"] == ["waiting for base"], dependent
+        assert dependent["running_sessions"] == 0
+        assert city.metric("gascity_session_start_failures_total", agent="base") == 1
+    finally:
+        stop_city(city)

@@ -132,9 +132,15 @@ class CityView:
         config = self.controller.loaded.config
         city_suspended = overrides.city_suspended or config.workspace.suspended
         report = self.report
+        suspended_agents = set(overrides.suspended_agents)
+        waiting: dict[str, str] = {}  # agent -> the dependency one of its sessions waits for
+        for name, dep in state.blocked.items():
+            owner = session_owner(name, by_name)
+            if owner is not None:
+                waiting.setdefault(owner[0], dep)
         rows: list[dict[str, Any]] = []
         for agent in agent_list:
-            suspended = (agent.suspended or agent.name in overrides.suspended_agents
+            suspended = (agent.suspended or agent.name in suspended_agents
                          or city_suspended)
             mine = per_agent.get(agent.name, [])
             running = sum(1 for r in mine if r.state in ("running", "draining", "unknown"))
@@ -154,11 +160,8 @@ class CityView:
             error = state.scale_errors.get(agent.name)
             if error:
                 reasons.append(f"scale_check: {error}")
-            for name, dep in state.blocked.items():
-                owner = session_owner(name, by_name)
-                if owner is not None and owner[0] == agent.name:
-                    reasons.append(f"waiting for {dep}")
-                    break
+            if agent.name in waiting:
+                reasons.append(f"waiting for {waiting[agent.name]}")
             if suspended:
                 status = "suspended"
             elif agent.name in state.quarantined:
