@@ -28,7 +28,8 @@ class Rig:
 
     def write(self, toml: str) -> None:
         path = self.dir / "city.toml"
-        path.write_text(toml)
+        # A reload needs a [workspace] table (an emptied file must never apply).
+        path.write_text(toml if "[workspace]" in toml else "[workspace]\n" + toml)
         # Make the change visible even within one mtime granule.
         stat = path.stat()
         import os

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config.light import CityFile, read_city_file
+from .errors import ConfigError
 from .plugins.manager import SELECTABLE, PluginManager, Selector, context_factory
 
 if TYPE_CHECKING:
@@ -113,10 +114,20 @@ class City(_OpenCity):
         roles: Iterable[str] = SELECTABLE,
         env: Mapping[str, str] | None = None,
         observers: bool = True,
+        fallback: bool = False,
     ) -> City:
+        """``fallback``: on a broken city.toml, run on the controller's last good
+        config with one warning (:mod:`gascity.config.lastgood`) instead of failing."""
         from .config.load import load_city
 
-        loaded = load_city(path)
+        try:
+            loaded = load_city(path)
+        except ConfigError as exc:
+            if not fallback:
+                raise
+            from .config.lastgood import last_good_loaded
+
+            loaded = last_good_loaded(path, exc)
         pm = PluginManager(env=dict(os.environ) if env is None else env,
                            disabled=loaded.config.plugins.disabled)
         city = cls(loaded, pm)
@@ -153,8 +164,16 @@ class LightCity(_OpenCity):
         roles: Iterable[str],
         env: Mapping[str, str] | None = None,
         observers: bool = False,
+        fallback: bool = False,
     ) -> LightCity:
-        file = read_city_file(path)
+        try:
+            file = read_city_file(path)
+        except ConfigError as exc:
+            if not fallback:
+                raise
+            from .config.lastgood import last_good_file
+
+            file = last_good_file(path, exc)
         pm = PluginManager(env=dict(os.environ) if env is None else env, disabled=file.disabled)
         city = cls(file, pm)
         city._activate(roles, file.provider, observers)

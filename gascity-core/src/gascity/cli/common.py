@@ -73,10 +73,11 @@ class CliState:
 
     @contextmanager
     def open(self, *roles: str, observers: bool = False) -> Iterator[City]:
-        """The city with its whole config validated (what most commands need)."""
+        """The city with its whole config validated (what most commands need). On a
+        broken city.toml this runs on the controller's last good config, warning once."""
         from ..city import City
 
-        city = City.open(self.city_dir(), roles=roles, observers=observers)
+        city = City.open(self.city_dir(), roles=roles, observers=observers, fallback=True)
         try:
             yield city
         finally:
@@ -92,7 +93,7 @@ class CliState:
         """
         from ..city import LightCity
 
-        city = LightCity.open(self.city_dir(), roles=roles)
+        city = LightCity.open(self.city_dir(), roles=roles, fallback=True)
         try:
             yield city
         finally:

@@ -23,14 +23,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import event_names as ev
 from ..city import City
 from ..config import LoadedConfig, load_city
+from ..config.lastgood import save_snapshot
 from ..coordination import Coordination
 from ..errors import ConfigError, GasCityError, NotLeader, Unsupported
 from ..plugins.facade import Hooks
+from ..plugins.manager import SELECTABLE
 from ..reconcile import ControllerState, build_desired, make_plan, run_scale_checks
 from ..reconcile.desired import DesiredSession
 from ..reconcile.plan import Plan, StartAction, StopAction, waves
@@ -46,6 +49,27 @@ if TYPE_CHECKING:
 __all__ = ["Controller", "TickReport"]
 
 log = logging.getLogger("gascity.controller")
+
+RELOAD_DEBOUNCE = 0.2
+"""Seconds city.toml must stay unchanged before a reload reads it (as the reference)."""
+RELOAD_MAX_WAIT = 2.0
+"""How long one tick waits for a file still being written before trying next tick."""
+
+
+def settled_mtime(path: Path) -> int | None:
+    """The file's mtime once it has not changed for :data:`RELOAD_DEBOUNCE`, or
+    ``None`` if it kept changing for :data:`RELOAD_MAX_WAIT`. Raises OSError."""
+    deadline = time.monotonic() + RELOAD_MAX_WAIT
+    debounce_ns = int(RELOAD_DEBOUNCE * 1e9)
+    while True:
+        mtime = path.stat().st_mtime_ns
+        age = time.time_ns() - mtime
+        if age >= debounce_ns or age < -debounce_ns:  # settled, or a clock step
+            return mtime
+        wait = (debounce_ns - age) / 1e9
+        if time.monotonic() + wait > deadline:
+            return None
+        time.sleep(wait)
 
 
 @dataclass
@@ -143,6 +167,7 @@ class Controller:
         self.leading = True
         """Whether the last tick ran as the leader (always, without coordination)."""
         self._shared_state: str | None = None
+        save_snapshot(city.dir, self.loaded.config.model_dump(mode="json"), self.loaded.path)
         self.ticks = 0
         self.last_report: TickReport | None = None
         self.supervisor: SupervisorLink | None = None
@@ -162,18 +187,32 @@ class Controller:
     # ------------------------------------------------------------------ config
 
     def maybe_reload(self, force: bool = False) -> str | None:
-        """Re-read city.toml if it changed. Returns the error if the new one is bad."""
+        """Re-read city.toml if it changed. Returns the error if the new one is bad.
+
+        Only a file that has stopped changing for :data:`RELOAD_DEBOUNCE` is read (an
+        editor or a script writing in steps is never caught half-way), and it must
+        parse, hold a ``[workspace]`` table and pass what ``gc config validate``
+        checks, the selected plugins' tables included; anything else keeps the
+        running config with one ``config.rejected`` event.
+        """
         path = self.loaded.path
         try:
-            mtime = path.stat().st_mtime_ns
+            mtime = settled_mtime(path)
         except OSError as exc:
-            mtime = -1
-            if not force:
-                return self._reject(f"{path}: cannot read: {exc}", mtime)
+            if not force and self.loaded.mtime_ns == -1:
+                return None  # already reported
+            return self._reject(f"{path}: cannot read: {exc}", -1)
+        if mtime is None:
+            return None  # still being written: the next tick looks again
         if not force and mtime == self.loaded.mtime_ns:
             return None
         try:
             loaded = load_city(path)
+            if "workspace" not in loaded.config.model_fields_set:
+                raise ConfigError(str(path), [
+                    "workspace: missing; expected a [workspace] table (an empty or "
+                    "truncated city.toml is never applied)"])
+            self._check_plugin_tables(loaded)
         except ConfigError as exc:
             return self._reject(str(exc), mtime)
         if loaded.city_name != self.loaded.city_name:
@@ -186,6 +225,7 @@ class Controller:
         self.loaded = loaded
         self.city.loaded = loaded
         freeze_heap()
+        save_snapshot(self.city.dir, loaded.config.model_dump(mode="json"), loaded.path)
         # A reload is the operator's "I fixed it": forget crash history and quarantine.
         self.state.crashes.clear()
         cleared = sorted(self.state.quarantined)
@@ -198,6 +238,21 @@ class Controller:
                                                                        if notes else ""),
                    unquarantined=cleared)
         return None
+
+    def _check_plugin_tables(self, loaded: LoadedConfig) -> None:
+        """Build the selected plugins from the new config once, as ``gc config
+        validate`` does, when one of their sections changed; raise ConfigError."""
+        old = self.loaded.config
+        if all(old.section(r).model_dump() == loaded.config.section(r).model_dump()
+               for r in SELECTABLE):
+            return
+        try:
+            probe = City.open(loaded.path, env=self.city.pm.env, observers=False)
+        except ConfigError:
+            raise
+        except GasCityError as exc:  # a plugin that cannot be built from these settings
+            raise ConfigError(str(loaded.path), [str(exc)]) from None
+        probe.close()
 
     def _reject(self, error: str, mtime: int) -> str:
         # Remember the bad file's mtime so it is reported once, not every tick.
