@@ -398,3 +398,45 @@ def test_on_boot_runs_at_controller_start_and_on_death_after_a_crash(tmp_path: P
     finally:
         opened.close()
     assert log.read_text() == "boot keeper harbor\ndeath keeper\n"
+
+
+def test_session_live_is_reapplied_on_change_without_a_restart(tmp_path: Path) -> None:
+    base = ('[daemon]\nshutdown_timeout = "100ms"\n'
+            '[[agent]]\nname = "keeper"\nstart_command = "keep"\n'
+            'session_setup = ["echo setup {{.Session}}"]\n')
+    write(tmp_path, {"city.toml": base + 'session_live = ["echo v1 {{.Session}} >> live.log"]\n'})
+    fake = FakeProvider()
+    opened = open_test_city(tmp_path, session=fake, events=MemoryEvents())
+    try:
+        controller = Controller(opened)
+        assert controller.tick().started == ["keeper"]
+        starts = fake.calls_to("start")
+        first_fp = fake.sessions["keeper"].meta["gc.fingerprint"]
+        (tmp_path / "city.toml").write_text(
+            base + 'session_live = ["echo v2 {{.Session}} >> live.log"]\n')
+        controller.maybe_reload(force=True)
+        report = controller.tick()
+    finally:
+        opened.close()
+    assert report.started == [] and fake.calls_to("start") == starts  # no restart
+    assert fake.sessions["keeper"].meta["gc.fingerprint"] == first_fp
+    assert (tmp_path / "live.log").read_text() == "v2 keeper\n"
+
+
+def test_setup_commands_expand_the_reference_placeholders(tmp_path: Path) -> None:
+    from gascity.reconcile.desired import start_config
+
+    config = load_city(write(tmp_path, {"city.toml": (
+        '[workspace]\nname = "harbor"\n'
+        '[[agent]]\nname = "keeper"\nstart_command = "keep"\n'
+        'pre_start = ["mkdir -p {{.CityRoot}}/x/{{.AgentBase}}"]\n'
+        'session_setup = ["tmux set -t {{.Session}} status on", "plain $HOME"]\n'
+        'session_live = ["theme {{.Agent}} {{.CityName}}"]\n'
+    )})).config
+    agent = config.agent[0]
+    made = start_config(agent, "keeper", city_name="harbor", city_dir=tmp_path,
+                        startup_timeout=5, fp="f", instance=None)
+    assert made.pre_start == (f"mkdir -p {tmp_path}/x/keeper",)
+    assert made.session_setup == ("tmux set -t keeper status on", "plain $HOME",
+                                  "theme keeper harbor")
+    assert made.meta["gc.live"]

@@ -19,6 +19,7 @@ __all__ = [
     "META_DRAIN",
     "META_DRAIN_ACK",
     "META_FINGERPRINT",
+    "META_LIVE",
     "Event",
     "EventDraft",
     "EventFilter",
@@ -37,6 +38,8 @@ META_FINGERPRINT = "gc.fingerprint"
 META_DRAIN = "gc.drain"
 META_DRAIN_ACK = "gc.drain_ack"
 META_AGENT = "gc.agent"
+META_LIVE = "gc.live"
+"""Hash of the agent's session_live commands last applied to the session."""
 
 
 class Liveness(enum.Enum):

@@ -163,9 +163,8 @@ class AgentConfig(_Strict):
     pre_start: list[str] = Field(default_factory=list, description="Run before start.")
     session_setup: list[str] = Field(default_factory=list, description="Run after start.")
     session_setup_script: str = ""
-    session_live: list[str] = recognised(
-        what="idempotent setup commands re-applied on change without a restart",
-        default_factory=list,
+    session_live: list[str] = Field(
+        default_factory=list, description="Setup re-applied on change without a restart."
     )
     overlay_dir: str = Field(
         default="", description="Directory copied (never overwriting) into the work dir."

@@ -32,15 +32,17 @@ from ..config import LoadedConfig, load_city
 from ..config.lastgood import save_snapshot
 from ..coordination import Coordination
 from ..errors import ConfigError, GasCityError, NotLeader, Unsupported
+from ..osutil.runner import run_shell
 from ..plugins.facade import Hooks
 from ..plugins.manager import SELECTABLE
 from ..reconcile import ControllerState, build_desired, make_plan, run_scale_checks
 from ..reconcile.desired import DesiredSession
+from ..reconcile.drift import live_fingerprint
 from ..reconcile.plan import Plan, StartAction, StopAction, waves
 from ..reconcile.scale import ScaleResult
 from ..reconcile.state import Overrides
-from ..types import META_DRAIN, META_DRAIN_ACK, EventDraft, Liveness, RunningSession
-from .agent_hooks import run_agent_hook, run_agent_hook_later
+from ..types import META_DRAIN, META_DRAIN_ACK, META_LIVE, EventDraft, Liveness, RunningSession
+from .agent_hooks import HOOK_TIMEOUT, run_agent_hook, run_agent_hook_later
 from .paths import CityPaths
 
 if TYPE_CHECKING:
@@ -393,6 +395,7 @@ class Controller:
         report.running = len(running)
         if not plan.is_noop or plan.events:
             self._execute(plan, report)
+        self._reapply_live(desired, running, plan)
         self.state = plan.state
         self._save_state(now)
         report.changed = not plan.is_noop or bool(report.config_error)
@@ -734,6 +737,42 @@ class Controller:
                 self.shutdown_sessions()
             self._emit(ev.CONTROLLER_STOPPED, self.city.name, "controller stopped")
             self.hooks.controller_stopped(self)
+
+    def _reapply_live(self, desired: dict[str, DesiredSession],
+                      running: list[RunningSession], plan: Plan) -> None:
+        """Gas City's live drift: a running session whose agent's ``session_live``
+        changed gets the commands run again (in gc's process, as at start) and keeps
+        running. Cheap when nothing changed: one dict lookup per session."""
+        busy = {a.session.name for a in plan.starts} | {s.name for s in plan.stops}
+        for record in running:
+            d = desired.get(record.name)
+            if d is None or record.meta is None or record.name in busy:
+                continue
+            agent = d.inputs.agent
+            have = record.meta.get(META_LIVE, "")
+            if not agent.session_live and not have:
+                continue
+            want = live_fingerprint(agent)
+            if want == have:
+                continue
+            try:
+                config = d.config
+            except Exception as exc:  # a template that cannot render: next tick retries
+                log.warning("session %s: session_live not re-applied: %s", record.name, exc)
+                continue
+            env = {**os.environ, **config.env}
+            for key in [k for k, v in config.env.items() if v == ""]:
+                env.pop(key, None)
+            for command in config.session_setup[len(config.session_setup)
+                                                - len(agent.session_live):]:
+                result = run_shell(command, cwd=config.work_dir, env=env, timeout=HOOK_TIMEOUT)
+                if not result.ok:
+                    log.warning("session %s: session_live command failed (%s)", record.name,
+                                result.error or result.describe())
+            try:
+                self.hooks.set_meta(record.name, META_LIVE, want)
+            except Exception as exc:
+                log.warning("session %s: cannot record session_live: %s", record.name, exc)
 
     def run_boot_hooks(self) -> list[str]:
         """Every agent's ``on_boot``, once, at controller start. Returns the failures."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,14 +14,15 @@ from ..config.presets import Launch, ProviderError, resolve_launch
 from ..fsutil import copy_missing
 from ..prompt.agent import agent_fragments, agent_prompt
 from ..prompt.render import expand_placeholders, pack_fragment_dirs
-from ..types import META_AGENT, META_FINGERPRINT, StartConfig
-from .drift import fingerprint
+from ..types import META_AGENT, META_FINGERPRINT, META_LIVE, StartConfig
+from .drift import fingerprint, live_fingerprint
 
 __all__ = [
     "DesiredSession",
     "agent_env",
     "agent_work_dir",
     "build_desired",
+    "command_placeholders",
     "instance_names",
     "session_owner",
 ]
@@ -143,6 +144,38 @@ def agent_work_dir(
     return str((city_dir / raw).resolve())
 
 
+def command_placeholders(
+    agent: AgentConfig,
+    session: str,
+    *,
+    city_dir: Path,
+    city_name: str,
+    work_dir: str,
+    rig: RigAgent | None = None,
+) -> Callable[[str, str], str]:
+    """Expands Gas City's placeholders in pre_start / session_setup / session_live:
+    ``{{.Session}}``, ``{{.Agent}}``, ``{{.AgentBase}}``, ``{{.Rig}}``, ``{{.RigRoot}}``,
+    ``{{.CityRoot}}``, ``{{.CityName}}``, ``{{.WorkDir}}``. Text without ``{{`` is
+    returned as written (shell text, never parsed here)."""
+    data = {
+        "Session": session,
+        "Agent": rig.qualified if rig else agent.name,
+        "AgentBase": rig.base if rig else agent.name,
+        "Rig": rig.rig if rig else "",
+        "RigRoot": rig.root if rig else "",
+        "CityRoot": str(city_dir),
+        "CityName": city_name,
+        "WorkDir": work_dir,
+    }
+
+    def expand(command: str, key: str) -> str:
+        if "{{" not in command:
+            return command
+        return expand_placeholders(command, f"agent '{agent.name}' {key}", data)
+
+    return expand
+
+
 def start_config(
     agent: AgentConfig,
     name: str,
@@ -172,6 +205,12 @@ def start_config(
             copy_missing(overlay, Path(work))
     prompt = agent_prompt(agent, city_dir=city_dir, work_dir=work, fragments=fragments,
                           fragment_dirs=fragment_dirs, rig=rig)
+    steps = command_placeholders(agent, name, city_dir=city_dir, city_name=city_name,
+                                 work_dir=work, rig=rig)
+    live = tuple(steps(c, "session_live") for c in agent.session_live)
+    meta = {META_FINGERPRINT: fp, META_AGENT: agent.name}
+    if live:
+        meta[META_LIVE] = live_fingerprint(agent)
     return StartConfig(
         command=launch.with_prompt(prompt),
         work_dir=work,
@@ -188,10 +227,11 @@ def start_config(
         ),
         process_names=launch.process_names,
         nudge=agent.nudge,
-        pre_start=tuple(agent.pre_start),
-        session_setup=tuple(agent.session_setup),
+        pre_start=tuple(steps(c, "pre_start") for c in agent.pre_start),
+        # session_live runs at start after session_setup, then again on each change.
+        session_setup=(*(steps(c, "session_setup") for c in agent.session_setup), *live),
         session_setup_script=agent.session_setup_script,
-        meta={META_FINGERPRINT: fp, META_AGENT: agent.name},
+        meta=meta,
         startup_timeout=startup_timeout,
         ready_delay_ms=launch.ready_delay_ms,
         ready_prompt_prefix=launch.ready_prompt_prefix,

@@ -14,7 +14,7 @@ import json
 
 from ..config.models import AgentConfig
 
-__all__ = ["fingerprint"]
+__all__ = ["fingerprint", "live_fingerprint"]
 
 
 def fingerprint(agent: AgentConfig, command: str | None = None) -> str:
@@ -30,4 +30,13 @@ def fingerprint(agent: AgentConfig, command: str | None = None) -> str:
     if agent.overlay_dir:  # only when set: existing sessions keep their fingerprint
         material["overlay_dir"] = agent.overlay_dir
     blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def live_fingerprint(agent: AgentConfig) -> str:
+    """Gas City's live fingerprint: the ``session_live`` commands, which are re-applied
+    on change without a restart ("" when there are none)."""
+    if not agent.session_live:
+        return ""
+    blob = json.dumps(list(agent.session_live), separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
