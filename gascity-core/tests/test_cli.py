@@ -96,7 +96,8 @@ def test_session_peek_nudge_kill(city: Path) -> None:
     assert gc(city, "session", "nudge", "mayor", "hello there").exit_code == 0
     assert "hello there" in gc(city, "session", "peek", "mayor").output
     assert "stopped" in gc(city, "session", "kill", "mayor").output
-    assert "was not running" in gc(city, "session", "kill", "mayor").output
+    again = gc(city, "session", "kill", "mayor")
+    assert again.exit_code == 1 and "no running session 'mayor'" in again.output
 
 
 def test_drain_ack_and_check_from_inside_a_session(city: Path) -> None:

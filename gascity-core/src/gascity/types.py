@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "DRAIN_MANUAL",
+    "DRAIN_RESTART",
     "META_AGENT",
     "META_DRAIN",
     "META_DRAIN_ACK",
@@ -40,6 +42,10 @@ META_DRAIN_ACK = "gc.drain_ack"
 META_AGENT = "gc.agent"
 META_LIVE = "gc.live"
 """Hash of the agent's session_live commands last applied to the session."""
+DRAIN_MANUAL = "manual"
+"""The drain reason ``gc runtime drain`` sets."""
+DRAIN_RESTART = "restart"
+"""The drain reason ``gc runtime request-restart`` sets: stop and start fresh, no ack."""
 
 
 class Liveness(enum.Enum):

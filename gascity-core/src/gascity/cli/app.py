@@ -55,7 +55,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "rig": _T(".rig_cmds:rig",
               "Add, list, suspend and resume rigs (projects whose agents the city runs)."),
     "session": _T(".session_cmds:session",
-                  "Running sessions: list, peek, nudge, attach, kill, wake."),
+                  "Sessions: list, peek, nudge, attach, kill, new, suspend, wake, close, "
+                  "reset, logs, wait."),
     "runtime": _T(".session_cmds:runtime", "Commands an agent runs inside its own session."),
     "events": _T(".events_cmds:events",
                   "Show the city's events (newest last), or wait for new ones.", host=True),

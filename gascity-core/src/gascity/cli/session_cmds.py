@@ -9,8 +9,17 @@ from typing import Any
 import click
 
 from ..controller.paths import CityPaths
-from ..types import META_AGENT, META_DRAIN, META_DRAIN_ACK
-from .common import CliState, echo_json, format_table, guard, notify_controller, pass_state
+from ..event_names import SESSION_DRAINING, SESSION_UNDRAINED
+from ..types import DRAIN_MANUAL, DRAIN_RESTART, META_AGENT, META_DRAIN, META_DRAIN_ACK
+from .common import (
+    CliState,
+    caller,
+    echo_json,
+    format_table,
+    guard,
+    notify_controller,
+    pass_state,
+)
 
 __all__ = ["agent", "runtime", "session"]
 
@@ -113,7 +122,7 @@ def agent_resume(state: CliState, name: str) -> None:
 
 @click.group()
 def session() -> None:
-    """Running sessions: list, peek, nudge, attach, kill, wake."""
+    """Sessions: list, peek, nudge, attach, kill, new, suspend, wake, close, reset, logs, wait."""
 
 
 @session.command("list")
@@ -157,13 +166,10 @@ def _owner(name: str, meta: dict[str, str] | None, agents: set[str]) -> str | No
     return base if sep and number.isdigit() and base in agents else None
 
 
-@session.command("wake")
-@click.argument("name")
-@pass_state
-@guard
-def session_wake(state: CliState, name: str) -> None:
-    """Start an on_demand named session; it then runs until it is closed."""
-    set_woken(state, name, True)
+def _on_demand(state: CliState, name: str) -> bool:
+    from ..config import load_city
+
+    return name.replace("/", "--") in load_city(state.city_dir()).composition.on_demand
 
 
 def set_woken(state: CliState, name: str, value: bool) -> None:
@@ -199,15 +205,33 @@ def session_peek(state: CliState, name: str, lines: int) -> None:
         click.echo(city.hooks.peek(name, lines))
 
 
-@session.command("nudge")
+class _TextAfterName(click.Command):
+    """Everything after the session name is the text, ``--help`` included: an agent
+    nudging another with "--help" means the words, not this command's help."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        i = 0
+        while i < len(args) and args[i].startswith("-") and args[i] != "--":
+            i += 2 if args[i] == "--delivery" else 1
+        if i < len(args) and args[i] != "--":
+            args = [*args[: i + 1], "--", *args[i + 1 :]]
+        return super().parse_args(ctx, args)
+
+
+@session.command("nudge", cls=_TextAfterName)
+@click.option("--delivery", type=click.Choice(["immediate", "wait-idle", "queue"]),
+              default="immediate", show_default=True,
+              help="Accepted for the reference's scripts; text is always typed at once "
+                   "(give it before NAME).")
 @click.argument("name")
-@click.argument("text")
+@click.argument("text", nargs=-1, required=True)
 @pass_state
 @guard
-def session_nudge(state: CliState, name: str, text: str) -> None:
-    """Type TEXT into NAME's session, then Enter."""
+def session_nudge(state: CliState, delivery: str, name: str, text: tuple[str, ...]) -> None:
+    """Type TEXT into NAME's session, then Enter (several words are joined)."""
     with state.open_light("session") as city:
-        city.hooks.nudge(name, text)
+        city.hooks.nudge(name, " ".join(text))
+    click.echo(f"{name}: nudged")
 
 
 @session.command("kill")
@@ -218,7 +242,220 @@ def session_kill(state: CliState, name: str) -> None:
     """Stop NAME now (the controller restarts it if it is still desired)."""
     with state.open_light("session") as city:
         stopped = city.hooks.stop(name)
-    click.echo(f"{name}: {'stopped' if stopped else 'was not running'}")
+    if not stopped:
+        raise click.ClickException(f"no running session '{name}' (see: gc session list)")
+    click.echo(f"{name}: stopped")
+
+
+def _city_session(state: CliState, name: str) -> tuple[Any, str]:
+    """The loaded config and the agent of session NAME; an error naming the agents."""
+    from ..config import load_city
+
+    config = load_city(state.city_dir()).config
+    agents = {a.name for a in config.agent}
+    owner = _owner(name, None, agents)
+    if owner is None:
+        raise click.ClickException(
+            f"'{name}' is no session of this city; sessions are named after their agent "
+            f"(pool instances AGENT-N); agents: {', '.join(sorted(agents)) or 'none'}")
+    return config, owner
+
+
+def _hold(state: CliState, name: str, held: bool) -> None:
+    from ..reconcile.state import Overrides
+
+    paths = CityPaths(state.city_dir())
+    overrides = Overrides.load(paths.overrides)
+    names = set(overrides.held_sessions)
+    (names.add if held else names.discard)(name)
+    overrides.held_sessions = sorted(names)
+    overrides.save(paths.overrides)
+
+
+def _stop_now(state: CliState, name: str) -> bool:
+    with state.open_light("session") as city:
+        return city.hooks.stop(name)
+
+
+@session.command("suspend")
+@click.argument("name")
+@pass_state
+@guard
+def session_suspend(state: CliState, name: str) -> None:
+    """Stop session NAME and keep it stopped until gc session wake NAME."""
+    _city_session(state, name)
+    _hold(state, name, True)
+    stopped = _stop_now(state, name)
+    notify_controller(state.city_dir())
+    click.echo(f"{name}: suspended" + ("" if stopped else " (it was not running)"))
+
+
+@session.command("close")
+@click.argument("name")
+@pass_state
+@guard
+def session_close(state: CliState, name: str) -> None:
+    """End session NAME: stop it, and drop it if gc session new made it, else hold it
+    stopped until gc session wake NAME."""
+    from ..reconcile.state import Overrides
+
+    if _on_demand(state, name):
+        set_woken(state, name, False)
+        _stop_now(state, name.replace("/", "--"))
+        return
+    _config, owner = _city_session(state, name)
+    paths = CityPaths(state.city_dir())
+    overrides = Overrides.load(paths.overrides)
+    if overrides.extra_sessions.get(owner):
+        overrides.extra_sessions[owner] -= 1
+        if not overrides.extra_sessions[owner]:
+            del overrides.extra_sessions[owner]
+        overrides.save(paths.overrides)
+    else:
+        _hold(state, name, True)
+    stopped = _stop_now(state, name)
+    notify_controller(state.city_dir())
+    click.echo(f"{name}: closed" + ("" if stopped else " (it was not running)"))
+
+
+@session.command("wake")
+@click.argument("name")
+@pass_state
+@guard
+def session_wake(state: CliState, name: str) -> None:
+    """Let session NAME run again: start an on_demand named session, or release a
+    session's hold and its agent's crash-loop quarantine; the controller starts it at
+    its next tick."""
+    from ..reconcile.state import ControllerState
+
+    if _on_demand(state, name):
+        set_woken(state, name, True)
+        return
+
+    _config, owner = _city_session(state, name)
+    _hold(state, name, False)
+    paths = CityPaths(state.city_dir())
+    ctl = ControllerState.load(paths.state)
+    if owner in ctl.quarantined or owner in ctl.crashes:
+        ctl.quarantined.pop(owner, None)
+        ctl.crashes.pop(owner, None)
+        ctl.save(paths.state)
+    reply = notify_controller(state.city_dir())
+    click.echo(f"{name}: woken" + ("" if reply else "; starts at the next gc start"))
+
+
+@session.command("reset")
+@click.argument("name")
+@pass_state
+@guard
+def session_reset(state: CliState, name: str) -> None:
+    """Restart session NAME fresh: stop it now; the controller starts it again."""
+    _city_session(state, name)
+    if not _stop_now(state, name):
+        raise click.ClickException(f"no running session '{name}' (see: gc session list)")
+    reply = notify_controller(state.city_dir())
+    click.echo(f"{name}: reset" + ("" if reply else "; starts again at the next gc start"))
+
+
+@session.command("new")
+@click.argument("template")
+@click.option("--alias", help="Not supported: sessions are named after their agent.")
+@click.option("--title", help="Accepted and ignored (sessions carry no title here).")
+@click.option("--no-attach", is_flag=True, help="Do not attach (the default here).")
+@pass_state
+@guard
+def session_new(state: CliState, template: str, alias: str | None, title: str | None,
+                no_attach: bool) -> None:
+    """Ask for one more session of pool TEMPLATE (up to its max_active_sessions)."""
+    from ..config import load_city
+    from ..reconcile.state import Overrides
+
+    if alias:
+        raise click.UsageError("--alias is not supported: a session is named after its "
+                               "agent (pool instances TEMPLATE-N)")
+    config = load_city(state.city_dir()).config
+    agent = config.agent_named(template)
+    if agent is None:
+        known = ", ".join(a.name for a in config.agent) or "none"
+        raise click.ClickException(f"unknown agent '{template}'; agents: {known}")
+    if not agent.is_pool:
+        raise click.ClickException(
+            f"agent '{template}' runs one session, '{template}'; bring it back with "
+            f"gc session wake {template}")
+    paths = CityPaths(state.city_dir())
+    overrides = Overrides.load(paths.overrides)
+    overrides.extra_sessions[template] = overrides.extra_sessions.get(template, 0) + 1
+    overrides.save(paths.overrides)
+    reply = notify_controller(state.city_dir())
+    click.echo(f"{template}: one more session asked for"
+               + ("" if reply else "; it starts at the next gc start"))
+
+
+@session.command("logs")
+@click.argument("name")
+@click.option("--tail", default=200, show_default=True,
+              help="Lines of output to show (0 = all the provider keeps).")
+@click.option("-f", "--follow", "follow_", is_flag=True,
+              help="Keep printing new output as it appears (Ctrl-C ends).")
+@pass_state
+@guard
+def session_logs(state: CliState, name: str, tail: int, follow_: bool) -> None:
+    """NAME's output as the provider keeps it (its terminal scrollback)."""
+    import time
+
+    with state.open_light("session") as city:
+        text = city.hooks.peek(name, tail or 100_000)
+        click.echo(text)
+        if not follow_:
+            return
+        previous = text.splitlines()
+        try:
+            while True:
+                time.sleep(1.0)
+                lines = city.hooks.peek(name, 1000).splitlines()
+                # New lines are those after the longest overlap with what was shown.
+                start = 0
+                for k in range(min(len(previous), len(lines)), 0, -1):
+                    if previous[-k:] == lines[:k]:
+                        start = k
+                        break
+                for line in lines[start:]:
+                    click.echo(line)
+                previous = lines
+        except KeyboardInterrupt:
+            return
+
+
+@session.command("wait")
+@click.argument("name")
+@click.option("--timeout", default="60s", show_default=True,
+              help="How long to wait (30s, 5m).")
+@click.option("--on-beads", help="Not supported: beads are not part of this implementation.")
+@pass_state
+@guard
+def session_wait(state: CliState, name: str, timeout: str, on_beads: str | None) -> None:
+    """Wait until session NAME is running and alive; exit 1 if --timeout passes first."""
+    import time
+
+    from ..config.durations import parse_duration
+    from ..types import Liveness
+
+    if on_beads:
+        raise click.ClickException("waits on beads are not part of Gas City for Python")
+    try:
+        seconds = parse_duration(timeout)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--timeout") from None
+    deadline = time.monotonic() + seconds
+    with state.open_light("session") as city:
+        while True:
+            if any(r.name == name and r.liveness is Liveness.ALIVE
+                   for r in city.hooks.list_running(name)):
+                click.echo(f"{name}: running")
+                return
+            if time.monotonic() >= deadline:
+                raise click.ClickException(f"{name}: not running after {timeout}")
+            time.sleep(0.2)
 
 
 @session.command("attach")
@@ -237,21 +474,91 @@ def runtime() -> None:
 
 
 def _own_session(name: str | None) -> str:
-    name = name or os.environ.get("GC_SESSION_NAME")
+    name = name or os.environ.get("GC_SESSION_NAME") or os.environ.get("GC_AGENT")
     if not name:
         raise click.ClickException(
-            "no session name: run inside a Gas City session (GC_SESSION_NAME) or pass --session"
+            "no session name: run inside a Gas City session (GC_SESSION_NAME) or pass NAME"
         )
     return name
 
 
-@runtime.command("drain-ack")
-@click.option("--session", "name", help="Session name (default: $GC_SESSION_NAME).")
+def _session_arg(fn: Any) -> Any:
+    fn = click.option("--session", "name_option", hidden=True)(fn)
+    return click.argument("name", required=False)(fn)
+
+
+def _emit(city: Any, type_: str, name: str, message: str, **payload: Any) -> None:
+    from ..errors import GasCityError
+    from ..types import EventDraft
+
+    try:
+        city.hooks.emit_event(EventDraft(type=type_, actor=caller(), subject=name,
+                                         message=message, payload=payload))
+    except GasCityError:
+        pass  # the flag is set; the event only records it
+
+
+@runtime.command("drain")
+@click.argument("name")
 @pass_state
 @guard
-def drain_ack(state: CliState, name: str | None) -> None:
+def drain(state: CliState, name: str) -> None:
+    """Ask session NAME to wind down: it sees drain-check say yes, finishes, then runs
+    drain-ack; the controller stops it and starts it again fresh."""
+    with state.open_light("session", "events") as city:
+        city.hooks.set_meta(name, META_DRAIN, DRAIN_MANUAL)
+        _emit(city, SESSION_DRAINING, name, f"{name}: draining ({DRAIN_MANUAL})",
+              reason=DRAIN_MANUAL)
+        notify_controller(city.dir)
+    click.echo(f"{name}: draining")
+
+
+@runtime.command("undrain")
+@click.argument("name")
+@pass_state
+@guard
+def undrain(state: CliState, name: str) -> None:
+    """Call off a drain of session NAME (clears the drain and its acknowledgement)."""
+    with state.open_light("session", "events") as city:
+        city.hooks.remove_meta(name, META_DRAIN)
+        city.hooks.remove_meta(name, META_DRAIN_ACK)
+        _emit(city, SESSION_UNDRAINED, name, f"{name}: undrained")
+        notify_controller(city.dir)
+    click.echo(f"{name}: undrained")
+
+
+@runtime.command("request-restart")
+@_session_arg
+@click.option("--no-block", is_flag=True,
+              help="Return at once instead of waiting to be stopped (for scripts).")
+@pass_state
+@guard
+def request_restart(state: CliState, name: str | None, name_option: str | None,
+                    no_block: bool) -> None:
+    """Ask the controller to restart this session fresh, then block until it is stopped
+    (so the agent spends nothing more meanwhile)."""
+    import time
+
+    name = _own_session(name or name_option)
+    with state.open_light("session", "events") as city:
+        city.hooks.set_meta(name, META_DRAIN, DRAIN_RESTART)
+        _emit(city, SESSION_DRAINING, name, f"{name}: draining ({DRAIN_RESTART})",
+              reason=DRAIN_RESTART)
+        notify_controller(city.dir)
+    click.echo(f"{name}: restart requested")
+    if no_block:
+        return
+    while True:
+        time.sleep(3600)
+
+
+@runtime.command("drain-ack")
+@_session_arg
+@pass_state
+@guard
+def drain_ack(state: CliState, name: str | None, name_option: str | None) -> None:
     """Tell the controller this session finished its work and may be stopped."""
-    name = _own_session(name)
+    name = _own_session(name or name_option)
     with state.open_light("session") as city:
         city.hooks.set_meta(name, META_DRAIN_ACK, "1")
         notify_controller(city.dir)
@@ -259,12 +566,12 @@ def drain_ack(state: CliState, name: str | None) -> None:
 
 
 @runtime.command("drain-check")
-@click.option("--session", "name", help="Session name (default: $GC_SESSION_NAME).")
+@_session_arg
 @pass_state
 @guard
-def drain_check(state: CliState, name: str | None) -> None:
+def drain_check(state: CliState, name: str | None, name_option: str | None) -> None:
     """Exit 0 (and print the reason) if this session is being drained, else 1."""
-    name = _own_session(name)
+    name = _own_session(name or name_option)
     with state.open_light("session") as city:
         reason = city.hooks.get_meta(name, META_DRAIN)
     if reason:

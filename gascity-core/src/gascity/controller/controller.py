@@ -350,6 +350,12 @@ class Controller:
         if derived is None or derived.config is not config:
             derived = self._derived = _Derived(config, levels=waves(config))
         counts = {name: res.count for name, res in scale.items()}
+        for a in pools:
+            if overrides.extra_sessions.get(a.name):
+                # `gc session new`: instances above the scale check, within the pool's cap.
+                cap = a.max_active_sessions
+                wanted = counts.get(a.name, 0) + overrides.extra_sessions[a.name]
+                counts[a.name] = wanted if cap is None else min(cap, wanted)
         key = (tuple(sorted(counts.items())), suspended, city_suspended)
         if derived.desired is None or derived.desired_key != key:
             derived.desired_key = key
@@ -367,6 +373,9 @@ class Controller:
                 rig_agents=self.loaded.composition.rig_agents,
             )
         desired = derived.desired
+        if overrides.held_sessions:
+            held = set(overrides.held_sessions)
+            desired = {n: d for n, d in desired.items() if n not in held}
         for agent_name, why in derived.unresolved.items():
             report.failed[agent_name] = why
             if self._unresolved.get(agent_name) != why:  # once, not every tick

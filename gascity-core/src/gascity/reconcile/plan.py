@@ -33,6 +33,8 @@ from typing import Any
 from .. import event_names as ev
 from ..config.models import AgentConfig, CityConfig
 from ..types import (
+    DRAIN_MANUAL,
+    DRAIN_RESTART,
     META_DRAIN,
     META_DRAIN_ACK,
     META_FINGERPRINT,
@@ -131,6 +133,11 @@ def waves(config: CityConfig) -> dict[str, int]:
     for name in deps:
         visit(name, frozenset())
     return level
+
+
+OPERATOR_DRAINS = frozenset({DRAIN_MANUAL, DRAIN_RESTART})
+"""Drain reasons set from outside (``gc runtime drain``, ``request-restart``): the
+controller keeps them, where it calls off its own scale drains of a wanted session."""
 
 
 def _drain_of(
@@ -239,6 +246,17 @@ def make_plan(
         if stored is None:
             stored = state.fingerprints.get(name)
         drifted = stored is not None and stored != d.fingerprint
+        if drain is not None and drain.reason in OPERATOR_DRAINS:
+            # `gc runtime drain` / `request-restart`: wanted, but asked to wind down; once
+            # acknowledged (a restart request needs none) it starts again, fresh.
+            if ack or drain.reason == DRAIN_RESTART:
+                new.drains.pop(name, None)
+                plan.stops.append(StopAction(name, d.agent, drain.reason))
+                pending_starts.append(StartAction(d, level.get(d.agent, 0), drain.reason))
+            else:
+                new.drains[name] = drain
+                plan.healthy.add(name)
+            continue
         if drain is not None and not drifted:
             # Wanted again (scale) or the config went back (drift): un-drain.
             plan.drains.append(DrainAction(name, d.agent, drain.reason, undrain=True))

@@ -121,6 +121,10 @@ class Overrides:
     suspended_agents: list[str] = field(default_factory=list)
     woken: list[str] = field(default_factory=list)
     """``on_demand`` named sessions started by ``gc session wake`` (until closed)."""
+    held_sessions: list[str] = field(default_factory=list)
+    """Sessions ``gc session suspend`` / ``close`` took down: not started until woken."""
+    extra_sessions: dict[str, int] = field(default_factory=dict)
+    """Pool instances ``gc session new`` asked for, above what the scale check says."""
 
     @classmethod
     def load(cls, path: Path) -> Overrides:
@@ -128,10 +132,17 @@ class Overrides:
             raw = json.loads(path.read_text())
         except (OSError, ValueError):
             return cls()
+        if not isinstance(raw, dict):
+            return cls()
+        extra = raw.get("extra_sessions", {})
         return cls(
             city_suspended=bool(raw.get("city_suspended", False)),
             suspended_agents=sorted(set(raw.get("suspended_agents", []))),
             woken=sorted(set(raw.get("woken", []))),
+            held_sessions=sorted(set(raw.get("held_sessions", []))),
+            extra_sessions={str(k): int(v) for k, v in extra.items()
+                            if isinstance(v, int) and v > 0} if isinstance(extra, dict)
+            else {},
         )
 
     def save(self, path: Path) -> None:
