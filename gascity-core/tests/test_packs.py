@@ -369,8 +369,11 @@ def test_on_demand_named_session_starts_when_woken_and_stays(tmp_path: Path) -> 
         assert fake.sessions["spare"].command == "keep"
     finally:
         opened.close()
-    bad = runner.invoke(cli, ["--city", str(tmp_path), "session", "wake", "keeper"])
-    assert bad.exit_code != 0 and "not an on_demand named session" in bad.output
+    # An always-on session has nothing to wake but a hold (gc session suspend).
+    held = runner.invoke(cli, ["--city", str(tmp_path), "session", "wake", "keeper"])
+    assert held.exit_code == 0 and "keeper: woken" in held.output, held.output
+    bad = runner.invoke(cli, ["--city", str(tmp_path), "session", "wake", "nobody"])
+    assert bad.exit_code != 0 and "no session of this city" in bad.output
 
 
 def test_on_boot_runs_at_controller_start_and_on_death_after_a_crash(tmp_path: Path) -> None:
