@@ -73,6 +73,10 @@ def test_events_after_a_cursor(city: RunningCity) -> None:
     rest = city.get(f"/v0/events?type=test.page&limit=2&after_seq={cursor}").json()
     assert [e["message"] for e in rest["items"]] == ["2"]
     assert "next_cursor" not in rest
+    assert len(city.get("/v0/events?type=test.page&since=10m").json()["items"]) == 3
+    assert city.get("/v0/events?type=test.page&since=1ms").json()["items"] == []
+    bad = city.get("/v0/events?since=soon")
+    assert bad.status == 400 and bad.json()["message"].startswith("since: ")
     started = city.get("/v0/events?type=session.woke").json()["items"]
     assert {e["subject"] for e in started} == {"mayor", "polecat-1", "polecat-2"}
 

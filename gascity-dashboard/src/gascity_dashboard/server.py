@@ -12,7 +12,7 @@ Routes (JSON shaped like the reference's ``/v0`` API where it has an equivalent)
 ``GET /v0/pools``                           pools: desired vs running, scale_check
 ``GET /v0/sessions``                        the latest listing
 ``GET /v0/session/NAME/peek?lines=N``       a session's recent output
-``GET /v0/events?after_seq=&type=&limit=``  events after a cursor (``next_cursor``)
+``GET /v0/events?after_seq=&type=&since=``  events after a cursor (``next_cursor``)
 ``GET /v0/events/stream``                   Server-Sent Events (``after_seq``,
                                             ``Last-Event-ID``)
 ``GET /v0/mail/count?agent=NAME``           open/unread mail (every agent without one)
@@ -32,6 +32,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from gascity import __version__
+from gascity.config.durations import parse_duration
 from gascity.errors import GasCityError
 from gascity.types import Event, EventFilter
 
@@ -155,7 +157,14 @@ class ApiServer:
         limit = _int(q, "limit", 100, 1, 1000)
         types = tuple(t for t in q.get("type", "").split(",") if t)
         newest = q.get("newest", "") in ("1", "true")
-        filt = EventFilter(types=types, actor=q.get("actor") or None,
+        since = None
+        if q.get("since"):
+            try:
+                ago = parse_duration(q["since"])
+            except ValueError as exc:
+                raise ApiError(400, "invalid", f"since: {exc}, got {q['since']!r}") from None
+            since = datetime.now(UTC) - timedelta(seconds=ago)
+        filt = EventFilter(types=types, actor=q.get("actor") or None, since=since,
                            after_seq=_int(q, "after_seq", 0, 0, None), limit=limit,
                            newest=newest)
         try:
