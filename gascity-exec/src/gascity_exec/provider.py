@@ -103,7 +103,8 @@ class ExecProvider:
         env = {**os.environ, **ctx.env}
         env["GC_CITY"] = str(ctx.city_dir)
         env["GC_CITY_NAME"] = ctx.city_name
-        env["GC_EXEC_STATE_DIR"] = str(ctx.state_dir / "exec")
+        # GC_EXEC_STATE_DIR reaches the script only when the user set it, as in the
+        # reference (scripts then pick their own default under $TMPDIR).
         env.update(self.settings.env)
         self.env: dict[str, str] = env
         self._lock = threading.Lock()
@@ -274,6 +275,9 @@ class ExecProvider:
                 raise SessionError(f"{error}; cleanup failed too: {self._describe(cleanup)}")
             raise error
         self._remember(name, True)
+        if result.stderr.strip():
+            # pre_start / session_setup failures are the script's warnings, not errors.
+            log.warning("exec start %s: %s", name, result.stderr.strip())
         for key, value in config.meta.items():
             meta = self._run("set-meta", name, key, stdin=value.encode("utf-8"))
             if meta.returncode == EXIT_UNKNOWN_OP and not meta.timed_out:

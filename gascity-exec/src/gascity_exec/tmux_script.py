@@ -193,9 +193,10 @@ def op_start(name: str) -> None:
         return work_dir if os.path.isdir(work_dir) else None
 
     for i, command in enumerate(config.get("pre_start") or [], 1):
+        # Non-fatal, as the reference's protocol says: warn and start anyway.
         failed = _run_step(["sh", "-c", str(command)], cwd(), child_env, f"pre_start command {i}")
         if failed:
-            raise Failure(f"start: {failed}")
+            print(f"warning: {failed}", file=sys.stderr)
 
     unset = [arg for k, v in sorted(env.items()) if v == "" for arg in ("-u", k)]
     assign = [f"{k}={v}" for k, v in sorted(env.items()) if v != ""]
