@@ -60,7 +60,7 @@ def test_names_and_values_pass_through_argv_intact(
         provider.remove_meta(name, "gc.key; x")
         provider.process_alive(name, ["p"])
         provider.last_activity(name)
-        provider.send_keys(name, "Enter", "C-c")
+        provider.send_keys(name, ["Enter", "C-c"])
         provider.clear_scrollback(name)
         provider.copy_to(name, "/src dir/a;b", "rel dst")
         provider.stop(name)

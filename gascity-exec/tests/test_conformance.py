@@ -18,6 +18,8 @@ class TestExecTmuxConformance(SessionProviderKit):
     # A tmux session ends with its agent, so an exited agent vanishes from the
     # listing rather than being reported DEAD (the protocol cannot say DEAD).
     reports_dead = False
+    # The reference's exec protocol: pre_start failures warn, the start goes on.
+    pre_start_failure_is_fatal = False
 
     @pytest.fixture
     def session_hooks(

@@ -44,7 +44,7 @@ def test_exit_2_on_every_op_is_tolerated_and_never_dead(
         hooks.get_meta("worker-1", "gc.fingerprint")
     with pytest.raises(Unsupported):
         hooks.set_meta("worker-1", "gc.drain", "1")
-    provider.send_keys("worker-1", "Enter")
+    provider.send_keys("worker-1", ["Enter"])
     provider.clear_scrollback("worker-1")
     provider.copy_to("worker-1", str(tmp_path), "x")
 

@@ -157,7 +157,7 @@ def test_process_alive_activity_and_extra_ops(
 def test_send_keys_sends_key_names(tmux_provider: ExecProvider, tmp_path: Path) -> None:
     tmux_provider.start("keys", StartConfig(command="cat", work_dir=str(tmp_path)))
     wait_for(lambda: tmux_provider.process_alive("keys", ["cat"]), 15, what="cat up")
-    tmux_provider.send_keys("keys", "h", "i", "Space", "x", "Enter")
+    tmux_provider.send_keys("keys", ["h", "i", "Space", "x", "Enter"])
     output(tmux_provider, "keys", "hi x\nhi x")  # typed, then echoed by cat
 
 

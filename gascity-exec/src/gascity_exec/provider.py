@@ -244,6 +244,7 @@ class ExecProvider:
                 sessions.append(RunningSession(name=line))
         return sessions
 
+    @hookimpl
     def is_running(self, name: str) -> bool | None:
         """``is-running``, or an exact match in ``list-running <name>`` when the script
         does not implement it; ``None`` when neither can tell."""
@@ -372,18 +373,24 @@ class ExecProvider:
             return None
         return when.astimezone(UTC)
 
-    # -------------------------------------------- ops outside the hook surface
+    # ------------------------------------------------- optional session hooks
 
-    def send_keys(self, name: str, *keys: str) -> None:
+    @hookimpl
+    def send_keys(self, name: str, keys: Sequence[str]) -> bool:
         """Send tmux-style key names (``Enter``, ``Down``) to the session."""
         self._check("send-keys", name, *keys)
+        return True
 
-    def clear_scrollback(self, name: str) -> None:
+    @hookimpl
+    def clear_scrollback(self, name: str) -> bool:
         self._check("clear-scrollback", name)
+        return True
 
-    def copy_to(self, name: str, src: str, rel_dst: str = "") -> None:
+    @hookimpl
+    def copy_to(self, name: str, src: str, rel_dst: str) -> bool:
         """Copy ``src`` into the session's working directory at ``rel_dst``."""
         self._check("copy-to", name, src, rel_dst)
+        return True
 
     # --------------------------------------------------------- every plugin
 

@@ -181,6 +181,7 @@ class Controller:
         self._reload_requested = False
         self._stop = threading.Event()
         self._unresolved: dict[str, str] = {}
+        self._list_error: str | None = None
 
     @property
     def hooks(self) -> Hooks:
@@ -384,14 +385,23 @@ class Controller:
                            agent=agent_name, reason="launch", error=why)
         self._unresolved = derived.unresolved
         t_list = time.perf_counter()
-        running = self.hooks.list_running("")  # the tick's one provider call
+        state = self.state
+        try:
+            running = self.hooks.list_running("")  # the tick's one provider call
+            self._list_error = None
+        except GasCityError as exc:
+            running, unseen = self._probe_each(list(desired), config.daemon.probe_concurrency, exc)
+            # A session the probe says is gone is started again, but not counted as a
+            # crash: the listing that would show how it ended is what failed.
+            state = state.copy()
+            state.last_running = [n for n in state.last_running if n not in unseen]
         report.list_seconds = time.perf_counter() - t_list
         now = self.clock()
         plan = make_plan(
             config=config,
             desired=desired,
             running=running,
-            state=self.state,
+            state=state,
             now=now,
             scale=scale,
             acked=self._probe_acks(running),
@@ -408,6 +418,46 @@ class Controller:
         self.state = plan.state
         self._save_state(now)
         report.changed = not plan.is_noop or bool(report.config_error)
+
+    def _probe_each(
+        self, names: list[str], concurrency: int, error: GasCityError
+    ) -> tuple[list[RunningSession], set[str]]:
+        """The listing failed: ask each desired session instead (bounded concurrency).
+
+        Only desired sessions are asked, so nothing is an orphan and nothing is
+        stopped for it; a session that answers "running" or cannot be asked is left
+        alone this tick (``STARTING``: never restarted, never a crash). Returns the
+        sessions to plan with and the names the provider says are not running.
+        """
+        message = f"listing sessions failed: {error}"
+        if self._list_error != message:  # one event per outage, not one per tick
+            log.warning("%s; asking each desired session instead", message)
+            self._emit(ev.SESSION_LIST_FAILED, self.city.name, message, error=str(error))
+        self._list_error = message
+
+        def probe(name: str) -> bool | None:
+            try:
+                return self.hooks.is_running(name)
+            except GasCityError as exc:
+                log.debug("is_running %s: %s", name, exc)
+                return None
+
+        if not names:
+            return [], set()
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
+            answers = dict(zip(names, pool.map(probe, names), strict=True))
+        running = [
+            RunningSession(name, Liveness.STARTING, detail="listing failed")
+            for name, up in answers.items()
+            if up is not False
+        ]
+        return running, {name for name, up in answers.items() if up is False}
+
+    def _desired_names(self) -> set[str]:
+        derived = self._derived
+        if derived is not None and derived.desired is not None:
+            return set(derived.desired)
+        return {a.name for a in self.loaded.config.agent}  # no tick ran in this process
 
     def _save_state(self, now: float) -> None:
         """Rewrite the state file only when it changed; stamp the tick on it always.
@@ -801,9 +851,14 @@ class Controller:
         config = self.loaded.config
         try:
             running = self.hooks.list_running("")
-        except Exception:
-            log.exception("listing sessions for shutdown failed")
-            return []
+        except Exception as exc:
+            # Stop every name we know of rather than leave sessions behind: stop is
+            # idempotent, so a name that is not running costs one call.
+            known = sorted(set(self.state.last_running) | self._desired_names())
+            log.warning("listing sessions for shutdown failed (%s); stopping each of %d "
+                        "known names", exc, len(known))
+            running = [RunningSession(n, Liveness.UNKNOWN, detail="listing failed")
+                       for n in known]
         for record in running:
             try:
                 self.hooks.interrupt(record.name)
@@ -812,7 +867,11 @@ class Controller:
         deadline = time.monotonic() + config.daemon.shutdown_timeout
         names = {r.name for r in running}
         while time.monotonic() < deadline:
-            current = [r for r in self.hooks.list_running("") if r.name in names]
+            try:
+                current = [r for r in self.hooks.list_running("") if r.name in names]
+            except Exception:
+                break  # no way to watch them wind down: go on to stop them
+
             if all(r.liveness is Liveness.DEAD for r in current):
                 break
             time.sleep(0.1)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from ..coordination import Coordination
-from ..errors import PluginError, Unsupported
+from ..errors import PluginError, SessionNotFound, Unsupported
 from ..types import (
     Event,
     EventDraft,
@@ -92,11 +92,18 @@ class Hooks:
     def stop(self, name: str) -> bool:
         return self._action("stop", name=name)
 
+    def _best_effort(self, hook: str, **kwargs: Any) -> None:
+        """The reference's best-effort ops: a session that is not there is no error."""
+        try:
+            self._action(hook, **kwargs)
+        except SessionNotFound:
+            log.debug("%s: session %s is not running", hook, kwargs.get("name"))
+
     def interrupt(self, name: str) -> None:
-        self._action("interrupt", name=name)
+        self._best_effort("interrupt", name=name)
 
     def nudge(self, name: str, text: str) -> None:
-        self._action("nudge", name=name, text=text)
+        self._best_effort("nudge", name=name, text=text)
 
     def peek(self, name: str, lines: int = 50) -> str:
         return str(self._value("peek", name=name, lines=lines))
@@ -112,6 +119,8 @@ class Hooks:
         self._action("remove_meta", name=name, key=key)
 
     def process_alive(self, name: str, process_names: Sequence[str]) -> bool | None:
+        if not process_names:
+            return True  # the reference: nothing to check is alive
         result: bool | None = self._hook.process_alive(name=name, process_names=process_names)
         return result
 
@@ -128,13 +137,13 @@ class Hooks:
         return result
 
     def send_keys(self, name: str, keys: Sequence[str]) -> None:
-        self._action("send_keys", name=name, keys=list(keys))
+        self._best_effort("send_keys", name=name, keys=list(keys))
 
     def clear_scrollback(self, name: str) -> None:
-        self._action("clear_scrollback", name=name)
+        self._best_effort("clear_scrollback", name=name)
 
     def copy_to(self, name: str, src: str, rel_dst: str) -> None:
-        self._action("copy_to", name=name, src=src, rel_dst=rel_dst)
+        self._best_effort("copy_to", name=name, src=src, rel_dst=rel_dst)
 
     # ------------------------------------------------------------------- events
 

@@ -7,6 +7,7 @@ import shlex
 import threading
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -315,11 +316,77 @@ class SessionProviderKit:
         if self.supports_peek:
             self.wait_output(hooks, name, "got-int")
 
-    def test_operations_on_missing_session_raise(self, hooks: Hooks) -> None:
+    def test_operations_on_missing_session(self, hooks: Hooks) -> None:
+        # The reference's missing-session semantics: interrupt and nudge are
+        # best-effort (no error), peek of a missing session is an error.
         ghost = self.name("ghost")
         if self.supports_peek:
             with pytest.raises(SessionError):
                 hooks.peek(ghost, 5)
         if self.supports_nudge:
-            with pytest.raises(SessionError):
-                hooks.nudge(ghost, "x")
+            hooks.nudge(ghost, "x")
+        if self.supports_interrupt:
+            hooks.interrupt(ghost)
+        if hooks.implements("send_keys"):
+            hooks.send_keys(ghost, ["Enter"])
+        if hooks.implements("is_running"):
+            assert hooks.is_running(ghost) is False
+
+    def test_meta_overwrite_and_multiple_keys(self, hooks: Hooks, tmp_path: Path) -> None:
+        if not self.supports_meta:
+            pytest.skip("provider declares no metadata support")
+        name = self.name("metas")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        hooks.set_meta(name, "key", "v1")
+        hooks.set_meta(name, "key", "v2")
+        hooks.set_meta(name, "key2", "val2")
+        assert hooks.get_meta(name, "key") == "v2"
+        assert hooks.get_meta(name, "key2") == "val2"
+        assert hooks.get_meta(name, "never-set") is None
+        hooks.remove_meta(name, "key")
+        assert hooks.get_meta(name, "key") is None
+        assert hooks.get_meta(name, "key2") == "val2"
+
+    def test_process_alive_with_no_names_is_true(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("noproc")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        assert hooks.process_alive(name, []) is True
+
+    def test_last_activity_without_error(self, hooks: Hooks, tmp_path: Path) -> None:
+        name = self.name("activity")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        try:
+            when = hooks.last_activity(name)
+        except Unsupported:
+            return
+        assert when is None or when.tzinfo is not None
+
+    def test_concurrent_ops_on_distinct_sessions(self, hooks: Hooks, tmp_path: Path) -> None:
+        names = [self.name(f"conc{i}") for i in range(3)]
+        for n in names:
+            self.start(hooks, n, self.config("sleep 300", tmp_path))
+        for n in names:
+            assert wait_for(partial(self.listed, hooks, n), self.timeout, what=n)
+        errors: list[BaseException] = []
+
+        def each(n: str) -> None:
+            try:
+                if self.supports_interrupt:
+                    hooks.interrupt(n)
+                hooks.process_alive(n, ["sleep"])
+                hooks.list_running(n)
+                if hooks.implements("is_running"):
+                    hooks.is_running(n)
+                hooks.stop(n)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=each, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        for n in names:
+            gone = partial(lambda n: self.listed(hooks, n) is None, n)
+            wait_for(gone, self.timeout, what=f"{n} gone")
