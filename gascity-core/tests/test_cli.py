@@ -161,7 +161,7 @@ def test_config_commands(city: Path) -> None:
         "[beads]\nprovider = 'bd'\n")
     warned = gc(city, "config", "validate")
     assert warned.exit_code == 0, warned.output
-    assert "agent[0].work_query: recognised, not implemented here" in warned.output
+    assert "agent[0].work_query (agent 'x'): recognised, not implemented here" in warned.output
     assert "beads: recognised, not implemented here (in Gas City: the bead store" in warned.output
 
 

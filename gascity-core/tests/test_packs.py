@@ -404,7 +404,7 @@ def test_on_boot_runs_at_controller_start_and_on_death_after_a_crash(tmp_path: P
 
 
 def test_session_live_is_reapplied_on_change_without_a_restart(tmp_path: Path) -> None:
-    base = ('[daemon]\nshutdown_timeout = "100ms"\n'
+    base = ('[workspace]\nname = "live"\n[daemon]\nshutdown_timeout = "100ms"\n'
             '[[agent]]\nname = "keeper"\nstart_command = "keep"\n'
             'session_setup = ["echo setup {{.Session}}"]\n')
     write(tmp_path, {"city.toml": base + 'session_live = ["echo v1 {{.Session}} >> live.log"]\n'})

@@ -103,11 +103,11 @@ def test_reference_style_city_parses_and_warns_once_per_recognised_key() -> None
     assert keys == [
         "workspace.prefix",
         "workspace.install_agent_hooks",
-        "agent[0].option_defaults",
-        "agent[0].work_query",
-        "agent[0].wake_mode",
-        "agent[1].attach",
-        "agent[4].pool",
+        "agent[0].option_defaults (agent 'mayor')",
+        "agent[0].work_query (agent 'mayor')",
+        "agent[0].wake_mode (agent 'mayor')",
+        "agent[1].attach (agent 'dock')",
+        "agent[4].pool (agent 'tug')",
         "session.setup_timeout",
         "daemon.formula_v2",
         "beads",
@@ -117,7 +117,7 @@ def test_reference_style_city_parses_and_warns_once_per_recognised_key() -> None
     ], warnings
     by_key = dict(zip(keys, warnings, strict=True))
     assert "recognised, not implemented here (in Gas City: the bead store" in by_key["beads"]
-    assert "deprecated; use min_active_sessions" in by_key["agent[4].pool"]
+    assert "deprecated; use min_active_sessions" in by_key["agent[4].pool (agent 'tug')"]
     # The legacy pool table is mapped onto the agent's keys.
     tug = config.agent_named("tug")
     assert tug is not None

@@ -120,6 +120,24 @@ def _pack_paths(agent: dict[str, Any], base: Path, pack_dir: Path) -> dict[str, 
     return out
 
 
+def _apply_patch(
+    agent: dict[str, Any], patch: Mapping[str, Any], targeting: tuple[str, ...], source: str,
+    log: list[str],
+) -> dict[str, Any]:
+    """``agent`` with the patch's keys set; ``<key>_append`` extends a list key."""
+    out = dict(agent)
+    for key, value in patch.items():
+        if key in targeting:
+            continue
+        base = key.removesuffix("_append")
+        if base != key and base in _LIST_APPEND and isinstance(value, list):
+            out[base] = [*out.get(base, []), *value]
+        else:
+            out[key] = value
+        log.append(f"{key} ({source})")
+    return out
+
+
 class _Composer:
     def __init__(self, city_dir: Path) -> None:
         self.city_dir = city_dir
@@ -302,17 +320,8 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
                 f"patches.agent (name '{name}'): no composed agent has this name; expected "
                 f"one of: {', '.join(sorted(str(n) for n in by_name)) or 'none'}"
             ])
-        target = dict(agents[found])
-        for key, value in patch.items():
-            if key in ("name", "dir"):
-                continue
-            if key.endswith("_append") and key[: -len("_append")] in _LIST_APPEND:
-                base_key = key[: -len("_append")]
-                target[base_key] = [*target.get(base_key, []), *value]
-            else:
-                target[key] = value
-            result.patched.setdefault(str(name), []).append(f"{key} ({source})")
-        agents[found] = target
+        agents[found] = _apply_patch(agents[found], patch, ("name", "dir"), source,
+                                     result.patched.setdefault(str(name), []))
     city_rig_scoped = [(a, src) for a, src, _ in composer.pack_agents
                        if a.get("scope", "rig") == "rig"]
     for rig in rigs:
@@ -393,17 +402,9 @@ def _stamp_rig(
         if isinstance(deps, list):
             clone["depends_on"] = [f"{rig_name}--{d}" if d in chosen else d for d in deps]
         for patch in patches:
-            if patch.get("agent") != base:
-                continue
-            for key, value in patch.items():
-                if key == "agent":
-                    continue
-                if key.endswith("_append") and key[: -len("_append")] in _LIST_APPEND:
-                    clone[key[: -len("_append")]] = [*clone.get(key[: -len("_append")], []),
-                                                     *value]
-                else:
-                    clone[key] = value
-                result.patched.setdefault(name, []).append(f"{key} ({where}.patches)")
+            if patch.get("agent") == base:
+                clone = _apply_patch(clone, patch, ("agent",), f"{where}.patches",
+                                     result.patched.setdefault(name, []))
         if name in by_name:
             continue  # an agent of city.toml already has this identity
         by_name[name] = len(agents)

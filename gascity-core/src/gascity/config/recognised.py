@@ -138,12 +138,13 @@ def _set_fields(model: BaseModel) -> list[str]:
     return [k for k in type(model).model_fields if k in model.model_fields_set]
 
 
-def recognised_warnings(model: BaseModel, prefix: str = "") -> list[str]:
+def recognised_warnings(model: BaseModel, prefix: str = "", owner: str = "") -> list[str]:
     """One line per recognised-only or deprecated key set in ``model`` (recursively).
 
     ``[beads] provider = "bd"`` gives ``beads: recognised, not implemented here (in Gas
-    City: the bead store ...); ignored``. A whole recognised section warns once, not
-    once per key inside it.
+    City: the bead store ...); ignored``; keys of an agent name it, as errors do:
+    ``agent[2].wake_mode (agent 'dog'): ...``. A whole recognised section warns once,
+    not once per key inside it.
     """
     out: list[str] = []
     fields = type(model).model_fields
@@ -153,25 +154,32 @@ def recognised_warnings(model: BaseModel, prefix: str = "") -> list[str]:
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         if RECOGNISED in extra:
             out.append(
-                f"{path}: recognised, not implemented here (in Gas City: {extra[RECOGNISED]}); "
-                "ignored"
+                f"{path}{owner}: recognised, not implemented here (in Gas City: "
+                f"{extra[RECOGNISED]}); ignored"
             )
             continue
         if DEPRECATED in extra:
-            out.append(f"{path}: deprecated; use {extra[DEPRECATED]} (mapped for now)")
+            out.append(f"{path}{owner}: deprecated; use {extra[DEPRECATED]} (mapped for now)")
         value = getattr(model, key)
-        out.extend(_walk(value, path))
+        out.extend(_walk(value, path, key, owner))
     return out
 
 
-def _walk(value: Any, path: str) -> list[str]:
+_OWNER_KIND = {"agent": "agent", "rigs": "rig", "named_session": "named session"}
+
+
+def _walk(value: Any, path: str, key: str, owner: str) -> list[str]:
     if isinstance(value, BaseModel):
-        return recognised_warnings(value, path)
+        return recognised_warnings(value, path, owner)
     out: list[str] = []
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            out.extend(_walk(item, f"{path}[{i}]"))
+            name = getattr(item, "name", None)
+            label = owner
+            if key in _OWNER_KIND and isinstance(name, str) and name:
+                label = f" ({_OWNER_KIND[key]} '{name}')"
+            out.extend(_walk(item, f"{path}[{i}]", key, label))
     elif isinstance(value, dict):
         for k, item in value.items():
-            out.extend(_walk(item, f"{path}.{k}"))
+            out.extend(_walk(item, f"{path}.{k}", k, owner))
     return out
