@@ -24,7 +24,7 @@ from ..plugins.manager import SELECTABLE
 from ..reconcile import ControllerState
 from ..reconcile.desired import session_owner
 from ..reconcile.state import Overrides
-from ..types import EventDraft
+from ..types import META_DRAIN, EventDraft
 from .common import (
     EXIT_USAGE,
     CliState,
@@ -251,7 +251,32 @@ def stop(state: CliState, path: Path | None, wait: float) -> None:
             ": " + ", ".join(stopped) if stopped else ""))
 
 
+def _last_start_failures(city: City) -> dict[str, str]:
+    """Agent -> the error of its latest start, when that start failed (no later woke)."""
+    from ..event_names import SESSION_START_FAILED, SESSION_WOKE
+    from ..types import EventFilter
+
+    try:
+        recent = city.hooks.list_events(EventFilter(
+            types=(SESSION_START_FAILED, SESSION_WOKE), limit=500, newest=True))
+    except GasCityError:
+        return {}
+    failed: dict[str, str] = {}
+    for event in recent:  # oldest first: a later woke clears an earlier failure
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        agent = str(payload.get("agent") or event.subject)
+        if event.type == SESSION_START_FAILED:
+            failed[agent] = str(payload.get("error") or event.message)
+        else:
+            failed.pop(agent, None)
+    return failed
+
+
+_LIVE = ("alive", "starting")
+
+
 def _status(city: City) -> dict[str, Any]:
+    """What runs now (the live listing) against what the current city.toml wants."""
     config = city.loaded.config
     paths = CityPaths(city.dir)
     pid = holder_pid(paths.lock)
@@ -266,32 +291,84 @@ def _status(city: City) -> dict[str, Any]:
         entry = {
             "name": record.name,
             "liveness": record.liveness.value,
-            "draining": record.name in ctl_state.drains,
+            "draining": record.name in ctl_state.drains or bool(
+                record.meta and record.meta.get(META_DRAIN)),
         }
         if owner is None:
             orphans.append(entry)
         else:
             per_agent[owner[0]].append(entry)
+    failures = _last_start_failures(city)
+    held = set(overrides.held_sessions)
+    asleep = city.loaded.composition.on_demand - set(overrides.woken)
+    city_suspended = overrides.city_suspended or config.workspace.suspended
+
+    def agent_of(session: str) -> str | None:
+        owner = session_owner(session, agents)
+        return owner[0] if owner else None
+
     agent_rows = []
     for agent in config.agent:
         suspended = agent.suspended or agent.name in overrides.suspended_agents
-        if suspended or overrides.city_suspended or config.workspace.suspended:
+        sessions = per_agent[agent.name]
+        live = [x for x in sessions if x["liveness"] in _LIVE]
+        notes: list[str] = []
+        if city_suspended or suspended or agent.name in asleep:
             desired = 0
         elif agent.is_pool:
-            desired = ctl_state.pool_desired.get(agent.name, agent.min_sessions)
+            # The pool's last scale-check result, bounded by the bounds city.toml has now.
+            low, high = agent.min_active_sessions or 0, agent.max_active_sessions
+            desired = max(low, ctl_state.pool_desired.get(agent.name, low))
+            desired += overrides.extra_sessions.get(agent.name, 0)
+            desired = desired if high is None else min(high, desired)
         else:
             desired = 1
+        mine_held = sorted(n for n in held if agent_of(n) == agent.name)
+        desired = max(0, desired - len(mine_held))
+        if suspended:
+            notes.append("suspended")
+        if agent.name in asleep:
+            notes.append("on_demand: asleep (gc session wake)")
+        if mine_held:
+            notes.append("held " + ",".join(mine_held) + " (gc session wake)")
+        if agent.name in ctl_state.quarantined:
+            notes.append("QUARANTINED: crash loop (gc agent resume)")
+        dead = [x["name"] for x in sessions if x["liveness"] not in _LIVE]
+        if dead:
+            notes.append("dead " + ",".join(dead))
+        starting = [x["name"] for x in sessions if x["liveness"] == "starting"]
+        if starting:
+            notes.append("starting " + ",".join(starting))
+        draining = [x["name"] for x in sessions if x["draining"]]
+        if draining:
+            notes.append("draining " + ",".join(draining))
+        blocked = sorted({dep for name, dep in ctl_state.blocked.items()
+                          if agent_of(name) == agent.name})
+        if blocked and len(live) < desired:
+            notes.append("blocked on " + ",".join(blocked))
+        if agent.name in failures and len(live) < desired:
+            notes.append("start failed: " + failures[agent.name].splitlines()[0][:80])
+        if agent.name in ctl_state.scale_errors:
+            notes.append("scale_check failed: "
+                         + ctl_state.scale_errors[agent.name].splitlines()[0][:60])
+        if len(live) < desired and not (blocked or agent.name in failures
+                                        or agent.name in ctl_state.quarantined):
+            notes.append(f"{desired - len(live)} not running yet"
+                         + ("" if pid else " (no controller: gc start)"))
+        elif len(live) > desired and not draining:
+            notes.append(f"{len(live) - desired} above desired (stopped at the next tick)")
         agent_rows.append({
             "name": agent.name,
             "kind": "pool" if agent.is_pool else "agent",
             "desired": desired,
-            "running": len(per_agent[agent.name]),
+            "running": len(live),
             "min": agent.min_active_sessions,
             "max": agent.max_active_sessions,
             "suspended": suspended,
             "quarantined": agent.name in ctl_state.quarantined,
-            "draining": [s["name"] for s in per_agent[agent.name] if s["draining"]],
-            "sessions": per_agent[agent.name],
+            "draining": draining,
+            "notes": notes,
+            "sessions": sessions,
         })
     last_tick = (
         datetime.fromtimestamp(ctl_state.last_tick, UTC).isoformat(timespec="seconds")
@@ -345,16 +422,9 @@ def status(state: CliState, path: Path | None, as_json: bool) -> None:
         click.echo("city is SUSPENDED (gc resume to resume)")
     rows = []
     for a in data["agents"]:
-        notes = []
-        if a["suspended"]:
-            notes.append("suspended")
-        if a["quarantined"]:
-            notes.append("QUARANTINED")
-        if a["draining"]:
-            notes.append("draining " + ",".join(a["draining"]))
         bounds = f"{a['min'] or 0}..{a['max'] if a['max'] is not None else '∞'}"
         rows.append([a["name"], a["kind"], bounds if a["kind"] == "pool" else "",
-                     a["desired"], a["running"], " ".join(notes)])
+                     a["desired"], a["running"], "; ".join(a["notes"])])
     click.echo(format_table(["AGENT", "KIND", "POOL", "DESIRED", "RUNNING", "NOTES"], rows))
     if data["orphans"]:
         click.echo("orphans: " + ", ".join(o["name"] for o in data["orphans"]))
