@@ -153,3 +153,15 @@ def test_health_leader_needs_a_good_recent_tick(tmp_path: Path) -> None:
     controller.tick()
     health = controller.health()
     assert health["ready"] and health["leader"] and health["identity"] == "me"
+
+
+def test_gc_stop_on_the_leader_stops_the_sessions_then_hands_over(tmp_path: Path) -> None:
+    seat = Seat("me")
+    provider = FencedProvider(seat)
+    controller = Controller(open_test_city(_city(tmp_path, 1), session=provider,
+                                           events=MemoryEvents()))
+    controller.tick()
+    assert controller.handle_command("stop") == "ok stopping"
+    controller.run()
+    assert provider.calls_to("stop") == ["a0"]
+    assert seat.released

@@ -170,6 +170,7 @@ class Controller:
         """Whether the last tick ran as the leader (always, without coordination)."""
         self._shared_state: str | None = None
         save_snapshot(city.dir, self.loaded.config.model_dump(mode="json"), self.loaded.path)
+        self._stop_sessions = False
         self.ticks = 0
         self.last_report: TickReport | None = None
         self.supervisor: SupervisorLink | None = None
@@ -739,6 +740,7 @@ class Controller:
                 return "error: " + report.config_error.replace("\n", " | ")
             return f"ok reloaded, tick {number}"
         if command == "stop":
+            self._stop_sessions = True  # `gc stop`: the operator wants the city down
             self._stop.set()
             self._wake.set()
             return "ok stopping"
@@ -790,10 +792,19 @@ class Controller:
                 self._wake.wait(timeout=self.loaded.config.daemon.patrol_interval)
                 self._wake.clear()
         finally:
-            if self.coordination is not None:
-                self.coordination.release()
-            else:
+            # A coordinated replica stopped by a signal (a rollout, a node drain) hands
+            # the city over and leaves the sessions running; `gc stop` stops them, if
+            # this replica leads (a follower has none to stop).
+            coordination = self.coordination
+            if coordination is None:
                 self.shutdown_sessions()
+            else:
+                if self._stop_sessions and coordination.may_act():
+                    try:
+                        self.shutdown_sessions()
+                    except NotLeader:
+                        log.warning("lost the leadership while stopping the sessions")
+                coordination.release()
             self._emit(ev.CONTROLLER_STOPPED, self.city.name, "controller stopped")
             self.hooks.controller_stopped(self)
 
