@@ -89,13 +89,14 @@ class BaselineReconciler:
             if not self._is_running(name):
                 to_start.append(d)
                 continue
-            agent = next(a for a in config.agent if a.name == d.agent)
-            alive = self.hooks.process_alive(name, agent.process_names)
+            _agent = next(a for a in config.agent if a.name == d.agent)  # its config scan
+            process_names = list(d.inputs.launch.process_names)  # the provider's if unset
+            alive = self.hooks.process_alive(name, process_names)
             try:
                 stored = self.hooks.get_meta(name, META_FINGERPRINT)
             except GasCityError:
                 stored = None
-            dead = bool(agent.process_names) and alive is False
+            dead = bool(process_names) and alive is False
             if dead or (stored is not None and stored != d.fingerprint):
                 to_restart.append(d)
                 continue
