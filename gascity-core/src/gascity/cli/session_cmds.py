@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -127,24 +128,43 @@ def session() -> None:
 
 @session.command("list")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.option("--template", help="Only sessions of this agent (rig agents: RIG/AGENT).")
+@click.option("--state", "state_", type=click.Choice(["active", "suspended", "all"]),
+              default="active", show_default=True,
+              help="active: running sessions; suspended: those held by gc session suspend "
+                   "or close; all: both.")
 @pass_state
 @guard
-def session_list(state: CliState, as_json: bool) -> None:
-    """Every running session of the city (one provider call)."""
+def session_list(state: CliState, as_json: bool, template: str | None, state_: str) -> None:
+    """Every session of the city: running ones (one provider call), or held ones."""
     with state.open_light("session") as city:
-        records = city.hooks.list_running("")
+        records = city.hooks.list_running("") if state_ != "suspended" else []
         agents = set(city.file.agent_names())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in sorted(records, key=lambda r: r.name):
         meta = dict(r.meta) if r.meta is not None else None
         rows.append({
             "name": r.name,
-            "agent": _owner(r.name, meta, agents),
+            "agent": (meta or {}).get(META_AGENT) or _owner(r.name, meta, agents),
             "liveness": r.liveness.value,
             "draining": bool(meta and meta.get(META_DRAIN)),
             "started_at": r.started_at.isoformat(timespec="seconds") if r.started_at else None,
             "meta": meta,
         })
+    if state_ != "active":
+        # Read directly: the reconciler's Overrides would cost this command its imports.
+        try:
+            raw = json.loads(CityPaths(state.city_dir()).overrides.read_text())
+            held = raw.get("held_sessions", [])
+        except (OSError, ValueError, AttributeError):
+            held = []
+        running = {r["name"] for r in rows}
+        rows += [{"name": n, "agent": _owner(n, None, agents), "liveness": "suspended",
+                  "draining": False, "started_at": None, "meta": None}
+                 for n in sorted(held) if n not in running]
+    if template:
+        wanted = {template, template.replace("/", "--")}
+        rows = [r for r in rows if r["agent"] in wanted]
     if as_json:
         echo_json(rows)
         return
