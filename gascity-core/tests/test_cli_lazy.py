@@ -91,8 +91,10 @@ AGENT_COMMANDS = [
     ("mail", "inbox", "b"),
     ("mail", "count", "b"),
     ("mail", "read", "1"),
+    ("mail", "check", "b"),
     ("runtime", "drain-ack", "--session", "worker"),
     ("runtime", "drain-check", "--session", "worker"),
+    ("runtime", "request-restart", "worker", "--no-block"),
     ("session", "list"),
 ]
 
