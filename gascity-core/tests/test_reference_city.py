@@ -408,3 +408,58 @@ def test_workspace_and_rig_caps_clamp_the_totals(tmp_path: Path) -> None:
                             city_dir=tmp_path, rig_agents=rigs)
     # solo 1; the rig allows 1 of its pool's 3; wide gets the 2 left; late none.
     assert sorted(desired) == ["r--pool-1", "solo", "wide-1", "wide-2"]
+
+
+def test_pack_city_with_fake_claude_runs_named_session_and_rig_pool(
+    tmp_path: Path, fake_claude: Path
+) -> None:
+    """The done-when of issue 13 on real processes: a pack's always named session and
+    a rig-scoped pool, all launched by the claude preset."""
+    city = tmp_path / "town"
+    rig_root = tmp_path / "projects" / "frontend"
+    rig_root.mkdir(parents=True)
+    files = {
+        "city.toml": (
+            '[workspace]\nname = "town"\nprovider = "claude"\n'
+            '[daemon]\nshutdown_timeout = "100ms"\n'
+            '[imports.crew]\nsource = "packs/crew"\n'
+            f'[[rigs]]\nname = "frontend"\npath = "{rig_root}"\n'
+        ),
+        "packs/crew/pack.toml": (
+            '[pack]\nname = "crew"\nschema = 2\n'
+            '[[named_session]]\ntemplate = "mayor"\nname = "night-mayor"\nmode = "always"\n'
+        ),
+        "packs/crew/agents/mayor/agent.toml": 'scope = "city"\nmax_active_sessions = 1\n',
+        "packs/crew/agents/mayor/prompt.template.md": "You are {{ .AgentName }}.",
+        "packs/crew/agents/polecat/agent.toml": "max_active_sessions = 2\n",
+        "packs/crew/agents/polecat/prompt.template.md": (
+            "{{ basename .AgentName }} in {{ .RigName }}"
+        ),
+    }
+    for rel, text in files.items():
+        (city / rel).parent.mkdir(parents=True, exist_ok=True)
+        (city / rel).write_text(text)
+    provider = SubprocessProvider(
+        PluginContext(role="session", name="subprocess", city_dir=city,
+                      settings={"stop_grace": 1})
+    )
+    opened = open_test_city(city, session=provider, events=MemoryEvents())
+    names = ["mayor", "night-mayor", "frontend--polecat-1", "frontend--polecat-2"]
+    try:
+        report = Controller(opened).tick()
+        assert sorted(report.started) == sorted(names), report.failed
+        for name in names:
+            wait_for((fake_claude / f"{name}.json").exists, timeout=20, what=name)
+        seen = {n: json.loads((fake_claude / f"{n}.json").read_text()) for n in names}
+    finally:
+        for running in provider.list_running(""):
+            provider.stop(running.name)
+        opened.close()
+    preset = ["--dangerously-skip-permissions", "--effort", "max"]
+    assert seen["night-mayor"]["argv"] == [*preset, "You are night-mayor."]
+    polecat = seen["frontend--polecat-2"]
+    assert polecat["argv"] == [*preset, "polecat in frontend"]
+    assert polecat["cwd"] == str(rig_root.resolve())
+    assert polecat["env"]["GC_RIG"] == "frontend"
+    assert polecat["env"]["GC_ALIAS"] == "frontend/polecat"
+    assert polecat["env"]["GC_CITY"] == str(city.resolve())
