@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .osutil.flock import locked
 
-__all__ = ["atomic_write", "locked"]
+__all__ = ["atomic_write", "copy_into", "copy_missing", "locked"]
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -54,3 +54,29 @@ def copy_missing(source: Path, dest: Path) -> list[str]:
             shutil.copy2(Path(folder) / name, out, follow_symlinks=False)
             copied.append(str(rel / name))
     return copied
+
+
+def copy_into(src: str, work_dir: Path, rel_dst: str) -> bool:
+    """The session hook ``copy_to``: copy the file or tree ``src`` to ``rel_dst`` under
+    ``work_dir`` (a file into the directory itself when ``rel_dst`` is empty).
+
+    Best-effort as in the reference: a missing ``src`` copies nothing (``False``). A
+    ``rel_dst`` that would leave ``work_dir`` is refused.
+    """
+    import shutil
+
+    source = Path(src)
+    root = work_dir.resolve()
+    dst = (root / rel_dst).resolve() if rel_dst else root
+    if dst != root and root not in dst.parents:
+        raise ValueError(f"copy_to: {rel_dst!r} is outside the session's work dir {root}")
+    if source.is_dir():
+        shutil.copytree(source, dst, dirs_exist_ok=True)
+    elif source.is_file():
+        target = dst if rel_dst else dst / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    else:
+        return False
+    return True
+

@@ -388,8 +388,9 @@ def op_clear_scrollback(name: str) -> None:
 
 
 def op_copy_to(name: str, src: str, rel_dst: str) -> None:
-    import shutil
     from pathlib import Path
+
+    from gascity.fsutil import copy_into
 
     require(name)
     if not src:
@@ -397,16 +398,11 @@ def op_copy_to(name: str, src: str, rel_dst: str) -> None:
     raw = tmux("show-options", "-qv", "-t", pane_target(name), WORKDIR_OPTION).strip()
     if not raw:
         raise Failure(f"copy-to: session {name} has no recorded work_dir")
-    work_dir = Path(decode_value(raw))
-    dst = work_dir / rel_dst if rel_dst else work_dir
-    source = Path(src)
-    if source.is_dir():
-        shutil.copytree(source, dst, dirs_exist_ok=True)
-    elif source.is_file():
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, dst if rel_dst else dst / source.name)
-    else:
-        raise Failure(f"copy-to: no such file or directory: {src}")
+    try:
+        if not copy_into(src, Path(decode_value(raw)), rel_dst):
+            print(f"warning: copy-to: no such file or directory: {src}", file=sys.stderr)
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
 
 
 def op_attach(name: str) -> None:

@@ -28,6 +28,10 @@ def send_keys_argv(*keys: str) -> list[str]:
     return ["tmux", "send-keys", "-t", TMUX_SESSION, *keys]
 
 
+def clear_history_argv() -> list[str]:
+    return ["tmux", "clear-history", "-t", TMUX_SESSION]
+
+
 def peek_argv(lines: int) -> list[str]:
     return ["tmux", "capture-pane", "-p", "-J", "-t", TMUX_SESSION, "-S", f"-{max(1, lines)}"]
 

@@ -28,7 +28,14 @@ from gascity.types import Liveness, RunningSession, StartConfig
 
 from .client import ClientPair, load_configuration
 from .coordination import K8sCoordination
-from .incontainer import attach_argv, interrupt_argv, nudge_argv, peek_argv
+from .incontainer import (
+    attach_argv,
+    clear_history_argv,
+    interrupt_argv,
+    nudge_argv,
+    peek_argv,
+    send_keys_argv,
+)
 from .lease import LeaseElector
 from .liveness import AGENT_CONTAINER, pod_liveness, running_session, session_name
 from .naming import city_object, city_selector, meta_annotation, session_selector
@@ -374,6 +381,27 @@ class K8sProvider:
     @hookimpl
     def interrupt(self, name: str) -> bool:
         self._tmux(name, interrupt_argv())
+        return True
+
+    @hookimpl
+    def is_running(self, name: str) -> bool | None:
+        pods = [p for p in self._find(name) if not p["metadata"].get("deletionTimestamp")]
+        states = {pod_liveness(p)[0] for p in pods}
+        if Liveness.ALIVE in states:
+            return True
+        if not states or states == {Liveness.DEAD}:
+            return False
+        return None  # pending or unknown: the pod cannot say yet
+
+    @hookimpl
+    def send_keys(self, name: str, keys: Sequence[str]) -> bool:
+        if keys:
+            self._tmux(name, send_keys_argv(*keys))
+        return True
+
+    @hookimpl
+    def clear_scrollback(self, name: str) -> bool:
+        self._tmux(name, clear_history_argv())
         return True
 
     @hookimpl

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from gascity import hookimpl
 from gascity.errors import PluginError, SessionError, SessionExists, SessionNotFound
+from gascity.fsutil import copy_into
 from gascity.osutil import proctree
 from gascity.osutil.killtree import terminate
 from gascity.osutil.proctree import ProcStat, argv0
@@ -360,6 +361,48 @@ class TmuxProvider:
         )
         stamps = [int(x) for x in lines if x.isdigit()]
         return datetime.fromtimestamp(max(stamps), UTC) if stamps else None
+
+    # ------------------------------------------------- optional session hooks
+
+    @hookimpl
+    def is_running(self, name: str) -> bool | None:
+        check_session_name(name)
+        result = self.tmux.run("list-panes", "-t", exact(name), "-F", "#{pane_dead}")
+        if result.ok:
+            return any(line.strip() == "0" for line in result.stdout)
+        if result.not_found:
+            return False
+        raise self.tmux.error(result, ["list-panes"], name)
+
+    @hookimpl
+    def send_keys(self, name: str, keys: Sequence[str]) -> bool:
+        check_session_name(name)
+        if keys:
+            self.tmux.check("send-keys", "-t", exact(name, pane=True), *keys, session=name)
+        return True
+
+    @hookimpl
+    def clear_scrollback(self, name: str) -> bool:
+        check_session_name(name)
+        self.tmux.check("clear-history", "-t", exact(name, pane=True), session=name)
+        return True
+
+    @hookimpl
+    def copy_to(self, name: str, src: str, rel_dst: str) -> bool:
+        check_session_name(name)
+        raw = self.tmux.check(
+            "show-options", "-qv", "-t", exact(name, pane=True), WORKDIR_OPTION, session=name
+        )
+        work_dir = decode_value(raw[0]) if raw and raw[0] else ""
+        if not work_dir:
+            raise SessionError(f"copy_to: session {name!r} has no recorded work dir")
+        try:
+            copied = copy_into(src, Path(work_dir), rel_dst)
+        except (ValueError, OSError) as exc:
+            raise SessionError(str(exc)) from exc
+        if not copied:
+            log.warning("copy_to %s: no such file or directory: %s", name, src)
+        return True
 
     @hookimpl
     def status_info(self) -> Mapping[str, Any]:

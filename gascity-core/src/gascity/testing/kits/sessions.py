@@ -332,6 +332,25 @@ class SessionProviderKit:
         if hooks.implements("is_running"):
             assert hooks.is_running(ghost) is False
 
+    def test_optional_hooks_on_a_running_session(self, hooks: Hooks, tmp_path: Path) -> None:
+        # The reference's best-effort group: each optional hook the provider
+        # implements works on a running session without error.
+        name = self.name("optional")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        assert wait_for(partial(self.listed, hooks, name), self.timeout, what=name)
+        if hooks.implements("is_running"):
+            assert wait_for(partial(hooks.is_running, name), self.timeout, what="is_running")
+        if hooks.implements("send_keys"):
+            hooks.send_keys(name, ["Enter"])
+        if hooks.implements("clear_scrollback"):
+            hooks.clear_scrollback(name)
+        if hooks.implements("copy_to"):
+            hooks.copy_to(name, "/nonexistent-path-for-conformance", "")
+        hooks.stop(name)
+        if hooks.implements("is_running"):
+            gone = partial(lambda: hooks.is_running(name) is False)
+            assert wait_for(gone, self.timeout, what=f"{name} not running")
+
     def test_meta_overwrite_and_multiple_keys(self, hooks: Hooks, tmp_path: Path) -> None:
         if not self.supports_meta:
             pytest.skip("provider declares no metadata support")

@@ -1,0 +1,218 @@
+"""gc-session-screen: the exec session protocol over GNU screen.
+
+Installed on PATH by ``gascity-exec``; select it with ``GC_SESSION=exec:gc-session-screen``.
+One operation per run: ``gc-session-screen <op> <name> [args...]``, values on stdin,
+results on stdout, exit 0 / 1 (message on stderr) / 2 (unknown operation). screen is
+always called with an argv, never a shell.
+
+Environment:
+
+* ``SCREENDIR``: screen's socket directory (a city or a test keeps its own).
+* ``GC_EXEC_STATE_DIR``: where per-session metadata lives; without it
+  ``$TMPDIR/gc-session-screen-<uid>``, as the reference's conventions say.
+* ``GC_SCREEN_BIN``: the screen binary (default ``screen`` on PATH).
+
+An empty server (``screen -ls`` says "No Sockets found") lists nothing and is no
+error; ``stop``, ``interrupt``, ``nudge`` and the other best-effort ops succeed on a
+missing session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+EXIT_UNKNOWN_OP = 2
+STEP_TIMEOUT = 60.0
+_LS_LINE = re.compile(r"^\s+\d+\.(\S+)\s.*\((?:Attached|Detached|Multi)")
+
+
+class Failure(Exception):
+    """Ends the run with exit 1 and this message on stderr."""
+
+
+def _screen(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    argv = [os.environ.get("GC_SCREEN_BIN", "screen"), *args]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    if check and result.returncode != 0:
+        raise Failure(f"screen {args[0]} failed: {(result.stderr or result.stdout).strip()}")
+    return result
+
+
+def names() -> list[str]:
+    result = _screen("-ls", check=False)  # exits 1 with "No Sockets found" when empty
+    return [m.group(1) for line in result.stdout.splitlines() if (m := _LS_LINE.match(line))]
+
+
+def is_live(name: str) -> bool:
+    return name in names()
+
+
+def _state(name: str) -> Path:
+    base = os.environ.get("GC_EXEC_STATE_DIR") or os.path.join(
+        tempfile.gettempdir(), f"gc-session-screen-{os.getuid()}"
+    )
+    path = Path(base) / "screen" / name
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def _run_step(command: str, cwd: str | None, env: dict[str, str], what: str) -> None:
+    from gascity.osutil.runner import run
+
+    result = run(["sh", "-c", command], cwd=cwd, env=env, timeout=STEP_TIMEOUT)
+    if not result.ok:
+        print(f"warning: {what} failed ({result.describe(400)})", file=sys.stderr)
+
+
+def _stuff_literal(name: str, text: str) -> None:
+    # readbuf + paste types the text as it is: stuff would read ^X and \\ escapes.
+    with tempfile.NamedTemporaryFile("w", delete=False, encoding="utf-8") as f:
+        f.write(text)
+    try:
+        _screen("-S", name, "-X", "readbuf", f.name)
+        _screen("-S", name, "-X", "paste", ".")
+    finally:
+        time.sleep(0.1)  # screen reads the file after -X returns
+        os.unlink(f.name)
+
+
+def op_start(name: str) -> None:
+    config = json.loads(sys.stdin.read() or "{}")
+    if is_live(name):
+        raise Failure(f'session "{name}" already exists')
+    env = dict(os.environ)
+    for key, value in (config.get("env") or {}).items():
+        if value == "":
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
+    work_dir = str(config.get("work_dir") or os.getcwd())
+    cwd = work_dir if os.path.isdir(work_dir) else None
+    for i, command in enumerate(config.get("pre_start") or [], 1):
+        _run_step(str(command), cwd, env, f"pre_start command {i}")
+    command = str(config.get("command") or os.environ.get("SHELL") or "sh")
+    argv = [os.environ.get("GC_SCREEN_BIN", "screen"), "-dmS", name, "sh", "-c", command]
+    subprocess.run(argv, cwd=cwd, env=env, check=True, timeout=30)
+    # screen -dmS returns once the session forked; an agent that exits at once
+    # leaves no session behind, which the next listing reports.
+    deadline = time.monotonic() + 1
+    while not is_live(name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (_state(name) / "work_dir").write_text(work_dir)
+    env["GC_SESSION_NAME"] = name
+    for i, command in enumerate(config.get("session_setup") or [], 1):
+        _run_step(str(command), cwd, env, f"session_setup command {i}")
+    if config.get("session_setup_script"):
+        _run_step(f'sh "{config["session_setup_script"]}"', cwd, env, "session_setup_script")
+    if config.get("nudge"):
+        _stuff_literal(name, str(config["nudge"]))
+        _screen("-S", name, "-X", "stuff", "\r")
+
+
+def op_stop(name: str) -> None:
+    if is_live(name):
+        _screen("-S", name, "-X", "quit", check=False)
+        deadline = time.monotonic() + 5
+        while is_live(name) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    shutil.rmtree(_state(name), ignore_errors=True)
+
+
+def op_peek(name: str, lines: str) -> None:
+    if not is_live(name):
+        raise Failure(f"no such session: {name}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "copy"
+        _screen("-S", name, "-X", "hardcopy", "-h", str(out))
+        deadline = time.monotonic() + 2
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        text = out.read_text(encoding="utf-8", errors="replace") if out.exists() else ""
+    rows = [r.rstrip() for r in text.splitlines()]
+    while rows and not rows[-1]:
+        rows.pop()
+    count = int(lines or "0")
+    print("\n".join(rows[-count:] if count > 0 else rows))
+
+
+def dispatch(args: Sequence[str]) -> int:
+    if not args:
+        raise Failure("usage: gc-session-screen <op> <name> [args...]")
+    op, rest = args[0], list(args[1:])
+    name = rest[0] if rest else ""
+    arg = rest[1] if len(rest) > 1 else ""
+    if op == "start":
+        op_start(name)
+    elif op == "stop":
+        op_stop(name)
+    elif op == "is-running":
+        print("true" if is_live(name) else "false")
+    elif op == "list-running":
+        for found in names():
+            if found.startswith(name):
+                print(found)
+    elif op == "interrupt":
+        if is_live(name):
+            _screen("-S", name, "-X", "stuff", "\x03")
+    elif op == "nudge":
+        text = sys.stdin.read()
+        if is_live(name) and text:
+            _stuff_literal(name, text)
+            _screen("-S", name, "-X", "stuff", "\r")
+    elif op == "send-keys":
+        keys = {"Enter": "\r", "C-c": "\x03", "Escape": "\x1b", "Tab": "\t", "Space": " "}
+        if is_live(name):
+            for key in rest[1:]:
+                _screen("-S", name, "-X", "stuff", keys.get(key, key))
+    elif op == "clear-scrollback":
+        if is_live(name):
+            _screen("-S", name, "-X", "scrollback", "0", check=False)
+            _screen("-S", name, "-X", "scrollback", "10000", check=False)
+    elif op == "peek":
+        op_peek(name, arg)
+    elif op in ("set-meta", "get-meta", "remove-meta"):
+        if not is_live(name):
+            raise Failure(f"no such session: {name}")
+        path = _state(name) / f"meta.{arg.encode().hex()}"
+        if op == "set-meta":
+            path.write_text(sys.stdin.read(), encoding="utf-8")
+        elif op == "get-meta":
+            if path.exists():
+                sys.stdout.write(path.read_text(encoding="utf-8"))
+        else:
+            path.unlink(missing_ok=True)
+    elif op == "copy-to":
+        from gascity.fsutil import copy_into
+
+        work = _state(name) / "work_dir"
+        if is_live(name) and work.exists() and arg:
+            copy_into(arg, Path(work.read_text()), rest[2] if len(rest) > 2 else "")
+    else:
+        return EXIT_UNKNOWN_OP
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return dispatch(sys.argv[1:] if argv is None else argv)
+    except Failure as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""gc-session-screen, our own screen-backed session script: it passes the session kit,
+and a city runs on it from an empty screen server to an empty one again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gascity.city import City
+from gascity.controller import Controller
+from gascity.plugins import Hooks
+from gascity.testing import hooks_for
+from gascity.testing.kits.sessions import SessionProviderKit
+
+from .conftest import VENV_BIN, MakeProvider
+
+pytestmark = pytest.mark.skipif(shutil.which("screen") is None, reason="needs GNU screen")
+
+
+@pytest.fixture
+def screendir(tmp_path: Path) -> Iterator[str]:
+    path = tmp_path / "screens"
+    path.mkdir(mode=0o700)
+    yield str(path)
+    # Whatever a failed test left running on this throwaway socket directory.
+    listing = subprocess.run(
+        ["screen", "-ls"], env={**os.environ, "SCREENDIR": str(path)},
+        capture_output=True, text=True, check=False,
+    )
+    for line in listing.stdout.splitlines():
+        if "(" in line and "." in line.split()[0]:
+            subprocess.run(
+                ["screen", "-S", line.split()[0], "-X", "quit"],
+                env={**os.environ, "SCREENDIR": str(path)}, check=False,
+            )
+
+
+class TestScreenScriptConformance(SessionProviderKit):
+    reports_dead = False  # a screen session ends with its agent
+    pre_start_failure_is_fatal = False
+    supports_meta = True
+
+    @pytest.fixture
+    def session_hooks(self, make_provider: MakeProvider, screendir: str) -> Iterator[Hooks]:
+        provider = make_provider(
+            "gc-session-screen",
+            env={"SCREENDIR": screendir, "GC_EXEC_STATE_DIR": str(Path(screendir).parent / "st")},
+        )
+        yield hooks_for(provider)
+
+
+def test_a_city_from_an_empty_server_to_an_empty_server(tmp_path: Path, screendir: str) -> None:
+    city_dir = tmp_path / "city"
+    city_dir.mkdir()
+    (city_dir / "city.toml").write_text(
+        '[workspace]\nname = "screen-city"\n\n'
+        # The agent ignores the shutdown's interrupt, so gc stop has to stop it.
+        '[[agent]]\nname = "mayor"\ncommand = "trap \'\' INT; cat"\n'
+    )
+    env = {**os.environ, "GC_SESSION": "exec:gc-session-screen", "SCREENDIR": screendir}
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", os.defpath)
+    with City.open(city_dir, env=env, roles=("session",)) as city:
+        controller = Controller(city)
+        report = controller.tick()  # empty server: nothing listed, no error
+        assert report.started == ["mayor"], report.summary()
+        assert [s.name for s in city.hooks.list_running("")] == ["mayor"]
+        city.hooks.nudge("mayor", "hello screen")
+        import time
+
+        deadline = time.monotonic() + 10
+        while "hello screen" not in city.hooks.peek("mayor", 20):
+            assert time.monotonic() < deadline, city.hooks.peek("mayor", 20)
+            time.sleep(0.1)
+        steady = controller.tick()
+        assert steady.started == [] and steady.stopped == [] and steady.crashed == []
+        assert controller.shutdown_sessions() == ["mayor"]
+        assert city.hooks.list_running("") == []  # an empty server again, no error
+        assert controller.shutdown_sessions() == []
