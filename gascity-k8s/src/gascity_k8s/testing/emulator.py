@@ -171,7 +171,8 @@ class KubeEmulator:
         """Requests served, keyed ``"VERB path-kind"`` (``"GET pods"``, ``"PATCH pod"``,
         ``"WATCH pods"``, ``"PUT lease"``)."""
         self.bytes: Counter[str] = Counter()
-        """Response body bytes sent, keyed like :attr:`requests` (watch events included)."""
+        """Response body bytes sent, keyed like :attr:`requests` (watch events included;
+        bookmarks apart, as ``"WATCH pods bookmark"``: they come by the clock, not by change)."""
         self.agents: Counter[str] = Counter()
         """Requests by User-Agent (the k8s provider puts its replica identity there)."""
         self.log: list[tuple[str, str]] = []
@@ -537,9 +538,9 @@ class KubeEmulator:
         response.enable_chunked_encoding()
         this = _Watch(request, response, wake)
 
-        async def send(line: str) -> None:
+        async def send(line: str, counted: str = key) -> None:
             data = (line + "\n").encode()
-            self.bytes[key] += len(data)
+            self.bytes[counted] += len(data)
             await response.write(data)
 
         def wanted(event_ns: str, pod: dict[str, Any]) -> bool:
@@ -590,7 +591,8 @@ class KubeEmulator:
                                     "metadata": {"resourceVersion": str(last)},
                                 },
                             }
-                        )
+                        ),
+                        "WATCH pods bookmark",
                     )
                     next_bookmark = now + self.bookmark_interval
                 until = min(deadline, next_bookmark) if bookmarks else deadline
