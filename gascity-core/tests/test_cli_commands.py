@@ -246,3 +246,44 @@ def test_no_help_listing_is_cut_short() -> None:
         if "..." in result.output.split("Commands:")[-1]:
             cut.append(path)
     assert cut == []
+
+
+# ------------------------------------------------------------ rough edges
+
+
+def test_init_refuses_an_unknown_provider_and_reports_an_uncreatable_path(
+        tmp_path: Path) -> None:
+    bad = run("init", str(tmp_path / "c"), "--provider", "nosuch")
+    assert bad.returncode == 2
+    assert "'nosuch': expected a built-in agent provider" in bad.stderr
+    assert not (tmp_path / "c").exists()
+    assert run("init", str(tmp_path / "d"), "--session", "nosuch").returncode == 2
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    nowhere = run("init", str(blocked / "city"))
+    assert nowhere.returncode == 1
+    assert nowhere.stderr.startswith("gc: cannot create the city in")
+    assert "Traceback" not in nowhere.stderr
+    assert run("init", str(tmp_path / "e"), "--provider", "subprocess").returncode == 0
+
+
+def test_the_fake_provider_is_not_offered_to_users(tmp_path: Path) -> None:
+    assert run("init", str(tmp_path / "c"), "--provider", "subprocess").returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "GC_SESSION"}
+    listing = subprocess.run([*GC, "--city", str(tmp_path / "c"), "plugins", "--json"],
+                             capture_output=True, text=True, env=env, timeout=60, check=False)
+    names = {(p["role"], p["name"]) for p in json.loads(listing.stdout)}
+    assert ("session", "subprocess") in names and ("session", "fake") not in names
+
+
+def test_a_missing_kubeconfig_is_not_a_config_error(tmp_path: Path) -> None:
+    pytest.importorskip("gascity_k8s")
+    (tmp_path / "city.toml").write_text('[workspace]\nname = "k"\n[session]\nprovider = "k8s"\n')
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GC_SESSION", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")}
+    env.update(KUBECONFIG=str(tmp_path / "missing"), HOME=str(tmp_path))
+    proc = subprocess.run([*GC, "--city", str(tmp_path), "session", "list"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "invalid configuration" not in proc.stderr
+    assert "KUBECONFIG" in proc.stderr

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from gascity.errors import ConfigError
+from gascity.errors import PluginError
 
 from .settings import K8sSettings
 
@@ -30,13 +30,12 @@ def load_configuration(settings: K8sSettings, env: Mapping[str, str]) -> Any:
             config_file=path, context=settings.context, client_configuration=cfg
         )
     except (config.ConfigException, OSError, TypeError) as exc:
-        raise ConfigError(
-            "city.toml",
-            [
-                f"session.k8s: cannot load a Kubernetes configuration (in-cluster, then "
-                f"kubeconfig {path or '~/.kube/config'} "
-                f"context {settings.context or '(current)'}): {exc}"
-            ],
+        # Not a city.toml problem: the machine has no cluster credentials to use.
+        raise PluginError(
+            f"session.k8s: cannot load a Kubernetes configuration (in-cluster, then "
+            f"kubeconfig {path or '~/.kube/config'} "
+            f"context {settings.context or '(current)'}): {exc}; point KUBECONFIG or "
+            f"[session.k8s] kubeconfig at a kubeconfig file, or run inside a cluster"
         ) from None
     return cfg
 

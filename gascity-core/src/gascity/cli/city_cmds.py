@@ -20,7 +20,7 @@ from ..controller.lock import holder_pid
 from ..errors import ConfigError, GasCityError
 from ..event_names import CITY_RESUMED, CITY_SUSPENDED
 from ..plugins import PluginManager
-from ..plugins.manager import SELECTABLE
+from ..plugins.manager import SELECTABLE, TEST_ONLY_PROVIDERS
 from ..reconcile import ControllerState
 from ..reconcile.desired import session_owner
 from ..reconcile.state import Overrides
@@ -58,12 +58,42 @@ def init(directory: Path, name: str | None, provider: str | None,
          force: bool) -> None:
     """Create a working demo city in DIRECTORY."""
     from ..config.presets import BUILTIN_PRESETS
-    from .demo import MAYOR_PROMPT, provider_city_toml
 
+    for option, value in (("--provider", provider), ("--session", session_provider)):
+        if value and not (option == "--provider" and value in BUILTIN_PRESETS):
+            _check_session_provider(option, value, BUILTIN_PRESETS if option == "--provider"
+                                    else ())
     target = directory / "city.toml"
     if target.exists() and not force:
         raise click.ClickException(
             f"{target} exists: the city is already initialized; pass --force to overwrite it")
+    try:
+        _write_city(directory, target, name, provider, session_provider, from_dir, from_file)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot create the city in {directory}: {exc.strerror or exc}") from None
+
+
+def _check_session_provider(option: str, value: str, presets: Any) -> None:
+    """``--provider`` / ``--session`` must name something that can run the city."""
+    from ..plugins import PluginManager
+
+    installed = sorted({r.name for r in PluginManager().records_for("session")}
+                       - TEST_ONLY_PROVIDERS)
+    if value.partition(":")[0] in installed or value.partition(":")[0] in TEST_ONLY_PROVIDERS:
+        return
+    agents = f"a built-in agent provider ({', '.join(sorted(presets))}) or " if presets else ""
+    raise click.BadParameter(
+        f"{value!r}: expected {agents}an installed session provider "
+        f"({', '.join(installed)})", param_hint=option)
+
+
+def _write_city(directory: Path, target: Path, name: str | None, provider: str | None,
+                session_provider: str | None, from_dir: Path | None,
+                from_file: Path | None) -> None:
+    from ..config.presets import BUILTIN_PRESETS
+    from .demo import MAYOR_PROMPT, provider_city_toml
+
     city_name = name or "".join(
         c if c.isalnum() or c in "_-" else "-" for c in directory.resolve().name
     ).strip("-_") or "city"
@@ -617,6 +647,8 @@ def plugins(state: CliState, as_json: bool) -> None:
     for rec in records:
         item: dict[str, Any] = dict(rec.to_json())
         item["selected"] = selected.get(rec.role) == rec.name
+        if rec.role == "session" and rec.name in TEST_ONLY_PROVIDERS and not item["selected"]:
+            continue  # a test double, not something to run a city on
         rows.append(item)
     if as_json:
         echo_json(rows)

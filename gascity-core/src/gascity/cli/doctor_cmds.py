@@ -56,7 +56,7 @@ def _config(city_dir: Path) -> tuple[list[Check], LoadedConfig | None]:
 
 def _plugins(loaded: LoadedConfig | None) -> list[Check]:
     from ..plugins import PluginManager
-    from ..plugins.manager import SELECTABLE
+    from ..plugins.manager import SELECTABLE, TEST_ONLY_PROVIDERS
 
     config = loaded.config if loaded else None
     pm = PluginManager(disabled=config.plugins.disabled if config else ())
@@ -77,6 +77,9 @@ def _plugins(loaded: LoadedConfig | None) -> list[Check]:
         if rec.error:
             checks.append(Check(FAIL if chosen else WARN, "plugins", f"{what}: {rec.error}",
                                 f"reinstall {rec.distribution}"))
+        elif chosen and rec.role == "session" and rec.name in TEST_ONLY_PROVIDERS:
+            checks.append(Check(WARN, "plugins", f"{what}: a test double, no agent really "
+                                                 "runs", "select tmux, subprocess, exec or k8s"))
         elif chosen:
             checks.append(Check(OK, "plugins", what))
     return checks

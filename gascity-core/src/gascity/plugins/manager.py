@@ -34,7 +34,15 @@ from .registry import (
     install_hint,
 )
 
-__all__ = ["DEFAULTS", "ENV_VARS", "ROLES", "PluginManager", "Selector", "parse_selector"]
+__all__ = [
+    "DEFAULTS",
+    "ENV_VARS",
+    "ROLES",
+    "TEST_ONLY_PROVIDERS",
+    "PluginManager",
+    "Selector",
+    "parse_selector",
+]
 
 log = logging.getLogger("gascity.plugins")
 
@@ -48,6 +56,9 @@ ROLES: dict[str, str] = {
 SELECTABLE = ("session", "events", "mail")
 DEFAULTS = {"session": "tmux", "events": "file", "mail": "sqlite"}
 ENV_VARS = {"session": "GC_SESSION", "events": "GC_EVENTS", "mail": "GC_MAIL"}
+TEST_ONLY_PROVIDERS = frozenset({"fake"})
+"""Test doubles shipped with the core for the test kits: nothing really runs on them, so
+user-facing listings leave them out unless a city selects one."""
 _NOUN = {"session": "session provider", "events": "events backend", "mail": "mail backend"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
