@@ -177,6 +177,14 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def faults(session: nox.Session) -> None:
+    """The fault suite at full size (kill -9, torn writes, hostile probes, concurrent
+    writers); writes docs/reliability.md. ``-- --quick`` runs a fifth of the trials."""
+    install_all(session, *group("test"))
+    session.run("python", "-m", "faults", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """The scaling benchmark; writes benchmarks/RESULTS.md and plots."""
     install_all(session, *group("test"))

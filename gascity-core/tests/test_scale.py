@@ -121,3 +121,15 @@ def test_hostile_check_ends_within_timeout_plus_grace(tmp_path: Path) -> None:
     elapsed = time.monotonic() - t0
     assert res["t"].count == 1 and "timed out" in res["t"].error
     assert elapsed < 2.5, f"took {elapsed:.1f}s against a 1s timeout"
+
+
+def test_pool_without_max_is_clamped_by_the_safety_cap(tmp_path: Path) -> None:
+    res = run(tmp_path, agent("big", "echo 10000000") + agent("small", "echo 4")
+              + agent("capped", "echo 10000000", "max_active_sessions = 7"))
+    assert res["big"].count == 100 and res["big"].capped
+    assert "capped at 100" in res["big"].error and "max_pool_sessions" in res["big"].error
+    assert res["small"].count == 4 and not res["small"].capped
+    assert res["capped"].count == 7 and not res["capped"].capped and res["capped"].error == ""
+    tight = run_scale_checks(parse_city(agent("big", "echo 50")).agent, tmp_path,
+                             concurrency=1, timeout=5, cap=10)
+    assert tight["big"].count == 10 and tight["big"].capped

@@ -25,6 +25,7 @@ __all__ = [
     "MAIL_READ",
     "MAIL_REPLIED",
     "MAIL_SENT",
+    "POOL_CAPPED",
     "POOL_CHECK_FAILED",
     "POOL_SCALED",
     "RENAMED",
@@ -74,6 +75,8 @@ SESSION_STOP_FAILED = "session.stop_failed"
 SESSION_LIST_FAILED = "session.list_failed"
 POOL_SCALED = "pool.scaled"
 POOL_CHECK_FAILED = "pool.check_failed"
+POOL_CAPPED = "pool.capped"
+"""A pool without max_active_sessions hit ``[daemon] max_pool_sessions``."""
 CONFIG_RELOADED = "config.reloaded"
 CONFIG_REJECTED = "config.rejected"
 

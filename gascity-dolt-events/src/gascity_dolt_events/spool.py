@@ -10,13 +10,14 @@ short (a crash, the server dropping again) is simply repeated without duplicates
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from gascity.osutil.flock import lock_fd, unlock_fd
 
 __all__ = ["Spool"]
 
@@ -29,13 +30,15 @@ class Spool:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[IO[bytes]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+b") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Created 0600: spooled events are the city owner's alone, like all of .gc.
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "a+b") as fh:
+            lock_fd(fh.fileno())
             try:
                 yield fh
             finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                unlock_fd(fh.fileno())
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)

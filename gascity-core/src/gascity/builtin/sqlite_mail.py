@@ -9,6 +9,7 @@ connections must not be shared between threads, so each thread gets its own.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -92,15 +93,18 @@ class SqliteMail:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
+            # Created 0600 before sqlite opens it (sqlite would use the umask, and its
+            # -wal / -shm files copy the database's mode).
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
             conn = sqlite3.connect(
                 self.path,
                 timeout=self.settings.busy_timeout,
                 isolation_level=None,  # explicit BEGIN: we decide how long a transaction is
                 check_same_thread=False,  # used by its own thread only; closed by shutdown
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"mail database {self.path}: {exc}") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout * 1000)}")

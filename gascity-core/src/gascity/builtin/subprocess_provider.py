@@ -54,6 +54,8 @@ log = logging.getLogger("gascity.session.subprocess")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _COMM_MAX = 15  # the kernel truncates comm to 15 bytes
+SPAWN_VAR = "GC_SUBPROCESS_SPAWN"
+"""In each session's environment: the id recorded in ``spawn`` before the process starts."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,10 @@ class SubprocessProvider:
         records: list[RunningSession] = []
         root = str(self.root)
         for name in entries:
+            if name.startswith(".gone-"):
+                # A stop renamed it and was killed before removing it: finish the job.
+                shutil.rmtree(f"{root}/{name}", ignore_errors=True)
+                continue
             if not name.startswith(prefix) or not _NAME_RE.match(name):
                 continue
             session_dir = f"{root}/{name}"
@@ -375,11 +381,15 @@ class SubprocessProvider:
         )
         # Read-write, so the FIFO always has a writer and the agent never reads EOF.
         in_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        # Recorded before the spawn: a controller killed between the spawn and the pid
+        # file leaves a process that a later stop still finds by this marker.
+        spawn_id = uuid.uuid4().hex
+        atomic_write(session_dir / "spawn", spawn_id)
         try:
             child = subprocess.Popen(
                 ["sh", "-c", config.command],
                 cwd=config.work_dir,
-                env=env,
+                env={**env, SPAWN_VAR: spawn_id},
                 stdin=in_fd,
                 stdout=log_fd,
                 stderr=log_fd,
@@ -404,6 +414,8 @@ class SubprocessProvider:
         ident = _Ident.read(session_dir)
         if ident is not None:
             self._kill(ident)
+        else:
+            self._kill_unrecorded(session_dir)
         self._remove(name, session_dir)
 
     def _kill(self, ident: _Ident) -> None:
@@ -434,7 +446,23 @@ class SubprocessProvider:
         ident = _Ident.read(session_dir)
         if ident is not None:
             self._kill(ident)
+        else:
+            self._kill_unrecorded(session_dir)
         return self._remove(name, session_dir)
+
+    def _kill_unrecorded(self, session_dir: Path) -> None:
+        """End what a start spawned but never recorded (its starter was killed)."""
+        raw = proc.read_small(f"{session_dir}/spawn")
+        if not raw:
+            return
+        marker = f"{SPAWN_VAR}={raw.decode('ascii', 'replace').strip()}"
+
+        def scan() -> list[proc.ProcStat]:
+            table = proc.live_table()
+            return [table[p] for p in proc.with_marker(marker, table)]
+
+        if scan():
+            terminate(scan, self.settings.stop_grace)
 
     # ------------------------------------------------------------- interaction
 

@@ -556,9 +556,12 @@ def config_validate(state: CliState) -> None:
 @pass_state
 @guard
 def config_show(state: CliState, as_json: bool) -> None:
-    """Print the effective config, defaults filled in."""
+    """Print the effective config, defaults filled in (passwords, tokens and DSN
+    credentials masked)."""
+    from ..config.secrets import mask_secrets
+
     loaded = load_city(state.city_dir())
-    data = loaded.config.model_dump(mode="json")
+    data = mask_secrets(loaded.config.model_dump(mode="json"))
     if as_json:
         echo_json(data)
     else:

@@ -17,6 +17,7 @@ from ..eventlog import follow
 from ..types import Event, EventDraft, EventFilter
 from .common import CliState, caller, echo_json, format_table, guard, parse_when, pass_state
 from .lazy import PluginHostGroup
+from .terminal import safe_line
 
 if TYPE_CHECKING:
     from ..city import LightCity
@@ -32,7 +33,7 @@ def _line(event: Event) -> str:
     if event.subject and text.startswith(f"{event.subject}: "):
         text = text[len(event.subject) + 2 :]  # messages lead with their subject
     message = f": {text}" if text else ""
-    return f"{event.seq:>6} {ts} {event.type}{who}{subject}{message}"
+    return safe_line(f"{event.seq:>6} {ts} {event.type}{who}{subject}{message}")
 
 
 def parse_payload_match(args: tuple[str, ...]) -> dict[str, list[str]]:

@@ -31,6 +31,7 @@ from .common import (
     pass_state,
 )
 from .lazy import PluginHostGroup
+from .terminal import safe_line, safe_text
 
 if TYPE_CHECKING:
     from ..city import LightCity
@@ -40,15 +41,16 @@ __all__ = ["mail"]
 
 def _row(m: Message) -> list[str]:
     flags = ("" if m.read else "new") + (" archived" if m.archived else "")
-    return [str(m.id), m.created_at.strftime("%Y-%m-%d %H:%M"), m.sender, m.subject[:50],
-            flags.strip()]
+    return [str(m.id), m.created_at.strftime("%Y-%m-%d %H:%M"), safe_line(m.sender),
+            safe_line(m.subject[:50]), flags.strip()]
 
 
 def _show(m: Message) -> str:
-    head = [f"id:      {m.id} (thread {m.thread_id})", f"from:    {m.sender}",
-            f"to:      {m.recipient}", f"date:    {m.created_at.isoformat(timespec='seconds')}",
-            f"subject: {m.subject}"]
-    return "\n".join(head) + "\n\n" + m.body
+    head = [f"id:      {m.id} (thread {m.thread_id})", f"from:    {safe_line(m.sender)}",
+            f"to:      {safe_line(m.recipient)}",
+            f"date:    {m.created_at.isoformat(timespec='seconds')}",
+            f"subject: {safe_line(m.subject)}"]
+    return "\n".join(head) + "\n\n" + safe_text(m.body)
 
 
 @click.group(cls=PluginHostGroup)
@@ -240,7 +242,8 @@ def check(state: CliState, session: str | None, inject: bool) -> None:
             lines = ["<system-reminder>",
                      f"You have {len(unread)} unread message(s) (read one with: gc mail read "
                      "ID):"]
-            lines += [f"- {m.id} from {m.sender}: {m.subject}" for m in unread]
+            lines += [f"- {m.id} from {safe_line(m.sender)}: {safe_line(m.subject)}"
+                      for m in unread]
             lines.append("</system-reminder>")
             click.echo("\n".join(lines))
         return

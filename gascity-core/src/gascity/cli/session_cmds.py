@@ -260,6 +260,10 @@ def session_nudge(state: CliState, delivery: str, name: str, text: tuple[str, ..
 @guard
 def session_kill(state: CliState, name: str) -> None:
     """Stop NAME now (the controller restarts it if it is still desired)."""
+    if not name or "/" in name or name in (".", "..") or any(ord(c) < 32 for c in name):
+        raise click.BadParameter(
+            f"{name!r} is not a session name (no '/', '.', '..' or control characters); "
+            "see `gc session list`", param_hint="NAME")
     with state.open_light("session") as city:
         stopped = city.hooks.stop(name)
     if not stopped:

@@ -52,6 +52,9 @@ __all__ = [
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 _NAME_RE = re.compile(NAME_PATTERN)
+MAX_AGENT_NAME = 56
+"""Longest agent name: with a pool suffix (``-1000``) it stays a valid Kubernetes label
+value (63) and a subprocess session directory name."""
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -235,6 +238,13 @@ class AgentConfig(_Strict):
             raise ValueError(
                 "expected an agent name of letters, digits, '_' or '-', "
                 "starting with a letter or digit"
+            )
+        if len(v) > MAX_AGENT_NAME:
+            # Session names add a pool suffix and must fit every provider's limits
+            # (the subprocess provider's directory names, Kubernetes label values).
+            raise ValueError(
+                f"expected an agent name of at most {MAX_AGENT_NAME} characters, "
+                f"got {len(v)}"
             )
         return v
 
@@ -434,6 +444,10 @@ class DaemonSection(_Strict):
     shutdown_timeout: Duration = 5.0
     probe_concurrency: int = Field(default=8, ge=1)
     probe_timeout: Duration = Field(default=30.0, gt=0)
+    max_pool_sessions: int = Field(
+        default=100, ge=1,
+        description="Safety cap for a pool without max_active_sessions (pool.capped when hit).",
+    )
     start_concurrency: int = Field(default=8, ge=1)
     max_restarts: int = Field(default=5, ge=0)
     restart_window: Duration = Field(default=600.0, gt=0)

@@ -345,6 +345,7 @@ class Controller:
             self.city.dir,
             concurrency=config.daemon.probe_concurrency,
             timeout=config.daemon.probe_timeout,
+            cap=config.daemon.max_pool_sessions,
         )
         report.scale_seconds = time.perf_counter() - t_scale
         report.scale = dict(scale)

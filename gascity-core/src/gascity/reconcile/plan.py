@@ -198,8 +198,12 @@ def make_plan(
         previous_error = state.scale_errors.get(agent_name)
         if res.error and res.error != previous_error:
             new.scale_errors[agent_name] = res.error
-            event(ev.POOL_CHECK_FAILED, agent_name, f"{agent_name}: {res.error}; using min",
-                  error=res.error, raw=res.raw, desired=res.count)
+            if res.capped:
+                event(ev.POOL_CAPPED, agent_name, f"{agent_name}: {res.error}",
+                      error=res.error, raw=res.raw, desired=res.count)
+            else:
+                event(ev.POOL_CHECK_FAILED, agent_name, f"{agent_name}: {res.error}; using min",
+                      error=res.error, raw=res.raw, desired=res.count)
         elif not res.error and previous_error:
             new.scale_errors.pop(agent_name, None)
     crashed_now: dict[str, int] = {}

@@ -30,13 +30,20 @@ class ScaleResult:
     """Why the check's answer was not used ("" when it was)."""
     started: float = 0.0
     finished: float = 0.0
+    capped: bool = False
+    """The pool has no max and the check asked for more than the city-wide safety cap."""
 
 
-def clamp(agent: AgentConfig, value: int) -> int:
+POOL_SAFETY_CAP = 100
+"""Default of ``[daemon] max_pool_sessions``: what a pool without
+``max_active_sessions`` may run at most, whatever its scale_check prints."""
+
+
+def clamp(agent: AgentConfig, value: int, cap: int = POOL_SAFETY_CAP) -> int:
     lo = agent.min_sessions
     hi = agent.max_active_sessions
     value = max(lo, value)
-    return value if hi is None else min(hi, value)
+    return min(max(cap, lo), value) if hi is None else min(hi, value)
 
 
 def static_count(agent: AgentConfig) -> int:
@@ -53,7 +60,7 @@ PROBE_WAIT_DELAY = 0.2
 
 
 def _run_one(
-    agent: AgentConfig, city_dir: Path, timeout: float, env: Mapping[str, str]
+    agent: AgentConfig, city_dir: Path, timeout: float, env: Mapping[str, str], cap: int
 ) -> ScaleResult:
     assert agent.scale_check is not None
     started = time.monotonic()
@@ -81,7 +88,15 @@ def _run_one(
         value = int(raw)
     except ValueError:
         return result(agent.min_sessions, shown, f"scale_check printed {shown!r}, not an integer")
-    return result(clamp(agent, value), raw)
+    count = clamp(agent, value, cap)
+    if agent.max_active_sessions is None and value > count:
+        return ScaleResult(
+            agent.name, count, raw,
+            f"scale_check asked for {value}; capped at {count} ([daemon] max_pool_sessions, "
+            "for a pool without max_active_sessions)",
+            started, time.monotonic(), capped=True,
+        )
+    return result(count, raw)
 
 
 def run_scale_checks(
@@ -91,6 +106,7 @@ def run_scale_checks(
     concurrency: int,
     timeout: float,
     env: Mapping[str, str] | None = None,
+    cap: int = POOL_SAFETY_CAP,
 ) -> dict[str, ScaleResult]:
     """Run every pool's check at once (at most ``concurrency`` in flight)."""
     base_env = dict(os.environ if env is None else env)
@@ -102,7 +118,7 @@ def run_scale_checks(
     if not checked:
         return results
     with ThreadPoolExecutor(max_workers=min(concurrency, len(checked))) as pool:
-        futures = [pool.submit(_run_one, a, city_dir, timeout, base_env) for a in checked]
+        futures = [pool.submit(_run_one, a, city_dir, timeout, base_env, cap) for a in checked]
         for future in futures:
             res = future.result()
             results[res.agent] = res
