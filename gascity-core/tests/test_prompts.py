@@ -103,7 +103,9 @@ def _pack(tmp_path: Path) -> Path:
     return agent_dir
 
 
-def test_render_prompt_with_fragments_in_reference_order(tmp_path: Path) -> None:
+def test_render_prompt_with_fragments_in_reference_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     _pack(tmp_path)
     ctx = PromptContext(city_root="/c", agent_name="harbor/mayor", template_name="mayor",
                         work_dir="/w", work_query="bd ready", env={"TEAM": "blue",
@@ -114,9 +116,10 @@ def test_render_prompt_with_fragments_in_reference_order(tmp_path: Path) -> None
         "# mayor of /c\nRun `gc mail inbox`.\nWork: bd ready in /w; team blue"
         "\n\nGLOSSARY for mayor\n\nAWARE"
     )
-    with pytest.raises(PromptError, match="fragment 'nope' is not defined"):
-        render_prompt("agents/mayor/prompt.template.md", ctx, city_dir=tmp_path,
-                      fragments=["nope"])
+    # A fragment nobody defines is reported and skipped, as Gas City does.
+    assert render_prompt("agents/mayor/prompt.template.md", ctx, city_dir=tmp_path,
+                         fragments=["nope", "awareness"]).endswith("blue\n\nAWARE")
+    assert "fragment 'nope' is not defined" in caplog.text
     (tmp_path / "plain.md").write_text("{{ not a template }}")
     assert render_prompt("plain.md", ctx, city_dir=tmp_path) == "{{ not a template }}"
     with pytest.raises(PromptError, match="cannot read"):
@@ -288,3 +291,19 @@ def test_gc_prime_prints_the_rendered_prompt(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["--city", str(tmp_path), "prime", "broken"])
     assert bad.exit_code == 1
     assert f"{tmp_path / 'bad.template.md'}:2: unsupported template construct" in bad.output
+
+
+def test_config_validate_renders_every_prompt_template(tmp_path: Path) -> None:
+    _pack(tmp_path)
+    (tmp_path / "city.toml").write_text(CITY)
+    (tmp_path / "bad.template.md").write_text("ok\n{{ with .X }}{{ end }}\n")
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["--city", str(tmp_path), "config", "validate"],
+                        env={"GC_SESSION": "fake"})
+    assert bad.exit_code == 2
+    assert (f"agent[3].prompt_template (agent 'broken'): {tmp_path / 'bad.template.md'}:2: "
+            "unsupported template construct {{ with .X }}") in bad.output
+    (tmp_path / "bad.template.md").write_text("fine {{ .AgentName }}\n")
+    good = runner.invoke(cli, ["--city", str(tmp_path), "config", "validate"],
+                         env={"GC_SESSION": "fake"})
+    assert good.exit_code == 0, good.output

@@ -544,9 +544,14 @@ def config() -> None:
 def config_validate(state: CliState) -> None:
     """Check city.toml and every selected plugin's settings."""
     city_dir = state.city_dir()
+    from ..prompt.agent import prompt_problems
+
     with City.open(city_dir, observers=False) as city:
         for warning in city.loaded.warnings:
             click.echo(f"warning: {warning}", err=True)
+        problems = prompt_problems(city.loaded)
+        if problems:
+            raise ConfigError(str(city.loaded.path), problems)
         click.echo(f"{city.loaded.path}: ok ({len(city.loaded.config.agent)} agents; "
                    + ", ".join(f"{r}={city.selected(r)}" for r in SELECTABLE) + ")")
 

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .render import PromptContext, render_prompt
+from .render import PromptContext, PromptError, pack_fragment_dirs, render_prompt
 
 if TYPE_CHECKING:
     from ..config.compose import RigAgent
+    from ..config.load import LoadedConfig
     from ..config.models import AgentConfig, CityConfig
 
-__all__ = ["agent_fragments", "agent_prompt"]
+__all__ = ["agent_fragments", "agent_prompt", "prompt_problems"]
 
 
 def agent_fragments(config: CityConfig, agent: AgentConfig) -> tuple[str, ...]:
@@ -57,3 +58,24 @@ def agent_prompt(
         fragment_dirs=fragment_dirs,
         fragments=fragments,
     )
+
+
+def prompt_problems(loaded: LoadedConfig) -> list[str]:
+    """Every agent's prompt template rendered once, as a start would: one line per
+    template that cannot be rendered (``gc config validate``, ``gc doctor``)."""
+    from ..reconcile.desired import agent_work_dir
+
+    city_dir = loaded.city_dir.resolve()
+    dirs = pack_fragment_dirs(loaded.composition.packs)
+    problems: list[str] = []
+    for i, agent in enumerate(loaded.config.agent):
+        if not agent.prompt_template:
+            continue
+        rig = loaded.composition.rig_agents.get(agent.name)
+        try:
+            agent_prompt(agent, city_dir=city_dir, fragment_dirs=dirs, rig=rig,
+                         work_dir=agent_work_dir(agent, city_dir, loaded.city_name, rig),
+                         fragments=agent_fragments(loaded.config, agent))
+        except PromptError as exc:
+            problems.append(f"agent[{i}].prompt_template (agent '{agent.name}'): {exc}")
+    return problems

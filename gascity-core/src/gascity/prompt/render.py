@@ -10,6 +10,7 @@ template; ``global_fragments``, then the agent's ``inject_fragments``, then
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 TEMPLATE_SUFFIXES = (".template.md", ".md.tmpl")
+log = logging.getLogger("gascity.prompt")
 
 
 class PromptError(GasCityError):
@@ -121,8 +123,9 @@ def render_prompt(
 ) -> str:
     """The rendered prompt; ``""`` when ``template`` is empty.
 
-    Raises :class:`PromptError` naming the file when it cannot be read, uses a
-    construct this interpreter does not run, or names a fragment nobody defines.
+    Raises :class:`PromptError` naming the file when it cannot be read or uses a
+    construct this interpreter does not run; a fragment nobody defines is logged and
+    skipped, as in Gas City.
     """
     if not template:
         return ""
@@ -145,10 +148,11 @@ def render_prompt(
         for name in fragments:
             rendered = templates.render_defined(name, data)
             if rendered is None:
-                raise PromptError(
-                    f"{path}: fragment {name!r} is not defined by any "
-                    f'{{{{ define "{name}" }}}} in the template or its fragment directories'
-                )
+                # As Gas City does: a fragment nobody defines is reported and skipped.
+                log.warning(
+                    "%s: fragment %r is not defined by any {{ define %r }} in the "
+                    "template or its fragment directories; skipped", path, name, name)
+                continue
             out += "\n\n" + rendered
     except TemplateError as exc:
         raise PromptError(str(exc)) from None
