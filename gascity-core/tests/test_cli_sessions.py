@@ -128,3 +128,11 @@ def test_runtime_drain_undrain_and_request_restart(city: Path) -> None:
     types = [json.loads(x)["type"] for x in
              (city / ".gc" / "events.jsonl").read_text().splitlines()]
     assert "session.draining" in types and "session.undrained" in types
+
+
+def test_mail_notify_nudges_the_recipient_and_nudge_status(city: Path) -> None:
+    sent = gc(city, "mail", "send", "mayor", "-s", "Build is green", "--notify")
+    assert sent.exit_code == 0, sent.output
+    assert "You have mail from human" in gc(city, "session", "peek", "mayor").output
+    status = gc(city, "nudge", "status", "mayor", "--json")
+    assert json.loads(status.output) == {"session": "mayor", "queued": [], "dead_letter": []}

@@ -57,6 +57,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "session": _T(".session_cmds:session",
                   "Sessions: list, peek, nudge, attach, kill, new, suspend, wake, close, "
                   "reset, logs, wait."),
+    "nudge": _T(".session_cmds:nudge",
+                "Deferred nudges: none are queued here, gc session nudge types at once."),
     "runtime": _T(".session_cmds:runtime", "Commands an agent runs inside its own session."),
     "events": _T(".events_cmds:events",
                   "Show the city's events (newest last), or wait for new ones.", host=True),

@@ -22,7 +22,7 @@ from .common import (
     pass_state,
 )
 
-__all__ = ["agent", "runtime", "session"]
+__all__ = ["agent", "nudge", "runtime", "session"]
 
 
 @click.group()
@@ -301,6 +301,12 @@ def _stop_now(state: CliState, name: str) -> bool:
         return city.hooks.stop(name)
 
 
+def _stop_and_tell(state: CliState, name: str, word: str) -> None:
+    stopped = _stop_now(state, name)
+    notify_controller(state.city_dir())
+    click.echo(f"{name}: {word}" + ("" if stopped else " (it was not running)"))
+
+
 @session.command("suspend")
 @click.argument("name")
 @pass_state
@@ -309,9 +315,7 @@ def session_suspend(state: CliState, name: str) -> None:
     """Stop session NAME and keep it stopped until gc session wake NAME."""
     _city_session(state, name)
     _hold(state, name, True)
-    stopped = _stop_now(state, name)
-    notify_controller(state.city_dir())
-    click.echo(f"{name}: suspended" + ("" if stopped else " (it was not running)"))
+    _stop_and_tell(state, name, "suspended")
 
 
 @session.command("close")
@@ -337,9 +341,7 @@ def session_close(state: CliState, name: str) -> None:
         overrides.save(paths.overrides)
     else:
         _hold(state, name, True)
-    stopped = _stop_now(state, name)
-    notify_controller(state.city_dir())
-    click.echo(f"{name}: closed" + ("" if stopped else " (it was not running)"))
+    _stop_and_tell(state, name, "closed")
 
 
 @session.command("wake")
@@ -490,6 +492,24 @@ def session_attach(state: CliState, name: str) -> None:
     """Attach this terminal to NAME's session."""
     with state.open_light("session") as city:
         sys.exit(city.hooks.attach(name))
+
+
+@click.group()
+def nudge() -> None:
+    """Deferred nudges: none are queued here, gc session nudge types at once."""
+
+
+@nudge.command("status")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def nudge_status(name: str | None, as_json: bool) -> None:
+    """Queued and dead-letter nudges of session NAME (default: your own): always none,
+    since every nudge is delivered when it is sent."""
+    name = name or caller()
+    if as_json:
+        echo_json({"session": name, "queued": [], "dead_letter": []})
+        return
+    click.echo(f"{name}: 0 queued, 0 dead-letter (nudges are delivered at once)")
 
 
 @click.group()
