@@ -6,6 +6,7 @@ template-fragments/)."""
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,18 @@ def test_config_show_and_explain_the_composed_city(tmp_path: Path) -> None:
     shown = json.loads(runner.invoke(cli, ["--city", str(tmp_path), "config", "show",
                                            "--json"]).output)
     assert [a["name"] for a in shown["agent"]][-1] == "night-keeper"
+    # The TOML form reads back to the same composed city (named sessions included).
+    text = runner.invoke(cli, ["--city", str(tmp_path), "config", "show"]).output
+
+    def drop_none(x: object) -> object:
+        if isinstance(x, dict):
+            return {k: drop_none(v) for k, v in x.items() if v is not None}
+        if isinstance(x, list):
+            return [drop_none(v) for v in x]
+        return x
+
+    assert tomllib.loads(text) == drop_none(shown)
+    assert [n["template"] for n in tomllib.loads(text)["named_session"]] == ["keeper", "keeper"]
     explained = runner.invoke(cli, ["--city", str(tmp_path), "config", "explain"]).output
     assert f"agent dock: {tmp_path / 'packs/base/agents/dock/agent.toml'}" in explained
     assert f"  patched idle_timeout ({tmp_path / 'city.toml'})" in explained

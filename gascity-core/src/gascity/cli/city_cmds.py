@@ -602,31 +602,46 @@ def config_schema() -> None:
 
 
 def _to_toml(data: dict[str, Any]) -> str:
+    """The composed city as TOML that reads back to the same data: tables as
+    ``[a.b]``, arrays of tables as ``[[a.b]]``, small string tables (``env``) inline."""
     lines: list[str] = []
 
-    def scalar(v: Any) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{_toml_key(k)} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
         return json.dumps(v, ensure_ascii=False)
 
-    def table(prefix: str, body: dict[str, Any], header: str) -> None:
-        simple = {k: v for k, v in body.items() if not isinstance(v, dict) and v is not None}
-        nested = {k: v for k, v in body.items() if isinstance(v, dict) and k != "env"}
-        lines.append(header)
-        for k, v in simple.items():
-            lines.append(f"{k} = {scalar(v)}")
-        if isinstance(body.get("env"), dict) and body["env"]:
-            inner = ", ".join(f"{k} = {scalar(v)}" for k, v in body["env"].items())
-            lines.append(f"env = {{ {inner} }}")
-        lines.append("")
-        for k, v in nested.items():
-            table(f"{prefix}.{k}", v, f"[{prefix}.{k}]")
+    def is_tables(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
 
-    for key, value in data.items():
-        if key == "agent":
-            for agent in value:
-                table("agent", agent, "[[agent]]")
-        elif isinstance(value, dict):
-            table(key, value, f"[{key}]")
-    return "\n".join(lines)
+    def is_table(v: Any) -> bool:
+        # Inline only flat string maps (env, option_defaults); deeper ones get headers.
+        return isinstance(v, dict) and not all(isinstance(x, str) for x in v.values())
+
+    def table(path: str, body: dict[str, Any], header: str) -> None:
+        if header:
+            lines.append(header)
+        for k, v in body.items():
+            if v is not None and not is_table(v) and not is_tables(v):
+                lines.append(f"{_toml_key(k)} = {value(v)}")
+        lines.append("")
+        for k, v in body.items():
+            sub = f"{path}.{_toml_key(k)}" if path else _toml_key(k)
+            if is_table(v):
+                table(sub, v, f"[{sub}]")
+            elif is_tables(v):
+                for item in v:
+                    table(sub, item, f"[[{sub}]]")
+
+    table("", data, "")
+    return "\n".join(lines).lstrip("\n")
+
+
+def _toml_key(key: str) -> str:
+    bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
+    return key if bare else json.dumps(key)
 
 
 @click.command()
