@@ -287,3 +287,21 @@ def test_a_missing_kubeconfig_is_not_a_config_error(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "invalid configuration" not in proc.stderr
     assert "KUBECONFIG" in proc.stderr
+
+
+def test_verbose_log_numbers_changed_ticks(tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    from gascity.controller import Controller
+    from gascity.testing import FakeProvider, MemoryEvents, open_test_city
+
+    (tmp_path / "city.toml").write_text(CITY)
+    city = open_test_city(tmp_path, session=FakeProvider(), events=MemoryEvents())
+    try:
+        controller = Controller(city)
+        with caplog.at_level("INFO", logger="gascity.controller"):
+            controller.tick()
+            controller.tick()  # steady: nothing to log
+    finally:
+        city.close()
+    ticks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tick ")]
+    assert len(ticks) == 1 and ticks[0].startswith("tick 1: "), ticks
