@@ -91,14 +91,16 @@ def _set_agent_suspended(state: CliState, name: str, value: bool) -> None:
         names.discard(name)
     overrides.suspended_agents = sorted(names)
     overrides.save(paths.overrides)
-    if not value:
-        # Resuming is the operator's word that the crash loop is fixed.
+    # Resuming is the operator's word that the crash loop is fixed. A running
+    # controller owns its state file, so it is asked to forget the quarantine; only
+    # without one is the file edited here.
+    reply = notify_controller(city_dir, f"unquarantine {name}" if not value else "poke")
+    if not value and reply is None:
         ctl = ControllerState.load(paths.state)
         if name in ctl.quarantined or name in ctl.crashes:
             ctl.quarantined.pop(name, None)
             ctl.crashes.pop(name, None)
             ctl.save(paths.state)
-    reply = notify_controller(city_dir)
     word = "suspended" if value else "resumed"
     click.echo(f"agent {name} {word}" + ("" if reply else "; takes effect at the next gc start"))
 

@@ -182,6 +182,10 @@ class Controller:
         self._reload_requested = False
         self._stop = threading.Event()
         self._unresolved: dict[str, str] = {}
+        # Changes the CLI asks for while this controller owns the state file; applied
+        # by the ticking thread, so the state has one writer.
+        self._intents: list[tuple[str, str]] = []
+        self._intents_lock = threading.Lock()
         self._list_error: str | None = None
 
     @property
@@ -270,6 +274,7 @@ class Controller:
 
     def tick(self) -> TickReport:
         with self._tick_lock:
+            self._apply_intents()
             report = self._tick()
         with self._tick_done:
             self.ticks += 1
@@ -724,9 +729,24 @@ class Controller:
                 self._tick_done.wait(timeout=0.2)
             return self.ticks
 
+    def _apply_intents(self) -> None:
+        with self._intents_lock:
+            intents, self._intents = self._intents, []
+        for verb, name in intents:
+            if verb == "unquarantine":
+                self.state.quarantined.pop(name, None)
+                self.state.crashes.pop(name, None)
+
     def handle_command(self, command: str) -> str:
         if command == "ping":
             return "pong"
+        verb, _, arg = command.partition(" ")
+        if verb == "unquarantine" and arg:
+            # `gc agent resume`: the controller owns controller-state.json, so the CLI
+            # asks it instead of editing the file under it.
+            with self._intents_lock:
+                self._intents.append((verb, arg))
+            return f"ok {arg} unquarantined, tick {self.request_tick()}"
         if command == "poke":
             return f"ok tick {self.request_tick()}"
         if command == "pass":
@@ -745,7 +765,8 @@ class Controller:
             self._stop.set()
             self._wake.set()
             return "ok stopping"
-        return f"error: unknown command {command!r}; expected ping, poke, pass, reload or stop"
+        return (f"error: unknown command {command!r}; expected ping, poke, pass, reload, "
+                "stop or unquarantine NAME")
 
     def stop_requested(self) -> None:
         self._stop.set()
