@@ -9,9 +9,11 @@ import pytest
 
 from gascity.controller import Controller
 from gascity.errors import NotLeader
+from gascity.plugins import PluginContext
 from gascity.testing import MemoryEvents, open_test_city, wait_for
 from gascity.types import StartConfig
 from gascity_k8s.coordination import K8sCoordination
+from gascity_k8s.provider import K8sProvider
 from gascity_k8s.settings import K8sSettings
 from gascity_k8s.testing import KubeEmulator
 
@@ -158,3 +160,33 @@ def test_a_lone_controller_leads_from_its_first_tick(
     report = controller.tick()
     assert report.follower is None and report.aborted is None
     assert emulator.lease_holders("lease-lone")["gc-demo-leader"] == ("lone", True)
+
+
+def test_a_replica_that_cannot_reach_the_api_is_not_ready(tmp_path: Path) -> None:
+    city_dir = tmp_path / "blind"
+    city_dir.mkdir()
+    (city_dir / "city.toml").write_text('[workspace]\nname = "demo"\n')
+    own = KubeEmulator(simulate=True).start()  # an API server this test can take down
+    stopped = False
+    try:
+        ctx = PluginContext(
+            role="session", name="k8s", settings={"namespace": "blind", "identity": "b", **FAST},
+            city_name="demo", city_dir=city_dir,
+            env={"KUBECONFIG": str(own.write_kubeconfig(tmp_path / "kubeconfig"))},
+        )
+        provider = K8sProvider(ctx)
+        controller = Controller(
+            open_test_city(city_dir, session=provider, events=MemoryEvents())
+        )
+        controller.tick()
+        assert provider.readiness(controller) is None
+        own.stop()  # the API server is gone, as in a partition
+        stopped = True
+        wait_for(lambda: provider.readiness(controller) is not None, timeout=10)
+        reason = provider.readiness(controller)
+        assert reason is not None and "cannot read lease blind/gc-demo-leader" in reason
+        assert provider.coord is not None and not provider.coord.may_act()  # fenced too
+        provider.shutdown()
+    finally:
+        if not stopped:
+            own.stop()

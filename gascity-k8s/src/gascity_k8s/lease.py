@@ -65,6 +65,8 @@ class LeaseElector:
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.last_contact = 0.0
+        """When the API server last answered about the lease (monotonic)."""
         self.attempted = threading.Event()
         """Set once the first attempt finished (won, lost or failed)."""
         self._thread: threading.Thread | None = None
@@ -75,6 +77,11 @@ class LeaseElector:
 
     def may_act(self) -> bool:
         return time.monotonic() < self._valid_until
+
+    def in_touch(self) -> bool:
+        """The lease was read within the lease duration: a follower that is not is
+        blind (it could neither take over nor tell who leads)."""
+        return time.monotonic() - self.last_contact < self.lease_duration
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)
@@ -130,9 +137,11 @@ class LeaseElector:
                 self.namespace,
                 _request_timeout=self._timeout,
             )
+            self.last_contact = time.monotonic()
             return lease
         except ApiException as exc:
             if exc.status == 404:
+                self.last_contact = time.monotonic()
                 return None
             raise
 

@@ -111,6 +111,11 @@ class K8sProvider:
     def readiness(self, controller: Any) -> str | None:
         """``/readyz``: a follower is ready (it only waits, and the PodDisruptionBudget
         may count it); the leader is ready while its ticks succeed."""
+        if self.coord is not None and not self.coord.elector.in_touch():
+            return (
+                f"cannot read lease {self.ns}/{self.lease_name} "
+                f"(the API server has not answered for {self.settings.lease_duration_seconds:g}s)"
+            )
         health = controller.health()
         if health["ready"]:
             return None
