@@ -456,3 +456,28 @@ def test_setup_commands_expand_the_reference_placeholders(tmp_path: Path) -> Non
     assert made.session_setup == ("tmux set -t keeper status on", "plain $HOME",
                                   "theme keeper harbor")
     assert made.meta["gc.live"]
+
+
+def test_rig_and_provider_patches_are_applied(tmp_path: Path) -> None:
+    from gascity.config.presets import resolve_launch
+
+    write(tmp_path, {"city.toml": (
+        '[workspace]\nname = "p"\n'
+        '[providers.fast]\ncommand = "codex"\nenv = { KEEP = "1", DROP = "2" }\n'
+        '[[rigs]]\nname = "r"\npath = "."\n'
+        '[[patches.rigs]]\nname = "r"\nsuspended = true\n'
+        '[[patches.providers]]\nname = "claude"\nargs = ["--model", "opus"]\n'
+        '[[patches.providers]]\nname = "fast"\nenv = { NEW = "3" }\nenv_remove = ["DROP"]\n'
+        '[[agent]]\nname = "a"\nprovider = "claude"\n'
+        '[[agent]]\nname = "b"\nprovider = "fast"\n'
+    )})
+    config = load_city(tmp_path).config
+    assert config.rigs[0].suspended is True
+    launches = [resolve_launch(a, config.workspace, config.providers) for a in config.agent]
+    assert launches[0].command == "claude --model opus"
+    assert launches[0].ready_delay_ms == 10000  # the rest of the built-in stays
+    assert launches[1].env == {"KEEP": "1", "NEW": "3"}
+    (tmp_path / "city.toml").write_text(
+        '[[patches.rigs]]\nname = "nope"\nsuspended = true\n')
+    with pytest.raises(ConfigError, match=r"patches.rigs\[0\] \(name 'nope'\): no rig"):
+        load_city(tmp_path)

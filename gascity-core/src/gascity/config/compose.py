@@ -262,6 +262,7 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
                 composer.resolve_source(imp.get("source"), f"{city_file}: imports.{binding}",
                                         city_dir),
                 str(city_file), str(imp.get("shadow", "warn")))
+    _patch_rigs_and_providers(out, city_file)
     rigs = [r for r in out.get("rigs", []) or [] if isinstance(r, dict)]
     if not composer.loaded and not out.get("include") and not out.get("named_session") and (
             not any(r.get("includes") or r.get("imports") for r in rigs)):
@@ -353,6 +354,53 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
     out["named_session"] = named_all
     result.on_demand = frozenset(on_demand)
     return out, result
+
+
+def _patch_rigs_and_providers(out: dict[str, Any], city_file: Path) -> None:
+    """``[[patches.rigs]]`` set keys of a rig; ``[[patches.providers]]`` merge into a
+    provider (``env`` merged, ``env_remove`` dropped, ``_replace = true`` replaces the
+    whole block). A patch naming nothing is an error, as for agents."""
+    from .presets import BUILTIN_PRESETS
+
+    patches = out.get("patches") if isinstance(out.get("patches"), dict) else {}
+    assert isinstance(patches, dict)
+    rigs = [r for r in out.get("rigs", []) or [] if isinstance(r, dict)]
+    for i, patch in enumerate(patches.get("rigs", []) or []):
+        if not isinstance(patch, dict):
+            continue
+        found = next((r for r in rigs if r.get("name") == patch.get("name")), None)
+        if found is None:
+            names = ", ".join(str(r.get("name")) for r in rigs) or "none"
+            raise ConfigError(str(city_file), [
+                f"patches.rigs[{i}] (name '{patch.get('name')}'): no rig has this name; "
+                f"expected one of: {names}"])
+        found.update({k: v for k, v in patch.items() if k != "name"})
+    providers = dict(out.get("providers") or {})
+    for i, patch in enumerate(patches.get("providers", []) or []):
+        if not isinstance(patch, dict):
+            continue
+        name = patch.get("name")
+        if name not in providers and name not in BUILTIN_PRESETS:
+            known = ", ".join(sorted({*providers, *BUILTIN_PRESETS}))
+            raise ConfigError(str(city_file), [
+                f"patches.providers[{i}] (name '{name}'): no provider has this name; "
+                f"expected one of: {known}"])
+        keys = {k: v for k, v in patch.items() if k not in ("name", "_replace", "env_remove")}
+        if patch.get("_replace"):
+            merged = keys
+        else:
+            merged = {**providers.get(name, {}), **keys}
+            merged["env"] = {**providers.get(name, {}).get("env", {}), **keys.get("env", {})}
+        for key in patch.get("env_remove", []) or []:
+            merged.get("env", {}).pop(key, None)
+        if not merged.get("env"):
+            merged.pop("env", None)
+        providers[str(name)] = merged
+    if patches.get("providers"):
+        out["providers"] = providers
+    if patches.get("rigs") or patches.get("providers"):
+        # Applied: the validated city keeps the result, not the patch tables.
+        out["patches"] = {k: v for k, v in patches.items() if k not in ("rigs", "providers")}
 
 
 def _stamp_rig(

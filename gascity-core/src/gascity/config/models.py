@@ -365,10 +365,8 @@ class ProviderPatch(_Strict):
 
 class PatchesSection(_Strict):
     agent: list[AgentPatch] = Field(default_factory=list, description="Agent patches.")
-    rigs: list[RigPatch] = recognised(what="changes to rigs", default_factory=list)
-    providers: list[ProviderPatch] = recognised(
-        what="changes to providers", default_factory=list
-    )
+    rigs: list[RigPatch] = Field(default_factory=list, description="Rig patches.")
+    providers: list[ProviderPatch] = Field(default_factory=list, description="Provider patches.")
 
 
 class RigConfig(_Strict):
