@@ -488,3 +488,17 @@ def test_concurrent_starts_each_get_their_own_options(provider: TmuxProvider,
         assert meta.get(META_FINGERPRINT) == f"fp{i}"
         assert meta.get(META_AGENT) == f"agent{i}"
         assert provider.get_meta(f"race-{i}", META_FINGERPRINT) == f"fp{i}"
+
+
+def test_nudge_larger_than_a_tmux_command(provider: TmuxProvider, tmp_path: Path) -> None:
+    """Issue 12, defect 11: 40 KiB used to fail with tmux's "command too long"."""
+    out = tmp_path / "got.txt"
+    provider.start("big", cfg(f"stty -echo; exec cat > {out}", tmp_path))
+    wait_for(lambda: listed(provider, "big"), 10, what="big")
+    time.sleep(0.3)  # let stty run before the paste arrives
+    lines = [f"{i:05d} " + "x" * 93 for i in range(400)]  # 40 KiB, short tty lines
+    text = "\n".join(lines)
+    assert provider.nudge("big", text) is True
+    wait_for(lambda: out.exists() and out.read_text().count("\n") >= 400, 20,
+             what="the whole nudge")
+    assert out.read_text().splitlines() == lines

@@ -259,11 +259,13 @@ class TmuxProvider:
             if text:
                 # A paste, not typed keys: nothing in the text is read as a key name,
                 # and an agent that enabled bracketed paste gets it as one paste.
-                self.tmux.check(
-                    "set-buffer", "-b", buffer, "--", text, SEP,
-                    "paste-buffer", "-d", "-p", "-b", buffer, "-t", target,
-                    session=name,
-                )  # fmt: skip
+                # The text goes in on stdin (`load-buffer -`): as an argument, tmux
+                # refuses anything over about 16 KiB ("command too long").
+                args = ("load-buffer", "-b", buffer, "-", SEP,
+                        "paste-buffer", "-d", "-p", "-b", buffer, "-t", target)
+                result = self.tmux.run(*args, input=text.encode("utf-8", "surrogateescape"))
+                if not result.ok:
+                    raise self.tmux.error(result, args, name)
                 # The agent's UI needs a moment to take the paste before Enter.
                 time.sleep(self.settings.nudge_delay)
             self.tmux.check("send-keys", "-t", target, "Enter", session=name)
