@@ -94,3 +94,21 @@ def test_not_yet_started_says_so(tmp_path: Path) -> None:
     (tmp_path / "city.toml").write_text(CITY)
     rows = status(tmp_path)
     assert all(any("not running yet" in n for n in r["notes"]) for r in rows.values())
+
+
+def test_a_dependency_suspended_by_gc_agent_suspend_blocks_its_dependents(tmp_path: Path) -> None:
+    (tmp_path / "city.toml").write_text(CITY)
+    gc(tmp_path, "agent", "suspend", "db")
+    gc(tmp_path, "start", "--once")
+    rows = status(tmp_path)
+    assert rows["api"]["running"] == 0
+    assert "blocked on db" in rows["api"]["notes"]
+
+
+def test_a_dependency_that_cannot_launch_blocks_its_dependents(tmp_path: Path) -> None:
+    (tmp_path / "city.toml").write_text(CITY.replace('command = "db"\n', ""))
+    gc(tmp_path, "start", "--once")
+    rows = status(tmp_path)
+    assert any(n.startswith("start failed: ") for n in rows["db"]["notes"]), rows["db"]
+    assert rows["api"]["running"] == 0
+    assert "blocked on db" in rows["api"]["notes"]

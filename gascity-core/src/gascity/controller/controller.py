@@ -186,6 +186,7 @@ class Controller:
         # by the ticking thread, so the state has one writer.
         self._intents: list[tuple[str, str]] = []
         self._intents_lock = threading.Lock()
+        self._held_agents: set[str] = set()
         self._list_error: str | None = None
 
     @property
@@ -338,6 +339,7 @@ class Controller:
         # An on_demand named session that nobody woke is held like a suspended agent.
         asleep = self.loaded.composition.on_demand - set(overrides.woken)
         suspended = frozenset(overrides.suspended_agents) | asleep
+        self._held_agents = set(suspended)
         city_suspended = overrides.city_suspended or config.workspace.suspended
 
         pools = [
@@ -640,9 +642,11 @@ class Controller:
             return
         config = self.loaded.config
         up: set[str] = set(plan.healthy)
-        failed_agents: set[str] = set()
+        # An agent that cannot even be launched has failed for its dependents too.
+        failed_agents: set[str] = set(self._unresolved)
         blocked_agents: dict[str, str] = {}
-        suspended = {a.name for a in config.agent if a.suspended}
+        # Suspended in city.toml, by gc agent suspend, or an on_demand session asleep.
+        suspended = {a.name for a in config.agent if a.suspended} | self._held_agents
         by_wave: dict[int, list[StartAction]] = {}
         for action in plan.starts:
             by_wave.setdefault(action.wave, []).append(action)
