@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -75,7 +76,7 @@ def agent_list(state: CliState, as_json: bool) -> None:
 
 def _set_agent_suspended(state: CliState, name: str, value: bool) -> None:
     from ..config import load_city
-    from ..reconcile.state import ControllerState, Overrides
+    from ..reconcile.state import Overrides
 
     city_dir = state.city_dir()
     config = load_city(city_dir).config
@@ -91,18 +92,26 @@ def _set_agent_suspended(state: CliState, name: str, value: bool) -> None:
         names.discard(name)
     overrides.suspended_agents = sorted(names)
     overrides.save(paths.overrides)
-    # Resuming is the operator's word that the crash loop is fixed. A running
-    # controller owns its state file, so it is asked to forget the quarantine; only
-    # without one is the file edited here.
-    reply = notify_controller(city_dir, f"unquarantine {name}" if not value else "poke")
-    if not value and reply is None:
-        ctl = ControllerState.load(paths.state)
-        if name in ctl.quarantined or name in ctl.crashes:
-            ctl.quarantined.pop(name, None)
-            ctl.crashes.pop(name, None)
-            ctl.save(paths.state)
+    # Resuming is the operator's word that the crash loop is fixed.
+    reply = unquarantine(city_dir, name) if not value else notify_controller(city_dir)
     word = "suspended" if value else "resumed"
     click.echo(f"agent {name} {word}" + ("" if reply else "; takes effect at the next gc start"))
+
+
+def unquarantine(city_dir: Path, agent: str) -> str | None:
+    """Forget ``agent``'s crash loop. A running controller owns its state file, so it is
+    asked to (and ticks); only without one is the file edited here. The reply, if any."""
+    from ..reconcile.state import ControllerState
+
+    reply = notify_controller(city_dir, f"unquarantine {agent}")
+    if reply is None:
+        paths = CityPaths(city_dir)
+        ctl = ControllerState.load(paths.state)
+        if agent in ctl.quarantined or agent in ctl.crashes:
+            ctl.quarantined.pop(agent, None)
+            ctl.crashes.pop(agent, None)
+            ctl.save(paths.state)
+    return reply
 
 
 @agent.command("suspend")
@@ -354,21 +363,12 @@ def session_wake(state: CliState, name: str) -> None:
     """Let session NAME run again: start an on_demand named session, or release a
     session's hold and its agent's crash-loop quarantine; the controller starts it at
     its next tick."""
-    from ..reconcile.state import ControllerState
-
     if _on_demand(state, name):
         set_woken(state, name, True)
         return
-
     _config, owner = _city_session(state, name)
     _hold(state, name, False)
-    paths = CityPaths(state.city_dir())
-    ctl = ControllerState.load(paths.state)
-    if owner in ctl.quarantined or owner in ctl.crashes:
-        ctl.quarantined.pop(owner, None)
-        ctl.crashes.pop(owner, None)
-        ctl.save(paths.state)
-    reply = notify_controller(state.city_dir())
+    reply = unquarantine(state.city_dir(), owner)
     click.echo(f"{name}: woken" + ("" if reply else "; starts at the next gc start"))
 
 
