@@ -108,24 +108,12 @@ class ExecEvents:
             return None
         return event_from_json(wire)
 
-    def _parse_list(self, args: list[str], out: str) -> list[Event]:
-        try:
-            data = json.loads(out)
-            if data is None:
-                return []
-            if not isinstance(data, list):
-                raise ValueError(f"a JSON array, not {type(data).__name__}")
-            return [event_from_json(item) for item in data]
-        except ValueError as exc:
-            raise self.client.garbage(args, out, "a JSON array of events", exc) from exc
-
     @hookimpl
     def list_events(self, filter: EventFilter) -> list[Event]:
-        out = self.client.run(["list"], go_json(filter_to_json(filter)))
-        if not out:
-            return []
+        out = self.client.run(["list"], go_json(filter_to_json(filter))) or ""
+        listed = self.client.parse_array(["list"], out, event_from_json, "events")
         events = sorted(
-            (e for e in self._parse_list(["list"], out) if matches(e, filter)),
+            (e for e in listed if matches(e, filter)),
             key=lambda e: e.seq,
         )
         if filter.limit is not None:

@@ -82,18 +82,7 @@ class ExecMail:
             raise self.client.garbage(args, out, "a message as JSON", exc) from exc
 
     def _many(self, args: list[str]) -> list[Message]:
-        out = self._run(args)
-        if not out:
-            return []
-        try:
-            data = json.loads(out)
-            if data is None:
-                return []
-            if not isinstance(data, list):
-                raise ValueError(f"a JSON array, not {type(data).__name__}")
-            return [message_from_json(item) for item in data]
-        except ValueError as exc:
-            raise self.client.garbage(args, out, "a JSON array of messages", exc) from exc
+        return self.client.parse_array(args, self._run(args) or "", message_from_json, "messages")
 
     @staticmethod
     def _letter(sender: str, subject: str, body: str) -> bytes:

@@ -9,12 +9,15 @@ before the first op; whatever it answers, the op goes on (the reference ignores 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from gascity.errors import StoreUnavailable
 from gascity.plugins import PluginContext, load_settings
@@ -27,6 +30,7 @@ from .runner import ScriptResult, run_script
 __all__ = ["ScriptClient", "ScriptStoreSettings", "format_rfc3339", "parse_rfc3339"]
 
 log = logging.getLogger("gascity.exec")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,22 @@ class ScriptClient:
         if result.returncode == EXIT_UNKNOWN_OP and not result.timed_out:
             return None
         raise StoreUnavailable(self.describe(args, result))
+
+    def parse_array(
+        self, args: list[str], out: str, item: Callable[[Any], T], what: str
+    ) -> list[T]:
+        """stdout holding a JSON array (``null`` or nothing: empty), each item parsed."""
+        if not out:
+            return []
+        try:
+            data = json.loads(out)
+            if data is None:
+                return []
+            if not isinstance(data, list):
+                raise ValueError(f"a JSON array, not {type(data).__name__}")
+            return [item(entry) for entry in data]
+        except ValueError as exc:
+            raise self.garbage(args, out, f"a JSON array of {what}", exc) from exc
 
     def garbage(
         self, args: list[str], output: str, expected: str, exc: Exception

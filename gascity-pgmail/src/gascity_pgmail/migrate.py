@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gascity.errors import GasCityError
+from gascity.mailrow import MESSAGE_COLUMNS
 
 from .store import PostgresMail, default_subject
 
@@ -158,19 +159,7 @@ def _normalize(row: dict[str, Any]) -> SqliteRow:
     )
 
 
-_COPY_COLUMNS = (
-    "id",
-    "thread_id",
-    "reply_to",
-    "sender",
-    "recipient",
-    "subject",
-    "body",
-    "created_at",
-    "read_at",
-    "archived_at",
-    "city",
-)
+_COPY_COLUMNS = (*MESSAGE_COLUMNS, "city")
 
 
 def migrate_sqlite(
