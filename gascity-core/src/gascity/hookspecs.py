@@ -14,7 +14,10 @@ Conventions every provider follows:
   instances ``name-N``); a provider that needs another spelling maps it reversibly.
 * An operation the provider does not support raises :class:`gascity.errors.Unsupported`.
 * An operation on a session that does not exist raises
-  :class:`gascity.errors.SessionNotFound`, except ``stop`` which is idempotent.
+  :class:`gascity.errors.SessionNotFound`, except ``stop`` which is idempotent. The
+  facade makes ``interrupt``, ``nudge``, ``send_keys``, ``clear_scrollback`` and
+  ``copy_to`` best-effort, as the reference does: for them ``SessionNotFound`` is
+  success to the caller (raising it, or returning quietly, are both fine).
 * Hooks may be called from several threads at once (starts run concurrently).
 
 Each role's hooks are written once, in its spec class (:class:`SessionSpec`,
@@ -142,7 +145,7 @@ class SessionProvider(Protocol):
     def interrupt(self, name: str) -> bool | None:
         """Send the session an interrupt (Ctrl-C / SIGINT) so the agent can wind down.
 
-        :raises gascity.errors.SessionNotFound: no such session.
+        Best-effort: ``SessionNotFound`` (no such session) is success to the caller.
         :select-one: yes.
 
         Example: ``hooks.interrupt("polecat-2")`` before a graceful shutdown.
