@@ -305,3 +305,10 @@ def test_verbose_log_numbers_changed_ticks(tmp_path: Path,
         city.close()
     ticks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tick ")]
     assert len(ticks) == 1 and ticks[0].startswith("tick 1: "), ticks
+
+
+def test_a_bare_group_prints_its_help() -> None:
+    for args in ((), ("session",), ("mail",)):
+        result = run(*args)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("Usage: gc") and result.stderr == ""

@@ -127,6 +127,10 @@ class RootGroup(LazyGroup):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # A bare group (`gc`, `gc session`): its help is the answer, not an error.
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            sys.exit(0)
         except click.UsageError as exc:
             ctx = exc.ctx
             if ctx is not None:
