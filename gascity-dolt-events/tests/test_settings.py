@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gascity.errors import ConfigError, StoreUnavailable
+from gascity.errors import ConfigError, GasCityError, StoreUnavailable
 from gascity.types import EventDraft, EventFilter
 from gascity_dolt_events.settings import load_dolt_settings
 from gascity_dolt_events.store import DoltEvents
@@ -72,25 +73,73 @@ def test_password_env_must_exist(tmp_path: Path) -> None:
     assert s.resolve_password({"GC_PW": SECRET}) == SECRET
 
 
-def test_wrong_password_spools_and_never_logs_the_password(
+def test_wrong_password_is_an_error_not_an_outage(
     mariadb: MariaDBServer, database: str, city_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Issue 12, defect 8: a login failure used to be spooled like an outage."""
     settings = mariadb.settings(database=database, password_env="GC_PW")
     del settings["password"]
     store = DoltEvents(make_context(city_dir, settings, env={"GC_PW": SECRET}))
     caplog.set_level(logging.DEBUG)
     try:
-        assert store.emit_event(EventDraft(type="x", message="kept")) is None
-        assert store.status_info()["events.spool_depth"] == 1
-        with pytest.raises(StoreUnavailable) as info:
-            store.list_events(EventFilter())
-        assert SECRET not in str(info.value)
-        assert "Access denied" in str(info.value)
+        with pytest.raises(GasCityError) as info:
+            store.emit_event(EventDraft(type="x", message="not kept"))
+        assert not isinstance(info.value, StoreUnavailable)
+        assert "refused the login" in str(info.value) and SECRET not in str(info.value)
+        assert store.status_info()["events.spool_depth"] == 0
     finally:
         store.shutdown()
     assert SECRET not in caplog.text
-    assert "spooling" in caplog.text
-    assert SECRET not in (city_dir / ".gc" / "events-dolt.spool.jsonl").read_text()
+
+
+def test_message_over_64k_is_a_clear_error(make_store: Any) -> None:
+    store = make_store()
+    with pytest.raises(GasCityError, match="at most 65535"):
+        store.emit_event(EventDraft(type="big", message="x" * 70_000))
+    assert store.emit_event(EventDraft(type="ok", message="x" * 60_000)) is not None
+
+
+def test_replay_summary_does_not_count_refused_lines(
+    mariadb: MariaDBServer, database: str, city_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = DoltEvents(make_context(city_dir, mariadb.settings(database=database)))
+    caplog.set_level(logging.WARNING)
+    try:
+        good = {"type": "ok", "ts": "2026-01-01T00:00:00", "message": "1", "key": "r1"}
+        store.spool.append(good)
+        store.spool.append({"type": "bad", "ts": "not a time", "key": "r2"})
+        assert store.emit_event(EventDraft(type="ok", message="2")) is not None
+        assert "replayed 1 spooled events" in caplog.text
+        assert "1 refused by the server" in caplog.text
+    finally:
+        store.shutdown()
+
+
+def test_spooled_emit_exits_0_and_says_spooled(
+    mariadb: MariaDBServer, database: str, city_dir: Path
+) -> None:
+    """Issue 12, defect 8: a spooled event used to exit 1 ("did not record"), so a
+    retrying script recorded it twice."""
+    import os
+    import subprocess
+    import sys
+
+    (city_dir / "city.toml").write_text(
+        '[workspace]\nname = "spool"\n\n[events]\nprovider = "dolt"\n\n[events.dolt]\n'
+        f'host = "127.0.0.1"\nport = {free_port()}\nuser = "root"\ndatabase = "{database}"\n'
+        'connect_timeout = "1s"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GC_")}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "gc"), "--city", str(city_dir), "event", "emit",
+         "spool.test", "--message", "once"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "spooled" in result.stderr
+    spool = city_dir / ".gc" / "events-dolt.spool.jsonl"
+    assert spool.read_text().count('"once"') == 1
+    assert (spool.stat().st_mode & 0o777) == 0o600
 
 
 def test_unreachable_server_spools_then_replays(

@@ -163,3 +163,15 @@ def test_selected_through_city_toml_and_entry_point(
             idempotent=True,
         )
         assert stored == ("tomlcity",)
+
+
+def test_nul_in_mail_text_is_a_clear_error(make_store: StoreFactory) -> None:
+    """Issue 12, defect 8: a NUL used to end in psycopg's raw DataError traceback."""
+    from gascity.errors import GasCityError
+
+    store = make_store()
+    with pytest.raises(GasCityError, match="NUL character"):
+        store.send_mail(MailDraft(sender="a", recipient="b", subject="s", body="x\x00y"))
+    sent = store.send_mail(MailDraft(sender="a", recipient="b", subject="s", body="fine"))
+    with pytest.raises(GasCityError, match="body holds a NUL"):
+        store.reply_mail(sent.id, "b", "bad\x00", None)

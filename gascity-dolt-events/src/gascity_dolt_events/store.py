@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +42,10 @@ log = logging.getLogger("gascity.events.dolt")
 T = TypeVar("T")
 
 SPOOL_FILE = "events-dolt.spool.jsonl"
+_AUTH_ERRORS = frozenset({1044, 1045, 1698})
+"""MySQL/MariaDB: database access denied, access denied for user, no password match."""
+MAX_MESSAGE_BYTES = 65535
+"""The ``message`` column is TEXT."""
 PRUNE_BATCH = 5000
 _DUPLICATE_ENTRY = 1062
 
@@ -62,6 +67,7 @@ class DoltEvents:
         self._replay_lock = threading.Lock()
         self._down_until = 0.0
         self._spooling = False
+        self._rejected = 0
         self._last_prune = time.monotonic()
         self._prune_thread: threading.Thread | None = None
         self._prune_lock = threading.Lock()
@@ -78,9 +84,17 @@ class DoltEvents:
         try:
             return self._open(pymysql)
         except pymysql.err.Error as exc:
-            # Any failure to connect (refused, timeout, access denied) means the event
-            # cannot reach the server: it is spooled, never dropped. pymysql's message
-            # names user, host and port, never the password.
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if code in _AUTH_ERRORS:
+                # Wrong user or password is the operator's to fix, not an outage to
+                # wait out: spooling would hide it until the disk fills.
+                raise GasCityError(
+                    f"{s.describe()} refused the login ({exc.args[-1]}); check "
+                    "[events.dolt] user and password"
+                ) from None
+            # Any other failure to connect (refused, timeout) means the event cannot
+            # reach the server: it is spooled, never dropped. pymysql's message names
+            # user, host and port, never the password.
             raise StoreUnavailable(f"cannot connect to {s.describe()}: {exc}") from None
 
     def _open(self, pymysql: Any) -> Connection[Any]:
@@ -179,7 +193,9 @@ class DoltEvents:
         # One line the server refuses (not an outage) must not block the spool for
         # every later event: it is set aside, loudly, instead of being retried forever.
         rejected = self.spool.path.with_suffix(".rejected.jsonl")
-        with open(rejected, "a", encoding="utf-8") as fh:
+        self._rejected += 1
+        fd = os.open(rejected, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(dict(record), ensure_ascii=False, default=str) + "\n")
         log.error(
             "the events server refused a spooled %r event (%s); kept in %s",
@@ -198,6 +214,7 @@ class DoltEvents:
         if self._in_backoff() and not force:
             return False
         with self._replay_lock:
+            rejected_before = self._rejected
             try:
                 count = self.spool.drain(self._insert_records)
             except Exception as exc:
@@ -205,8 +222,13 @@ class DoltEvents:
                     raise
                 self._mark_down(exc)
                 return False
+        rejected = self._rejected - rejected_before
         if count:
-            log.warning("replayed %d spooled events into %s", count, self.settings.describe())
+            # Refused lines were set aside, not replayed: the summary says so.
+            log.warning("replayed %d spooled events into %s%s", count - rejected,
+                        self.settings.describe(),
+                        f"; {rejected} refused by the server, kept in "
+                        f"{self.spool.path.with_suffix('.rejected.jsonl')}" if rejected else "")
         self._spooling = False
         return True
 
@@ -233,6 +255,12 @@ class DoltEvents:
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
         ts = ts.astimezone(UTC)
+        size = len(event.message.encode("utf-8", "surrogateescape"))
+        if size > MAX_MESSAGE_BYTES:
+            raise GasCityError(
+                f"event message is {size} bytes; the dolt events store holds at most "
+                f"{MAX_MESSAGE_BYTES} (put large data in a file and refer to it)"
+            )
         if not self.replay():
             self._spool(event, ts)
             return None

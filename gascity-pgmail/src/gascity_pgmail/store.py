@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gascity import hookimpl, mailrow
-from gascity.errors import MailNotFound, StoreUnavailable
+from gascity.errors import GasCityError, MailNotFound, StoreUnavailable
 from gascity.mailrow import row_key
 from gascity.osutil.backoff import Backoff
 from gascity.plugins import PluginContext
@@ -221,8 +221,19 @@ class PostgresMail:
 
     # -------------------------------------------------------------------- hooks
 
+    @staticmethod
+    def _check_text(**fields: str | None) -> None:
+        for name, value in fields.items():
+            if value and "\x00" in value:
+                raise GasCityError(
+                    f"mail {name} holds a NUL character, which PostgreSQL text cannot "
+                    "store; remove it (or encode binary data) and send again"
+                )
+
     @hookimpl
     def send_mail(self, draft: MailDraft) -> Message:
+        self._check_text(subject=draft.subject, body=draft.body, sender=draft.sender,
+                         recipient=draft.recipient)
         msg = self._deliver(
             self.sql.send,
             {
@@ -287,6 +298,7 @@ class PostgresMail:
 
     @hookimpl
     def reply_mail(self, message_id: str, sender: str, body: str, subject: str | None) -> Message:
+        self._check_text(subject=subject, body=body, sender=sender)
         msg = self._deliver(
             self.sql.reply,
             {

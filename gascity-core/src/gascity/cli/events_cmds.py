@@ -240,7 +240,11 @@ def event_emit(state: CliState, type_: str, actor: str, subject: str, message: s
             type=type_, actor=actor or caller(), subject=subject, message=message,
             payload=data))
     if recorded is None:
-        raise click.ClickException("the event store did not record the event (see the log)")
+        # The store accepted it without a seq: it is spooled and will be recorded once
+        # the store is back, so a retry would only duplicate it. Success, said plainly.
+        click.echo("gc: spooled: the event store is unreachable; the event is kept and "
+                   "will be recorded when it is back (do not retry)", err=True)
+        return
     if as_json:
         echo_json(recorded.to_json())
     else:
