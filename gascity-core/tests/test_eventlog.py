@@ -99,3 +99,41 @@ def test_a_type_filter_follows_only_matching_events() -> None:
     wait_until(lambda: seen == [1, 3, 4])
     stop.set()
     thread.join()
+
+
+class BlippingStore(LateCommitStore):
+    """Unreachable while ``down`` is set, as a database server is during a restart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = threading.Event()
+
+    @hookimpl
+    def list_events(self, filter: EventFilter) -> list[Event]:
+        from gascity.errors import StoreUnavailable
+
+        if self.down.is_set():
+            raise StoreUnavailable("events server 127.0.0.1:3306 unreachable: refused")
+        return super().list_events(filter)
+
+
+def test_a_follower_survives_a_store_blip() -> None:
+    """Issue 12, defect 8: `gc events --follow` on dolt used to exit on a 3 s blip."""
+    import time
+
+    store = BlippingStore()
+    stop = threading.Event()
+    out: list[int] = []
+    thread = run_follower(store, stop, out, [0.0])  # type: ignore[arg-type]
+    try:
+        store.commit(1)
+        wait_until(lambda: out == [1])
+        store.down.set()
+        time.sleep(0.6)  # several failed polls
+        assert thread.is_alive(), "the follower gave up during the outage"
+        store.commit(2)
+        store.down.clear()
+        wait_until(lambda: out == [1, 2], timeout=10)
+    finally:
+        stop.set()
+        thread.join(5)

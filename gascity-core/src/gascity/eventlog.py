@@ -11,16 +11,20 @@ exactly once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from .errors import Unsupported
+from .errors import StoreUnavailable, Unsupported
+from .osutil.backoff import Backoff
 from .plugins import Hooks
 from .types import Event, EventFilter
 
 __all__ = ["follow", "matches"]
+
+log = logging.getLogger("gascity.events")
 
 
 def follow(
@@ -67,6 +71,16 @@ def matches(event: Event, filter: EventFilter) -> bool:
     )
 
 
+def _pages(hooks: Hooks, base: EventFilter, cursor: int, page_size: int) -> Iterator[list[Event]]:
+    """Every page after ``cursor`` (read before any is yielded by the caller's list())."""
+    while True:
+        page = hooks.list_events(replace(base, after_seq=cursor, limit=page_size, newest=False))
+        yield page
+        if len(page) < page_size:
+            return
+        cursor = page[-1].seq
+
+
 def _poll(
     hooks: Hooks,
     base: EventFilter,
@@ -81,20 +95,30 @@ def _poll(
     seen: set[int] = set()
     # seq -> when we first noticed it missing (a gap below a seen seq)
     gaps: dict[int, float] = {}
+    pace = Backoff(0.2, 5.0)
+    down = False
     while not stop.is_set():
         cursor = watermark
-        while True:
-            page = hooks.list_events(
-                replace(base, after_seq=cursor, limit=page_size, newest=False)
-            )
+        try:
+            pages = list(_pages(hooks, base, cursor, page_size))
+        except StoreUnavailable as exc:
+            # A follower outlives a blip of its store (a server restart, a network
+            # hiccup): it says so once, backs off and picks up where it was.
+            if not down:
+                log.warning("events store unreachable (%s); still following", exc)
+                down = True
+            stop.wait(pace.next())
+            continue
+        if down:
+            log.warning("events store reachable again; following")
+            down = False
+            pace.reset()
+        for page in pages:
             for event in page:
                 if event.seq not in seen:
                     seen.add(event.seq)
                     gaps.pop(event.seq, None)
                     yield event
-            if len(page) < page_size:
-                break
-            cursor = page[-1].seq
         if seen:
             now = clock()
             top = max(seen)
