@@ -137,6 +137,8 @@ class _Derived:
     desired: dict[str, DesiredSession] | None = None
     unresolved: dict[str, str] = field(default_factory=dict)
     """Agents left out of ``desired`` because their launch cannot be resolved."""
+    has_live: bool | None = None
+    """Whether any agent has ``session_live`` (else live drift is not looked for)."""
 
 
 def freeze_heap() -> None:
@@ -839,6 +841,12 @@ class Controller:
         """Gas City's live drift: a running session whose agent's ``session_live``
         changed gets the commands run again (in gc's process, as at start) and keeps
         running. Cheap when nothing changed: one dict lookup per session."""
+        derived = self._derived
+        if derived is not None:
+            if derived.has_live is None:
+                derived.has_live = any(a.session_live for a in self.loaded.config.agent)
+            if not derived.has_live:
+                return
         busy = {a.session.name for a in plan.starts} | {s.name for s in plan.stops}
         for record in running:
             d = desired.get(record.name)
