@@ -323,6 +323,7 @@ def test_provider_claude_launches_the_preset_with_the_reference_environment(
     assert env["GC_CITY_PATH"] == resolved
     assert env["GC_CITY_NAME"] == "harbor"
     assert env["GC_CITY_RUNTIME_DIR"] == os.path.join(resolved, ".gc", "runtime")
+    assert stat.S_IMODE(os.stat(env["GC_CITY_RUNTIME_DIR"]).st_mode) == 0o700
     assert env["GC_AGENT"] == env["GC_SESSION_NAME"] == "mayor"
     assert env["GC_ALIAS"] == env["GC_TEMPLATE"] == "mayor"
     assert env["GC_PROVIDER"] == "claude"

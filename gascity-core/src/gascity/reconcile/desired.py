@@ -195,6 +195,8 @@ def start_config(
         command=agent.start_command, process_names=tuple(agent.process_names or ())
     )
     work = agent_work_dir(agent, city_dir, city_name, rig)
+    # $GC_CITY_RUNTIME_DIR exists for the agent, as the city's other state: owner only.
+    os.makedirs(city_dir / ".gc" / "runtime", mode=0o700, exist_ok=True)
     if work.startswith(str(city_dir.resolve()) + os.sep):
         # Gas City creates an agent's directory under the city (.gc/agents/<name>).
         os.makedirs(work, exist_ok=True)
