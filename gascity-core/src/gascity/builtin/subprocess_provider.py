@@ -305,6 +305,16 @@ class SubprocessProvider:
         raise SessionError(f"cannot claim session '{name}': it keeps reappearing")
 
     @hookimpl
+    def is_running(self, name: str) -> bool | None:
+        # The listing of one name is one directory read: cheap enough to reuse.
+        for record in self.list_running(name):
+            if record.name == name:
+                if record.liveness is Liveness.UNKNOWN:
+                    return None
+                return record.liveness is not Liveness.DEAD
+        return False
+
+    @hookimpl
     def start(self, name: str, config: StartConfig) -> bool:
         if not _NAME_RE.match(name):
             raise SessionError(f"invalid session name {name!r}")
