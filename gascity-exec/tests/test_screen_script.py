@@ -81,3 +81,45 @@ def test_a_city_from_an_empty_server_to_an_empty_server(tmp_path: Path, screendi
         assert controller.shutdown_sessions() == ["mayor"]
         assert city.hooks.list_running("") == []  # an empty server again, no error
         assert controller.shutdown_sessions() == []
+
+
+def test_gc_start_status_peek_nudge_stop_through_the_cli(tmp_path: Path, screendir: str) -> None:
+    import json
+    import sys
+
+    city_dir = tmp_path / "cli-city"
+    city_dir.mkdir()
+    (city_dir / "city.toml").write_text(
+        '[workspace]\nname = "screen-cli"\n\n'
+        '[[agent]]\nname = "mayor"\ncommand = "trap \'\' INT; cat"\n'
+    )
+    env = {**os.environ, "GC_SESSION": "exec:gc-session-screen", "SCREENDIR": screendir}
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", os.defpath)
+    env["HOME"] = str(tmp_path / "home")  # no supervisor of the machine's user is asked
+    gc = [sys.executable, "-c", "from gascity.cli.main import main; main()"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*gc, *args], cwd=city_dir, env=env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )
+
+    started = run("start", "--once")  # an empty screen server: nothing listed, no error
+    assert started.returncode == 0, started.stderr
+    status = run("status", "--json")
+    assert status.returncode == 0, status.stderr
+    [mayor] = [a for a in json.loads(status.stdout)["agents"] if a["name"] == "mayor"]
+    assert mayor["running"] == 1, mayor
+    nudged = run("session", "nudge", "mayor", "hello from gc")
+    assert nudged.returncode == 0, nudged.stderr
+    import time
+
+    deadline = time.monotonic() + 10
+    while "hello from gc" not in (peek := run("session", "peek", "mayor")).stdout:
+        assert time.monotonic() < deadline, peek.stdout + peek.stderr
+        time.sleep(0.2)
+    stopped = run("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "mayor" in stopped.stdout
+    again = run("stop")  # an empty server at stop: no error
+    assert again.returncode == 0, again.stderr

@@ -302,7 +302,8 @@ def _last_start_failures(city: City) -> dict[str, str]:
     return failed
 
 
-_LIVE = ("alive", "starting")
+# Unknown is never dead: an exec script that can only list names says neither.
+_LIVE = ("alive", "starting", "unknown")
 
 
 def _status(city: City) -> dict[str, Any]:
