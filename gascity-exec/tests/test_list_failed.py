@@ -5,6 +5,7 @@ stops every known name."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gascity import event_names as ev
@@ -13,7 +14,7 @@ from gascity.controller import Controller
 from gascity.testing import MemoryEvents
 from gascity.types import EventFilter
 
-from .conftest import WriteScript
+from .conftest import MakeProvider, WriteScript
 
 
 def broken_listing_script(write_script: WriteScript, state: Path) -> Path:
@@ -74,3 +75,18 @@ def test_a_failing_listing_never_aborts_a_tick_or_a_stop(
         assert not (state / "mayor").exists() and not (state / "deacon").exists()
     lines = log_lines(state)
     assert "is-running mayor" in lines and "stop mayor" in lines
+
+
+def test_gc_exec_state_dir_is_passed_only_as_the_user_sets_it(
+    make_provider: MakeProvider, write_script: WriteScript, tmp_path: Path
+) -> None:
+    # The reference: scripts use GC_EXEC_STATE_DIR "if set"; the controller sets none.
+    out = tmp_path / "seen"
+    script = write_script(
+        f'#!/bin/sh\nprintf "%s|" "${{GC_EXEC_STATE_DIR-unset}}" >> "{out}"\nexit 2\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GC_EXEC_STATE_DIR"}
+    make_provider(script, env=env).is_running("x")
+    make_provider(script, env={**env, "GC_EXEC_STATE_DIR": "/srv/state"}).is_running("x")
+    seen = out.read_text().split("|")
+    assert seen[0] == "unset" and seen[-2] == "/srv/state", seen
