@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gascity.cli.app import COMMANDS, cli
+from gascity.cli.lazy import LazyGroup
 from gascity.controller import CityPaths, send_command
 from gascity.testing import wait_for
 
@@ -220,8 +221,13 @@ def _walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Comman
 
 
 def _all_commands() -> Iterator[tuple[str, click.Command]]:
-    for name in sorted(COMMANDS):
-        yield from _walk(COMMANDS[name].load(), f"gc {name}")
+    """The core's commands and every installed plugin's (gc k8s, gc mail migrate...)."""
+    assert isinstance(cli, LazyGroup)
+    cli.ensure_plugins()
+    for name in sorted(set(COMMANDS) | set(cli.commands)):
+        command = cli.materialize(name)
+        if command is not None and not command.hidden:
+            yield from _walk(command, f"gc {name}")
 
 
 def test_every_command_and_option_has_help() -> None:
