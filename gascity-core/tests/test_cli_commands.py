@@ -318,3 +318,10 @@ def test_a_bare_group_prints_its_help() -> None:
         result = run(*args)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("Usage: gc") and result.stderr == ""
+
+
+def test_listed_help_lines_have_no_stray_spacing() -> None:
+    result = CliRunner().invoke(cli, ["config", "--help"], terminal_width=200)
+    listing = result.output.split("Commands:")[-1]
+    assert all("  " not in line.strip().split(None, 1)[-1] for line in listing.splitlines()
+               if line.strip()), listing

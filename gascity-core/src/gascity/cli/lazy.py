@@ -47,7 +47,7 @@ def full_short_help(command: click.Command) -> str:
     """The first line of a command's help, whole (click would cut it with "...")."""
     if command.short_help:
         return command.short_help
-    return (command.help or "").strip().split("\n\n")[0].replace("\n", " ").strip()
+    return " ".join((command.help or "").strip().split("\n\n")[0].split())
 
 
 def untruncated(command: click.Command) -> click.Command:
