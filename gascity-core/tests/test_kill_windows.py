@@ -81,3 +81,41 @@ def test_leftover_gone_directories_are_removed(tmp_path: Path) -> None:
     (leftover / "output.log").write_text("x")
     assert p.list_running("") == []
     assert not leftover.exists()
+
+
+def test_a_stop_cut_short_by_a_kill_is_not_a_crash(tmp_path: Path) -> None:
+    """A controller killed while stopping sessions (a `gc stop`, a restart for drift)
+    left them missing or dead; the next controller counted each as a crash towards
+    quarantine. The names being stopped are now saved before the stops."""
+    import time as _time
+
+    from gascity.controller import Controller
+    from gascity.reconcile.state import ControllerState
+    from gascity.testing import FakeProvider, MemoryEvents, open_test_city
+
+    (tmp_path / "city.toml").write_text(
+        '[workspace]\nname = "cut"\n\n[daemon]\nmax_restarts = 1\n\n'
+        '[[agent]]\nname = "a0"\ncommand = "x"\n\n[[agent]]\nname = "a1"\ncommand = "y"\n'
+    )
+    fake = FakeProvider()
+    events = MemoryEvents()
+    city = open_test_city(tmp_path, session=fake, events=events)
+    try:
+        first = Controller(city)
+        first.tick()
+        # What a controller killed inside shutdown_sessions leaves: the names it was
+        # stopping recorded, a0 already gone, a1 interrupted into a dead session.
+        state_path = tmp_path / ".gc" / "controller-state.json"
+        state = ControllerState.load(state_path)
+        state.stopping = {"a0": _time.time(), "a1": _time.time()}
+        state.save(state_path)
+        fake.stop("a0")
+        fake.kill("a1")
+        second = Controller(city)
+        report = second.tick()
+        assert events.of_type("session.crashed") == []
+        assert second.state.crashes == {} and second.state.quarantined == {}
+        assert sorted(report.started) == ["a0", "a1"]
+        assert second.state.stopping == {}
+    finally:
+        city.close()

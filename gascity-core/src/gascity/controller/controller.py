@@ -597,6 +597,11 @@ class Controller:
         def stop(action: StopAction) -> None:
             self.hooks.stop(action.name)
 
+        # Saved before the first stop: a controller killed mid-stop leaves these names,
+        # and the next one finishes the stops instead of recording crashes.
+        now = time.time()
+        plan.state.stopping.update({a.name: now for a in stops})
+        plan.state.save(self.paths.state)
         with self._pool(len(stops)) as pool:
             futures = [(a, pool.submit(stop, a)) for a in stops]
             for action, future in futures:
@@ -610,6 +615,7 @@ class Controller:
                                agent=action.agent, reason=action.reason, error=str(exc))
                     continue
                 plan.state.fingerprints.pop(action.name, None)
+                plan.state.stopping.pop(action.name, None)
                 if action.event is not None:
                     report.stopped.append(action.name)
                     self._emit(action.event, action.name,
@@ -904,6 +910,11 @@ class Controller:
                         "known names", exc, len(known))
             running = [RunningSession(n, Liveness.UNKNOWN, detail="listing failed")
                        for n in known]
+        # Saved first: killed half-way, the next controller must not count these as
+        # crashes (nor quarantine them for it).
+        now = time.time()
+        self.state.stopping.update({r.name: now for r in running})
+        self.state.save(self.paths.state)
         for record in running:
             try:
                 self.hooks.interrupt(record.name)
@@ -939,5 +950,6 @@ class Controller:
                 log.error("stopping %s failed: %s", name, exc)
         self.state.drains.clear()
         self.state.last_running = []
+        self.state.stopping.clear()
         self.state.save(self.paths.state)
         return stopped

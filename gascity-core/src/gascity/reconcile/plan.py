@@ -218,18 +218,26 @@ def make_plan(
 
     # ---- desired sessions
     last_running = set(state.last_running)
+    for name in [n for n in new.stopping if n not in desired]:
+        del new.stopping[name]  # an orphan's stop is redone below like any orphan's
     pending_starts: list[StartAction] = []
     for name, d in desired.items():
         record = by_name.get(name)
         agent = agents[d.agent]
+        stopped_on_purpose = new.stopping.pop(name, None) is not None
         if record is None:
             reason = "missing"
-            if name in last_running and name not in state.drains:
+            if name in last_running and name not in state.drains and not stopped_on_purpose:
                 crash(name, d.agent, "session disappeared", observed=False)
                 reason = "crashed"
             pending_starts.append(StartAction(d, level.get(d.agent, 0), reason))
             continue
         why = is_zombie(record, agent)
+        if why and stopped_on_purpose:
+            # Its stop was interrupted (the controller was killed): finish it, no crash.
+            plan.stops.append(StopAction(name, d.agent, "stop interrupted", event=None))
+            pending_starts.append(StartAction(d, level.get(d.agent, 0), "stop interrupted"))
+            continue
         if why:
             crash(name, d.agent, why, observed=True)
             plan.stops.append(StopAction(name, d.agent, "crashed", event=None))

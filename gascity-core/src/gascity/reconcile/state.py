@@ -35,6 +35,9 @@ class ControllerState:
     scale_errors: dict[str, str] = field(default_factory=dict)
     blocked: dict[str, str] = field(default_factory=dict)
     last_running: list[str] = field(default_factory=list)
+    stopping: dict[str, float] = field(default_factory=dict)
+    """Sessions this controller is stopping on purpose, saved before it stops them: if
+    it is killed half-way, the next one does not take their absence for crashes."""
     last_tick: float = 0.0
 
     @classmethod
@@ -71,6 +74,7 @@ class ControllerState:
         state.scale_errors = dict(raw.get("scale_errors", {}))
         state.blocked = dict(raw.get("blocked", {}))
         state.last_running = list(raw.get("last_running", []))
+        state.stopping = dict(raw.get("stopping", {}))
         state.last_tick = float(raw.get("last_tick", 0.0))
         return state
 
@@ -88,6 +92,8 @@ class ControllerState:
             "blocked": self.blocked,
             "last_running": self.last_running,
         }
+        if self.stopping:
+            data["stopping"] = self.stopping
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     def save(self, path: Path, text: str | None = None) -> None:
@@ -104,6 +110,7 @@ class ControllerState:
             scale_errors=dict(self.scale_errors),
             blocked=dict(self.blocked),
             last_running=list(self.last_running),
+            stopping=dict(self.stopping),
             last_tick=self.last_tick,
         )
 
