@@ -218,3 +218,22 @@ def test_start_times_out_while_initializing(make_provider: Factory, emulator: Ku
     finally:
         emulator.kubelet.hold_new = False
     assert emulator.pods("gc", "gc-city=stuck") == []
+
+
+def test_copy_to_lands_under_the_pod_work_dir(make_provider: Factory, tmp_path: Path) -> None:
+    provider = make_provider(city="copycity", prebaked=True)
+    provider.start("worker", cfg())
+    src = tmp_path / "notes.md"
+    src.write_text("from the controller\n")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "a.txt").write_text("A\n")
+    provider.copy_to("worker", str(src), "docs/notes.md")
+    provider.copy_to("worker", str(tree), "")
+    provider.copy_to("worker", str(tmp_path / "missing"), "")  # best-effort: no error
+    with pytest.raises(SessionError, match="outside the session's work dir"):
+        provider.copy_to("worker", str(src), "../../etc/x")
+    pod = provider._pod("worker")["metadata"]["name"]
+    code, out, _ = provider.exec(pod, ["sh", "-c", "cat docs/notes.md sub/a.txt"])
+    assert (code, out) == (0, "from the controller\nA\n")
+    provider.stop("worker")

@@ -40,7 +40,7 @@ from .lease import LeaseElector
 from .liveness import AGENT_CONTAINER, pod_liveness, running_session, session_name
 from .naming import city_object, city_selector, meta_annotation, session_selector
 from .podcache import PodCache
-from .podspec import STAGE_ARGV, STAGE_CONTAINER, build_pod
+from .podspec import STAGE_ARGV, STAGE_CONTAINER, WORKSPACE, build_pod
 from .settings import K8sSettings
 from .staging import city_tar
 
@@ -407,6 +407,40 @@ class K8sProvider:
     @hookimpl
     def clear_scrollback(self, name: str) -> bool:
         self._tmux(name, clear_history_argv())
+        return True
+
+    @hookimpl
+    def copy_to(self, name: str, src: str, rel_dst: str) -> bool:
+        """A tar of ``src`` unpacked in the agent container, under its working dir."""
+        import io
+        import posixpath
+        import tarfile
+        from pathlib import Path
+
+        source = Path(src)
+        if not source.exists():
+            log.warning("copy_to %s: no such file or directory: %s", name, src)
+            return True  # best-effort, as in the reference
+        pod = self._pod(name)
+        agent: dict[str, Any] = next(
+            (c for c in pod["spec"]["containers"] if c["name"] == AGENT_CONTAINER), {}
+        )
+        root = posixpath.normpath(agent.get("workingDir") or WORKSPACE)
+        dest = posixpath.normpath(posixpath.join(root, rel_dst)) if rel_dst else root
+        if dest != root and not dest.startswith(root.rstrip("/") + "/"):
+            raise SessionError(f"copy_to: {rel_dst!r} is outside the session's work dir {root}")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            if source.is_dir():
+                tar.add(source, arcname=".")
+                into = dest
+            else:
+                tar.add(source, arcname=posixpath.basename(dest) if rel_dst else source.name)
+                into = posixpath.dirname(dest) if rel_dst else dest
+        argv = ["sh", "-c", 'mkdir -p "$1" && tar -xf - -C "$1"', "copy-to", into]
+        code, _, err = self.exec(pod["metadata"]["name"], argv, stdin=buffer.getvalue())
+        if code != 0:
+            raise SessionError(f"copy_to {name!r} failed ({code}): {err.strip()}")
         return True
 
     @hookimpl
