@@ -371,6 +371,18 @@ class SessionProviderKit:
         self.start(hooks, name, self.config("sleep 300", tmp_path))
         assert hooks.process_alive(name, []) is True
 
+    def test_process_alive_is_not_true_after_stop(self, hooks: Hooks, tmp_path: Path) -> None:
+        # The reference expects false; a provider that cannot tell says unknown (None),
+        # never alive.
+        name = self.name("procstop")
+        self.start(hooks, name, self.config("sleep 300", tmp_path))
+        hooks.stop(name)
+        wait_for(partial(lambda: self.listed(hooks, name) is None), self.timeout, what="gone")
+        try:
+            assert hooks.process_alive(name, ["sleep"]) is not True
+        except SessionNotFound:
+            pass  # no session is no process
+
     def test_last_activity_without_error(self, hooks: Hooks, tmp_path: Path) -> None:
         name = self.name("activity")
         self.start(hooks, name, self.config("sleep 300", tmp_path))
