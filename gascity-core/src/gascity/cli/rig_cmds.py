@@ -95,7 +95,7 @@ def rig_list(state: CliState, as_json: bool) -> None:
 
 def _set_rig_suspended(state: CliState, name: str, value: bool) -> None:
     from ..config import load_city
-    from ..reconcile.state import Overrides
+    from .session_cmds import hold_agents
 
     city_dir = state.city_dir()
     loaded = load_city(city_dir)
@@ -103,12 +103,7 @@ def _set_rig_suspended(state: CliState, name: str, value: bool) -> None:
         known = ", ".join(r.name for r in loaded.config.rigs) or "none"
         raise click.ClickException(f"unknown rig '{name}'; rigs: {known}")
     agents = {n for n, a in loaded.composition.rig_agents.items() if a.rig == name}
-    paths = CityPaths(city_dir)
-    overrides = Overrides.load(paths.overrides)
-    held = set(overrides.suspended_agents)
-    overrides.suspended_agents = sorted(held | agents if value else held - agents)
-    overrides.save(paths.overrides)
-    reply = notify_controller(city_dir)
+    reply = hold_agents(city_dir, agents, value)
     word = "suspended" if value else "resumed"
     click.echo(f"rig {name} {word} ({len(agents)} agents)"
                + ("" if reply else "; takes effect at the next gc start"))

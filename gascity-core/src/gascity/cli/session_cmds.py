@@ -76,26 +76,34 @@ def agent_list(state: CliState, as_json: bool) -> None:
 
 def _set_agent_suspended(state: CliState, name: str, value: bool) -> None:
     from ..config import load_city
-    from ..reconcile.state import Overrides
 
     city_dir = state.city_dir()
     config = load_city(city_dir).config
     if config.agent_named(name) is None:
         known = ", ".join(a.name for a in config.agent) or "none"
         raise click.ClickException(f"unknown agent '{name}'; agents: {known}")
-    paths = CityPaths(city_dir)
-    overrides = Overrides.load(paths.overrides)
-    names = set(overrides.suspended_agents)
-    if value:
-        names.add(name)
-    else:
-        names.discard(name)
-    overrides.suspended_agents = sorted(names)
-    overrides.save(paths.overrides)
-    # Resuming is the operator's word that the crash loop is fixed.
-    reply = unquarantine(city_dir, name) if not value else notify_controller(city_dir)
+    reply = hold_agents(city_dir, {name}, value)
     word = "suspended" if value else "resumed"
     click.echo(f"agent {name} {word}" + ("" if reply else "; takes effect at the next gc start"))
+
+
+def hold_agents(city_dir: Path, names: set[str], value: bool) -> str | None:
+    """Suspend (or resume) agents through ``.gc/overrides.json`` and tell a running
+    controller. The controller's reply, if any."""
+    from ..reconcile.state import Overrides
+
+    paths = CityPaths(city_dir)
+    overrides = Overrides.load(paths.overrides)
+    held = set(overrides.suspended_agents)
+    overrides.suspended_agents = sorted(held | names if value else held - names)
+    overrides.save(paths.overrides)
+    if value:
+        return notify_controller(city_dir)
+    # Resuming is the operator's word that the crash loop is fixed.
+    reply = None
+    for name in sorted(names):
+        reply = unquarantine(city_dir, name)
+    return reply if names else notify_controller(city_dir)
 
 
 def unquarantine(city_dir: Path, agent: str) -> str | None:
