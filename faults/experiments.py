@@ -318,3 +318,59 @@ EXPERIMENTS: dict[str, Callable[[], Row]] = {
     "hostile": hostile_scale_checks,
     "cli": concurrent_cli_writers,
 }
+
+
+# ------------------------------------------------------ database outage mid-burst
+
+
+def dolt_outage_mid_burst(trials: int = 4, burst: int = 120, seed: int = 9) -> Row:
+    """A writer emits a burst of events to the dolt store (a real MariaDB server); the
+    server is stopped at a random point and restarted about a second later. Every
+    event must be stored exactly once (spooled ones replayed), in order."""
+    from gascity.plugins import PluginContext
+    from gascity.types import EventDraft, EventFilter
+    from gascity_dolt_events.store import DoltEvents
+    from gascity_dolt_events.testing import MariaDBServer
+
+    rng = random.Random(seed)
+    row = Row(f"dolt events: server down mid-burst ({burst} events each)")
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="gcfault-") as tmp, \
+            MariaDBServer(Path(tmp) / "mariadb") as server:
+        for trial in range(trials):
+            city_dir = Path(tmp) / f"city{trial}"
+            (city_dir / ".gc").mkdir(parents=True)
+            settings = server.settings(database=f"fault_{trial}", retry_backoff="50ms",
+                                       connect_timeout="1s")
+            store = DoltEvents(PluginContext(role="events", name="dolt", settings=settings,
+                                             city_name=f"outage{trial}", city_dir=city_dir))
+            cut_at = rng.randrange(10, burst - 10)
+            try:
+                for i in range(burst):
+                    if i == cut_at:
+                        server.stop()
+                    if i == cut_at + 20:
+                        server.start()
+                    store.emit_event(EventDraft(type="burst", actor="w", message=str(i)))
+                store.emit_event(EventDraft(type="flush", message="after"))  # replays
+                stored = [e.message for e in store.list_events(EventFilter(types=("burst",)))]
+            finally:
+                if not server.running:
+                    server.start()
+                store.shutdown()
+            expected = [str(i) for i in range(burst)]
+            lost = len(set(expected) - set(stored))
+            dup = len(stored) - len(set(stored))
+            row.trials += 1
+            row.lost += lost
+            row.duplicated += dup
+            ok = lost == 0 and dup == 0 and stored == expected
+            row.survived += int(ok)
+            if not ok:
+                row.notes.append(f"trial {trial}: cut at {cut_at}, {lost} lost, {dup} "
+                                 f"duplicated, in order: {stored == expected}")
+    row.seconds = time.monotonic() - t0
+    return row
+
+
+EXPERIMENTS["dolt-outage"] = dolt_outage_mid_burst

@@ -14,6 +14,7 @@ from faults.experiments import (
     Row,
     concurrent_cli_writers,
     controller_kill9,
+    dolt_outage_mid_burst,
     hostile_scale_checks,
     torn_config_writes,
 )
@@ -41,3 +42,8 @@ def test_hostile_checks_end_within_timeout_plus_grace() -> None:
 @pytest.mark.timeout(300)
 def test_concurrent_cli_writers_record_everything_once() -> None:
     check(concurrent_cli_writers(writers=3, each=3))
+
+
+@pytest.mark.timeout(300)
+def test_a_database_outage_mid_burst_loses_and_duplicates_nothing() -> None:
+    check(dolt_outage_mid_burst(trials=1, burst=60))

@@ -117,3 +117,11 @@ def test_missing_tmux_binary_is_a_plugin_error(tmp_path: Path) -> None:
 def test_entry_point_names_the_provider() -> None:
     (ep,) = [e for e in entry_points(group="gascity.session") if e.name == "tmux"]
     assert ep.load() is TmuxProvider
+
+
+def test_reference_session_socket_overrides_the_default(tmp_path: Path) -> None:
+    (tmp_path / "city.toml").write_text(
+        '[workspace]\nname = "Town"\n\n[session]\nsocket = "shared"\n'
+    )
+    assert TmuxProvider(ctx(tmp_path, {}, {})).socket == "shared"
+    assert TmuxProvider(ctx(tmp_path, {"socket": "mine"}, {})).socket == "mine"

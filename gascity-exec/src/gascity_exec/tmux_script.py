@@ -66,8 +66,23 @@ SEP = "\0;"
 """Separates tmux commands inside one invocation (passed to tmux as ``;``)."""
 
 
+def _session_socket(city_dir: str) -> str:
+    """``[session] socket`` of the city's city.toml (the reference's override)."""
+    import tomllib
+
+    try:
+        with open(os.path.join(city_dir, "city.toml"), "rb") as fh:
+            table = tomllib.load(fh).get("session", {})
+    except (OSError, ValueError):
+        return ""
+    value = table.get("socket") if isinstance(table, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 def _socket_name() -> str:
     sock = os.environ.get("GC_TMUX_SOCKET", "")
+    if not sock and os.environ.get("GC_CITY"):
+        sock = _session_socket(os.environ["GC_CITY"])
     if not sock and os.environ.get("GC_CITY_NAME"):
         sock = city_socket(os.environ["GC_CITY_NAME"], os.environ.get("GC_CITY") or None)
     return sock

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gascity import hookimpl
-from gascity.errors import PluginError, SessionError, SessionExists, SessionNotFound
+from gascity.errors import (
+    GasCityError,
+    PluginError,
+    SessionError,
+    SessionExists,
+    SessionNotFound,
+)
 from gascity.fsutil import copy_into
 from gascity.osutil import proctree
 from gascity.osutil.killtree import terminate
@@ -51,13 +57,30 @@ __all__ = ["MARKER_VAR", "TmuxProvider"]
 # incarnation of the same name started by another process.
 
 
+def _session_socket(ctx: PluginContext) -> str:
+    """``[session] socket`` of city.toml, as the reference spells the override."""
+    if ctx.config_path is None or not ctx.config_path.is_file():
+        return ""
+    from gascity.config.light import read_city_file
+
+    try:
+        table = read_city_file(ctx.config_path).data.get("session", {})
+    except (GasCityError, OSError):
+        return ""  # the city's own validation reports a broken file
+    value = table.get("socket") if isinstance(table, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 class TmuxProvider:
     """Built by the plugin manager as ``TmuxProvider(ctx)``."""
 
     def __init__(self, ctx: PluginContext) -> None:
         self.ctx = ctx
         self.settings = load_settings(ctx, TmuxSettings, env_prefix="GC_TMUX_")
-        self.socket = self.settings.socket or city_socket(ctx.city_name, ctx.city_dir)
+        # [session.tmux] socket (or GC_TMUX_SOCKET), then the reference's [session]
+        # socket, then the city's own server (named from its name and real path).
+        self.socket = (self.settings.socket or _session_socket(ctx)
+                       or city_socket(ctx.city_name, ctx.city_dir))
         # Resolved once, here: every later call runs this exact binary.
         path = ctx.env.get("PATH") or os.environ.get("PATH")
         tmux_bin = self.settings.tmux or shutil.which("tmux", path=path)

@@ -424,7 +424,9 @@ class SessionSection(_ProviderSection):
         default=60.0, gt=0, description="How long one session start may take."
     )
     setup_timeout: str = recognised("", "time limit of each pre_start / session_setup command")
-    socket: str = recognised("", "tmux socket name (here: [session.tmux] socket)")
+    socket: str = Field(
+        default="", description="tmux socket name for the tmux providers ([session.tmux] "
+        "socket wins); default: gc-<city>-<hash of its name and real path>.")
     nudge_ready_timeout: str = recognised("", "wait for readiness before a nudge")
     nudge_retry_interval: str = recognised("", "poll interval of nudge readiness")
     nudge_lock_timeout: str = recognised("", "wait for the per-session nudge lock")
