@@ -85,3 +85,14 @@ def test_session_kill_of_a_path_is_a_clear_error(city: Path, bad: str) -> None:
     result = gc(city, "session", "kill", bad)
     assert result.returncode == 2
     assert "not a session name" in result.stderr and "was not running" not in result.stdout
+
+
+def test_an_event_that_cannot_be_written_is_an_error_not_spooled(city: Path) -> None:
+    """A store failure used to be swallowed (a traceback in the log, then exit 1
+    "did not record"); with spooled emits exiting 0 it must never read as spooled."""
+    (city / ".gc").mkdir(mode=0o700)
+    (city / ".gc" / "events.lock").mkdir()  # the lock cannot be opened
+    result = gc(city, "event", "emit", "t.x", "--message", "m")
+    assert result.returncode == 1
+    assert "events.lock" in result.stderr and "not recorded" in result.stderr
+    assert "Traceback" not in result.stderr and "spooled" not in result.stderr

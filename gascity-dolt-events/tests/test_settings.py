@@ -91,6 +91,26 @@ def test_wrong_password_is_an_error_not_an_outage(
         store.shutdown()
     assert SECRET not in caplog.text
 
+    # Through the CLI: an error (exit 1) naming the cause, never "spooled".
+    import os
+    import subprocess
+    import sys
+
+    (city_dir / "city.toml").write_text(
+        '[workspace]\nname = "auth"\n\n[events]\nprovider = "dolt"\n\n[events.dolt]\n'
+        f'host = "127.0.0.1"\nport = {settings["port"]}\nuser = "{settings["user"]}"\n'
+        f'database = "{database}"\npassword_env = "GC_PW"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GC_")}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "gc"), "--city", str(city_dir), "event", "emit",
+         "auth.test"], capture_output=True, text=True, env={**env, "GC_PW": SECRET},
+        timeout=60, check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "refused the login" in result.stderr and "spooled" not in result.stderr
+    assert SECRET not in result.stderr
+
 
 def test_message_over_64k_is_a_clear_error(make_store: Any) -> None:
     store = make_store()

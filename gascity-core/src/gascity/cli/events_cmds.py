@@ -236,9 +236,13 @@ def event_emit(state: CliState, type_: str, actor: str, subject: str, message: s
     except ValueError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload") from None
     with state.open_light("events") as city:
-        recorded = city.hooks.emit_event(EventDraft(
+        draft = EventDraft(
             type=type_, actor=actor or caller(), subject=subject, message=message,
-            payload=data))
+            payload=data)
+        try:
+            recorded = city.hooks.record_event(draft)
+        except OSError as exc:
+            raise click.ClickException(f"the event was not recorded: {exc}") from None
     if recorded is None:
         # The store accepted it without a seq: it is spooled and will be recorded once
         # the store is back, so a retry would only duplicate it. Success, said plainly.

@@ -159,6 +159,12 @@ class Hooks:
                 return result
         return None
 
+    def record_event(self, event: EventDraft) -> Event | None:
+        """:meth:`emit_event` for a caller that must know: a failure raises, and
+        ``None`` means the store accepted the event without a seq yet (spooled)."""
+        results: list[Event | None] = self._hook.emit_event(event=event)
+        return next((r for r in results if r is not None), None)
+
     def emit(
         self,
         type: str,
