@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from .errors import MailNotFound
-from .types import Message
+from .types import EventDraft, Message
 
 __all__ = [
     "MESSAGE_COLUMNS",
     "SELECT_COLUMNS",
     "default_subject",
+    "mail_event",
     "message_from_row",
     "reply_subject",
     "row_key",
@@ -81,3 +82,14 @@ def default_subject(subject: str, body: str) -> str:
 def reply_subject(original: str) -> str:
     """``Re: <subject>``, not doubled."""
     return original if original.startswith("Re: ") else f"Re: {original}"
+
+
+def mail_event(type_: str, actor: str, msg: Message | None, message: str,
+               **extra: Any) -> EventDraft:
+    """The reference's mail events: actor = who acted, subject = the message id; the
+    payload is the message without its body (bodies stay in the mail store)."""
+    payload: dict[str, Any] = dict(msg.to_json()) if msg is not None else {}
+    payload.pop("body", None)
+    payload.update(extra)
+    return EventDraft(type=type_, actor=actor, subject=str(msg.id) if msg else "",
+                      message=message, payload=payload)

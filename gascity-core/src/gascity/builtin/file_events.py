@@ -29,7 +29,6 @@ from ..osutil.flock import lock_fd, unlock_fd
 from ..plugins.context import PluginContext, load_settings
 from ..plugins.settings import Seconds
 from ..types import Event, EventDraft, EventFilter
-from ..watch import FileWatch
 
 __all__ = ["FileEvents", "FileEventsSettings"]
 
@@ -143,6 +142,8 @@ class FileEvents:
     def change_watch(self) -> FileWatch:
         """What ``gc events --follow`` waits on between reads (not a hook: a store
         that has none is polled)."""
+        from ..watch import FileWatch  # ctypes and inotify only for a follower
+
         return FileWatch(self.path, self.settings.poll_interval,
                          inotify=self.settings.inotify)
 
@@ -383,6 +384,7 @@ class FileEvents:
 
 if TYPE_CHECKING:
     from ..hookspecs import EventStore
+    from ..watch import FileWatch
 
     # mypy checks the class against the role's hook contract.
     _contract: type[EventStore] = FileEvents

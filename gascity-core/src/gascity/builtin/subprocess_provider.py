@@ -24,28 +24,27 @@ import logging
 import os
 import re
 import select
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# subprocess, uuid, shutil and the start/stop helpers load where a start or stop
+# needs them: `gc runtime drain-ack` only rewrites meta.json (gascity.cli.fast).
+if TYPE_CHECKING:
+    import subprocess
+
 from .. import hookimpl
 from ..errors import SessionError, SessionExists, SessionNotFound
 from ..fsutil import atomic_write, locked
 from ..osutil import proctree as proc
 from ..osutil.flock import Busy, open_lock
-from ..osutil.killtree import terminate
-from ..osutil.runner import merged_env, run_shell
 from ..plugins.context import PluginContext, load_settings
-from ..readiness import wait_until_ready
 from ..types import META_AGENT, Liveness, RunningSession, StartConfig
 
 __all__ = ["SubprocessProvider", "SubprocessSettings"]
@@ -233,6 +232,7 @@ class SubprocessProvider:
         for name in entries:
             if name.startswith(".gone-"):
                 # A stop renamed it and was killed before removing it: finish the job.
+                import shutil
                 shutil.rmtree(f"{root}/{name}", ignore_errors=True)
                 continue
             if not name.startswith(prefix) or not _NAME_RE.match(name):
@@ -285,6 +285,7 @@ class SubprocessProvider:
         for _ in range(5):
             # Build the directory aside with its lock already held, then rename it
             # into place: it appears complete or not at all.
+            import uuid
             temp = self.root / f".new-{name}-{uuid.uuid4().hex[:8]}"
             temp.mkdir(mode=0o700)
             fd = open_lock(temp / "start.lock")
@@ -294,6 +295,7 @@ class SubprocessProvider:
                 return target, fd
             except OSError as exc:
                 os.close(fd)
+                import shutil
                 shutil.rmtree(temp, ignore_errors=True)
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise SessionError(f"cannot create session '{name}': {exc}") from exc
@@ -329,6 +331,7 @@ class SubprocessProvider:
             return left
 
         session_dir, lock_fd = self._claim(name)
+        from ..osutil.runner import merged_env, run_shell
         env = merged_env(config.env)
         try:
             for command in config.pre_start:
@@ -367,6 +370,7 @@ class SubprocessProvider:
                     )
             if config.nudge:
                 try:
+                    from ..readiness import wait_until_ready
                     wait_until_ready(config, deadline, lambda: self.peek(name, 50))
                     self._type(name, session_dir, config.nudge, remaining("nudge"))
                 except SessionError as exc:
@@ -393,9 +397,11 @@ class SubprocessProvider:
         in_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
         # Recorded before the spawn: a controller killed between the spawn and the pid
         # file leaves a process that a later stop still finds by this marker.
+        import uuid
         spawn_id = uuid.uuid4().hex
         atomic_write(session_dir / "spawn", spawn_id)
         try:
+            import subprocess
             child = subprocess.Popen(
                 ["sh", "-c", config.command],
                 cwd=config.work_dir,
@@ -429,6 +435,7 @@ class SubprocessProvider:
         self._remove(name, session_dir)
 
     def _kill(self, ident: _Ident) -> None:
+        from ..osutil.killtree import terminate
         terminate(
             lambda: proc.Snapshot().members(ident.pid, ident.start_ticks),
             grace=self.settings.stop_grace,
@@ -438,11 +445,13 @@ class SubprocessProvider:
 
     def _remove(self, name: str, session_dir: Path) -> bool:
         # Rename first so the session disappears at once, whatever rmtree takes.
+        import uuid
         trash = self.root / f".gone-{name}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(session_dir, trash)
         except FileNotFoundError:
             return False
+        import shutil
         shutil.rmtree(trash, ignore_errors=True)
         return True
 
@@ -472,6 +481,7 @@ class SubprocessProvider:
             return [table[p] for p in proc.with_marker(marker, table)]
 
         if scan():
+            from ..osutil.killtree import terminate
             terminate(scan, self.settings.stop_grace)
 
     # ------------------------------------------------------------- interaction

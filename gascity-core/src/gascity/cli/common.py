@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ import click
 from ..config.durations import parse_duration
 from ..config.light import find_city_dir
 from ..errors import ConfigError, GasCityError
+from .identity import caller, notify_controller
 
 if TYPE_CHECKING:
     from ..city import City, LightCity
@@ -119,16 +119,6 @@ def guard(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def caller() -> str:
-    """Who is running this command: the session's identity inside a Gas City session
-    (the reference's order of variables), else ``human``."""
-    for var in ("GC_AGENT", "GC_ALIAS", "GC_SESSION_ID"):
-        value = os.environ.get(var, "").strip()
-        if value:
-            return value
-    return "human"
-
-
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -157,12 +147,3 @@ def parse_when(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def notify_controller(city_dir: Path, command: str = "poke") -> str | None:
-    """Tell a running controller to act now; ``None`` when no controller listens."""
-    from ..controller.paths import CityPaths
-    from ..controller.socket import send_command
-
-    try:
-        return send_command(CityPaths(city_dir).socket, command)
-    except OSError:
-        return None

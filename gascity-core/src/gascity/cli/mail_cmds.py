@@ -19,7 +19,8 @@ from ..event_names import (
     MAIL_REPLIED,
     MAIL_SENT,
 )
-from ..types import EventDraft, MailDraft, Message
+from ..mailrow import mail_event
+from ..types import MailDraft, Message
 from .common import (
     EXIT_FAILED,
     EXIT_PARTIAL,
@@ -60,14 +61,9 @@ def mail() -> None:
 
 def _record(city: LightCity, type_: str, actor: str, msg: Message | None,
             message: str, **extra: Any) -> None:
-    """The reference's mail events: actor = who acted, subject = the message id."""
-    payload: dict[str, Any] = dict(msg.to_json()) if msg is not None else {}
-    payload.pop("body", None)  # mail bodies stay in the mail store
-    payload.update(extra)
+    """Record a mail event; the mail is delivered whatever happens to the event."""
     try:
-        city.hooks.emit_event(EventDraft(type=type_, actor=actor,
-                                         subject=str(msg.id) if msg else "",
-                                         message=message, payload=payload))
+        city.hooks.emit_event(mail_event(type_, actor, msg, message, **extra))
     except GasCityError:
         pass  # the mail was delivered; a missing event must not say otherwise
 

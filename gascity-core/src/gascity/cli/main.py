@@ -1,8 +1,8 @@
 """``gc``: the Gas City command line. Plugins add commands through ``gascity.cli``.
 
 This module is what the ``gc`` script imports, so it imports nothing itself:
-``gc --version`` answers before click is loaded, everything else goes to
-:mod:`gascity.cli.app`.
+``gc --version`` answers before click is loaded, the agents' hottest calls go to
+:mod:`gascity.cli.fast` when it can run them, everything else to :mod:`gascity.cli.app`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ def main() -> None:
 
         print(f"gc, version {__version__}")
         return
+    if len(sys.argv) > 2:
+        from .fast import run
+
+        code = run(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
     from .app import cli
 
     cli(prog_name="gc")

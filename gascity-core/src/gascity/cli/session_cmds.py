@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from .common import (
     notify_controller,
     pass_state,
 )
+from .identity import own_session
 
 __all__ = ["agent", "nudge", "runtime", "session"]
 
@@ -528,7 +528,7 @@ def runtime() -> None:
 
 
 def _own_session(name: str | None) -> str:
-    name = name or os.environ.get("GC_SESSION_NAME") or os.environ.get("GC_AGENT")
+    name = own_session(name)
     if not name:
         raise click.ClickException(
             "no session name: run inside a Gas City session (GC_SESSION_NAME) or pass NAME"

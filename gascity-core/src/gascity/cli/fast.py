@@ -1,0 +1,328 @@
+"""The agents' hottest ``gc`` calls without click or the plugin manager.
+
+``gc event emit``, ``gc mail send`` and ``gc runtime drain-ack`` run in every agent's
+loop. On the embedded backends (``file`` events, ``sqlite`` mail, ``subprocess``
+sessions) this module parses their arguments, builds the one built-in plugin each
+needs and calls it directly: no click, no pluggy manager, no facade.
+
+It is narrow on purpose and never different: :func:`run` returns ``None`` (and the
+click command runs instead) for anything it does not handle exactly as the click
+command would: ``--help``, an option it does not know, a usage or input error, a
+broken city.toml (the click path falls back to the last good config), a backend
+other than the built-in one, ``[plugins] disabled``, ``--all``/``--notify``/``-``
+for mail, or a store raising before anything was printed. What each command accepts
+is :data:`SPECS`; ``tests/test_cli_fast.py`` derives the same from the click
+commands and fails when the two drift.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+TYPE_CHECKING = False  # typing loads anyway, but a NamedTuple class costs ms here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from ..config.light import CityFile
+    from ..types import Event, EventDraft, Message
+
+__all__ = ["SPECS", "Spec", "run"]
+
+
+class Spec:
+    """One command's parameters as click declares them."""
+
+    __slots__ = ("arguments", "flags", "options")
+
+    def __init__(self, arguments: tuple[str, ...], options: dict[str, str],
+                 flags: dict[str, str]) -> None:
+        self.arguments = arguments
+        """Positional parameter names, in order."""
+        self.options = options
+        """Every spelling of an option taking a value -> its parameter name."""
+        self.flags = flags
+        """Every spelling of a boolean flag -> its parameter name."""
+
+
+SPECS: dict[tuple[str, str], Spec] = {
+    ("event", "emit"): Spec(
+        ("type_",),
+        {"--actor": "actor", "--subject": "subject", "--message": "message",
+         "--payload": "payload"},
+        {"--json": "as_json"},
+    ),
+    ("mail", "send"): Spec(
+        ("to", "text"),
+        {"--to": "to_option", "--from": "sender", "-s": "subject", "--subject": "subject",
+         "-m": "body", "--message": "body", "--body": "body"},
+        {"--all": "broadcast", "--notify": "notify", "--json": "as_json"},
+    ),
+    ("runtime", "drain-ack"): Spec(("name",), {"--session": "name_option"}, {}),
+}
+
+_GROUPS = {"session": "gascity.session", "events": "gascity.events", "mail": "gascity.mail"}
+_ENV = {"session": "GC_SESSION", "events": "GC_EVENTS", "mail": "GC_MAIL"}
+_BUILTIN = {"session": "subprocess", "events": "file", "mail": "sqlite"}
+_CORE = "gascity-core"
+
+
+class _Fallback(Exception):
+    """Hand the call to the click command."""
+
+
+def run(argv: list[str]) -> int | None:
+    """Run ``gc ARGV`` here and return its exit code, or ``None``: use click."""
+    try:
+        city_option, rest = _root_options(argv)
+        if len(rest) < 2 or (rest[0], rest[1]) not in SPECS:
+            return None
+        command = (rest[0], rest[1])
+        params = _parse(SPECS[command], rest[2:])
+        return _HANDLERS[command](city_option, params)
+    except _Fallback:
+        return None
+
+
+def _root_options(argv: list[str]) -> tuple[str | None, list[str]]:
+    city: str | None = None
+    rest = list(argv)
+    while rest and rest[0].startswith("-"):
+        if rest[0] == "--city" and len(rest) > 1:
+            city, rest = rest[1], rest[2:]
+        elif rest[0].startswith("--city="):
+            city, rest = rest[0].removeprefix("--city="), rest[1:]
+        else:
+            raise _Fallback
+    return city, rest
+
+
+def _parse(spec: Spec, args: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        i += 1
+        if not token.startswith("-") or token == "-":
+            positional.append(token)
+            continue
+        name, eq, value = token.partition("=")
+        if name in spec.flags and not eq:
+            params[spec.flags[name]] = True
+        elif name in spec.options and (eq or i < len(args)) and not (eq and name[1] != "-"):
+            if not eq:  # (click reads -s=x as the value "=x": that one falls back)
+                value, i = args[i], i + 1
+            params[spec.options[name]] = value
+        else:
+            raise _Fallback  # --help, --, -sVALUE, an unknown option, a missing value
+    if len(positional) > len(spec.arguments):
+        raise _Fallback
+    params.update(zip(spec.arguments, positional, strict=False))
+    return params
+
+
+# ------------------------------------------------------------------ the city
+
+
+def _city_file(city_option: str | None) -> CityFile:
+    """city.toml as :class:`~gascity.cli.common.CliState` finds it, else fall back."""
+    from ..config.light import find_city_dir, read_city_file
+    from ..errors import ConfigError
+
+    given = city_option if city_option is not None else os.environ.get("GC_CITY_DIR")
+    if given is not None:
+        path = Path(given)
+        if not given or not path.is_dir() or not (path / "city.toml").is_file():
+            raise _Fallback
+        city_dir: Path | None = path.resolve()
+    else:
+        city_dir = find_city_dir(Path.cwd())
+    if city_dir is None:
+        raise _Fallback
+    try:
+        file = read_city_file(city_dir)
+    except ConfigError:
+        raise _Fallback from None
+    if file.disabled:
+        raise _Fallback
+    return file
+
+
+class _Plugins:
+    """The built-in plugins of one call, shut down in the order they were built."""
+
+    def __init__(self, file: CityFile) -> None:
+        self.file = file
+        self.built: list[Any] = []
+
+    def build(self, role: str) -> Any:
+        name = os.environ.get(_ENV[role]) or self.file.provider(role)
+        if name != _BUILTIN[role] and not (name is None and role != "session"):
+            raise _Fallback  # the session default depends on tmux being usable
+        factory = _builtin_factory(role, _BUILTIN[role])
+        from ..plugins.context import PluginContext
+
+        ctx = PluginContext(
+            role=role, name=_BUILTIN[role], argument=None,
+            settings=self.file.plugin_settings(role, _BUILTIN[role]),
+            city_name=self.file.city_name, city_dir=self.file.city_dir,
+            config_path=self.file.path, env=dict(os.environ),
+        )
+        try:
+            plugin = factory(ctx)
+        except Exception:
+            raise _Fallback from None  # the click path reports a bad setting its way
+        self.built.append(plugin)
+        return plugin
+
+    def close(self) -> None:
+        for plugin in self.built:
+            plugin.shutdown()
+
+
+def _builtin_factory(role: str, name: str) -> Callable[[Any], Any]:
+    """The core's entry point for ``name``, only if no other distribution has one."""
+    from ..plugins.epcache import entry_points_of
+
+    found = [ep for ep in entry_points_of("gascity.")
+             if ep.group == _GROUPS[role] and ep.name == name]
+    if len(found) != 1 or found[0].dist is None or found[0].dist.name != _CORE:
+        raise _Fallback
+    factory: Callable[[Any], Any] = found[0].load()
+    return factory
+
+
+def _caller() -> str:
+    from .identity import caller
+
+    return caller()
+
+
+def _logging() -> None:
+    """The root callback's log setup, so a plugin's warning reads the same."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="gc: %(message)s")
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _emit(events: Any, draft: EventDraft) -> Event | None:
+    """What :meth:`Hooks.emit_event` does with one implementation: never raises."""
+    try:
+        recorded: Event | None = events.emit_event(draft)
+    except Exception:
+        import logging
+
+        logging.getLogger("gascity.plugins").exception("recording event %s failed", draft.type)
+        return None
+    return recorded
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _event_emit(city_option: str | None, p: dict[str, Any]) -> int:
+    type_ = p.get("type_")
+    if type_ is None or not type_.strip():
+        raise _Fallback
+    try:
+        data = json.loads(p.get("payload", "{}"))
+    except ValueError:
+        raise _Fallback from None
+    from ..types import EventDraft
+
+    plugins = _Plugins(_city_file(city_option))
+    _logging()
+    try:
+        events = plugins.build("events")
+        draft = EventDraft(type=type_, actor=p.get("actor", "") or _caller(),
+                           subject=p.get("subject", ""), message=p.get("message", ""),
+                           payload=data)
+        try:
+            recorded = events.emit_event(draft)
+        except Exception:
+            raise _Fallback from None  # nothing recorded; click logs and reports it
+    finally:
+        plugins.close()
+    if recorded is None:
+        raise _Fallback
+    _out(json.dumps(recorded.to_json(), indent=2, default=str) if p.get("as_json")
+         else str(recorded.seq))
+    return 0
+
+
+def _mail_send(city_option: str | None, p: dict[str, Any]) -> int:
+    to, text, body = p.get("to"), p.get("text"), p.get("body")
+    subject: str = p.get("subject", "")
+    if p.get("broadcast") or p.get("notify"):
+        raise _Fallback
+    if p.get("to_option"):  # click's test: an empty --to counts as none
+        if text is not None:
+            raise _Fallback
+        recipient, body = p["to_option"], body if body is not None else to
+    else:
+        recipient, body = to, body if body is not None else text
+    if recipient is None or body == "-" or (body is None and not subject):
+        raise _Fallback
+    sender = p.get("sender") or _caller()
+    from ..event_names import MAIL_SENT
+    from ..mailrow import mail_event
+    from ..types import MailDraft
+
+    plugins = _Plugins(_city_file(city_option))
+    _logging()
+    msg: Message
+    try:
+        mail = plugins.build("mail")
+        events = plugins.build("events")
+        try:
+            msg = mail.send_mail(MailDraft(sender, recipient, subject, body or ""))
+        except Exception:
+            raise _Fallback from None  # nothing sent; click reports the failure
+        if msg is None:
+            raise _Fallback
+        _emit(events, mail_event(MAIL_SENT, sender, msg, recipient))
+    finally:
+        plugins.close()
+    _out(json.dumps(msg.to_json(), indent=2, default=str) if p.get("as_json")
+         else f"sent {msg.id} to {msg.recipient}")
+    return 0
+
+
+def _drain_ack(city_option: str | None, p: dict[str, Any]) -> int:
+    from .identity import notify_controller, own_session
+
+    name = own_session(p.get("name") or p.get("name_option"))
+    if not name:
+        raise _Fallback
+    from ..types import META_DRAIN_ACK
+
+    file = _city_file(city_option)
+    plugins = _Plugins(file)
+    _logging()
+    try:
+        session = plugins.build("session")
+        try:
+            session.set_meta(name=name, key=META_DRAIN_ACK, value="1")
+        except Exception:
+            raise _Fallback from None  # e.g. no such session: click says so
+        notify_controller(file.city_dir)
+    finally:
+        plugins.close()
+    _out(f"{name}: drain acknowledged")
+    return 0
+
+
+_HANDLERS: dict[tuple[str, str], Callable[[str | None, dict[str, Any]], int]] = {
+    ("event", "emit"): _event_emit,
+    ("mail", "send"): _mail_send,
+    ("runtime", "drain-ack"): _drain_ack,
+}
