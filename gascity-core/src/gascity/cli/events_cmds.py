@@ -16,6 +16,7 @@ from ..event_names import canonical
 from ..eventlog import follow
 from ..types import Event, EventDraft, EventFilter
 from .common import CliState, caller, echo_json, format_table, guard, parse_when, pass_state
+from .fast import SPOOLED
 from .lazy import PluginHostGroup
 from .terminal import safe_line
 
@@ -246,8 +247,7 @@ def event_emit(state: CliState, type_: str, actor: str, subject: str, message: s
     if recorded is None:
         # The store accepted it without a seq: it is spooled and will be recorded once
         # the store is back, so a retry would only duplicate it. Success, said plainly.
-        click.echo("gc: spooled: the event store is unreachable; the event is kept and "
-                   "will be recorded when it is back (do not retry)", err=True)
+        click.echo(SPOOLED, err=True)
         return
     if as_json:
         echo_json(recorded.to_json())

@@ -30,7 +30,11 @@ if TYPE_CHECKING:
     from ..config.light import CityFile
     from ..types import Event, EventDraft, Message
 
-__all__ = ["SPECS", "Spec", "run"]
+__all__ = ["SPECS", "SPOOLED", "Spec", "run"]
+
+SPOOLED = ("gc: spooled: the event store is unreachable; the event is kept and will be "
+           "recorded when it is back (do not retry)")
+"""What ``gc event emit`` says when the store accepted the event without a seq."""
 
 
 class Spec:
@@ -252,8 +256,9 @@ def _event_emit(city_option: str | None, p: dict[str, Any]) -> int:
             raise _Fallback from None  # nothing recorded; click logs and reports it
     finally:
         plugins.close()
-    if recorded is None:
-        raise _Fallback
+    if recorded is None:  # spooled: running it again through click would duplicate it
+        sys.stderr.write(SPOOLED + "\n")
+        return 0
     _out(json.dumps(recorded.to_json(), indent=2, default=str) if p.get("as_json")
          else str(recorded.seq))
     return 0
