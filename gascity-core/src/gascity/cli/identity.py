@@ -26,9 +26,13 @@ def own_session(name: str | None) -> str | None:
 def notify_controller(city_dir: Path, command: str = "poke") -> str | None:
     """Tell a running controller to act now; ``None`` when no controller listens."""
     from ..controller.paths import CityPaths
+
+    path = CityPaths(city_dir).socket
+    if not os.path.exists(path):
+        return None  # what connecting would say, without loading the socket client
     from ..controller.socket import send_command
 
     try:
-        return send_command(CityPaths(city_dir).socket, command)
+        return send_command(path, command)
     except OSError:
         return None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,5 +43,8 @@ def socket_path(wanted: Path, owner: Path, prefix: str) -> Path:
     when ``wanted`` is too long for a Unix socket."""
     if len(str(wanted)) <= _MAX_SOCKET_PATH:
         return wanted
+    import hashlib  # only for a long path: the agents' gc calls skip both imports
+    import tempfile
+
     digest = hashlib.sha256(str(owner.resolve()).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"{prefix}-{digest}.sock"
