@@ -11,8 +11,7 @@ from typing import Any
 from gascity.city import City
 from gascity.testing import wait_for
 from gascity.types import MailDraft
-
-from .conftest import RunningCity, gc_env, start_city, stop_city
+from gascity_dashboard.testing import RunningCity, gc_env, start_city, stop_city
 
 
 def test_status(city: RunningCity) -> None:

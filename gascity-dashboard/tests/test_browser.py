@@ -11,9 +11,8 @@ import shutil
 from pathlib import Path
 
 from gascity.testing import wait_for
-
-from .conftest import RunningCity
-from .webdriver import Browser
+from gascity_dashboard.testing import RunningCity
+from gascity_dashboard.testing.webdriver import Browser
 
 
 def test_dashboard_shows_agents_and_live_events(city: RunningCity, tmp_path: Path) -> None:

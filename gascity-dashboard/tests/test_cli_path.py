@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import CITY, gc_env
+from gascity_dashboard.testing import CITY, gc_env
 
 PROBE = """
 import sys

@@ -7,8 +7,7 @@ import signal
 from pathlib import Path
 
 from gascity.testing import wait_for
-
-from .conftest import RunningCity, start_city, stop_city
+from gascity_dashboard.testing import RunningCity, start_city, stop_city
 
 
 def test_first_tick_is_counted(city: RunningCity) -> None:

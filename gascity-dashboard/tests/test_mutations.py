@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from gascity.testing import wait_for
-
-from .conftest import RunningCity, start_city, stop_city
+from gascity_dashboard.testing import RunningCity, start_city, stop_city
 
 MUTATIONS = [
     ("/v0/agent/polecat/suspend", {}),

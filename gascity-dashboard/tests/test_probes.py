@@ -15,8 +15,7 @@ from gascity.controller import CityPaths
 from gascity.controller.controller import Controller
 from gascity.testing import wait_for
 from gascity.testing.support import free_port
-
-from .conftest import CITY, GC, RunningCity, gc_env, start_city, stop_city
+from gascity_dashboard.testing import CITY, GC, RunningCity, gc_env, start_city, stop_city
 
 
 def test_alive_at_once_ready_after_the_first_tick(tmp_path: Path) -> None:
