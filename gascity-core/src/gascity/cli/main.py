@@ -30,9 +30,22 @@ def main() -> None:
         code = run(sys.argv[1:])
         if code is not None:
             sys.exit(code)
+    _default_sigint()
     from .app import cli
 
     cli(prog_name="gc")
+
+
+def _default_sigint() -> None:
+    """A shell starting ``gc ... &`` from a script has SIGINT ignored, and an ignored
+    signal stays ignored across exec: every agent a controller, a supervisor or
+    ``gc start --once`` spawned from there could never be interrupted (``gc session
+    interrupt``, the shutdown's first step). Python's own handler is reset by exec,
+    so installing it gives the children the default disposition back."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def __getattr__(name: str) -> Any:
