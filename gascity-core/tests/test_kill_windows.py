@@ -39,6 +39,15 @@ def tagged(tag: str) -> set[int]:
     return proctree.with_marker(f"KILLWIN_TAG={tag}", proctree.live_table())
 
 
+def wait_tagged(tag: str, count: int) -> set[int]:
+    """The tagged processes once there are `count` of them: a spawned child carries
+    its environment only after it has exec'd, a moment after start returns."""
+    deadline = time.monotonic() + 5
+    while len(found := tagged(tag)) != count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
 def provider(city: Path) -> SubprocessProvider:
     return SubprocessProvider(PluginContext(role="session", name="subprocess", city_dir=city))
 
@@ -49,20 +58,17 @@ def test_a_kill_between_spawn_and_record_leaks_no_session(tmp_path: Path) -> Non
                                stdout=subprocess.PIPE, text=True)
     try:
         assert starter.stdout is not None and starter.stdout.readline().strip() == "spawned"
-        assert len(tagged(tag)) == 1  # the agent runs, its pid not yet recorded
+        assert len(wait_tagged(tag, 1)) == 1  # the agent runs, its pid not yet recorded
         starter.kill()
         starter.wait()
         p = provider(tmp_path)
         # The controller's view: a session whose start did not complete; it stops it
         # before starting again, and that stop must end the unrecorded process.
         assert p.stop("w") is True
-        deadline = time.monotonic() + 5
-        while tagged(tag) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert tagged(tag) == set(), "the spawned but unrecorded session leaked"
+        assert wait_tagged(tag, 0) == set(), "the spawned but unrecorded session leaked"
         p.start("w", StartConfig(command="exec sleep 300", work_dir=str(tmp_path),
                                  env={"KILLWIN_TAG": tag}))
-        assert len(tagged(tag)) == 1
+        assert len(wait_tagged(tag, 1)) == 1
         p.stop("w")
     finally:
         starter.kill()
