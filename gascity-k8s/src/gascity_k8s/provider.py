@@ -59,7 +59,8 @@ class K8sProvider:
         self.settings = load_settings(ctx, K8sSettings, env_prefix="GC_K8S_")
         self.city = ctx.city_name
         self.ns = self.settings.namespace
-        self.clients = ClientPair(load_configuration(self.settings, ctx.env))
+        self._clients: ClientPair | None = None
+        self._clients_lock = threading.Lock()
         self._exec_lock = threading.Lock()
         self._nudge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self.cache: PodCache | None = None
@@ -67,9 +68,20 @@ class K8sProvider:
         self.identity = self.settings.identity or (
             f"{ctx.env.get('GC_K8S_POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:6]}"
         )
-        self.clients.identify(self.identity)
         self.lease_name = city_object(self.city, "leader")
         self.state_configmap = city_object(self.city, "state")
+
+    @property
+    def clients(self) -> ClientPair:
+        """The API clients, built on first use: commands that never talk to the
+        cluster (``gc config validate``, ``gc config show``) need no kubeconfig."""
+        if self._clients is None:
+            with self._clients_lock:
+                if self._clients is None:
+                    pair = ClientPair(load_configuration(self.settings, self.ctx.env))
+                    pair.identify(self.identity)
+                    self._clients = pair
+        return self._clients
 
     def start_cache(self, wait: float = 10.0) -> PodCache:
         """Start the watch-fed pod cache (the controller does, once); ``list_running``
@@ -563,7 +575,8 @@ class K8sProvider:
             self.coord.release()
         if self.cache is not None:
             self.cache.stop()
-        self.clients.close()
+        if self._clients is not None:
+            self._clients.close()
 
 
 if TYPE_CHECKING:
