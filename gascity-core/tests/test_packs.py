@@ -481,3 +481,66 @@ def test_rig_and_provider_patches_are_applied(tmp_path: Path) -> None:
         '[[patches.rigs]]\nname = "nope"\nsuspended = true\n')
     with pytest.raises(ConfigError, match=r"patches.rigs\[0\] \(name 'nope'\): no rig"):
         load_city(tmp_path)
+
+
+TOOLS_PACK = {
+    "city.toml": (
+        '[workspace]\nname = "forge"\n'
+        '[imports.tools]\nsource = "packs/tools"\n'
+        '[providers.shared]\ncommand = "city-shared"\n'
+        '[[agent]]\nname = "boss"\nprovider = "hammer"\n'
+    ),
+    "packs/tools/pack.toml": (
+        '[pack]\nname = "tools"\nschema = 2\n'
+        '[imports.parts]\nsource = "../parts"\n'
+        '[agent_defaults]\nappend_fragments = ["footer"]\nwake_mode = "fresh"\n'
+        '[providers.hammer]\ncommand = "hammer-cli"\nargs = ["--loud"]\n'
+        '[providers.shared]\ncommand = "pack-shared"\n'
+        '[[service]]\nname = "api"\n'
+        '[formulas]\ndir = "formulas"\n'
+        '[[doctor]]\nname = "check"\n'
+        '[[commands]]\nname = "sync"\n'
+    ),
+    "packs/tools/agents/smith/agent.toml": (
+        'scope = "city"\nprovider = "shared"\ninject_fragments = ["header"]\n'
+    ),
+    "packs/parts/pack.toml": (
+        '[pack]\nname = "parts"\nschema = 2\n'
+        '[providers.hammer]\ncommand = "parts-hammer"\n'
+        '[providers.anvil]\ncommand = "anvil"\n'
+    ),
+    "packs/parts/agents/welder/agent.toml": 'scope = "city"\nprovider = "anvil"\n',
+}
+
+
+def test_pack_providers_and_agent_defaults_reach_the_packs_agents(tmp_path: Path) -> None:
+    from gascity.config.presets import resolve_launch
+
+    loaded = load_city(write(tmp_path, TOOLS_PACK))
+    config = loaded.config
+    by = {a.name: a for a in config.agent}
+    launch = {name: resolve_launch(a, config.workspace, config.providers)
+              for name, a in by.items()}
+    # A pack's provider serves any agent; the city's definition of a name wins, and
+    # the including pack's wins over its import's.
+    assert launch["boss"].command == "hammer-cli --loud"
+    assert launch["smith"].command == "city-shared"
+    assert launch["welder"].command == "anvil"
+    # [agent_defaults] append_fragments: the pack's own agents, after their own.
+    assert by["smith"].inject_fragments == ["header", "footer"]
+    assert by["welder"].inject_fragments == [] and by["boss"].inject_fragments == []
+    pack_file = (tmp_path / "packs/tools/pack.toml").resolve()
+    for key in ("service", "formulas", "doctor", "commands", "agent_defaults.wake_mode"):
+        hits = [w for w in loaded.warnings if f"{pack_file}: {key}: recognised" in w]
+        assert len(hits) == 1, (key, loaded.warnings)
+
+
+def test_pack_agent_defaults_typo_is_an_error_naming_the_pack(tmp_path: Path) -> None:
+    files = dict(TOOLS_PACK)
+    files["packs/tools/pack.toml"] = (
+        '[pack]\nname = "tools"\nschema = 2\n[agent_defaults]\nappend_fragmets = ["x"]\n')
+    with pytest.raises(ConfigError) as err:
+        load_city(write(tmp_path, files))
+    assert err.value.path.endswith("packs/tools/pack.toml")
+    assert "agent_defaults.append_fragmets: unknown key" in str(err.value)
+    assert "did you mean 'append_fragments'" in str(err.value)

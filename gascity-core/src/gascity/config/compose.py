@@ -31,8 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
 from ..errors import ConfigError
 from .light import syntax_problem
+from .recognised import AgentDefaultsSection, recognised_warnings
 
 __all__ = ["Composition", "RigAgent", "compose_city"]
 
@@ -41,6 +44,13 @@ _PACK_KEYS = {
     "pack", "imports", "agent_defaults", "agent", "named_session", "service", "providers",
     "formulas", "patches", "doctor", "commands", "global",
 }
+_PACK_RECOGNISED = {
+    "service": "workflow and proxy services mounted under /svc/<name>",
+    "formulas": "the pack's formula directory (molecules for gc sling and orders)",
+    "doctor": "the pack's checks run by gc doctor",
+    "commands": "the pack's commands, run as gc <binding> <command>",
+}
+"""pack.toml keys Gas City reads that are not implemented here: one warning each."""
 _PATH_KEYS = ("prompt_template", "overlay_dir", "session_setup_script", "namepool")
 _TEMPLATED = ("pre_start", "session_setup", "session_live")
 _LIST_APPEND = ("pre_start", "session_setup", "session_live", "install_agent_hooks",
@@ -148,6 +158,9 @@ class _Composer:
         self.pack_agents: list[tuple[dict[str, Any], str, str]] = []
         self.named: list[dict[str, Any]] = []
         self.patches: list[tuple[dict[str, Any], str]] = []
+        self.providers: dict[str, Any] = {}
+        """``[providers]`` of the packs; a name keeps the first definition loaded (the
+        including pack's before its includes'), and the city's own wins over all."""
 
     def resolve_source(self, source: Any, where: str, base: Path) -> Path:
         if not isinstance(source, str) or not source:
@@ -184,8 +197,23 @@ class _Composer:
             meta = {}
         problems += [f"pack.{key}: unknown key in [pack]" for key in meta
                      if key not in _PACK_META]
+        providers = data.get("providers", {})
+        if not isinstance(providers, dict):
+            problems.append("providers: expected a table of [providers.<name>] tables")
+            providers = {}
+        defaults = _pack_agent_defaults(data.get("agent_defaults", {}), problems)
         if problems:
             raise ConfigError(str(pack_file), problems)
+        self.result.warnings.extend(
+            f"{pack_file}: {w}" for w in recognised_warnings(defaults, "agent_defaults"))
+        append_fragments = defaults.append_fragments
+        for key, what in _PACK_RECOGNISED.items():
+            if key in data:
+                self.result.warnings.append(
+                    f"{pack_file}: {key}: recognised, not implemented here (in Gas City: "
+                    f"{what}); ignored")
+        for name, spec in providers.items():
+            self.providers.setdefault(str(name), spec)
         for index, source in enumerate(meta.get("includes", []) or []):
             self.load_pack(self.resolve_source(source, f"{pack_file}: pack.includes[{index}]",
                                                pack_dir), str(pack_file))
@@ -214,6 +242,12 @@ class _Composer:
                 agents.append((_pack_paths(agent, entry, pack_dir), str(agent_file)))
         live = [v.replace("{{.ConfigDir}}", str(pack_dir)) for v in global_live]
         for agent, source in agents:
+            if append_fragments:
+                # The pack's [agent_defaults] reach its own agents only.
+                own = agent.get("inject_fragments") or []
+                if isinstance(own, list):
+                    agent["inject_fragments"] = [
+                        *own, *(f for f in append_fragments if f not in own)]
             if live:
                 agent_live = [*live, *agent.get("session_live", [])]
                 self.pack_agents.append(({**agent, "session_live": agent_live}, source, shadow))
@@ -228,6 +262,28 @@ class _Composer:
         self.loading.pop()
         self.loaded.add(pack_dir)
         self.result.packs.append(str(pack_dir))
+
+
+def _pack_agent_defaults(defaults: Any, problems: list[str]) -> AgentDefaultsSection:
+    """The pack's ``[agent_defaults]``, checked like the city's. What applies to the
+    pack's own agents here is ``append_fragments``; Gas City does not yet inherit the
+    other defaults onto agents either, so they warn as recognised."""
+    from .errors import format_validation_error
+
+    try:
+        return AgentDefaultsSection.model_validate(defaults, strict=True)
+    except pydantic.ValidationError as exc:
+        problems.extend(format_validation_error(exc, "agent_defaults",
+                                                model=AgentDefaultsSection))
+        return AgentDefaultsSection()
+
+
+def _merge_pack_providers(out: dict[str, Any], providers: Mapping[str, Any]) -> None:
+    """Packs' ``[providers]`` under the city's own: a city definition wins."""
+    if not providers:
+        return
+    own = out.get("providers")
+    out["providers"] = {**providers, **(own if isinstance(own, dict) else {})}
 
 
 def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any], Composition]:
@@ -262,6 +318,7 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
                 composer.resolve_source(imp.get("source"), f"{city_file}: imports.{binding}",
                                         city_dir),
                 str(city_file), str(imp.get("shadow", "warn")))
+    _merge_pack_providers(out, composer.providers)
     _patch_rigs_and_providers(out, city_file)
     rigs = [r for r in out.get("rigs", []) or [] if isinstance(r, dict)]
     if not composer.loaded and not out.get("include") and not out.get("named_session") and (
@@ -326,7 +383,9 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
     city_rig_scoped = [(a, src) for a, src, _ in composer.pack_agents
                        if a.get("scope", "rig") == "rig"]
     for rig in rigs:
-        _stamp_rig(rig, city_rig_scoped, city_file, agents, by_name, result)
+        _stamp_rig(rig, city_rig_scoped, city_file, agents, by_name, result,
+                   composer.providers)
+    _merge_pack_providers(out, composer.providers)
     named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
                                     if isinstance(n, dict)]]
     on_demand: set[str] = set()
@@ -410,6 +469,7 @@ def _stamp_rig(
     agents: list[dict[str, Any]],
     by_name: dict[Any, int],
     result: Composition,
+    providers: dict[str, Any],
 ) -> None:
     """One copy of every rig-scoped pack agent (the city's packs and the rig's own)
     per rig, named ``<rig>--<agent>``, working in the rig's directory."""
@@ -428,6 +488,9 @@ def _stamp_rig(
             own.load_pack(own.resolve_source(imp.get("source"), f"{where}.imports.{binding}",
                                              city_dir), str(city_file))
     result.packs.extend(p for p in own.result.packs if p not in result.packs)
+    result.warnings.extend(w for w in own.result.warnings if w not in result.warnings)
+    for name, spec in own.providers.items():
+        providers.setdefault(name, spec)
     chosen: dict[str, tuple[dict[str, Any], str]] = {}
     for agent, source in [*city_rig_scoped,
                           *[(a, src) for a, src, _ in own.pack_agents
