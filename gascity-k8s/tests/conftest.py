@@ -65,14 +65,25 @@ def city_dir(tmp_path: Path) -> Path:
     return city
 
 
+def forget_city_claims(emulator: KubeEmulator) -> None:
+    """Each test's city lives in its own temp dir: drop the namespace claims the
+    session-wide emulator keeps (``gc-<city>-city``) so the next test may reuse names."""
+    for ns, name in list(emulator.configmaps.objects):
+        if name.startswith("gc-") and name.endswith("-city"):
+            emulator.configmaps.delete(ns, name)
+
+
 @pytest.fixture
-def make_provider(kubeconfig: Path, city_dir: Path) -> Iterator[ProviderFactory]:
+def make_provider(
+    kubeconfig: Path, city_dir: Path, emulator: KubeEmulator
+) -> Iterator[ProviderFactory]:
     made: list[K8sProvider] = []
 
     def make(
         city: str = "demo",
         namespace: str = "gc",
         env: dict[str, str] | None = None,
+        where: Path | None = None,
         **settings: Any,
     ) -> K8sProvider:
         ctx = PluginContext(
@@ -80,7 +91,7 @@ def make_provider(kubeconfig: Path, city_dir: Path) -> Iterator[ProviderFactory]
             name="k8s",
             settings={"namespace": namespace, **settings},
             city_name=city,
-            city_dir=city_dir,
+            city_dir=where or city_dir,
             env={"KUBECONFIG": str(kubeconfig), "PATH": os.environ["PATH"], **(env or {})},
         )
         provider = K8sProvider(ctx)
@@ -90,3 +101,4 @@ def make_provider(kubeconfig: Path, city_dir: Path) -> Iterator[ProviderFactory]
     yield make
     for provider in made:
         provider.shutdown()
+    forget_city_claims(emulator)

@@ -10,6 +10,7 @@ every create, delete and patch a controller makes is fenced by the lease.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from gascity.osutil.backoff import poll as _poll
 from gascity.plugins import PluginContext, load_settings
 from gascity.types import Liveness, RunningSession, StartConfig
 
+from .claim import claim_city
 from .client import ClientPair, load_configuration
 from .coordination import K8sCoordination
 from .incontainer import (
@@ -70,6 +72,17 @@ class K8sProvider:
         )
         self.lease_name = city_object(self.city, "leader")
         self.state_configmap = city_object(self.city, "state")
+        self.city_path = self.settings.city_path or os.path.realpath(ctx.city_dir)
+        self._claimed = False
+
+    def claim(self) -> None:
+        """Make sure this namespace's pods of ``self.city`` are this city's (once per
+        process): a same-name city elsewhere is refused before any pod is touched."""
+        if not self._claimed:
+            claim_city(
+                self.clients, self.ns, city_object(self.city, "city"), self.city, self.city_path
+            )
+            self._claimed = True
 
     @property
     def clients(self) -> ClientPair:
@@ -86,6 +99,7 @@ class K8sProvider:
     def start_cache(self, wait: float = 10.0) -> PodCache:
         """Start the watch-fed pod cache (the controller does, once); ``list_running``
         reads it from then on, whenever it is synced."""
+        self.claim()
         if self.cache is None:
             self.cache = PodCache(
                 self.clients,
@@ -99,6 +113,7 @@ class K8sProvider:
     @hookimpl
     def coordination(self) -> K8sCoordination | None:
         """A controller starts: watch the pods, and join the election."""
+        self.claim()
         if self.settings.watch_cache:
             self.start_cache()
         if not self.settings.leader_election:
@@ -145,6 +160,7 @@ class K8sProvider:
         return int(getattr(exc, "status", 0) or 0)
 
     def _list(self, selector: str) -> list[Pod]:
+        self.claim()
         result = self.clients.raw(
             self.clients.core.list_namespaced_pod, self.ns, label_selector=selector
         )

@@ -57,6 +57,10 @@ class K8sSettings(pydantic.BaseModel):
     """How long the leader may act after its last successful renewal."""
     retry_period_seconds: float = pydantic.Field(2.0, gt=0, le=600)
     """How often each replica tries to acquire or renew the lease."""
+    city_path: str = ""
+    """The path this city is known by in its namespace (unset = the city directory's real
+    path). A second city of the same name at another path is refused; set the same value
+    wherever one city is driven from two checkouts (a laptop and the controller's pod)."""
     identity: str = pydantic.Field("", pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{0,252})?$")
     """This replica's name in the election; unset = the pod name (``GC_K8S_POD_NAME``
     from the downward API, else the host name) plus a random suffix."""

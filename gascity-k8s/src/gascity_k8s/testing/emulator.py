@@ -56,6 +56,8 @@ class Write:
     agent: str
     holders: dict[str, tuple[str, bool]]
     """Every Lease of the namespace at that moment: name -> (holder, still valid)."""
+    name: str = ""
+    """The object written (a create's path does not name it)."""
 
 
 @dataclass(eq=False)
@@ -129,6 +131,16 @@ COORDINATION_RESOURCES = {
         }
     ],
 }
+
+
+def _written_name(response: web.StreamResponse) -> str:
+    body = response.body if isinstance(response, web.Response) else None
+    if not isinstance(body, bytes):
+        return ""
+    try:
+        return str(json.loads(body).get("metadata", {}).get("name", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -422,6 +434,7 @@ class KubeEmulator:
                         path=request.path,
                         agent=request.headers.get("User-Agent", ""),
                         holders=self.lease_holders(request.match_info.get("ns", "")),
+                        name=_written_name(response),
                     )
                 )
             return response

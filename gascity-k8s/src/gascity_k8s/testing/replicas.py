@@ -3,7 +3,8 @@
 Each replica is what one controller pod is: its own copy of the city directory (its
 emptyDir), its own ``gc start --foreground`` process and an identity in the
 election (``r<slot>-<incarnation>``; a restarted replica is a new incarnation, as a
-rescheduled pod has a new name).
+rescheduled pod has a new name). All replicas claim the city under one path, as pods
+that mount it at ``/city`` do (``GC_K8S_CITY_PATH``, see :mod:`gascity_k8s.claim`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ class ControllerReplica:
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [*GC, "--city", str(city), "start", "--foreground"],
-                env={**os.environ, **env, "GC_K8S_IDENTITY": self.identity},
+                env={
+                    **os.environ,
+                    "GC_K8S_CITY_PATH": str(self.root),
+                    **env,
+                    "GC_K8S_IDENTITY": self.identity,
+                },
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
