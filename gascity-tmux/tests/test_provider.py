@@ -502,3 +502,41 @@ def test_nudge_larger_than_a_tmux_command(provider: TmuxProvider, tmp_path: Path
     wait_for(lambda: out.exists() and out.read_text().count("\n") >= 400, 20,
              what="the whole nudge")
     assert out.read_text().splitlines() == lines
+
+
+def test_a_repeated_listing_reparses_only_the_sessions_that_changed(
+    provider: TmuxProvider, tmp_path: Path
+) -> None:
+    for name in ("keep", "meta", "quit", "gone"):
+        provider.start(name, cfg("sleep 300", tmp_path))
+    provider.start("chatty", cfg("while :; do echo tick; sleep 0.2; done", tmp_path))
+    first = {r.name: r for r in provider.list_running("")}
+    provider.set_meta("meta", META_DRAIN, "1")
+    tmux(provider, "send-keys", "-t", "=quit:", "C-c")
+    wait_for(lambda: (r := listed(provider, "quit")) and r.liveness is Liveness.DEAD, 10,
+             what="quit dead")
+    provider.stop("gone")
+    time.sleep(1.2)  # tmux stamps window_activity in whole seconds
+    second = {r.name: r for r in provider.list_running("")}
+    assert sorted(second) == ["chatty", "keep", "meta", "quit"]
+    # Unchanged lines give the very same record; every change is read afresh.
+    assert second["keep"] is first["keep"]
+    assert second["meta"].meta is not None and second["meta"].meta[META_DRAIN] == "1"
+    assert second["quit"].liveness is Liveness.DEAD
+    assert second["chatty"] is not first["chatty"]
+    assert second["chatty"].last_activity is not None
+    assert second["chatty"].last_activity > first["chatty"].last_activity  # type: ignore[operator]
+    # A prefix listing is filtered from the same records and forgets none of them.
+    assert [r.name for r in provider.list_running("me")] == ["meta"]
+    assert {r.name: r for r in provider.list_running("")}["keep"] is first["keep"]
+
+
+def test_two_tmux_names_that_decode_alike_are_one_session(
+    provider: TmuxProvider, tmp_path: Path
+) -> None:
+    provider.start("A", cfg("sleep 300", tmp_path))
+    tmux(provider, "new-session", "-d", "-s", "%41", "sleep 300")  # made outside gascity
+    for _ in range(2):  # parsed, then from the listing cache
+        records = provider.list_running("")
+        assert [r.name for r in records] == ["A"]
+        assert records[0].liveness is Liveness.ALIVE

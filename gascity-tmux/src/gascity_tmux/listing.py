@@ -3,6 +3,10 @@
 Each pane line carries the session's name, creation time, the pane's liveness and
 current command, and the session's gascity metadata read from its user options, so
 the reconciler learns everything it needs from a single tmux process.
+
+A steady tick lists the same lines again and again: :class:`ListingCache` keeps the
+previous listing's records by each session's raw lines, so only sessions whose panes
+changed (output moves ``window_activity``) are decoded and parsed again.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from gascity.types import (
     RunningSession,
 )
 
-__all__ = ["AGENT_PANE_OPTION", "LISTED_META", "list_format", "parse_listing"]
+__all__ = ["AGENT_PANE_OPTION", "LISTED_META", "ListingCache", "list_format", "parse_listing"]
 
 LISTED_META = (META_FINGERPRINT, META_DRAIN, META_DRAIN_ACK, META_AGENT)
 
@@ -116,3 +120,44 @@ def parse_listing(lines: Iterable[str], prefix: str = "") -> list[RunningSession
             )
         )
     return out
+
+
+class ListingCache:
+    """:func:`parse_listing` of raw ``list-panes -a`` output, reusing the previous full
+    listing's records for sessions whose lines are byte for byte the same (records are
+    immutable, so sharing one between ticks is safe)."""
+
+    def __init__(self) -> None:
+        self._records: dict[bytes, RunningSession] = {}
+
+    def parse(self, out: bytes, prefix: str = "") -> list[RunningSession]:
+        # tmux prints a session's panes one after another, but grouping by name does
+        # not rely on it.
+        blocks: dict[bytes, bytes] = {}
+        for line in out.splitlines():
+            tab = line.find(b"\t")
+            if tab < 0:
+                continue  # not a listing line: parse_listing skips it too
+            key = line[:tab]
+            block = blocks.get(key)
+            blocks[key] = line if block is None else block + b"\n" + line
+        known = self._records
+        seen: dict[bytes, RunningSession] = {}
+        out_records: list[RunningSession] = []
+        for block in blocks.values():
+            record = known.get(block)
+            if record is None:
+                parsed = parse_listing(block.decode("utf-8", "replace").split("\n"))
+                if not parsed:
+                    continue
+                record = parsed[0]
+            seen[block] = record
+            if record.name.startswith(prefix):
+                out_records.append(record)
+        if len({r.name for r in seen.values()}) != len(seen):
+            # Two tmux names that decode alike (``A`` and ``%41``): one session, as
+            # parse_listing merges them.
+            return parse_listing(out.decode("utf-8", "replace").splitlines(), prefix)
+        if not prefix:
+            self._records = seen  # a full listing: sessions gone since drop out
+        return out_records

@@ -45,9 +45,9 @@ from gascity.tmuxconv import (
 )
 from gascity.types import RunningSession, StartConfig
 
-from .listing import list_format, parse_listing
+from .listing import ListingCache, list_format
 from .names import check_env_name, check_session_name, decode_value, encode_value, option_for
-from .runner import SEP, TmuxRunner, exact
+from .runner import SEP, Result, TmuxRunner, exact
 from .settings import TmuxSettings
 from .steps import log, run_pre_start, run_setup
 
@@ -93,6 +93,7 @@ class TmuxProvider:
         self._guard = threading.Lock()
         self._name_locks: dict[str, threading.Lock] = {}
         self._nudge_locks: dict[str, threading.Lock] = {}
+        self._listing = ListingCache()
 
     # ------------------------------------------------------------------ helpers
 
@@ -174,12 +175,12 @@ class TmuxProvider:
 
     @hookimpl
     def list_running(self, prefix: str) -> list[RunningSession]:
-        result = self.tmux.run("list-panes", "-a", "-F", list_format())
-        if not result.ok:
-            if result.no_server:
+        code, out, err = self.tmux.run_bytes("list-panes", "-a", "-F", list_format())
+        if code != 0:
+            if Result(code, [], err).no_server:
                 return []
-            raise SessionError(f"tmux list-panes on socket {self.socket} failed: {result.stderr}")
-        return parse_listing(result.stdout, prefix)
+            raise SessionError(f"tmux list-panes on socket {self.socket} failed: {err}")
+        return self._listing.parse(out, prefix)
 
     @hookimpl
     def start(self, name: str, config: StartConfig) -> bool:

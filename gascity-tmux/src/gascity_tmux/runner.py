@@ -76,6 +76,13 @@ class TmuxRunner:
 
     def run(self, *args: str | _Separator, input: bytes | None = None) -> Result:
         """One tmux invocation; ``input`` is its stdin (``load-buffer -`` reads it)."""
+        code, out, err = self.run_bytes(*args, input=input)
+        return Result(code, out.decode("utf-8", "replace").splitlines(), err)
+
+    def run_bytes(
+        self, *args: str | _Separator, input: bytes | None = None
+    ) -> tuple[int, bytes, str]:
+        """:meth:`run` with stdout left as bytes: the listing decodes only what changed."""
         argv = self.base_argv() + [
             ";" if isinstance(a, _Separator) else escape_arg(a) for a in args
         ]
@@ -96,9 +103,7 @@ class TmuxRunner:
             ) from None
         except OSError as exc:
             raise SessionError(f"cannot run {self.tmux_bin}: {exc}") from None
-        out = proc.stdout.decode("utf-8", "replace").splitlines()
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        return Result(proc.returncode, out, err)
+        return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace").strip()
 
     def check(self, *args: str | _Separator, session: str | None = None) -> list[str]:
         """Run and return stdout; a missing session raises SessionNotFound."""
