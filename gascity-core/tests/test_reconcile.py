@@ -7,7 +7,7 @@ from pathlib import Path
 from gascity.config import parse_city
 from gascity.config.models import CityConfig
 from gascity.reconcile import ControllerState, build_desired, fingerprint, make_plan
-from gascity.reconcile.plan import Plan, waves
+from gascity.reconcile.plan import Holds, Observations, Plan, waves
 from gascity.reconcile.scale import ScaleResult
 from gascity.reconcile.state import Drain
 from gascity.types import (
@@ -71,9 +71,13 @@ def plan(
     desired = build_desired(config, counts, city_name="t", city_dir=CITY,
                             suspended_agents=suspended)
     scale = {a: ScaleResult(a, n) for a, n in counts.items()}
+    observed = Observations(scale=scale, acked=kw.pop("acked", frozenset()),  # type: ignore[arg-type]
+                            idle=kw.pop("idle", frozenset()))  # type: ignore[arg-type]
+    holds = Holds(suspended_agents=suspended,
+                  city_suspended=bool(kw.pop("city_suspended", False)))
     return make_plan(config=config, desired=desired, running=running,
-                     state=state or ControllerState(), now=now, scale=scale,
-                     suspended_agents=suspended, **kw)  # type: ignore[arg-type]
+                     state=state or ControllerState(), now=now, observed=observed,
+                     holds=holds, **kw)  # type: ignore[arg-type]
 
 
 def all_healthy(config: CityConfig) -> list[RunningSession]:

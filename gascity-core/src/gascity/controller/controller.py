@@ -38,7 +38,7 @@ from ..plugins.manager import SELECTABLE
 from ..reconcile import ControllerState, build_desired, make_plan, run_scale_checks
 from ..reconcile.desired import DesiredSession
 from ..reconcile.drift import live_fingerprint
-from ..reconcile.plan import Plan, StartAction, StopAction, waves
+from ..reconcile.plan import Holds, Observations, Plan, StartAction, StopAction, waves
 from ..reconcile.scale import ScaleResult
 from ..reconcile.state import Overrides
 from ..types import META_DRAIN, META_DRAIN_ACK, META_LIVE, EventDraft, Liveness, RunningSession
@@ -188,7 +188,6 @@ class Controller:
         # by the ticking thread, so the state has one writer.
         self._intents: list[tuple[str, str]] = []
         self._intents_lock = threading.Lock()
-        self._held_agents: set[str] = set()
         self._list_error: str | None = None
 
     @property
@@ -341,7 +340,6 @@ class Controller:
         # An on_demand named session that nobody woke is held like a suspended agent.
         asleep = self.loaded.composition.on_demand - set(overrides.woken)
         suspended = frozenset(overrides.suspended_agents) | asleep
-        self._held_agents = set(suspended)
         city_suspended = overrides.city_suspended or config.workspace.suspended
 
         pools = [
@@ -414,11 +412,10 @@ class Controller:
             running=running,
             state=state,
             now=now,
-            scale=scale,
-            acked=self._probe_acks(running),
-            idle=self._probe_idle(running, config),
-            suspended_agents=suspended,
-            city_suspended=city_suspended,
+            observed=Observations(scale=scale, acked=self._probe_acks(running),
+                                  idle=self._probe_idle(running, config)),
+            holds=Holds(suspended_agents=suspended, city_suspended=city_suspended,
+                        unresolved=frozenset(derived.unresolved)),
             levels=derived.levels,
         )
         report.desired = len(desired)
@@ -645,70 +642,58 @@ class Controller:
                        agent=agent, reason=reason)
 
     def _run_starts(self, plan: Plan, report: TickReport) -> None:
-        if not plan.starts:
-            plan.state.blocked = {}
-            return
-        config = self.loaded.config
-        up: set[str] = set(plan.healthy)
-        # An agent that cannot even be launched has failed for its dependents too.
-        failed_agents: set[str] = set(self._unresolved)
-        blocked_agents: dict[str, str] = {}
-        # Suspended in city.toml, by gc agent suspend, or an on_demand session asleep.
-        suspended = {a.name for a in config.agent if a.suspended} | self._held_agents
-        by_wave: dict[int, list[StartAction]] = {}
-        for action in plan.starts:
-            by_wave.setdefault(action.wave, []).append(action)
-
-        def dependency_problem(agent: str) -> str | None:
-            for dep in plan.dependencies.get(agent, []):
-                if dep in blocked_agents or dep in failed_agents:
-                    return dep
-                if dep in plan.state.quarantined or dep in suspended:
-                    return dep
-                if any(n not in up for n in plan.desired_by_agent.get(dep, [])):
-                    return dep
-            return None
-
-        timeout = config.session.startup_timeout
-        with self._pool(len(plan.starts)) as pool:
-            for wave in sorted(by_wave):
-                futures: list[tuple[StartAction, Future[None]]] = []
-                for action in by_wave[wave]:
-                    d = action.session
-                    dep = dependency_problem(d.agent)
-                    if dep is not None:
-                        blocked_agents.setdefault(d.agent, dep)
-                        report.blocked[d.name] = dep
-                        continue
-                    # The StartConfig is built in the worker: a prompt template that
-                    # cannot be rendered fails this start, not the tick.
-                    futures.append((action, pool.submit(self._start_session, d)))
-                for action, future in futures:
-                    d = action.session
-                    try:
-                        future.result(timeout=timeout * 1.5 + 5)
-                    except NotLeader:
-                        raise
-                    except FutureTimeout:
-                        self._start_failed(action, f"provider did not return within "
-                                                   f"{timeout * 1.5 + 5:g}s", plan, report)
-                        failed_agents.add(d.agent)
-                    except Exception as exc:
-                        self._start_failed(action, str(exc) or type(exc).__name__, plan, report)
-                        failed_agents.add(d.agent)
-                    else:
-                        up.add(d.name)
-                        plan.state.fingerprints[d.name] = d.fingerprint
-                        report.started.append(d.name)
-                        self._emit(ev.SESSION_WOKE, d.name,
-                                   f"{d.name}: started ({action.reason})", agent=d.agent,
-                                   reason=action.reason, instance=d.instance)
+        report.blocked.update(plan.blocked)
+        if plan.starts:
+            self._start_waves(plan, report)
         # Recorded when a session becomes blocked, not on every tick it stays so.
         for name, dep in report.blocked.items():
             if self.state.blocked.get(name) != dep:
                 self._emit(ev.SESSION_BLOCKED, name, f"{name}: waiting for {dep}",
                            dependency=dep)
         plan.state.blocked = dict(report.blocked)
+
+    def _start_waves(self, plan: Plan, report: TickReport) -> None:
+        """The plan's starts, a wave at a time; a start whose dependency failed to
+        start in an earlier wave waits (the plan says which it needs)."""
+        up: set[str] = set()
+        by_wave: dict[int, list[StartAction]] = {}
+        for action in plan.starts:
+            by_wave.setdefault(action.wave, []).append(action)
+        timeout = self.loaded.config.session.startup_timeout * 1.5 + 5
+        with self._pool(len(plan.starts)) as pool:
+            for wave in sorted(by_wave):
+                futures: list[tuple[StartAction, Future[None]]] = []
+                for action in by_wave[wave]:
+                    dep = action.waiting_for(up)
+                    if dep is not None:
+                        report.blocked[action.session.name] = dep
+                        continue
+                    # The StartConfig is built in the worker: a prompt template that
+                    # cannot be rendered fails this start, not the tick.
+                    futures.append((action, pool.submit(self._start_session, action.session)))
+                for action, future in futures:
+                    if self._await_start(action, future, timeout, plan, report):
+                        up.add(action.session.name)
+
+    def _await_start(self, action: StartAction, future: Future[None], timeout: float,
+                     plan: Plan, report: TickReport) -> bool:
+        d = action.session
+        try:
+            future.result(timeout=timeout)
+        except NotLeader:
+            raise
+        except FutureTimeout:
+            self._start_failed(action, f"provider did not return within {timeout:g}s",
+                               plan, report)
+            return False
+        except Exception as exc:
+            self._start_failed(action, str(exc) or type(exc).__name__, plan, report)
+            return False
+        plan.state.fingerprints[d.name] = d.fingerprint
+        report.started.append(d.name)
+        self._emit(ev.SESSION_WOKE, d.name, f"{d.name}: started ({action.reason})",
+                   agent=d.agent, reason=action.reason, instance=d.instance)
+        return True
 
     def _start_session(self, d: DesiredSession) -> None:
         self.hooks.start(d.name, d.config)
