@@ -293,3 +293,20 @@ def test_five_slow_scale_checks_overlap_within_one_tick(rig_factory) -> None:  #
     # Every check began before the first one ended: the five ran side by side.
     assert max(start for start, _ in spans) < min(end for _, end in spans)
     assert sorted(report.started) == sorted(f"p{i}-{n}" for i in range(5) for n in (1, 2))
+
+
+def test_a_start_held_for_its_dependency_is_no_crash_on_later_ticks(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(DEPS)
+    rig.fake.fail_start["db"] = "disk full"
+    for _ in range(4):  # more ticks than max_restarts would allow crashes
+        report = rig.controller.tick()
+        assert set(report.blocked) == {"api", "audit", "worker"}
+    # Only db failed; the sessions that waited for it never ran, so never crashed.
+    crashed = {e.subject for e in rig.events.of_type("session.crashed")}
+    assert crashed == set()
+    assert not rig.controller.state.crashes.keys() - {"db"}
+    assert not {"api", "audit", "worker"} & set(rig.controller.state.last_running)
+    del rig.fake.fail_start["db"]
+    rig.controller.tick()
+    woke = {e.subject: e.payload["reason"] for e in rig.events.of_type("session.woke")}
+    assert woke["worker"] == "missing" and woke["api"] == "missing"

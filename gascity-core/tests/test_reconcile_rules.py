@@ -324,3 +324,21 @@ def test_the_plan_decides_the_gating() -> None:
     assert {s.session.name: s.needs for s in cold.starts} == {
         "db": (), "api": (("db", "db"),), "worker-1": (("api", "api"),),
         "worker-2": (("api", "api"),)}
+
+
+def test_a_stopped_session_not_started_again_is_no_crash_next_tick() -> None:
+    config = city()
+    desired = wanted(config)
+    fp = {n: d.fingerprint for n, d in desired.items()}
+    running = [RunningSession(n, Liveness.ALIVE, meta={META_FINGERPRINT: fp[n]},
+                              processes=frozenset({"postgres"})) for n in desired]
+    running[0] = RunningSession("db", Liveness.DEAD, meta={META_FINGERPRINT: fp["db"]})
+    state = ControllerState(crashes={"db": [990.0, 995.0]}, last_running=sorted(desired))
+    first = make_plan(config=config, desired=desired, running=running, state=state, now=1000.0)
+    assert "db" in first.state.quarantined  # its third crash: stopped, not started again
+    assert [s.name for s in first.stops] == ["db"] and first.starts == []
+    assert "db" not in first.state.last_running
+    second = make_plan(config=config, desired=desired, running=running[1:],
+                       state=first.state, now=1030.0)
+    assert [e.subject for e in second.events if e.type == ev.SESSION_CRASHED] == []
+    assert second.state.crashes["db"] == [990.0, 995.0, 1000.0]

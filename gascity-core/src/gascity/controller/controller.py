@@ -667,6 +667,7 @@ class Controller:
                     dep = action.waiting_for(up)
                     if dep is not None:
                         report.blocked[action.session.name] = dep
+                        self._not_running(plan, action.session.name)
                         continue
                     # The StartConfig is built in the worker: a prompt template that
                     # cannot be rendered fails this start, not the tick.
@@ -698,14 +699,19 @@ class Controller:
     def _start_session(self, d: DesiredSession) -> None:
         self.hooks.start(d.name, d.config)
 
+    @staticmethod
+    def _not_running(plan: Plan, name: str) -> None:
+        """A planned start that did not happen: its absence next tick is no crash."""
+        if name in plan.state.last_running:
+            plan.state.last_running.remove(name)
+
     def _start_failed(self, action: StartAction, error: str, plan: Plan,
                       report: TickReport) -> None:
         d = action.session
         report.failed[d.name] = error
         log.error("starting %s failed: %s", d.name, error)
         plan.state.crashes.setdefault(d.agent, []).append(self.clock())
-        if d.name in plan.state.last_running:
-            plan.state.last_running.remove(d.name)
+        self._not_running(plan, d.name)
         self._emit(ev.SESSION_START_FAILED, d.name, f"{d.name}: {error}", agent=d.agent,
                    reason=action.reason, error=error)
 

@@ -222,9 +222,11 @@ def _remember(plan: Plan, by_name: Mapping[str, RunningSession],
     for stop in plan.stops:
         if stop.event is not None:
             new.drains.pop(stop.name, None)
-    stopped = {s.name for s in plan.stops if s.event is not None}
+    # A session stopped and not started again (its restart waits for a dependency or
+    # its agent was quarantined) is gone on purpose: the next tick must not see a crash.
+    stopped = {s.name for s in plan.stops}
     new.last_running = sorted(
-        (set(by_name) - stopped) | {s.session.name for s in plan.starts} | set(plan.blocked)
+        (set(by_name) - stopped) | {s.session.name for s in plan.starts}
     )
     for name in list(new.fingerprints):
         if name not in by_name and name not in desired:
