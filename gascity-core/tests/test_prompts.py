@@ -307,3 +307,46 @@ def test_config_validate_renders_every_prompt_template(tmp_path: Path) -> None:
     good = runner.invoke(cli, ["--city", str(tmp_path), "config", "validate"],
                          env={"GC_SESSION": "fake"})
     assert good.exit_code == 0, good.output
+
+
+def test_issue_prefix_and_default_branch_are_the_rigs(tmp_path: Path) -> None:
+    import subprocess
+
+    from gascity.config.beadprefix import derive_prefix
+
+    # One rig in a git repository whose origin/HEAD names a branch with a slash, one
+    # in a plain directory (Gas City's fallback: main).
+    (tmp_path / "repo").mkdir()
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    subprocess.run(["git", "-C", str(tmp_path / "repo"), "symbolic-ref",
+                    "refs/remotes/origin/HEAD", "refs/remotes/origin/release/v2"], check=True)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "packs/crew/agents/hand").mkdir(parents=True)
+    (tmp_path / "packs/crew/pack.toml").write_text('[pack]\nname = "crew"\nschema = 2\n')
+    (tmp_path / "packs/crew/agents/hand/agent.toml").write_text('start_command = "hand"\n')
+    (tmp_path / "packs/crew/agents/hand/prompt.template.md").write_text(
+        "{{ .RigName }} prefix={{ .IssuePrefix }} branch={{ .DefaultBranch }}")
+    (tmp_path / "packs/crew/agents/boss/").mkdir()
+    (tmp_path / "packs/crew/agents/boss/agent.toml").write_text(
+        'scope = "city"\nstart_command = "boss"\n')
+    (tmp_path / "packs/crew/agents/boss/prompt.template.md").write_text(
+        "city prefix=[{{ .IssuePrefix }}] branch={{ .DefaultBranch }}")
+    (tmp_path / "city.toml").write_text(
+        '[workspace]\nname = "yard"\n[imports.crew]\nsource = "packs/crew"\n'
+        '[[rigs]]\nname = "front-end"\npath = "repo"\nincludes = ["packs/crew"]\n'
+        '[[rigs]]\nname = "backoffice"\npath = "plain"\nprefix = "bo9"\n'
+        'includes = ["packs/crew"]\n')
+    runner = CliRunner()
+    shown = {}
+    for name in ("front-end--hand", "backoffice--hand", "boss"):
+        out = runner.invoke(cli, ["--city", str(tmp_path), "prime", name])
+        assert out.exit_code == 0, out.output
+        shown[name] = out.output.strip()
+    assert shown["front-end--hand"] == "front-end prefix=fe branch=release/v2"
+    assert shown["backoffice--hand"] == "backoffice prefix=bo9 branch=main"
+    assert shown["boss"] == "city prefix=[] branch=main"
+    # Gas City's derivation: initials of words (or camelCase humps), else a short word
+    # itself or its first two letters; -py / -go dropped.
+    assert [derive_prefix(n) for n in ("front-end", "my_api-go", "myFrontEnd", "web-py",
+                                       "gascity", "ui")] == ["fe", "ma", "mfe", "web", "ga",
+                                                             "ui"]

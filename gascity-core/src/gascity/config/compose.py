@@ -34,6 +34,7 @@ from typing import Any
 import pydantic
 
 from ..errors import ConfigError
+from .beadprefix import effective_prefix
 from .light import syntax_problem
 from .recognised import AgentDefaultsSection, recognised_warnings
 
@@ -66,6 +67,8 @@ class RigAgent:
     root: str
     qualified: str
     base: str
+    prefix: str = ""
+    """The rig's bead prefix, configured or derived (``{{ .IssuePrefix }}``)."""
 
 
 @dataclass
@@ -479,6 +482,7 @@ def _stamp_rig(
     city_dir = city_file.parent
     root = (city_dir / os.path.expanduser(rig_path)).resolve()
     where = f"{city_file}: rigs ({rig_name})"
+    prefix = effective_prefix(rig_name, str(rig.get("prefix") or ""))
     own = _Composer(city_dir)
     for index, source in enumerate(rig.get("includes", []) or []):
         own.load_pack(own.resolve_source(source, f"{where}.includes[{index}]", city_dir),
@@ -521,4 +525,5 @@ def _stamp_rig(
         by_name[name] = len(agents)
         agents.append(clone)
         result.sources[name] = source
-        result.rig_agents[name] = RigAgent(rig_name, str(root), f"{rig_name}/{base}", base)
+        result.rig_agents[name] = RigAgent(rig_name, str(root), f"{rig_name}/{base}", base,
+                                           prefix)

@@ -384,7 +384,9 @@ class RigConfig(_Strict):
         default_factory=list, description="Per-agent patches of this rig's pack agents."
     )
     overrides: list[dict[str, Any]] = deprecated(None, "patches", default_factory=list)
-    prefix: str = recognised("", "bead ID prefix of the rig")
+    prefix: str = Field(
+        default="", description="Bead ID prefix of the rig ({{ .IssuePrefix }}); derived "
+        "from the name when empty.")
     formulas_dir: str = recognised("", "rig-local formula directory")
     default_sling_target: str = recognised("", "agent gc sling targets by default")
     session_sleep: SessionSleepSection | None = recognised(None, "idle sleep of this rig")

@@ -6,10 +6,11 @@
 * :mod:`.runner`: running a command under a deadline that nothing it does can stretch.
 * :mod:`.flock`: advisory file locks.
 * :mod:`.backoff`: retry pacing.
+* :mod:`.git`: what a working directory's repository says (its default branch).
 
 Submodules are imported on use so that a plugin needing one pays for one.
 """
 
 from __future__ import annotations
 
-__all__ = ["backoff", "flock", "killtree", "proctree", "runner"]
+__all__ = ["backoff", "flock", "git", "killtree", "proctree", "runner"]

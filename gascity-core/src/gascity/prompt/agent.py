@@ -47,6 +47,7 @@ def agent_prompt(
         work_dir=work_dir,
         rig_name=rig.rig if rig else "",
         rig_root=rig.root if rig else "",
+        issue_prefix=rig.prefix if rig else "",
         work_query=agent.work_query,
         sling_query=agent.sling_query,
         env=agent.env,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GasCityError
+from ..osutil.git import default_branch as git_default_branch
 from .gotemplate import TemplateError, TemplateSet
 
 __all__ = [
@@ -47,15 +48,17 @@ class PromptContext:
     rig_name: str = ""
     rig_root: str = ""
     issue_prefix: str = ""
+    """The rig's bead prefix (configured or derived); "" for a city agent."""
     branch: str = ""
-    default_branch: str = "main"
+    default_branch: str | None = None
+    """``None``: what git says for ``work_dir``, asked only if a template reads it."""
     work_query: str = ""
     sling_query: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
 
-    def data(self) -> dict[str, str]:
+    def data(self) -> Mapping[str, str]:
         """The agent's env first, so the named placeholders win over it."""
-        out = dict(self.env)
+        out = _Placeholders(self.env)
         out.update(
             CityRoot=self.city_root,
             AgentName=self.agent_name,
@@ -65,11 +68,29 @@ class PromptContext:
             WorkDir=self.work_dir,
             IssuePrefix=self.issue_prefix,
             Branch=self.branch,
-            DefaultBranch=self.default_branch,
             WorkQuery=self.work_query,
             SlingQuery=self.sling_query,
         )
+        if self.default_branch is None:
+            out.pop("DefaultBranch", None)
+            out.lazy["DefaultBranch"] = lambda: git_default_branch(self.work_dir)
+        else:
+            out["DefaultBranch"] = self.default_branch
         return out
+
+
+class _Placeholders(dict[str, str]):
+    """Placeholder values, some computed on first read: a prompt that never shows
+    ``{{ .DefaultBranch }}`` runs no git."""
+
+    def __init__(self, base: Mapping[str, str]) -> None:
+        super().__init__(base)
+        self.lazy: dict[str, Callable[[], str]] = {}
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        if key in self.lazy and key not in self:
+            self[key] = self.lazy.pop(key)()
+        return super().get(key, default)
 
 
 def is_template_path(path: str) -> bool:
