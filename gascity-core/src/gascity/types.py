@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .wire import event_json, message_json
+
 __all__ = [
     "DRAIN_MANUAL",
     "DRAIN_RESTART",
@@ -145,16 +147,8 @@ class Event:
     """Any JSON value: the reference lets an emitter attach arrays and strings too."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "type": self.type,
-            "ts": self.ts.isoformat(timespec="microseconds"),
-            "actor": self.actor,
-            "subject": self.subject,
-            "message": self.message,
-            "payload": dict(self.payload) if isinstance(self.payload, Mapping)
-            else self.payload,
-        }
+        return event_json(self.seq, self.type, self.ts, self.actor, self.subject,
+                          self.message, self.payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,22 +203,9 @@ class Message:
         return self.archived_at is not None
 
     def to_json(self) -> dict[str, Any]:
-        def iso(d: datetime | None) -> str | None:
-            return None if d is None else d.isoformat(timespec="microseconds")
-
-        return {
-            "id": self.id,
-            "thread_id": self.thread_id,
-            "reply_to": self.reply_to,
-            "from": self.sender,
-            "to": self.recipient,
-            "subject": self.subject,
-            "body": self.body,
-            "created_at": iso(self.created_at),
-            "read": self.read,
-            "read_at": iso(self.read_at),
-            "archived_at": iso(self.archived_at),
-        }
+        return message_json(self.id, self.thread_id, self.sender, self.recipient,
+                            self.subject, self.body, self.created_at, self.reply_to,
+                            self.read_at, self.archived_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,35 +14,31 @@ never goes back even when the newest events were the ones pruned.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
 from .. import hookimpl
-from ..osutil.flock import lock_fd, unlock_fd
 from ..plugins.context import PluginContext, load_settings
 from ..plugins.settings import Seconds
 from ..types import Event, EventDraft, EventFilter
+from .eventlines import BLOCK as _BLOCK
+from .eventlines import DEFAULT_FSYNC, EventAppender
+from .eventlines import HWM as _HWM
+from .eventlines import lines_backwards as _lines_backwards
+from .eventlines import seq_of as _seq_of
 
 __all__ = ["FileEvents", "FileEventsSettings"]
-
-log = logging.getLogger("gascity.events.file")
-
-_BLOCK = 65536
-_HWM = "hwm"
 
 
 @dataclass(frozen=True)
 class FileEventsSettings:
     """``[events.file]`` in city.toml, or ``GC_FILE_EVENTS_<KEY>``."""
 
-    fsync: bool = False
+    fsync: bool = DEFAULT_FSYNC
     """fsync after every event: survives a power cut, costs a disk flush per event."""
     poll_interval: Seconds = field(default=0.5, metadata={"gt": 0})
     """How often ``gc events --follow`` checks the file where it cannot be told of
@@ -52,18 +48,6 @@ class FileEventsSettings:
     inotify: bool = True
     """Followers wake on inotify where the kernel has it; turn off on a network
     filesystem written from other machines (inotify does not see their writes)."""
-
-
-def _seq_of(line: bytes) -> int | None:
-    """The seq a complete line stands for (an event's, or a prune's high-water mark)."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    value = data.get("seq", data.get(_HWM))
-    return value if isinstance(value, int) else None
 
 
 def _parse(line: bytes) -> Event | None:
@@ -83,27 +67,6 @@ def _parse(line: bytes) -> Event | None:
         )
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def _lines_backwards(f: BinaryIO, end: int) -> Iterator[tuple[int, bytes]]:
-    """Complete lines before offset ``end``, last first, as (start offset, bytes)."""
-    pos = end
-    rest = b""
-    while pos > 0:
-        step = min(_BLOCK, pos)
-        pos -= step
-        f.seek(pos)
-        chunk = f.read(step) + rest
-        parts = chunk.split(b"\n")
-        rest = parts[0]
-        offset = pos + len(rest) + 1
-        tail: list[tuple[int, bytes]] = []
-        for part in parts[1:]:
-            tail.append((offset, part))
-            offset += len(part) + 1
-        yield from reversed(tail)
-    if rest:
-        yield 0, rest
 
 
 def _matches(event: Event, flt: EventFilter) -> bool:
@@ -130,14 +93,7 @@ class FileEvents:
         self.dir = ctx.state_dir
         self.path = self.dir / "events.jsonl"
         self.lock_path = self.dir / "events.lock"
-        # flock excludes other processes; threads of this one share the lock fd, so
-        # they also take this mutex.
-        self._mutex = threading.Lock()
-        self._lock_fd: int | None = None
-        self._lock_pid = 0
-        self._fd: int | None = None
-        self._tail: tuple[int, int, int] | None = None
-        """(inode, size, last seq) after our last append: skips re-reading the tail."""
+        self._appender = EventAppender(str(self.dir), self.settings.fsync)
 
     def change_watch(self) -> FileWatch:
         """What ``gc events --follow`` waits on between reads (not a hook: a store
@@ -149,91 +105,14 @@ class FileEvents:
 
     # ---------------------------------------------------------------- writing
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with self._mutex:
-            if self._lock_fd is not None and self._lock_pid != os.getpid():
-                # Forked: the inherited fd shares its lock with the parent, so it
-                # would not exclude the parent at all. Take a lock of our own.
-                os.close(self._lock_fd)
-                self._lock_fd = None
-            if self._lock_fd is None:
-                self._lock_pid = os.getpid()
-                self.dir.mkdir(parents=True, exist_ok=True)
-                self._lock_fd = os.open(
-                    self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-                )
-            lock_fd(self._lock_fd)
-            try:
-                yield
-            finally:
-                unlock_fd(self._lock_fd)
-
-    def _append_fd(self) -> int:
-        """An append fd on the current file (a prune may have replaced it)."""
-        try:
-            current = os.stat(self.path).st_ino
-        except FileNotFoundError:
-            current = None
-        if self._fd is not None and os.fstat(self._fd).st_ino != current:
-            os.close(self._fd)
-            self._fd = None
-            self._tail = None
-        if self._fd is None:
-            self._fd = os.open(
-                self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
-        return self._fd
-
-    def _last_seq(self, fd: int) -> int:
-        """Highest seq in the file; repairs a torn tail first. Caller holds the lock."""
-        st = os.fstat(fd)
-        if self._tail is not None and self._tail[:2] == (st.st_ino, st.st_size):
-            return self._tail[2]
-        size = st.st_size
-        with os.fdopen(os.dup(fd), "rb") as f:
-            if size:
-                f.seek(size - 1)
-                if f.read(1) != b"\n":
-                    # A writer died mid-line: end the fragment so the next line stands
-                    # on its own; readers skip it as unparsable.
-                    log.warning("%s: skipping a torn last line", self.path)
-                    os.write(fd, b"\n")
-                    size += 1
-            for _, line in _lines_backwards(f, size):
-                seq = _seq_of(line)
-                if seq is not None:
-                    return seq
-        return 0
-
     @hookimpl
     def emit_event(self, event: EventDraft) -> Event:
         ts = _utc(event.ts) if event.ts is not None else datetime.now(UTC)
-        with self._locked():
-            fd = self._append_fd()
-            seq = self._last_seq(fd) + 1
-            recorded = Event(
-                seq=seq,
-                type=event.type,
-                ts=ts,
-                actor=event.actor,
-                subject=event.subject,
-                message=event.message,
-                payload=dict(event.payload) if isinstance(event.payload, Mapping)
-                else event.payload,
-            )
-            line = json.dumps(
-                recorded.to_json(), ensure_ascii=False, separators=(",", ":"), default=str
-            ).encode("utf-8") + b"\n"
-            # One write on an O_APPEND fd: the line lands whole at the end.
-            written = os.write(fd, line)
-            if written != len(line):
-                os.write(fd, line[written:])
-            if self.settings.fsync:
-                os.fsync(fd)
-            st = os.fstat(fd)
-            self._tail = (st.st_ino, st.st_size, seq)
-        return recorded
+        payload = dict(event.payload) if isinstance(event.payload, Mapping) else event.payload
+        record = self._appender.append(event.type, ts, event.actor, event.subject,
+                                       event.message, payload)
+        return Event(seq=record["seq"], type=event.type, ts=ts, actor=event.actor,
+                     subject=event.subject, message=event.message, payload=payload)
 
     # ---------------------------------------------------------------- reading
 
@@ -334,9 +213,10 @@ class FileEvents:
     @hookimpl
     def prune_events(self, before: datetime) -> int:
         cutoff = _utc(before)
-        with self._locked():
-            fd = self._append_fd()
-            high = self._last_seq(fd)
+        appender = self._appender
+        with appender.locked():
+            fd = appender.append_fd()
+            high = appender.last_seq(fd)
             removed = 0
             tmp = self.dir / f".events.{os.urandom(4).hex()}.tmp"
             with open(self.path, "rb") as src, open(tmp, "wb") as dst:
@@ -358,14 +238,8 @@ class FileEvents:
                 return 0
             os.chmod(tmp, 0o600)
             os.replace(tmp, self.path)
-            self._fd_reset()
+            appender.reset_fd()
         return removed
-
-    def _fd_reset(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-        self._fd = None
-        self._tail = None
 
     # ------------------------------------------------------------- lifecycle
 
@@ -375,11 +249,7 @@ class FileEvents:
 
     @hookimpl
     def shutdown(self) -> None:
-        with self._mutex:
-            self._fd_reset()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+        self._appender.close()
 
 
 if TYPE_CHECKING:

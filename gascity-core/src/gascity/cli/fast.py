@@ -5,6 +5,11 @@ loop. On the embedded backends (``file`` events, ``sqlite`` mail, ``subprocess``
 sessions) this module parses their arguments, builds the one built-in plugin each
 needs and calls it directly: no click, no pluggy manager, no facade.
 
+Where the city selects a built-in store with its default settings (no settings table,
+no ``GC_<PLUGIN>_<KEY>`` override), the store's own stdlib-only writer is called
+without building the plugin at all (:mod:`gascity.builtin.eventlines`): no
+dataclasses, pathlib, logging or pluggy get imported.
+
 It is narrow on purpose and never different: :func:`run` returns ``None`` (and the
 click command runs instead) for anything it does not handle exactly as the click
 command would: ``--help``, an option it does not know, a usage or input error, a
@@ -20,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 TYPE_CHECKING = False  # typing loads anyway, but a NamedTuple class costs ms here
 if TYPE_CHECKING:
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..config.light import CityFile
+    from ..plugins.epcache import FoundEntryPoint
     from ..types import Event, EventDraft, Message
 
 __all__ = ["SPECS", "SPOOLED", "Spec", "run"]
@@ -72,6 +77,16 @@ _GROUPS = {"session": "gascity.session", "events": "gascity.events", "mail": "ga
 _ENV = {"session": "GC_SESSION", "events": "GC_EVENTS", "mail": "GC_MAIL"}
 _BUILTIN = {"session": "subprocess", "events": "file", "mail": "sqlite"}
 _CORE = "gascity-core"
+_SETTINGS_ENV = {"session": "GC_SUBPROCESS_", "events": "GC_FILE_EVENTS_",
+                 "mail": "GC_SQLITE_MAIL_"}
+SETTINGS_KEYS: dict[str, tuple[str, ...]] = {
+    "session": ("stop_grace", "kill_wait", "nudge_timeout"),
+    "events": ("fsync", "poll_interval", "follow_grace", "inotify"),
+    "mail": ("busy_timeout",),
+}
+"""The built-in plugins' settings fields (``tests/test_cli_fast.py`` checks them against
+the settings classes): with none set, the plugin's defaults apply and the store is
+written without building the plugin."""
 
 
 class _Fallback(Exception):
@@ -134,21 +149,21 @@ def _parse(spec: Spec, args: list[str]) -> dict[str, Any]:
 
 def _city_file(city_option: str | None) -> CityFile:
     """city.toml as :class:`~gascity.cli.common.CliState` finds it, else fall back."""
-    from ..config.light import find_city_dir, read_city_file
+    from ..config.light import find_city_dir_str, read_city_file_str
     from ..errors import ConfigError
 
     given = city_option if city_option is not None else os.environ.get("GC_CITY_DIR")
     if given is not None:
-        path = Path(given)
-        if not given or not path.is_dir() or not (path / "city.toml").is_file():
+        if not given or not os.path.isdir(given) or not os.path.isfile(
+                os.path.join(given, "city.toml")):
             raise _Fallback
-        city_dir: Path | None = path.resolve()
+        city_dir: str | None = os.path.realpath(given)
     else:
-        city_dir = find_city_dir(Path.cwd())
+        city_dir = find_city_dir_str(os.getcwd())
     if city_dir is None:
         raise _Fallback
     try:
-        file = read_city_file(city_dir)
+        file = read_city_file_str(city_dir)
     except ConfigError:
         raise _Fallback from None
     if file.disabled:
@@ -163,11 +178,24 @@ class _Plugins:
         self.file = file
         self.built: list[Any] = []
 
-    def build(self, role: str) -> Any:
+    def selected(self, role: str) -> None:
+        """Fall back unless the city uses ``role``'s built-in plugin (the one installed)."""
         name = os.environ.get(_ENV[role]) or self.file.provider(role)
         if name != _BUILTIN[role] and not (name is None and role != "session"):
             raise _Fallback  # the session default depends on tmux being usable
-        factory = _builtin_factory(role, _BUILTIN[role])
+        _builtin_entry_point(role)
+
+    def lean(self, role: str) -> bool:
+        """Does the built-in plugin of ``role`` run with its defaults? Then its store's
+        writer is called directly; else the plugin is built (and validates)."""
+        self.selected(role)
+        prefix = _SETTINGS_ENV[role]
+        return not self.file.plugin_settings(role, _BUILTIN[role]) and not any(
+            prefix + key.upper() in os.environ for key in SETTINGS_KEYS[role])
+
+    def build(self, role: str) -> Any:
+        self.selected(role)
+        factory: Callable[[Any], Any] = _builtin_entry_point(role).load()
         from ..plugins.context import PluginContext
 
         ctx = PluginContext(
@@ -188,16 +216,17 @@ class _Plugins:
             plugin.shutdown()
 
 
-def _builtin_factory(role: str, name: str) -> Callable[[Any], Any]:
-    """The core's entry point for ``name``, only if no other distribution has one."""
+def _builtin_entry_point(role: str) -> FoundEntryPoint:
+    """The core's entry point for the built-in plugin, only if no other distribution
+    has one of that name."""
     from ..plugins.epcache import entry_points_of
 
+    name = _BUILTIN[role]
     found = [ep for ep in entry_points_of("gascity.")
              if ep.group == _GROUPS[role] and ep.name == name]
     if len(found) != 1 or found[0].dist is None or found[0].dist.name != _CORE:
         raise _Fallback
-    factory: Callable[[Any], Any] = found[0].load()
-    return factory
+    return found[0]
 
 
 def _caller() -> str:
@@ -211,6 +240,13 @@ def _logging() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="gc: %(message)s")
+
+
+def _warn_torn(path: str) -> None:
+    from ..builtin.eventlines import warn_torn
+
+    _logging()
+    warn_torn(path)
 
 
 def _out(text: str) -> None:
@@ -241,15 +277,32 @@ def _event_emit(city_option: str | None, p: dict[str, Any]) -> int:
         data = json.loads(p.get("payload", "{}"))
     except ValueError:
         raise _Fallback from None
+    plugins = _Plugins(_city_file(city_option))
+    actor, subject = p.get("actor", "") or _caller(), p.get("subject", "")
+    if plugins.lean("events"):
+        from datetime import UTC, datetime
+
+        from ..builtin.eventlines import EventAppender
+
+        appender = EventAppender(os.path.join(plugins.file.city_dir_str, ".gc"),
+                                 warn=_warn_torn)
+        try:
+            record = appender.append(type_, datetime.now(UTC), actor, subject,
+                                     p.get("message", ""), data)
+        except Exception:
+            raise _Fallback from None  # nothing recorded; click logs and reports it
+        finally:
+            appender.close()
+        _out(json.dumps(record, indent=2, default=str) if p.get("as_json")
+             else str(record["seq"]))
+        return 0
     from ..types import EventDraft
 
-    plugins = _Plugins(_city_file(city_option))
     _logging()
     try:
         events = plugins.build("events")
-        draft = EventDraft(type=type_, actor=p.get("actor", "") or _caller(),
-                           subject=p.get("subject", ""), message=p.get("message", ""),
-                           payload=data)
+        draft = EventDraft(type=type_, actor=actor, subject=subject,
+                           message=p.get("message", ""), payload=data)
         try:
             recorded = events.emit_event(draft)
         except Exception:

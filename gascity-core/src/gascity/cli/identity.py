@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False  # on the agents' fast path: no typing, no pathlib
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["caller", "notify_controller", "own_session"]
 

@@ -10,22 +10,29 @@ naming the file and key. Everything else is validated strictly by
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
 from .wording import show_value
+
+# The agents' fast path (gascity.cli.fast) reads city.toml through the ``*_str``
+# functions: no pathlib, no dataclasses, no typing at runtime.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+    from typing import Any
 
 __all__ = [
     "CITY_FILE",
     "CityFile",
     "city_file_path",
     "find_city_dir",
+    "find_city_dir_str",
     "read_city_file",
+    "read_city_file_str",
     "read_text",
     "sanitize_city_name",
     "syntax_problem",
@@ -35,17 +42,34 @@ CITY_FILE = "city.toml"
 _ROLES = ("session", "events", "mail")
 
 
-@dataclass(frozen=True)
 class CityFile:
     """city.toml as read by :func:`read_city_file`: the raw tables, lightly checked."""
 
-    path: Path
-    data: Mapping[str, Any]
-    city_name: str
+    __slots__ = ("city_name", "data", "file")
+
+    def __init__(self, path: str | os.PathLike[str], data: Mapping[str, Any],
+                 city_name: str) -> None:
+        self.file = os.fspath(path)
+        """The file's path as text."""
+        self.data = data
+        self.city_name = city_name
+
+    def __repr__(self) -> str:
+        return f"CityFile(path={self.file!r}, city_name={self.city_name!r})"
+
+    @property
+    def path(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.file)
 
     @property
     def city_dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def city_dir_str(self) -> str:
+        return os.path.dirname(self.file)
 
     def provider(self, role: str) -> str | None:
         value = self._table(role).get("provider")
@@ -73,11 +97,17 @@ def city_file_path(path: Path) -> Path:
     return path if path.name == CITY_FILE or path.is_file() else path / CITY_FILE
 
 
-def read_text(path: Path) -> tuple[str, int]:
+def _city_file_path_str(path: str) -> str:
+    return path if os.path.basename(path) == CITY_FILE or os.path.isfile(path) else (
+        os.path.join(path, CITY_FILE))
+
+
+def read_text(path: str | os.PathLike[str]) -> tuple[str, int]:
     """The file's text and mtime; errors name the file and say what to do."""
     try:
-        stat = path.stat()
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            stat = os.fstat(f.fileno())
+            text = f.read()
     except FileNotFoundError:
         raise ConfigError(
             str(path), ["file not found (run 'gc init DIR' to create a city)"]
@@ -88,18 +118,24 @@ def read_text(path: Path) -> tuple[str, int]:
 
 
 def read_city_file(path: Path) -> CityFile:
-    path = city_file_path(path)
+    return read_city_file_str(os.fspath(path))
+
+
+def read_city_file_str(path: str) -> CityFile:
+    """:func:`read_city_file` for a path given as text."""
+    path = _city_file_path_str(path)
     text, _ = read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [syntax_problem(text, exc)]) from None
+        raise ConfigError(path, [syntax_problem(text, exc)]) from None
     problems = _check(data)
     if problems:
-        raise ConfigError(str(path), problems)
+        raise ConfigError(path, problems)
     workspace = data.get("workspace", {})
-    name = workspace.get("name") or sanitize_city_name(path.resolve().parent.name)
-    return CityFile(path=path, data=data, city_name=name)
+    name = workspace.get("name") or sanitize_city_name(
+        os.path.basename(os.path.dirname(os.path.realpath(path))))
+    return CityFile(path, data, name)
 
 
 def _check(data: Mapping[str, Any]) -> list[str]:
@@ -152,8 +188,21 @@ def sanitize_city_name(name: str) -> str:
 
 def find_city_dir(start: Path) -> Path | None:
     """Walk up from ``start`` to the first directory holding a city.toml."""
-    here = start.resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / CITY_FILE).is_file():
-            return candidate
-    return None
+    found = find_city_dir_str(os.fspath(start))
+    if found is None:
+        return None
+    from pathlib import Path
+
+    return Path(found)
+
+
+def find_city_dir_str(start: str) -> str | None:
+    """:func:`find_city_dir` for a path given as text (``Path.resolve`` is realpath)."""
+    here = os.path.realpath(start)
+    while True:
+        if os.path.isfile(os.path.join(here, CITY_FILE)):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent

@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
-from pathlib import Path
+
+TYPE_CHECKING = False  # on the agents' fast path: no typing, no pathlib
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 __all__ = ["Busy", "lock_fd", "locked", "open_lock", "unlock_fd"]
 

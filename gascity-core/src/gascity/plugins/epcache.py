@@ -15,37 +15,68 @@ import system caches directory listings.
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import json
 import os
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+
+# On the agents' fast path (gascity.cli.fast): no dataclasses, pathlib or typing here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import Any
 
 __all__ = ["FoundDist", "FoundEntryPoint", "entry_points_of"]
 
 _FORMAT = 1
 
 
-@dataclass(frozen=True)
 class FoundDist:
-    name: str
-    version: str
+    __slots__ = ("name", "version")
+
+    def __init__(self, name: str, version: str) -> None:
+        self.name = name
+        self.version = version
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FoundDist) and (self.name, self.version) == (
+            other.name, other.version)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.version))
+
+    def __repr__(self) -> str:
+        return f"FoundDist(name={self.name!r}, version={self.version!r})"
 
 
-@dataclass(frozen=True)
 class FoundEntryPoint:
     """The parts of :class:`importlib.metadata.EntryPoint` plugin discovery uses."""
 
-    name: str
-    value: str
-    group: str
-    dist: FoundDist | None
+    __slots__ = ("dist", "group", "name", "value")
+
+    def __init__(self, name: str, value: str, group: str, dist: FoundDist | None) -> None:
+        self.name = name
+        self.value = value
+        self.group = group
+        self.dist = dist
+
+    def _key(self) -> tuple[str, str, str, FoundDist | None]:
+        return (self.name, self.value, self.group, self.dist)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FoundEntryPoint) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"FoundEntryPoint(name={self.name!r}, value={self.value!r}, "
+                f"group={self.group!r}, dist={self.dist!r})")
 
     def load(self) -> Any:
+        import importlib
+
         # "module:attr.attr [extra]", as importlib.metadata.EntryPoint.load reads it.
         module_name, _, attrs = self.value.partition("[")[0].strip().partition(":")
         obj: Any = importlib.import_module(module_name.strip())
@@ -78,15 +109,16 @@ def _stamp() -> list[list[Any]]:
     return stamp
 
 
-def _cache_file(prefix: str) -> Path:
+def _cache_file(prefix: str) -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     tag = zlib.crc32("\0".join([sys.prefix, prefix, *sys.path]).encode())
-    return Path(base) / "gascity" / f"entry-points-{tag:08x}.json"
+    return os.path.join(base, "gascity", f"entry-points-{tag:08x}.json")
 
 
-def _read(path: Path, key: list[list[Any]]) -> list[FoundEntryPoint] | None:
+def _read(path: str, key: list[list[Any]]) -> list[FoundEntryPoint] | None:
     try:
-        data = json.loads(path.read_bytes())
+        with open(path, "rb") as f:
+            data = json.loads(f.read())
         if data.get("format") != _FORMAT or data.get("key") != key:
             return None
         return [FoundEntryPoint(name, value, group, FoundDist(d, v) if d is not None else None)
@@ -95,19 +127,21 @@ def _read(path: Path, key: list[list[Any]]) -> list[FoundEntryPoint] | None:
         return None  # missing, torn or foreign: scan again
 
 
-def _write(path: Path, key: list[list[Any]], found: Iterable[FoundEntryPoint]) -> None:
+def _write(path: str, key: list[list[Any]], found: Iterable[FoundEntryPoint]) -> None:
     rows = [[ep.group, ep.name, ep.value, ep.dist.name if ep.dist else None,
              ep.dist.version if ep.dist else None] for ep in found]
     text = json.dumps({"format": _FORMAT, "key": key, "entry_points": rows})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
     except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only home only costs the next call a scan
+        with contextlib.suppress(OSError):  # a read-only home only costs the next call a scan
+            os.unlink(tmp)
 
 
 def _scan(prefix: str) -> Iterator[FoundEntryPoint]:
