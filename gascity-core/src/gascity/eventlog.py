@@ -81,6 +81,46 @@ def _pages(hooks: Hooks, base: EventFilter, cursor: int, page_size: int) -> Iter
         cursor = page[-1].seq
 
 
+class _Watermark:
+    """Which seqs were delivered, and the low watermark the next poll reads after."""
+
+    def __init__(self, after: int, grace: float) -> None:
+        self.value = after
+        self.grace = grace
+        self.seen: set[int] = set()
+        self.gaps: dict[int, float] = {}
+        """seq -> when it was first noticed missing (a gap below a seen seq)."""
+
+    def fresh(self, pages: list[list[Event]]) -> Iterator[Event]:
+        """The events not delivered before, each once."""
+        for page in pages:
+            for event in page:
+                if event.seq not in self.seen:
+                    self.seen.add(event.seq)
+                    self.gaps.pop(event.seq, None)
+                    yield event
+
+    def advance(self, clock: Callable[[], float]) -> None:
+        """Past seen seqs and past gaps older than the grace window; a filtered
+        follower sees "gaps" for every non-matching seq, and the grace window is
+        what lets it move on."""
+        if not self.seen:
+            return
+        now, top = clock(), max(self.seen)
+        for seq in range(self.value + 1, top):
+            if seq not in self.seen:
+                self.gaps.setdefault(seq, now)
+        while self.value + 1 <= top:
+            nxt = self.value + 1
+            if nxt in self.seen:
+                self.seen.discard(nxt)
+            elif now - self.gaps.get(nxt, now) >= self.grace:
+                self.gaps.pop(nxt, None)
+            else:
+                break
+            self.value = nxt
+
+
 def _poll(
     hooks: Hooks,
     base: EventFilter,
@@ -91,16 +131,12 @@ def _poll(
     page_size: int,
     wait: Callable[[float], object] | None,
 ) -> Iterator[Event]:
-    watermark = base.after_seq
-    seen: set[int] = set()
-    # seq -> when we first noticed it missing (a gap below a seen seq)
-    gaps: dict[int, float] = {}
+    mark = _Watermark(base.after_seq, grace)
     pace = Backoff(0.2, 5.0)
     down = False
     while not stop.is_set():
-        cursor = watermark
         try:
-            pages = list(_pages(hooks, base, cursor, page_size))
+            pages = list(_pages(hooks, base, mark.value, page_size))
         except StoreUnavailable as exc:
             # A follower outlives a blip of its store (a server restart, a network
             # hiccup): it says so once, backs off and picks up where it was.
@@ -113,30 +149,8 @@ def _poll(
             log.warning("events store reachable again; following")
             down = False
             pace.reset()
-        for page in pages:
-            for event in page:
-                if event.seq not in seen:
-                    seen.add(event.seq)
-                    gaps.pop(event.seq, None)
-                    yield event
-        if seen:
-            now = clock()
-            top = max(seen)
-            for seq in range(watermark + 1, top):
-                if seq not in seen:
-                    gaps.setdefault(seq, now)
-            # Advance past seen seqs and past gaps older than the grace window; a
-            # filtered follower sees "gaps" for every non-matching seq, and the grace
-            # window is what lets it move on.
-            while watermark + 1 <= top:
-                nxt = watermark + 1
-                if nxt in seen:
-                    seen.discard(nxt)
-                elif now - gaps.get(nxt, now) >= grace:
-                    gaps.pop(nxt, None)
-                else:
-                    break
-                watermark = nxt
+        yield from mark.fresh(pages)
+        mark.advance(clock)
         if wait is None:
             stop.wait(poll_interval)
         elif not stop.is_set():

@@ -122,6 +122,26 @@ def _actions(text: str, source: str) -> list[tuple[str, str, int]]:
             pos += len(rest) - len(stripped)
 
 
+_Frame = tuple[list[_Node], str, int, _If | None, str]
+"""An open block while parsing: (nodes being filled, kind, opening line, the ``if`` it
+belongs to, the ``define`` name)."""
+
+
+def _template_call(words: Sequence[str], source: str, line: int) -> _Call:
+    name = _unquote(words[1]) if len(words) >= 2 else None
+    if name is None or len(words) > 3 or (len(words) == 3 and words[2] != "."):
+        raise TemplateError(source, line, 'expected {{ template "name" . }} (only "." as data)')
+    return _Call(name, source, line)
+
+
+def _else(top: _Frame, words: Sequence[str], source: str, line: int) -> _Frame:
+    """The frame an ``{{ else }}`` switches the innermost ``if`` to."""
+    if top[1] != "if" or top[3] is None or len(words) > 1:
+        what = "else if" if len(words) > 1 else "else"
+        raise TemplateError(source, line, f"unsupported or misplaced {{{{ {what} }}}}")
+    return (top[3].other, "else", top[2], top[3], "")
+
+
 class TemplateSet:
     """Templates parsed from several files: ``define`` blocks shared by all, each
     file's top-level text its body. ``render`` runs a body or a defined template."""
@@ -133,61 +153,52 @@ class TemplateSet:
     def parse(self, text: str, source: str) -> list[_Node]:
         """Parse one file; its ``define`` blocks join the set (later files win)."""
         root: list[_Node] = []
-        # Each frame: (list being filled, kind, opening line).
-        stack: list[tuple[list[_Node], str, int, _If | None, str]] = [(root, "root", 1, None, "")]
+        stack: list[_Frame] = [(root, "root", 1, None, "")]
         for kind, value, line in _actions(text, source):
-            target = stack[-1][0]
             if kind == "text":
                 if value:
-                    target.append(_Text(value))
-                continue
-            if value.startswith("/*"):
-                continue  # a comment
-            words = tuple(_WORD.findall(value))
-            if not words:
-                raise TemplateError(source, line, "empty action {{ }}")
-            head = words[0]
-            if head == "define":
-                name = _unquote(words[1]) if len(words) == 2 else None
-                if name is None:
-                    raise TemplateError(source, line, 'expected {{ define "name" }}')
-                stack.append(([], "define", line, None, name))
-            elif head == "template":
-                name = _unquote(words[1]) if len(words) >= 2 else None
-                if name is None or len(words) > 3 or (len(words) == 3 and words[2] != "."):
-                    raise TemplateError(
-                        source, line, 'expected {{ template "name" . }} (only "." as data)'
-                    )
-                target.append(_Call(name, source, line))
-            elif head == "if":
-                node = _If(self._expr(words[1:], source, line))
-                target.append(node)
-                stack.append((node.then, "if", line, node, ""))
-            elif head == "else":
-                top = stack[-1]
-                if top[1] != "if" or top[3] is None or len(words) > 1:
-                    what = "else if" if len(words) > 1 else "else"
-                    raise TemplateError(source, line, f"unsupported or misplaced {{{{ {what} }}}}")
-                stack[-1] = (top[3].other, "else", top[2], top[3], "")
-            elif head == "end":
-                if len(stack) == 1:
-                    raise TemplateError(source, line, "{{ end }} without an opening action")
-                body, opened, _, _, name = stack.pop()
-                if opened == "define":
-                    self.defines[name] = body
-            elif head in _UNSUPPORTED or head.startswith("$") or "|" in words:
-                raise TemplateError(
-                    source, line,
-                    f"unsupported template construct {{{{ {value} }}}}; supported: fields, "
-                    'cmd, basename, define, template, if/else, "strings"',
-                )
-            else:
-                target.append(self._expr(words, source, line))
+                    stack[-1][0].append(_Text(value))
+            elif not value.startswith("/*"):  # not a comment
+                self._action(stack, value, source, line)
         if len(stack) > 1:
             raise TemplateError(
                 source, stack[-1][2], f"{{{{ {stack[-1][1]} }}}} is never closed by {{{{ end }}}}"
             )
         return root
+
+    def _action(self, stack: list[_Frame], value: str, source: str, line: int) -> None:
+        """One ``{{ ... }}``: a node in the innermost block, or a block opened or closed."""
+        words = tuple(_WORD.findall(value))
+        if not words:
+            raise TemplateError(source, line, "empty action {{ }}")
+        head, target = words[0], stack[-1][0]
+        if head == "define":
+            name = _unquote(words[1]) if len(words) == 2 else None
+            if name is None:
+                raise TemplateError(source, line, 'expected {{ define "name" }}')
+            stack.append(([], "define", line, None, name))
+        elif head == "template":
+            target.append(_template_call(words, source, line))
+        elif head == "if":
+            node = _If(self._expr(words[1:], source, line))
+            target.append(node)
+            stack.append((node.then, "if", line, node, ""))
+        elif head == "else":
+            stack[-1] = _else(stack[-1], words, source, line)
+        elif head == "end":
+            if len(stack) == 1:
+                raise TemplateError(source, line, "{{ end }} without an opening action")
+            body, opened, _, _, name = stack.pop()
+            if opened == "define":
+                self.defines[name] = body
+        elif head in _UNSUPPORTED or head.startswith("$") or "|" in words:
+            raise TemplateError(
+                source, line,
+                f"unsupported template construct {{{{ {value} }}}}; supported: fields, "
+                'cmd, basename, define, template, if/else, "strings"',
+            )
+        else:
+            target.append(self._expr(words, source, line))
 
     def _expr(self, words: Sequence[str], source: str, line: int) -> _Expr:
         if not words:
