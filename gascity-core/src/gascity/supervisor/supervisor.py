@@ -181,50 +181,59 @@ class Supervisor:
     def _reconcile(self) -> None:
         with self._cond:
             self._in_pass = True
-        try:
-            entries = self.registry.entries()
-        except RegistryError as exc:
-            entries = None  # keep running what runs; say so once
-            if str(exc) != self._registry_error:
-                log.error("registry unreadable, keeping the cities as they are: %s", exc)
-            self._registry_error = str(exc)
-        else:
-            self._registry_error = None
+        entries = self._read_registry()
         now = time.time()
-        to_start: list[CityRuntime] = []
         with self._cond:
             if entries is not None:
-                wanted = {e.path: e for e in entries}
-                for path, rt in list(self.cities.items()):
-                    if path not in wanted and not rt.removed:
-                        rt.removed = True
-                        if rt.proc is None:
-                            del self.cities[path]
-                        else:
-                            self._terminate(rt)
-                for path, entry in wanted.items():
-                    current = self.cities.get(path)
-                    if current is None:
-                        self.cities[path] = CityRuntime(entry)
-                    elif not current.removed:
-                        current.entry = entry
-            for rt in self.cities.values():
-                if rt.removed or rt.proc is not None:
-                    continue
-                mtime = _mtime(rt.entry.path)
-                if rt.failures and mtime != rt.config_mtime:
-                    log.info("%s: city.toml changed; restarting its runtime now", rt.entry.name)
-                    rt.failures = 0
-                    rt.backoff.reset()
-                    rt.retry_at = 0.0
-                if now >= rt.retry_at:
-                    to_start.append(rt)
+                self._apply_registry(entries)
+            to_start = [rt for rt in self.cities.values() if self._due(rt, now)]
         for rt in to_start:
             self._spawn(rt)
         with self._cond:
             self._in_pass = False
             self._passes += 1
             self._cond.notify_all()
+
+    def _read_registry(self) -> list[CityEntry] | None:
+        """The registered cities, or ``None`` (keep running what runs; said once)."""
+        try:
+            entries = self.registry.entries()
+        except RegistryError as exc:
+            if str(exc) != self._registry_error:
+                log.error("registry unreadable, keeping the cities as they are: %s", exc)
+            self._registry_error = str(exc)
+            return None
+        self._registry_error = None
+        return entries
+
+    def _apply_registry(self, entries: list[CityEntry]) -> None:
+        """Unregistered cities are stopped (or forgotten), new ones added (under _cond)."""
+        wanted = {e.path: e for e in entries}
+        for path, rt in list(self.cities.items()):
+            if path not in wanted and not rt.removed:
+                rt.removed = True
+                if rt.proc is None:
+                    del self.cities[path]
+                else:
+                    self._terminate(rt)
+        for path, entry in wanted.items():
+            current = self.cities.get(path)
+            if current is None:
+                self.cities[path] = CityRuntime(entry)
+            elif not current.removed:
+                current.entry = entry
+
+    def _due(self, rt: CityRuntime, now: float) -> bool:
+        """Whether a city without a runtime gets one now; a changed city.toml ends
+        its backoff (under _cond)."""
+        if rt.removed or rt.proc is not None:
+            return False
+        if rt.failures and _mtime(rt.entry.path) != rt.config_mtime:
+            log.info("%s: city.toml changed; restarting its runtime now", rt.entry.name)
+            rt.failures = 0
+            rt.backoff.reset()
+            rt.retry_at = 0.0
+        return now >= rt.retry_at
 
     def _spawn(self, rt: CityRuntime) -> None:
         path = rt.entry.path
