@@ -52,6 +52,13 @@ def pod_liveness(pod: Mapping[str, Any]) -> tuple[Liveness, str]:
         return Liveness.STARTING, str(waiting.get("reason") or "pending")
     if phase != "Running" or status is None:
         return Liveness.UNKNOWN, phase.lower()
+    return _container_liveness(status, state)
+
+
+def _container_liveness(
+    status: Mapping[str, Any], state: Mapping[str, Any]
+) -> tuple[Liveness, str]:
+    """A running pod's liveness, from its agent container's state and probes."""
     if "terminated" in state:
         return Liveness.DEAD, "agent container exited"
     if "waiting" in state:

@@ -19,6 +19,7 @@ so a test can prove that no stale leader wrote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tempfile
 import threading
@@ -145,6 +146,63 @@ def _written_name(response: web.StreamResponse) -> str:
 
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+
+
+class _PodStream:
+    """What one pod watch sends: the matching events after the resourceVersion it
+    reached, with the bytes counted per kind of line."""
+
+    def __init__(self, store: PodStore, counter: Counter[str], response: web.StreamResponse,
+                 ns: str | None, labels: str | None, fields: str | None) -> None:
+        self.store, self.counter, self.response = store, counter, response
+        self.ns, self.labels = ns, labels
+        self.by_label = label_matcher(labels)
+        self.by_field = field_matcher(fields)
+        self.last = 0
+
+    async def send(self, line: str, counted: str = "WATCH pods") -> None:
+        data = (line + "\n").encode()
+        self.counter[counted] += len(data)
+        await self.response.write(data)
+
+    def wanted(self, event_ns: str, pod: dict[str, Any]) -> bool:
+        return (self.ns is None or event_ns == self.ns) and self.by_label(
+            pod["metadata"].get("labels") or {}
+        ) and self.by_field(pod)
+
+    async def begin(self, since: str) -> None:
+        if since != "0":
+            self.last = int(since)
+            return
+        # "From now": the current objects first, as ADDED.
+        snapshot = json.loads(self.store.list_json(self.ns, self.labels))
+        self.last = int(snapshot["metadata"]["resourceVersion"])
+        for pod in snapshot["items"]:
+            if self.by_field(pod):
+                await self.send(json.dumps({"type": "ADDED", "object": pod}))
+
+    async def catch_up(self, expired: bool) -> bool:
+        """Send what changed since the last pass; ``False`` once the watch ends on an
+        ``ERROR`` event (an expired watch, or the store refused)."""
+        if expired:
+            error = status_body(410, "Expired", "too old resource version: cache reset")
+            await self.send(json.dumps({"type": "ERROR", "object": error}))
+            return False
+        try:
+            events, reached = self.store.events_since(self.last)
+        except ApiError as exc:
+            await self.send(json.dumps({"type": "ERROR", "object": exc.body}))
+            return False
+        for _rv, kind, (event_ns, _), pod, text in events:
+            if self.wanted(event_ns, pod):
+                await self.send(f'{{"type":"{kind}","object":{text}}}')
+        self.last = max(self.last, reached)
+        return True
+
+    async def bookmark(self) -> None:
+        mark = {"kind": "Pod", "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(self.last)}}
+        await self.send(json.dumps({"type": "BOOKMARK", "object": mark}), "WATCH pods bookmark")
 
 
 class KubeEmulator:
@@ -534,13 +592,8 @@ class KubeEmulator:
         """A watch as the API server streams it: one JSON event per line in a chunked
         200 response, from the given resourceVersion on, until ``timeoutSeconds``."""
         query = request.query
-        ns = request.match_info.get("ns")
-        by_label = label_matcher(query.get("labelSelector"))
-        by_field = field_matcher(query.get("fieldSelector"))
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         timeout = min(float(query.get("timeoutSeconds") or self.watch_timeout), self.watch_timeout)
-        since = query.get("resourceVersion") or "0"
-        key = "WATCH pods"
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
 
@@ -550,69 +603,28 @@ class KubeEmulator:
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         this = _Watch(request, response, wake)
-
-        async def send(line: str, counted: str = key) -> None:
-            data = (line + "\n").encode()
-            self.bytes[counted] += len(data)
-            await response.write(data)
-
-        def wanted(event_ns: str, pod: dict[str, Any]) -> bool:
-            return (ns is None or event_ns == ns) and by_label(
-                pod["metadata"].get("labels") or {}
-            ) and by_field(pod)
-
+        stream = _PodStream(self.store, self.bytes, response, request.match_info.get("ns"),
+                            query.get("labelSelector"), query.get("fieldSelector"))
         self.store.on_change.append(notify)
         self._watches.add(this)  # before the headers go out: a client that saw them can cut it
         try:
             await response.prepare(request)
-            if since == "0":  # "from now": the current objects first, as ADDED
-                snapshot = json.loads(self.store.list_json(ns, query.get("labelSelector")))
-                last = int(snapshot["metadata"]["resourceVersion"])
-                for pod in snapshot["items"]:
-                    if by_field(pod):
-                        await send(json.dumps({"type": "ADDED", "object": pod}))
-            else:
-                last = int(since)
+            await stream.begin(query.get("resourceVersion") or "0")
             deadline = loop.time() + timeout
             next_bookmark = loop.time() + self.bookmark_interval
             while True:
                 wake.clear()
-                if this.expired:
-                    error = status_body(410, "Expired", "too old resource version: cache reset")
-                    await send(json.dumps({"type": "ERROR", "object": error}))
+                if not await stream.catch_up(this.expired):
                     break
-                try:
-                    events, reached = self.store.events_since(last)
-                except ApiError as exc:
-                    await send(json.dumps({"type": "ERROR", "object": exc.body}))
-                    break
-                for _rv, kind, (event_ns, _), pod, text in events:
-                    if wanted(event_ns, pod):
-                        await send(f'{{"type":"{kind}","object":{text}}}')
-                last = max(last, reached)
                 now = loop.time()
                 if now >= deadline:
                     break
                 if bookmarks and now >= next_bookmark:
-                    await send(
-                        json.dumps(
-                            {
-                                "type": "BOOKMARK",
-                                "object": {
-                                    "kind": "Pod",
-                                    "apiVersion": "v1",
-                                    "metadata": {"resourceVersion": str(last)},
-                                },
-                            }
-                        ),
-                        "WATCH pods bookmark",
-                    )
+                    await stream.bookmark()
                     next_bookmark = now + self.bookmark_interval
                 until = min(deadline, next_bookmark) if bookmarks else deadline
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=max(0.0, until - now))
-                except TimeoutError:
-                    pass
             await response.write_eof()
         except (ConnectionError, RuntimeError):
             pass  # the client went away, or the stream was cut
