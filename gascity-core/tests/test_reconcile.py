@@ -45,9 +45,14 @@ def cfg(text: str = BASE) -> CityConfig:
 
 
 def fp_of(config: CityConfig, agent: str) -> str:
+    # What the controller stores: the fingerprint with the session's identity env.
     found = config.agent_named(agent)
     assert found is not None
-    return fingerprint(found)
+    awake = config.model_copy(update={
+        "workspace": config.workspace.model_copy(update={"suspended": False}),
+        "agent": [found.model_copy(update={"suspended": False})]})
+    desired = build_desired(awake, {agent: 1}, city_name="t", city_dir=CITY)
+    return next(d.fingerprint for d in desired.values())
 
 
 def healthy(config: CityConfig, name: str, agent: str, **kw: object) -> RunningSession:
@@ -284,15 +289,51 @@ depends_on = ["api", "audit"]
         ("db", 0), ("api", 1), ("audit", 1), ("worker", 2)]
 
 
-def test_fingerprint_ignores_scale_check_work_dir_and_gc_env() -> None:
+def test_fingerprint_ignores_scale_check_work_dir_and_env_outside_the_allow_list() -> None:
     a = cfg().agent_named("worker")
     assert a is not None
+    # As Gas City's allow-list: an env key that is not identity never restarts an
+    # agent, the city's own keys included.
     same = a.model_copy(update={"scale_check": "echo 9", "work_dir": "elsewhere",
-                                "env": {**a.env, "GC_EXTRA": "1"}})
+                                "env": {**a.env, "GC_EXTRA": "1", "A": "1",
+                                        "GC_SESSION_ID": "x", "GC_DIR": "/d"}})
     assert fingerprint(same) == fingerprint(a)
-    for change in ({"start_command": "other"}, {"env": {"A": "1"}},
+    for change in ({"start_command": "other"}, {"env": {"GC_SKILLS_DIR": "/skills"}},
+                   {"env": {"BEADS_DIR": "/b"}}, {"env": {"GC_PUBLICATION_TENANT_SLUG": "t"}},
                    {"depends_on": ["mayor"]}, {"pre_start": ["x"]}):
         assert fingerprint(a.model_copy(update=change)) != fingerprint(a), change
+
+
+def test_the_identity_env_of_the_session_counts() -> None:
+    # GC_CITY is the city's path: the same agents in a moved city are other agents;
+    # a provider's env counts only for allow-listed keys.
+    def fp(config: CityConfig, city: Path = CITY) -> str:
+        return build_desired(config, {}, city_name="t", city_dir=city)["mayor"].fingerprint
+
+    base = cfg()
+    assert fp(base, Path("/elsewhere")) != fp(base)
+    preset = 'provider = "mine"\n[providers.mine]\ncommand = "run-mayor"\n'
+    one = cfg(BASE.replace('command = "run-mayor"\n', preset))
+    assert fp(cfg(BASE.replace('command = "run-mayor"\n',
+                               preset + 'env = { "TOKEN_TTL" = "5" }\n'))) == fp(one)
+    assert fp(cfg(BASE.replace('command = "run-mayor"\n',
+                               preset + 'env = { "GC_BLESSED_BIN_DIR" = "/b" }\n'))) != fp(one)
+
+
+def test_prompt_template_content_never_counts(tmp_path: Path) -> None:
+    # As in Gas City, the rendered prompt is not part of the identity (it is delivered
+    # at start): editing the template reaches the next session started, and never
+    # drains the ones running.
+    (tmp_path / "p.md").write_text("be the mayor\n")
+    config = cfg(BASE.replace('command = "run-mayor"\n',
+                              'command = "run-mayor"\nprompt_template = "p.md"\n'))
+
+    def fp() -> str:
+        return build_desired(config, {}, city_name="t", city_dir=tmp_path)["mayor"].fingerprint
+
+    before = fp()
+    (tmp_path / "p.md").write_text("be a better mayor\n")
+    assert fp() == before
 
 
 def test_changing_pool_bounds_never_restarts_members() -> None:

@@ -30,9 +30,9 @@ class Counting:
             self.start_configs += 1
             return real_sc(*a, **k)  # type: ignore[arg-type]
 
-        def fp(agent: object, command: str | None = None) -> str:
+        def fp(agent: object, command: str | None = None, env: object = None) -> str:
             self.fingerprints += 1
-            return real_fp(agent, command)  # type: ignore[arg-type]
+            return real_fp(agent, command, env)  # type: ignore[arg-type]
 
         monkeypatch.setattr(desired_mod, "start_config", sc)
         monkeypatch.setattr(desired_mod, "fingerprint", fp)

@@ -9,7 +9,7 @@ import pytest
 
 from gascity.config import load_city
 from gascity.plugins import PluginContext
-from gascity.reconcile import fingerprint
+from gascity.reconcile import build_desired
 from gascity.types import META_FINGERPRINT
 from gascity_k8s.podspec import build_pod
 from gascity_k8s.provider import K8sProvider
@@ -27,7 +27,9 @@ def running_fleet(emulator: KubeEmulator, city_dir: Path, city: str, count: int)
         + "".join(f'[[agent]]\nname = "a{i}"\ncommand = "run {i}"\n' for i in range(count))
     )
     settings = K8sSettings(namespace=city, prebaked=True)
-    for agent in load_city(city_dir).config.agent:
+    config = load_city(city_dir).config
+    desired = build_desired(config, {}, city_name=city, city_dir=city_dir)
+    for agent in config.agent:
         emulator.add_running_pod(
             city,
             build_pod(
@@ -36,7 +38,7 @@ def running_fleet(emulator: KubeEmulator, city_dir: Path, city: str, count: int)
                 command=agent.command,
                 work_dir="/workspace",
                 settings=settings,
-                meta={META_FINGERPRINT: fingerprint(agent)},
+                meta={META_FINGERPRINT: desired[agent.name].fingerprint},
             ),
         )
 

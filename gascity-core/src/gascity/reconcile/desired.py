@@ -103,25 +103,37 @@ def agent_env(
 ) -> dict[str, str]:
     """The session's environment as Gas City sets it: the provider's env, then the
     agent's, then the identity variables (which the city cannot override)."""
-    env = {**launch.env, **agent.env}
+    env = _agent_identity_env(agent, str(city_dir), launch, rig)
     env.update(
-        GC_CITY=str(city_dir),
-        GC_CITY_PATH=str(city_dir),
         GC_CITY_DIR=str(city_dir),
         GC_CITY_NAME=city_name,
         GC_CITY_RUNTIME_DIR=str(city_dir / ".gc" / "runtime"),
         GC_AGENT=name,
         GC_SESSION_NAME=name,
-        GC_ALIAS=rig.qualified if rig else agent.name,
-        GC_TEMPLATE=rig.qualified if rig else agent.name,
         GC_DIR=work_dir,
-        # Empty means "unset": a rig's values must not leak in from the server's env.
-        GC_RIG=rig.rig if rig else "",
-        GC_RIG_ROOT=rig.root if rig else "",
         GC_PROVIDER=launch.provider,
     )
     if instance is not None:
         env["GC_INSTANCE"] = str(instance)
+    return env
+
+
+def _agent_identity_env(
+    agent: AgentConfig, city: str, launch: Launch, rig: RigAgent | None
+) -> dict[str, str]:
+    """The part of :func:`agent_env` every session of the agent shares: all that the
+    fingerprint's env allow-list can see (built once per agent per loaded config)."""
+    alias = rig.qualified if rig else agent.name
+    env = {**launch.env, **agent.env}
+    env.update(
+        GC_CITY=city,
+        GC_CITY_PATH=city,
+        GC_ALIAS=alias,
+        GC_TEMPLATE=alias,
+        # Empty means "unset": a rig's values must not leak in from the server's env.
+        GC_RIG=rig.rig if rig else "",
+        GC_RIG_ROOT=rig.root if rig else "",
+    )
     return env
 
 
@@ -268,6 +280,7 @@ def build_desired(
     if config.workspace.suspended or city_suspended:
         return {}
     cache = {} if fingerprints is None else fingerprints
+    city = str(city_dir)
     out: dict[str, DesiredSession] = {}
     fragment_dirs = tuple(pack_fragment_dirs(pack_dirs))
     city_left = config.workspace.max_active_sessions
@@ -294,7 +307,8 @@ def build_desired(
             city_left -= count
         fp = cache.get(agent.name)
         if fp is None:
-            fp = cache[agent.name] = fingerprint(agent, launch.command)
+            env = _agent_identity_env(agent, city, launch, rig)
+            fp = cache[agent.name] = fingerprint(agent, launch.command, env)
         inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout,
                               launch, agent_fragments(config, agent), fragment_dirs, rig)
         for i, name in enumerate(instance_names(agent, count), 1):

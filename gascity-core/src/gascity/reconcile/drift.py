@@ -1,27 +1,50 @@
 """The config fingerprint stored with each session, to detect drift.
 
-It covers what changes the agent's behaviour once started (the resolved command, the
-env the city declares, setup commands, dependencies) and nothing that changes without
-the agent needing a restart: ``scale_check``, pool bounds, ``work_dir``, readiness
-hints and the ``GC_*`` values injected per session are left out, as in Gas City, so
-neither a scale decision nor new pool bounds ever restart a fleet.
+It covers what Gas City counts as an agent's identity (its ``CoreFingerprint``): the
+resolved command, the environment keys of :data:`IDENTITY_ENV` only, setup commands,
+dependencies and the overlay. Nothing else restarts a running session: not
+``scale_check`` or pool bounds (a scale decision or new bounds never restart a fleet),
+not ``work_dir`` or readiness hints, not the rendered prompt (delivered at start, so an
+edited prompt template reaches the next session started) and not any other env key,
+the city's own included: an allow-list, so a variable that changes per start or per
+host can never restart agents in a loop.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
 from ..config.models import AgentConfig
 
-__all__ = ["fingerprint", "live_fingerprint"]
+__all__ = ["IDENTITY_ENV", "fingerprint", "live_fingerprint"]
+
+IDENTITY_ENV = frozenset({
+    # where the city is, which rig the agent works on, which template it is
+    "GC_CITY", "GC_CITY_PATH", "GC_RIG", "GC_RIG_ROOT", "BEADS_DIR",
+    "GC_TEMPLATE", "GC_ALIAS",
+    # where the agent finds its tools
+    "GC_SKILLS_DIR", "GC_BLESSED_BIN_DIR",
+    # how it publishes services
+    "GC_PUBLICATION_PROVIDER", "GC_PUBLICATION_PUBLIC_BASE_DOMAIN",
+    "GC_PUBLICATION_PUBLIC_BASE_URL", "GC_PUBLICATION_TENANT_BASE_DOMAIN",
+    "GC_PUBLICATION_TENANT_BASE_URL", "GC_PUBLICATION_TENANT_SLUG",
+})
+"""The environment keys whose values are part of an agent's identity, Gas City's
+allow-list: a change to one restarts the agent, a change to any other key does not."""
 
 
-def fingerprint(agent: AgentConfig, command: str | None = None) -> str:
-    """``command`` is the resolved launch command (default: the agent's start_command)."""
+def fingerprint(
+    agent: AgentConfig, command: str | None = None, env: Mapping[str, str] | None = None
+) -> str:
+    """``command`` is the resolved launch command (default: the agent's start_command);
+    ``env`` the session's environment (default: the agent's ``env``), of which only
+    :data:`IDENTITY_ENV` counts."""
+    source = agent.env if env is None else env
     material = {
         "command": agent.start_command if command is None else command,
-        "env": {k: v for k, v in sorted(agent.env.items()) if not k.startswith("GC_")},
+        "env": {k: source[k] for k in sorted(source) if k in IDENTITY_ENV},
         "pre_start": list(agent.pre_start),
         "session_setup": list(agent.session_setup),
         "session_setup_script": agent.session_setup_script,
