@@ -152,9 +152,10 @@ def _apply_patch(
 
 
 class _Composer:
-    def __init__(self, city_dir: Path) -> None:
+    def __init__(self, city_dir: Path, reads: list[str]) -> None:
         self.city_dir = city_dir
         self.result = Composition()
+        self.reads = reads
         self.loading: list[Path] = []
         self.loaded: set[Path] = set()
         # (agent table, defining file, shadow mode of its import)
@@ -187,6 +188,9 @@ class _Composer:
             return
         self.loading.append(pack_dir)
         pack_file = pack_dir / "pack.toml"
+        agents_dir = pack_dir / "agents"
+        # Before reading: a file that cannot be read yet is watched until it can.
+        self.reads += [str(pack_file), str(agents_dir)]
         data = _read_toml(pack_file, "pack.toml (every pack directory needs one)")
         problems = [
             f"{key}: unknown key in a pack.toml"
@@ -230,12 +234,13 @@ class _Composer:
         for agent in data.get("agent", []) or []:
             if isinstance(agent, dict):
                 agents.append((_pack_paths(agent, pack_dir, pack_dir), str(pack_file)))
-        agents_dir = pack_dir / "agents"
         if agents_dir.is_dir():
             for entry in sorted(agents_dir.iterdir()):
                 agent_file = entry / "agent.toml"
+                self.reads.append(str(entry))  # an agent.toml added later is noticed
                 if not agent_file.is_file():
                     continue
+                self.reads.append(str(agent_file))
                 agent = {"name": entry.name, **_read_toml(agent_file, "agent.toml")}
                 prompt = entry / "prompt.template.md"
                 if "prompt_template" not in agent and prompt.is_file():
@@ -289,11 +294,17 @@ def _merge_pack_providers(out: dict[str, Any], providers: Mapping[str, Any]) -> 
     out["providers"] = {**providers, **(own if isinstance(own, dict) else {})}
 
 
-def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any], Composition]:
-    """The city as Gas City composes it, and where each agent came from."""
+def compose_city(
+    data: dict[str, Any], city_file: Path, reads: list[str] | None = None
+) -> tuple[dict[str, Any], Composition]:
+    """The city as Gas City composes it, and where each agent came from.
+
+    ``reads`` is given every file and directory composing looked at, in order, also
+    when it raises: what a controller watches to reload."""
     city_dir = city_file.parent
     out = dict(data)
-    composer = _Composer(city_dir)
+    reads = [] if reads is None else reads
+    composer = _Composer(city_dir, reads)
     result = composer.result
     for agent in out.get("agent", []) or []:
         if isinstance(agent, dict) and isinstance(agent.get("name"), str):
@@ -302,6 +313,7 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
         if not isinstance(fragment, str):
             continue
         path = city_dir / fragment
+        reads.append(str(path))
         extra = _read_toml(path, f"include[{index}] fragment")
         if "include" in extra:
             raise ConfigError(str(path), ["include: fragments cannot include other files"])
@@ -387,7 +399,7 @@ def compose_city(data: dict[str, Any], city_file: Path) -> tuple[dict[str, Any],
                        if a.get("scope", "rig") == "rig"]
     for rig in rigs:
         _stamp_rig(rig, city_rig_scoped, city_file, agents, by_name, result,
-                   composer.providers)
+                   composer.providers, reads)
     _merge_pack_providers(out, composer.providers)
     named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
                                     if isinstance(n, dict)]]
@@ -473,6 +485,7 @@ def _stamp_rig(
     by_name: dict[Any, int],
     result: Composition,
     providers: dict[str, Any],
+    reads: list[str],
 ) -> None:
     """One copy of every rig-scoped pack agent (the city's packs and the rig's own)
     per rig, named ``<rig>--<agent>``, working in the rig's directory."""
@@ -483,7 +496,7 @@ def _stamp_rig(
     root = (city_dir / os.path.expanduser(rig_path)).resolve()
     where = f"{city_file}: rigs ({rig_name})"
     prefix = effective_prefix(rig_name, str(rig.get("prefix") or ""))
-    own = _Composer(city_dir)
+    own = _Composer(city_dir, reads)
     for index, source in enumerate(rig.get("includes", []) or []):
         own.load_pack(own.resolve_source(source, f"{where}.includes[{index}]", city_dir),
                       str(city_file))

@@ -44,6 +44,8 @@ class LoadedConfig:
     """Keys accepted but not implemented here, deprecated keys: see :func:`config_warnings`."""
     composition: Composition = field(default_factory=Composition, compare=False)
     """Which file each agent came from (packs, fragments): ``gc config explain``."""
+    sources: tuple[str, ...] = field(default=(), compare=False)
+    """Every file and directory the config was composed from, city.toml first."""
 
     @property
     def city_dir(self) -> Path:
@@ -56,7 +58,7 @@ def parse_city(text: str, path: str = CITY_FILE) -> CityConfig:
 
 
 def _parse(
-    text: str, path: str, city_file: Path | None = None
+    text: str, path: str, city_file: Path | None = None, reads: list[str] | None = None
 ) -> tuple[CityConfig, Composition]:
     try:
         data: dict[str, Any] = tomllib.loads(text)
@@ -64,7 +66,7 @@ def _parse(
         raise ConfigError(path, [syntax_problem(text, exc)]) from None
     composition = Composition()
     if city_file is not None:
-        data, composition = compose_city(data, city_file)
+        data, composition = compose_city(data, city_file, reads)
     try:
         # Strict: TOML has real types, so "5" for a count or 1 for a flag is a mistake
         # worth reporting, not something to coerce silently.
@@ -87,10 +89,14 @@ def _with_source(problem: str, composition: Composition, path: str) -> str:
     return problem
 
 
-def load_city(path: Path) -> LoadedConfig:
+def load_city(path: Path, reads: list[str] | None = None) -> LoadedConfig:
+    """``reads`` is given every file composing the city looked at, city.toml first,
+    also when this raises (what to watch for the fix)."""
     path = city_file_path(path)
+    reads = [] if reads is None else reads
+    reads.append(str(path))
     text, mtime_ns = read_text(path)
-    config, composition = _parse(text, str(path), path)
+    config, composition = _parse(text, str(path), path, reads)
     name = config.workspace.name or sanitize_city_name(path.resolve().parent.name)
     return LoadedConfig(
         config=config,
@@ -101,6 +107,7 @@ def load_city(path: Path) -> LoadedConfig:
             f"{path}: {w}" for w in [*composition.warnings, *config_warnings(config)]
         ),
         composition=composition,
+        sources=tuple(dict.fromkeys(reads)),
     )
 
 

@@ -21,9 +21,8 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import event_names as ev
@@ -43,6 +42,7 @@ from ..reconcile.scale import ScaleResult
 from ..reconcile.state import Overrides
 from ..types import META_DRAIN, META_DRAIN_ACK, META_LIVE, EventDraft, Liveness, RunningSession
 from .agent_hooks import HOOK_TIMEOUT, run_agent_hook, run_agent_hook_later
+from .configwatch import ConfigWatch, watched_paths
 from .paths import CityPaths
 
 if TYPE_CHECKING:
@@ -51,28 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["Controller", "TickReport"]
 
 log = logging.getLogger("gascity.controller")
-
-RELOAD_DEBOUNCE = 0.2
-"""Seconds city.toml must stay unchanged before a reload reads it (as the reference)."""
-RELOAD_MAX_WAIT = 2.0
-"""How long one tick waits for a file still being written before trying next tick."""
-
-
-def settled_mtime(path: Path) -> int | None:
-    """The file's mtime once it has not changed for :data:`RELOAD_DEBOUNCE`, or
-    ``None`` if it kept changing for :data:`RELOAD_MAX_WAIT`. Raises OSError."""
-    deadline = time.monotonic() + RELOAD_MAX_WAIT
-    debounce_ns = int(RELOAD_DEBOUNCE * 1e9)
-    while True:
-        mtime = path.stat().st_mtime_ns
-        age = time.time_ns() - mtime
-        if age >= debounce_ns or age < -debounce_ns:  # settled, or a clock step
-            return mtime
-        wait = (debounce_ns - age) / 1e9
-        if time.monotonic() + wait > deadline:
-            return None
-        time.sleep(wait)
-
 
 @dataclass
 class TickReport:
@@ -172,6 +150,7 @@ class Controller:
         """Whether the last tick ran as the leader (always, without coordination)."""
         self._shared_state: str | None = None
         save_snapshot(city.dir, self.loaded.config.model_dump(mode="json"), self.loaded.path)
+        self._watch = ConfigWatch.snapshot(watched_paths(self.loaded))
         self._stop_sessions = False
         self.ticks = 0
         self.last_report: TickReport | None = None
@@ -197,43 +176,50 @@ class Controller:
     # ------------------------------------------------------------------ config
 
     def maybe_reload(self, force: bool = False) -> str | None:
-        """Re-read city.toml if it changed. Returns the error if the new one is bad.
+        """Re-read the config if one of its files changed. Returns the error if the
+        new one is bad.
 
-        Only a file that has stopped changing for :data:`RELOAD_DEBOUNCE` is read (an
-        editor or a script writing in steps is never caught half-way), and it must
+        Every file the city was composed from is watched (see
+        :mod:`~gascity.controller.configwatch`): only files that have stopped
+        changing are read, and only a change of content reloads. The new config must
         parse, hold a ``[workspace]`` table and pass what ``gc config validate``
         checks, the selected plugins' tables included; anything else keeps the
-        running config with one ``config.rejected`` event.
+        running config with one ``config.rejected`` event naming the file.
         """
+        watch = self._watch
+        if not force:
+            changed = watch.settled_change()
+            if not changed:
+                return None  # unchanged, or still being written: next tick looks again
+            now = ConfigWatch.snapshot(watch.paths)
+            if now.revision == watch.revision:
+                self._watch = now  # touched, not changed
+                return None
         path = self.loaded.path
+        began = time.time_ns()
+        reads: list[str] = []
         try:
-            mtime = settled_mtime(path)
-        except OSError as exc:
-            if not force and self.loaded.mtime_ns == -1:
-                return None  # already reported
-            return self._reject(f"{path}: cannot read: {exc}", -1)
-        if mtime is None:
-            return None  # still being written: the next tick looks again
-        if not force and mtime == self.loaded.mtime_ns:
-            return None
-        try:
-            loaded = load_city(path)
+            loaded = load_city(path, reads)
             if "workspace" not in loaded.config.model_fields_set:
                 raise ConfigError(str(path), [
                     "workspace: missing; expected a [workspace] table (an empty or "
                     "truncated city.toml is never applied)"])
             self._check_plugin_tables(loaded)
         except ConfigError as exc:
-            return self._reject(str(exc), mtime)
+            # Watch the files of the attempt too, so fixing a new pack is noticed.
+            self._watch = ConfigWatch.snapshot(watched_paths(self.loaded, reads), began)
+            return self._reject(str(exc), exc.path)
         if loaded.city_name != self.loaded.city_name:
+            self._watch = ConfigWatch.snapshot(watched_paths(self.loaded, reads), began)
             return self._reject(
                 f"{path}: workspace.name changed from '{self.loaded.city_name}' to "
                 f"'{loaded.city_name}'; the city name is fixed for the life of a controller",
-                mtime,
+                str(path),
             )
         old = self.loaded.config
         self.loaded = loaded
         self.city.loaded = loaded
+        self._watch = ConfigWatch.snapshot(watched_paths(loaded), began)
         freeze_heap()
         save_snapshot(self.city.dir, loaded.config.model_dump(mode="json"), loaded.path)
         # A reload is the operator's "I fixed it": forget crash history and quarantine.
@@ -264,12 +250,11 @@ class Controller:
             raise ConfigError(str(loaded.path), [str(exc)]) from None
         probe.close()
 
-    def _reject(self, error: str, mtime: int) -> str:
-        # Remember the bad file's mtime so it is reported once, not every tick.
-        self.loaded = replace(self.loaded, mtime_ns=mtime)
+    def _reject(self, error: str, file: str) -> str:
+        # The watch now holds the bad files' stamps: reported once, not every tick.
         log.error("config rejected, keeping the previous one: %s", error)
         self._emit(ev.CONFIG_REJECTED, str(self.loaded.path), error.splitlines()[0],
-                   error=error)
+                   error=error, file=file)
         return error
 
     # -------------------------------------------------------------------- tick

@@ -24,6 +24,7 @@ __all__ = [
     "PromptContext",
     "PromptError",
     "expand_placeholders",
+    "fragment_files",
     "is_template_path",
     "pack_fragment_dirs",
     "render_prompt",
@@ -106,7 +107,8 @@ def _funcs() -> dict[str, Callable[..., str]]:
     return {"cmd": lambda: "gc", "basename": _basename}
 
 
-def _fragment_files(directory: Path) -> list[Path]:
+def fragment_files(directory: Path) -> list[Path]:
+    """The fragment files of a fragment directory, in the order they are parsed."""
     try:
         names = sorted(os.listdir(directory))
     except OSError:
@@ -161,7 +163,7 @@ def render_prompt(
     try:
         for directory in (*fragment_dirs, path.parent / "shared",
                           path.parent / "template-fragments"):
-            for shared in _fragment_files(directory):
+            for shared in fragment_files(directory):
                 templates.parse(shared.read_text(encoding="utf-8"), str(shared))
         body = templates.parse(raw, str(path))
         data = ctx.data()
