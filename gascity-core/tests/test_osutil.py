@@ -100,9 +100,10 @@ def test_terminate_ends_the_tree(backend: str, tree: subprocess.Popen[bytes]) ->
     leader, ticks = tree.pid, _ticks(tree.pid)
     pids = {m.pid for m in proctree.Snapshot().members(leader, ticks)}
     t0 = time.monotonic()
-    found = killtree.terminate(lambda: proctree.Snapshot().members(leader, ticks), grace=2.0)
+    found = killtree.terminate(lambda: proctree.Snapshot().members(leader, ticks), grace=60.0)
     assert found >= 3
-    assert time.monotonic() - t0 < 2.0  # sleep dies on TERM: no waiting out the grace
+    # sleep dies on TERM: no waiting out the grace (bounds leave room for a loaded machine)
+    assert time.monotonic() - t0 < 20.0
     tree.wait(timeout=5)
     live = proctree.live_table()
     assert not (pids & set(live)), "a process of the tree survived terminate()"
@@ -116,8 +117,8 @@ def test_terminate_kills_what_ignores_term(backend: str) -> None:
         ticks = _ticks(proc.pid)
         t0 = time.monotonic()
         killtree.terminate(lambda: proctree.Snapshot().members(proc.pid, ticks), grace=0.5)
-        assert proc.wait(timeout=5) == -signal.SIGKILL
-        assert time.monotonic() - t0 < 3.0
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        assert time.monotonic() - t0 < 10.0
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -136,26 +137,26 @@ def test_runner_decodes_with_replacement() -> None:
 
 def test_runner_takes_the_answer_when_the_shell_exits() -> None:
     t0 = time.monotonic()
-    res = run_shell("sleep 100 & echo 3", timeout=10, wait_delay=0.2, reap_group=True)
+    res = run_shell("sleep 300 & echo 3", timeout=60, wait_delay=0.2, reap_group=True)
     assert res.ok and res.stdout == "3\n"
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 20.0  # not the 60 s timeout
 
 
 def test_runner_stops_waiting_on_escaped_pipes() -> None:
     t0 = time.monotonic()
-    res = run_shell("setsid sleep 30 & echo done", timeout=10, wait_delay=0.3)
+    res = run_shell("setsid sleep 30 & echo done", timeout=60, wait_delay=0.3)
     assert res.ok and res.stdout == "done\n"
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 20.0  # not the 60 s timeout
 
 
 def test_runner_kills_the_group_at_the_deadline(tmp_path: Path) -> None:
     marker = tmp_path / "late"
     t0 = time.monotonic()
-    res = run_shell(f"trap '' TERM; (sleep 1.5; touch {marker}) & sleep 30",
+    res = run_shell(f"trap '' TERM; (sleep 1.5; touch {marker}) & sleep 300",
                     timeout=0.5, kill_grace=0.3)
     elapsed = time.monotonic() - t0
     assert res.timed_out and res.status() == "timed out after 0.5s"
-    assert elapsed < 2.0
+    assert elapsed < 20.0  # not the 300 s sleep
     time.sleep(1.5)
     assert not marker.exists(), "a child of the timed-out command outlived it"
 
@@ -242,4 +243,4 @@ def test_poll_returns_value_or_none_at_timeout() -> None:
     assert poll(probe, 5, first=0.01) == 7
     t0 = time.monotonic()
     assert poll(lambda: None, 0.2, first=0.01) is None
-    assert 0.15 < time.monotonic() - t0 < 1.0
+    assert 0.15 < time.monotonic() - t0 < 10.0

@@ -94,33 +94,34 @@ def test_setsid_child_does_not_hold_the_check(tmp_path: Path) -> None:
     import time
 
     t0 = time.monotonic()
-    res = run(tmp_path, agent("s", "setsid sleep 25 & echo 3", "max_active_sessions = 5"),
-              timeout=2.0)
+    res = run(tmp_path, agent("s", "setsid sleep 30 & echo 3", "max_active_sessions = 5"),
+              timeout=60.0)
     elapsed = time.monotonic() - t0
     assert res["s"].count == 3 and res["s"].error == ""
-    assert elapsed < 1.5, f"a setsid child held the check for {elapsed:.1f}s"
+    assert elapsed < 20, f"a setsid child held the check for {elapsed:.1f}s"
 
 
 def test_background_child_answer_taken_when_the_shell_exits(tmp_path: Path) -> None:
     import time
 
     t0 = time.monotonic()
-    res = run(tmp_path, agent("b", "sleep 100 & echo 3", "max_active_sessions = 5"),
-              timeout=3.0)
+    res = run(tmp_path, agent("b", "sleep 300 & echo 3", "max_active_sessions = 5"),
+              timeout=60.0)
     elapsed = time.monotonic() - t0
     assert res["b"].count == 3, res["b"].error
-    assert elapsed < 1.5, f"the check waited {elapsed:.1f}s for its background child"
+    assert elapsed < 20, f"the check waited {elapsed:.1f}s for its background child"
 
 
 def test_hostile_check_ends_within_timeout_plus_grace(tmp_path: Path) -> None:
     import time
 
     t0 = time.monotonic()
-    res = run(tmp_path, agent("t", "trap '' TERM; setsid sleep 60 & sleep 60",
+    res = run(tmp_path, agent("t", "trap '' TERM; setsid sleep 60 & sleep 300",
                               "min_active_sessions = 1"), timeout=1.0)
     elapsed = time.monotonic() - t0
     assert res["t"].count == 1 and "timed out" in res["t"].error
-    assert elapsed < 2.5, f"took {elapsed:.1f}s against a 1s timeout"
+    # Not the 300 s sleeps; the fault suite reports the real overshoot past the timeout.
+    assert elapsed < 15, f"took {elapsed:.1f}s against a 1s timeout"
 
 
 def test_pool_without_max_is_clamped_by_the_safety_cap(tmp_path: Path) -> None:
