@@ -188,3 +188,33 @@ def test_a_steady_tick_reads_no_config_file(
     watched = rig.controller._watch.paths
     assert str(rig.dir / "packs/main/agents/keeper/prompt.template.md") in watched
     assert len(watched) < 15, watched
+
+
+RIG_CITY = {
+    "city.toml": (
+        '[workspace]\nname = "yard"\n[daemon]\nshutdown_timeout = "200ms"\n'
+        '[[rigs]]\nname = "east"\npath = "projects/east"\nincludes = ["packs/crew"]\n'
+    ),
+    "projects/east/.keep": "",
+    "projects/west/.keep": "",
+    "packs/crew/pack.toml": '[pack]\nname = "crew"\nschema = 2\n',
+    "packs/crew/agents/hand/agent.toml": 'start_command = "exec sleep 300"\ndrain_timeout = "1h"\n',
+}
+
+
+def test_a_rig_pack_edit_and_a_moved_rig_restart_its_agents(tmp_path: Path) -> None:
+    write(tmp_path, RIG_CITY)
+    made = Rig(tmp_path)
+    try:
+        assert made.controller.tick().started == ["east--hand"]
+        agent = tmp_path / "packs/crew/agents/hand/agent.toml"
+        agent.write_text(RIG_CITY["packs/crew/agents/hand/agent.toml"] + 'env = { X = "1" }\n')
+        report = made.controller.tick()
+        assert len(made.of_type("config.reloaded")) == 1 and report.drained == []
+        # GC_RIG_ROOT is identity: the rig's agents restart in its new place.
+        city = tmp_path / "city.toml"
+        city.write_text(RIG_CITY["city.toml"].replace("projects/east", "projects/west"))
+        assert made.controller.tick().drained == ["east--hand"]
+    finally:
+        made.controller.shutdown_sessions()
+        made.city.close()
