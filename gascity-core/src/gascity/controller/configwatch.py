@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import LoadedConfig
-from ..prompt.render import fragment_files, pack_fragment_dirs
+from ..prompt.render import fragment_files, is_template_path, pack_fragment_dirs
 
 __all__ = ["RELOAD_DEBOUNCE", "RELOAD_MAX_WAIT", "ConfigWatch", "watched_paths"]
 
@@ -72,7 +72,8 @@ def watched_paths(loaded: LoadedConfig, also: Iterable[str] = ()) -> tuple[str, 
             template = Path(agent.prompt_template)
             template = template if template.is_absolute() else loaded.city_dir / template
             paths.append(str(template))
-            dirs += [template.parent / "shared", template.parent / "template-fragments"]
+            if is_template_path(agent.prompt_template):  # others are used as written
+                dirs += [template.parent / "shared", template.parent / "template-fragments"]
     # A missing directory is watched too: creating it is a change.
     for directory in dict.fromkeys(dirs):
         paths.append(str(directory))
