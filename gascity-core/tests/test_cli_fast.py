@@ -77,26 +77,32 @@ CASES: list[tuple[list[str], dict[str, str], str]] = [
      "lean"),
     (["event", "emit", "x.y"], {"GC_CITY_DIR": "/nonexistent/city"}, "click"),
     (["-v", "event", "emit", "x.y"], {}, "click"),
-    (["mail", "send", "bob", "hello"], {}, "plugin"),
-    (["mail", "send", "--to", "bob", "-s", "subj", "-m", "body", "--json"], {}, "plugin"),
-    (["mail", "send", "--from", "alice", "bob", "hi there", "--subject=S"], {}, "plugin"),
-    (["mail", "send", "--to", "bob", "hello"], {"GC_ALIAS": "rig/worker"}, "plugin"),
-    (["mail", "send", "bob", "--body", "b", "-s", "x"], {}, "plugin"),
-    (["mail", "send", "bob", "-s", "only a subject"], {}, "plugin"),
-    (["mail", "send", "--to", "", "bob", "hi"], {}, "plugin"),
+    (["mail", "send", "bob", "hello"], {}, "lean"),
+    (["mail", "send", "--to", "bob", "-s", "subj", "-m", "body", "--json"], {}, "lean"),
+    (["mail", "send", "--from", "alice", "bob", "hi there", "--subject=S"], {}, "lean"),
+    (["mail", "send", "--to", "bob", "hello"], {"GC_ALIAS": "rig/worker"}, "lean"),
+    (["mail", "send", "bob", "--body", "b", "-s", "x"], {}, "lean"),
+    (["mail", "send", "bob", "-s", "only a subject"], {}, "lean"),
+    (["mail", "send", "--to", "", "bob", "hi"], {}, "lean"),
     (["mail", "send", "--to", "bob", "one", "two"], {}, "click"),
+    (["mail", "send", "bob", "hi", "--json"], {"GC_SQLITE_MAIL_BUSY_TIMEOUT": "5"}, "plugin"),
+    (["mail", "send", "bob", "hi"], {"GC_SQLITE_MAIL_BUSY_TIMEOUT": "-1"}, "click"),
+    (["mail", "send", "bob", "hi"], {"GC_FILE_EVENTS_INOTIFY": "off"}, "plugin"),
     (["mail", "send"], {}, "click"),
     (["mail", "send", "bob"], {}, "click"),
     (["mail", "send", "--all", "--to", "bob", "x"], {}, "click"),
     (["mail", "send", "bob", "-sX"], {}, "click"),
     (["mail", "send", "bob", "-s=x", "b"], {}, "click"),
-    (["runtime", "drain-ack", "worker"], {}, "plugin"),
-    (["runtime", "drain-ack", "--session", "worker"], {}, "plugin"),
-    (["runtime", "drain-ack"], {"GC_SESSION_NAME": "worker"}, "plugin"),
-    (["runtime", "drain-ack"], {"GC_AGENT": "worker"}, "plugin"),
+    (["runtime", "drain-ack", "worker"], {}, "lean"),
+    (["runtime", "drain-ack", "--session", "worker"], {}, "lean"),
+    (["runtime", "drain-ack"], {"GC_SESSION_NAME": "worker"}, "lean"),
+    (["runtime", "drain-ack"], {"GC_AGENT": "worker"}, "lean"),
     (["runtime", "drain-ack"], {}, "click"),
     (["runtime", "drain-ack", "ghost"], {}, "click"),
     (["runtime", "drain-ack", "worker"], {"GC_SESSION": "nosuch"}, "click"),
+    (["runtime", "drain-ack", "worker"], {"GC_SUBPROCESS_STOP_GRACE": "3"}, "plugin"),
+    (["runtime", "drain-ack", "worker"], {"GC_SUBPROCESS_STOP_GRACE": "soon"}, "click"),
+    (["runtime", "drain-ack", "../worker"], {}, "click"),
 ]
 
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00")
@@ -263,24 +269,18 @@ def test_the_fast_path_imports_only_its_own_few_modules(tmp_path: Path,
               "gascity.errors", "gascity.plugins", "gascity.plugins.epcache"}
     events = {"gascity.builtin", "gascity.builtin.eventlines", "gascity.osutil",
               "gascity.osutil.flock", "gascity.wire"}
-    plugin = {"gascity.builtin", "gascity.config.durations", "gascity.plugins.context",
-              "gascity.plugins.settings", "gascity.types", "gascity.wire"}
     extra = {
         "event": events,
-        "mail": plugin | events | {"gascity.builtin.file_events",
-                                   "gascity.builtin.sqlite_mail", "gascity.event_names",
-                                   "gascity.mailrow"},
-        "runtime": plugin,
+        "mail": events | {"gascity.builtin.maildb", "gascity.event_names",
+                          "gascity.mailrow"},
+        # The session's meta.json under its lock, and where a controller would listen.
+        "runtime": {"gascity.builtin", "gascity.builtin.sessionmeta", "gascity.fsutil",
+                    "gascity.metakeys", "gascity.osutil", "gascity.osutil.flock",
+                    "gascity.controller", "gascity.controller.sockpath"},
     }[argv[0]]
-    if argv[0] == "runtime":
-        # The subprocess provider's own imports, plus the controller's socket path.
-        extra = extra | {m for m in ours if m.startswith((
-            "gascity.osutil", "gascity.builtin.", "gascity.controller", "gascity.fsutil",
-            "gascity.readiness"))}
-        assert "gascity.builtin.subprocess_provider" in extra
     assert ours == common | extra
     lean_never = ("dataclasses", "pathlib", "logging", "threading", "pluggy", "inspect")
-    for heavy in lean_never if argv[0] == "event" else ():
+    for heavy in lean_never:
         assert heavy not in modules, heavy
     for heavy in ("click", "pydantic", "gascity.plugins.manager", "gascity.plugins.facade",
                   "gascity.cli.app", "gascity.cli.common", "gascity.reconcile",

@@ -3,25 +3,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from pathlib import Path
 
 from .osutil.flock import locked
+
+TYPE_CHECKING = False  # atomic_write is on the agents' fast path: no pathlib there
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["atomic_write", "copy_into", "copy_missing", "locked"]
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never half.
 
     The temporary file lives in the same directory (``os.replace`` is atomic only within
     one filesystem) and is removed if anything fails.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder, name = os.path.split(os.fspath(path))
+    os.makedirs(folder or ".", exist_ok=True)
     # What tempfile.mkstemp does (O_EXCL, 0600, a random name), without importing
     # tempfile on every agent's `gc runtime drain-ack`.
     while True:
-        tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
+        tmp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             break
@@ -32,7 +37,8 @@ def atomic_write(path: Path, text: str) -> None:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
@@ -40,6 +46,7 @@ def copy_missing(source: Path, dest: Path) -> list[str]:
     """Copy the tree ``source`` into ``dest`` without replacing anything there (Gas
     City's ``overlay_dir``). Returns the relative paths copied."""
     import shutil
+    from pathlib import Path
 
     copied: list[str] = []
     for folder, dirs, files in os.walk(source):
@@ -64,6 +71,7 @@ def copy_into(src: str, work_dir: Path, rel_dst: str) -> bool:
     ``rel_dst`` that would leave ``work_dir`` is refused.
     """
     import shutil
+    from pathlib import Path
 
     source = Path(src)
     root = work_dir.resolve()

@@ -14,16 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import metakeys
+from .metakeys import *  # noqa: F403 - the session metadata keys live there
 from .wire import event_json, message_json
 
-__all__ = [
-    "DRAIN_MANUAL",
-    "DRAIN_RESTART",
-    "META_AGENT",
-    "META_DRAIN",
-    "META_DRAIN_ACK",
-    "META_FINGERPRINT",
-    "META_LIVE",
+__all__ = [  # noqa: PLE0604 - metakeys' names are re-exported
+    *metakeys.__all__,
     "Event",
     "EventDraft",
     "EventFilter",
@@ -34,20 +30,6 @@ __all__ = [
     "RunningSession",
     "StartConfig",
 ]
-
-# Session metadata keys the controller reads back through ``list_running``. Providers
-# store them however they like (tmux options, pod annotations, files) but must return
-# them under these names.
-META_FINGERPRINT = "gc.fingerprint"
-META_DRAIN = "gc.drain"
-META_DRAIN_ACK = "gc.drain_ack"
-META_AGENT = "gc.agent"
-META_LIVE = "gc.live"
-"""Hash of the agent's session_live commands last applied to the session."""
-DRAIN_MANUAL = "manual"
-"""The drain reason ``gc runtime drain`` sets."""
-DRAIN_RESTART = "restart"
-"""The drain reason ``gc runtime request-restart`` sets: stop and start fresh, no ack."""
 
 
 class Liveness(enum.Enum):

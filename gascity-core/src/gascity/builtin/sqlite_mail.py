@@ -9,40 +9,20 @@ connections must not be shared between threads, so each thread gets its own.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import hookimpl
-from ..errors import MailNotFound, StoreUnavailable
-from ..mailrow import SELECT_COLUMNS, default_subject, message_from_row, reply_subject, row_key
+from ..errors import MailNotFound
+from ..mailrow import SELECT_COLUMNS, message_from_row, reply_subject, row_key
 from ..plugins.context import PluginContext, load_settings
 from ..types import MailCount, MailDraft, Message
+from . import maildb
+from .maildb import DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteMail", "SqliteMailSettings"]
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    thread_id   INTEGER NOT NULL,
-    reply_to    INTEGER,
-    sender      TEXT    NOT NULL,
-    recipient   TEXT    NOT NULL,
-    subject     TEXT    NOT NULL,
-    body        TEXT    NOT NULL,
-    created_at  INTEGER NOT NULL,
-    read_at     INTEGER,
-    archived_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS messages_inbox ON messages (recipient, archived_at, id);
-CREATE INDEX IF NOT EXISTS messages_thread ON messages (thread_id, id);
-"""
 
 _COLUMNS = SELECT_COLUMNS
 
@@ -51,25 +31,13 @@ _COLUMNS = SELECT_COLUMNS
 class SqliteMailSettings:
     """``[mail.sqlite]`` in city.toml, or ``GC_SQLITE_MAIL_<KEY>``."""
 
-    busy_timeout: float = field(default=10.0, metadata={"gt": 0})
+    busy_timeout: float = field(default=DEFAULT_BUSY_TIMEOUT, metadata={"gt": 0})
     """Seconds a writer waits for another's transaction before giving up."""
 
 
-def _now_us() -> int:
-    return _to_us(datetime.now(UTC))
-
-
-def _to_us(ts: datetime) -> int:
-    # Integer microseconds: exact round trips and cheap comparisons in SQL.
-    delta = ts.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _from_us(value: int | None) -> datetime | None:
-    if value is None:
-        return None
-    seconds, micros = divmod(value, 1_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)
+_now_us = maildb.now_us
+_to_us = maildb.to_us
+_from_us = maildb.from_us
 
 
 def _message(row: tuple[Any, ...]) -> Message:
@@ -93,29 +61,9 @@ class SqliteMail:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            # Created 0600 before sqlite opens it (sqlite would use the umask, and its
-            # -wal / -shm files copy the database's mode).
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.settings.busy_timeout,
-                isolation_level=None,  # explicit BEGIN: we decide how long a transaction is
-                check_same_thread=False,  # used by its own thread only; closed by shutdown
-            )
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"mail database {self.path}: {exc}") from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout * 1000)}")
-            conn.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL
-            if not self._ready:
-                self._migrate(conn)
-        except BaseException as exc:
-            conn.close()
-            if isinstance(exc, sqlite3.Error):
-                raise StoreUnavailable(f"mail database {self.path}: {exc}") from exc
-            raise
+        conn = maildb.connect(str(self.path), self.settings.busy_timeout,
+                              migrate=not self._ready)
+        self._ready = True
         self._local.conn = conn
         with self._guard:
             # Threads come and go (a start pool, a request per thread): close the
@@ -128,43 +76,13 @@ class SqliteMail:
                 old.close()
         return conn
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        # WAL is a property of the database file: set once, kept by every connection.
-        conn.execute("PRAGMA journal_mode = WAL")
-        with self._write(conn):
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"mail database {self.path} has schema version {version}; "
-                    f"this gascity knows up to {SCHEMA_VERSION}: upgrade gascity"
-                )
-            if version < SCHEMA_VERSION:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self._ready = True
-
-    @contextlib.contextmanager
-    def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, taking the write lock up front so it never
-        has to upgrade a read lock (which would fail instead of waiting)."""
-        conn = conn or self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"mail database {self.path}: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _write(self, conn: sqlite3.Connection | None = None
+               ) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One short write transaction (:func:`maildb.write`)."""
+        return maildb.write(conn or self._conn(), str(self.path))
 
     def _get(self, conn: sqlite3.Connection, message_id: int) -> Message | None:
-        row = conn.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)
-        ).fetchone()
+        row = maildb.row(conn, message_id)
         return None if row is None else _message(row)
 
     def _must(self, conn: sqlite3.Connection, message_id: int) -> Message:
@@ -182,23 +100,8 @@ class SqliteMail:
         thread_id: int | None,
         reply_to: int | None,
     ) -> Message:
-        cur = conn.execute(
-            "INSERT INTO messages (thread_id, reply_to, sender, recipient, subject, body,"
-            " created_at) VALUES (COALESCE(?, 0), ?, ?, ?, ?, ?, ?)",
-            (
-                thread_id,
-                reply_to,
-                draft.sender,
-                draft.recipient,
-                default_subject(draft.subject, draft.body),
-                draft.body,
-                _now_us(),
-            ),
-        )
-        new_id = cur.lastrowid
-        assert new_id is not None
-        if thread_id is None:
-            conn.execute("UPDATE messages SET thread_id = id WHERE id = ?", (new_id,))
+        new_id = maildb.insert(conn, draft.sender, draft.recipient, draft.subject, draft.body,
+                               thread_id, reply_to)
         return self._must(conn, new_id)
 
     @hookimpl

@@ -22,7 +22,6 @@ import errno
 import json
 import logging
 import os
-import re
 import select
 import signal
 import sys
@@ -46,12 +45,13 @@ from ..osutil import proctree as proc
 from ..osutil.flock import Busy, open_lock
 from ..plugins.context import PluginContext, load_settings
 from ..types import META_AGENT, Liveness, RunningSession, StartConfig
+from . import sessionmeta
+from .sessionmeta import NAME_RE as _NAME_RE
 
 __all__ = ["SubprocessProvider", "SubprocessSettings"]
 
 log = logging.getLogger("gascity.session.subprocess")
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _COMM_MAX = 15  # the kernel truncates comm to 15 bytes
 SPAWN_VAR = "GC_SUBPROCESS_SPAWN"
 """In each session's environment: the id recorded in ``spawn`` before the process starts."""
@@ -144,12 +144,7 @@ class SubprocessProvider:
     # ----------------------------------------------------------------- helpers
 
     def _dir(self, name: str) -> Path:
-        if not _NAME_RE.match(name):
-            raise SessionNotFound(f"no session '{name}' (invalid session name)")
-        path = self.root / name
-        if not path.is_dir():
-            raise SessionNotFound(f"no session '{name}'")
-        return path
+        return Path(sessionmeta.session_dir(str(self.root), name))
 
     def _ident(self, name: str) -> tuple[Path, _Ident]:
         path = self._dir(name)
@@ -204,13 +199,8 @@ class SubprocessProvider:
         return f"exited with status {code}"
 
     @staticmethod
-    def _read_meta(session_dir: Path | str) -> dict[str, str]:
-        try:
-            with open(f"{session_dir}/meta.json", "rb") as f:
-                data = json.loads(f.read())
-        except (OSError, ValueError):
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    def _read_meta(directory: Path | str) -> dict[str, str]:
+        return sessionmeta.read_meta(directory)
 
     def _status(self, session_dir: Path) -> str:
         ident = _Ident.read(session_dir)
@@ -609,19 +599,7 @@ class SubprocessProvider:
         return self._read_meta(self._dir(name)).get(key)
 
     def _update_meta(self, name: str, key: str, value: str | None) -> bool:
-        session_dir = self._dir(name)
-        try:
-            with locked(session_dir / "meta.lock"):
-                meta = self._read_meta(session_dir)
-                if value is None:
-                    if key not in meta:
-                        return True
-                    del meta[key]
-                else:
-                    meta[key] = value
-                atomic_write(session_dir / "meta.json", json.dumps(meta))
-        except FileNotFoundError:
-            raise SessionNotFound(f"no session '{name}'") from None
+        sessionmeta.update_meta(str(self.root), name, key, value)
         return True
 
     @hookimpl

@@ -22,6 +22,7 @@ commands and fails when the two drift.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -259,11 +260,17 @@ def _emit(events: Any, draft: EventDraft) -> Event | None:
     try:
         recorded: Event | None = events.emit_event(draft)
     except Exception:
-        import logging
-
-        logging.getLogger("gascity.plugins").exception("recording event %s failed", draft.type)
+        _emit_failed(draft.type)
         return None
     return recorded
+
+
+def _emit_failed(type_: str) -> None:
+    """Log the exception being handled as :meth:`Hooks.emit_event` does."""
+    import logging
+
+    _logging()
+    logging.getLogger("gascity.plugins").exception("recording event %s failed", type_)
 
 
 # ------------------------------------------------------------------ commands
@@ -331,11 +338,14 @@ def _mail_send(city_option: str | None, p: dict[str, Any]) -> int:
     if recipient is None or body == "-" or (body is None and not subject):
         raise _Fallback
     sender = p.get("sender") or _caller()
+    plugins = _Plugins(_city_file(city_option))
+    if plugins.lean("mail") and plugins.lean("events"):
+        return _mail_send_lean(plugins.file, sender, recipient, subject, body or "",
+                               bool(p.get("as_json")))
     from ..event_names import MAIL_SENT
     from ..mailrow import mail_event
     from ..types import MailDraft
 
-    plugins = _Plugins(_city_file(city_option))
     _logging()
     msg: Message
     try:
@@ -355,16 +365,69 @@ def _mail_send(city_option: str | None, p: dict[str, Any]) -> int:
     return 0
 
 
+def _mail_send_lean(file: CityFile, sender: str, recipient: str, subject: str, body: str,
+                    as_json: bool) -> int:
+    """``gc mail send`` through the stores' own writers: what ``send_mail`` and the
+    ``mail.sent`` event do, without the plugins."""
+    from datetime import UTC, datetime
+
+    from ..builtin import maildb
+    from ..builtin.eventlines import EventAppender
+    from ..errors import MailNotFound
+    from ..event_names import MAIL_SENT
+    from ..mailrow import mail_payload, message_fields
+    from ..wire import message_json
+
+    state = os.path.join(file.city_dir_str, ".gc")
+    path = os.path.join(state, "mail.db")
+    try:
+        conn = maildb.connect(path, maildb.DEFAULT_BUSY_TIMEOUT, migrate=True)
+        try:
+            with maildb.write(conn, path):  # anything raising here rolls the insert back
+                new_id = maildb.insert(conn, sender, recipient, subject, body, None, None)
+                row = maildb.row(conn, new_id)
+                if row is None:
+                    raise MailNotFound(f"no message {new_id}")
+                msg = message_json(**message_fields(row, maildb.from_us))
+        finally:
+            with contextlib.suppress(Exception):  # as the plugin's shutdown: sent is sent
+                conn.close()
+    except Exception:
+        raise _Fallback from None  # nothing sent; click reports the failure
+    appender = EventAppender(state, warn=_warn_torn)
+    try:
+        appender.append(MAIL_SENT, datetime.now(UTC), sender, msg["id"], recipient,
+                        mail_payload(msg))
+    except Exception:
+        _emit_failed(MAIL_SENT)
+    finally:
+        appender.close()
+    _out(json.dumps(msg, indent=2, default=str) if as_json
+         else f"sent {msg['id']} to {msg['to']}")
+    return 0
+
+
 def _drain_ack(city_option: str | None, p: dict[str, Any]) -> int:
     from .identity import notify_controller, own_session
 
     name = own_session(p.get("name") or p.get("name_option"))
     if not name:
         raise _Fallback
-    from ..types import META_DRAIN_ACK
+    from ..metakeys import META_DRAIN_ACK
 
     file = _city_file(city_option)
     plugins = _Plugins(file)
+    if plugins.lean("session"):
+        from ..builtin.sessionmeta import update_meta
+
+        try:
+            update_meta(os.path.join(file.city_dir_str, ".gc", "sessions"), name,
+                        META_DRAIN_ACK, "1")
+        except Exception:
+            raise _Fallback from None  # e.g. no such session: click says so
+        notify_controller(file.city_dir_str)
+        _out(f"{name}: drain acknowledged")
+        return 0
     _logging()
     try:
         session = plugins.build("session")

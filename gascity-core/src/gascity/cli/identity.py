@@ -26,11 +26,11 @@ def own_session(name: str | None) -> str | None:
     return name or os.environ.get("GC_SESSION_NAME") or os.environ.get("GC_AGENT") or None
 
 
-def notify_controller(city_dir: Path, command: str = "poke") -> str | None:
+def notify_controller(city_dir: Path | str, command: str = "poke") -> str | None:
     """Tell a running controller to act now; ``None`` when no controller listens."""
-    from ..controller.paths import CityPaths
+    from ..controller.sockpath import controller_socket
 
-    path = CityPaths(city_dir).socket
+    path = controller_socket(os.fspath(city_dir))
     if not os.path.exists(path):
         return None  # what connecting would say, without loading the socket client
     from ..controller.socket import send_command

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CityPaths", "socket_path"]
+from .sockpath import controller_socket, socket_path_str
 
-# sockaddr_un holds 108 bytes; deep temp dirs (pytest's) overflow it.
-_MAX_SOCKET_PATH = 100
+__all__ = ["CityPaths", "socket_path"]
 
 
 @dataclass(frozen=True)
@@ -35,16 +34,10 @@ class CityPaths:
     def socket(self) -> Path:
         """``.gc/controller.sock``, or a short path in the temp dir derived from the
         city's path when that would be too long for a Unix socket."""
-        return socket_path(self.state_dir / "controller.sock", self.city_dir, "gc")
+        return Path(controller_socket(str(self.city_dir)))
 
 
 def socket_path(wanted: Path, owner: Path, prefix: str) -> Path:
     """``wanted``, or a short path in the temp dir derived from ``owner``'s real path
     when ``wanted`` is too long for a Unix socket."""
-    if len(str(wanted)) <= _MAX_SOCKET_PATH:
-        return wanted
-    import hashlib  # only for a long path: the agents' gc calls skip both imports
-    import tempfile
-
-    digest = hashlib.sha256(str(owner.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"{prefix}-{digest}.sock"
+    return Path(socket_path_str(str(wanted), str(owner), prefix))

@@ -79,7 +79,7 @@ class ControlServer:
             self.path.unlink()
 
 
-def send_command(path: Path, command: str, timeout: float = 60.0) -> str:
+def send_command(path: Path | str, command: str, timeout: float = 60.0) -> str:
     """Send one command line and return the reply line.
 
     :raises OSError: no controller listens there (``ConnectionRefusedError`` /
