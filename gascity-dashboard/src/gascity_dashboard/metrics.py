@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gascity.reconcile.desired import session_owner
+from gascity.reconcile.naming import session_names
 from gascity.types import EventDraft
 
 if TYPE_CHECKING:
@@ -150,9 +151,10 @@ class Metrics:
         if not any(changed):
             return  # the steady tick
         agents = {a.name: a for a in controller.loaded.config.agent}
+        names = session_names(controller.loaded.config, controller.loaded.city_name)
 
         def agent_of(name: str) -> str:
-            owner = session_owner(name, agents)
+            owner = session_owner(name, agents, names)
             return owner[0] if owner else ""
 
         for name in report.started:

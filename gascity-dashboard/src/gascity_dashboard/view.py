@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gascity import __version__
 from gascity.config.models import AgentConfig
 from gascity.reconcile.desired import session_owner
+from gascity.reconcile.naming import session_names
 from gascity.reconcile.scale import static_count
 from gascity.reconcile.state import ControllerState, Overrides
 from gascity.types import Liveness, RunningSession
@@ -106,10 +107,11 @@ class CityView:
         started = set(report.started) if report else set()
         stopped = set(report.stopped) if report else set()
         rows: dict[str, SessionRow] = {}
+        names = session_names(self.controller.loaded.config)
         for record in listing:
             if record.name in stopped:
                 continue
-            owner = session_owner(record.name, agents)
+            owner = session_owner(record.name, agents, names)
             rows[record.name] = SessionRow(
                 name=record.name,
                 agent=owner[0] if owner else "",
@@ -117,7 +119,7 @@ class CityView:
                 started_at=record.started_at.isoformat() if record.started_at else None,
             )
         for name in started - rows.keys():
-            owner = session_owner(name, agents)
+            owner = session_owner(name, agents, names)
             rows[name] = SessionRow(name=name, agent=owner[0] if owner else "",
                                     state="running", started_at=None)
         return sorted(rows.values(), key=lambda r: r.name)
@@ -135,7 +137,7 @@ class CityView:
         suspended_agents = set(overrides.suspended_agents)
         waiting: dict[str, str] = {}  # agent -> the dependency one of its sessions waits for
         for name, dep in state.blocked.items():
-            owner = session_owner(name, by_name)
+            owner = session_owner(name, by_name, session_names(config))
             if owner is not None:
                 waiting.setdefault(owner[0], dep)
         rows: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ from ..plugins import PluginManager
 from ..plugins.manager import SELECTABLE, TEST_ONLY_PROVIDERS
 from ..reconcile import ControllerState
 from ..reconcile.desired import session_owner
+from ..reconcile.naming import session_names
 from ..reconcile.state import Overrides
 from ..types import META_DRAIN, EventDraft
 from .common import (
@@ -315,10 +316,11 @@ def _status(city: City) -> dict[str, Any]:
     overrides = Overrides.load(paths.overrides)
     running = city.hooks.list_running("")
     agents = {a.name: a for a in config.agent}
+    names = session_names(config, city.loaded.city_name)
     per_agent: dict[str, list[dict[str, Any]]] = {a.name: [] for a in config.agent}
     orphans = []
     for record in running:
-        owner = session_owner(record.name, agents)
+        owner = session_owner(record.name, agents, names)
         entry = {
             "name": record.name,
             "liveness": record.liveness.value,
@@ -335,7 +337,7 @@ def _status(city: City) -> dict[str, Any]:
     city_suspended = overrides.city_suspended or config.workspace.suspended
 
     def agent_of(session: str) -> str | None:
-        owner = session_owner(session, agents)
+        owner = session_owner(session, agents, names)
         return owner[0] if owner else None
 
     agent_rows = []

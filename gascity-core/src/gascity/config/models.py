@@ -74,7 +74,9 @@ class WorkspaceSection(_Strict):
     max_active_sessions: int | None = Field(
         default=None, ge=0, description="Cap on the city's concurrent sessions."
     )
-    session_template: str = recognised("", "session name template ({{.Agent}})")
+    session_template: str = Field(
+        default="", description="Go template of session names over .City, .Agent, .Dir "
+        "and .Name ('': the agent's name).")
     global_fragments: list[str] = Field(
         default_factory=list, description="Template fragments added to every prompt."
     )

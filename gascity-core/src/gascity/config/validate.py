@@ -44,8 +44,27 @@ def cross_check(config: CityConfig) -> list[str]:
                 + "; expected agents to depend on each other without a loop"
             )
     problems.extend(_instance_collisions(config))
+    problems.extend(_session_template(config))
     problems.extend(_unknown_providers(config))
     return problems
+
+
+def _session_template(config: CityConfig) -> list[str]:
+    template = config.workspace.session_template
+    if not template:
+        return []
+    from ..prompt.gotemplate import TemplateError
+    from ..reconcile.naming import SessionNames
+
+    try:
+        names = SessionNames(config.agent, template, config.workspace.name or "city")
+    except TemplateError as exc:
+        return [str(exc)]
+    return [
+        f"workspace.session_template: agents '{first}' and '{second}' would both run as "
+        f"'{name}'; expected a template that keeps names apart (use {{{{.Agent}}}})"
+        for name, first, second in names.collisions
+    ]
 
 
 def _unknown_providers(config: CityConfig) -> list[str]:

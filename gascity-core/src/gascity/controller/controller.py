@@ -503,6 +503,7 @@ class Controller:
         once per quarter of its timeout, not once per tick.
         """
         from ..reconcile.desired import session_owner
+        from ..reconcile.naming import session_names
 
         watched = {a.name: a for a in config.agent if a.idle_timeout}
         if not watched:
@@ -511,8 +512,9 @@ class Controller:
         idle: set[str] = set()
         now = self.clock()
         seen: set[str] = set()
+        naming = session_names(config, self.city.name)
         for record in running:
-            owner = session_owner(record.name, watched)
+            owner = session_owner(record.name, watched, naming)
             if owner is None or record.liveness is not Liveness.ALIVE:
                 continue
             timeout = float(watched[owner[0]].idle_timeout)
@@ -910,9 +912,12 @@ class Controller:
         level = waves(config)
         agents = {a.name: a for a in config.agent}
         from ..reconcile.desired import session_owner
+        from ..reconcile.naming import session_names
+
+        naming = session_names(config, self.city.name)
 
         def order(name: str) -> int:
-            owner = session_owner(name, agents)
+            owner = session_owner(name, agents, naming)
             return -level.get(owner[0], 0) if owner else 1
 
         stopped: list[str] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from ..prompt.agent import agent_fragments, agent_prompt
 from ..prompt.render import expand_placeholders, pack_fragment_dirs
 from ..types import META_AGENT, META_FINGERPRINT, META_LIVE, StartConfig
 from .drift import fingerprint, live_fingerprint
+from .naming import SessionNames, session_names
 
 __all__ = [
     "DesiredSession",
@@ -27,7 +27,7 @@ __all__ = [
     "session_owner",
 ]
 
-_INSTANCE = re.compile(r"^(?P<agent>.+)-(?P<n>[1-9][0-9]*)$")
+_DEFAULT_NAMES = SessionNames(())
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,23 +71,19 @@ class DesiredSession:
         )
 
 
-def instance_names(agent: AgentConfig, count: int) -> list[str]:
-    """``name-1 .. name-N`` for pools; the bare name for singletons and max=1 pools."""
-    if not agent.is_pool or agent.max_active_sessions == 1:
-        return [agent.name] if count >= 1 else []
-    return [f"{agent.name}-{i}" for i in range(1, count + 1)]
+def instance_names(agent: AgentConfig, count: int,
+                   names: SessionNames | None = None) -> list[str]:
+    """``name-1 .. name-N`` for pools; the bare name for singletons and max=1 pools
+    (through ``[workspace] session_template`` when ``names`` has one)."""
+    return [n for n, _ in (names or _DEFAULT_NAMES).instances(agent, count)]
 
 
-def session_owner(name: str, agents: Mapping[str, AgentConfig]) -> tuple[str, int | None] | None:
-    """Which agent (and pool instance number) a running session name belongs to."""
-    if name in agents:
-        return name, None
-    match = _INSTANCE.match(name)
-    if match and match.group("agent") in agents:
-        agent = agents[match.group("agent")]
-        if agent.is_pool and agent.max_active_sessions != 1:
-            return agent.name, int(match.group("n"))
-    return None
+def session_owner(name: str, agents: Mapping[str, AgentConfig],
+                  names: SessionNames | None = None) -> tuple[str, int | None] | None:
+    """Which agent (and pool instance number) a running session name belongs to.
+    Pass the config's :func:`~gascity.reconcile.naming.session_names` when it may
+    have a ``session_template``."""
+    return (names or _DEFAULT_NAMES).owner(name, agents)
 
 
 def agent_env(
@@ -283,6 +279,7 @@ def build_desired(
     city = str(city_dir)
     out: dict[str, DesiredSession] = {}
     fragment_dirs = tuple(pack_fragment_dirs(pack_dirs))
+    names = session_names(config, city_name)
     city_left = config.workspace.max_active_sessions
     rig_left = {r.name: r.max_active_sessions for r in config.rigs
                 if r.max_active_sessions is not None}
@@ -311,7 +308,6 @@ def build_desired(
             fp = cache[agent.name] = fingerprint(agent, launch.command, env)
         inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout,
                               launch, agent_fragments(config, agent), fragment_dirs, rig)
-        for i, name in enumerate(instance_names(agent, count), 1):
-            instance = None if name == agent.name else i
+        for name, instance in names.instances(agent, count):
             out[name] = DesiredSession(name, agent.name, instance, fp, inputs)
     return out

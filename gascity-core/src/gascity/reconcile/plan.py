@@ -37,6 +37,7 @@ from ..types import META_FINGERPRINT, EventDraft, RunningSession
 from .actions import CrashAction, DrainAction, StartAction, StopAction
 from .desired import DesiredSession, session_owner
 from .gating import gate_starts, waves
+from .naming import session_names
 from .rules import (
     HEALTHY,
     Seen,
@@ -148,7 +149,7 @@ def _unwanted(
     record: RunningSession, agents: Mapping[str, AgentConfig], config: CityConfig,
     state: ControllerState, now: float, observed: Observations, holds: Holds,
 ) -> Unwanted:
-    owner = session_owner(record.name, agents)
+    owner = session_owner(record.name, agents, session_names(config))
     if owner is None:
         return Unwanted(record, None, now)
     agent = agents[owner[0]]
