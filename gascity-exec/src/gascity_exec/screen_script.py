@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["main"]
@@ -146,60 +146,94 @@ def op_peek(name: str, lines: str) -> None:
     print("\n".join(rows[-count:] if count > 0 else rows))
 
 
+def _list_running(prefix: str) -> None:
+    for found in names():
+        if found.startswith(prefix):
+            print(found)
+
+
+def _interrupt(name: str) -> None:
+    if is_live(name):
+        _screen("-S", name, "-X", "stuff", "\x03")
+
+
+def _nudge(name: str) -> None:
+    text = sys.stdin.read()
+    if is_live(name) and text:
+        _stuff_literal(name, text)
+        _screen("-S", name, "-X", "stuff", "\r")
+
+
+_KEYS = {"Enter": "\r", "C-c": "\x03", "Escape": "\x1b", "Tab": "\t", "Space": " "}
+
+
+def _send_keys(name: str, keys: Sequence[str]) -> None:
+    if is_live(name):
+        for key in keys:
+            _screen("-S", name, "-X", "stuff", _KEYS.get(key, key))
+
+
+def _clear_scrollback(name: str) -> None:
+    if is_live(name):
+        _screen("-S", name, "-X", "scrollback", "0", check=False)
+        _screen("-S", name, "-X", "scrollback", "10000", check=False)
+
+
+def _meta_path(name: str, key: str) -> Path:
+    if not is_live(name):
+        raise Failure(f"no such session: {name}")
+    return _state(name) / f"meta.{key.encode().hex()}"
+
+
+def _set_meta(name: str, key: str) -> None:
+    _meta_path(name, key).write_text(sys.stdin.read(), encoding="utf-8")
+
+
+def _get_meta(name: str, key: str) -> None:
+    path = _meta_path(name, key)
+    if path.exists():
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+
+
+def _copy_to(name: str, rest: Sequence[str]) -> None:
+    from gascity.fsutil import copy_into
+
+    work = _state(name) / "work_dir"
+    source = rest[1] if len(rest) > 1 else ""
+    if is_live(name) and work.exists() and source:
+        copy_into(source, Path(work.read_text()), rest[2] if len(rest) > 2 else "")
+
+
+def _arg(rest: Sequence[str]) -> str:
+    return rest[1] if len(rest) > 1 else ""
+
+
+OPS: dict[str, Callable[[str, Sequence[str]], None]] = {
+    "start": lambda name, _rest: op_start(name),
+    "stop": lambda name, _rest: op_stop(name),
+    "is-running": lambda name, _rest: print("true" if is_live(name) else "false"),
+    "list-running": lambda name, _rest: _list_running(name),
+    "interrupt": lambda name, _rest: _interrupt(name),
+    "nudge": lambda name, _rest: _nudge(name),
+    "send-keys": lambda name, rest: _send_keys(name, rest[1:]),
+    "clear-scrollback": lambda name, _rest: _clear_scrollback(name),
+    "peek": lambda name, rest: op_peek(name, _arg(rest)),
+    "set-meta": lambda name, rest: _set_meta(name, _arg(rest)),
+    "get-meta": lambda name, rest: _get_meta(name, _arg(rest)),
+    "remove-meta": lambda name, rest: _meta_path(name, _arg(rest)).unlink(missing_ok=True),
+    "copy-to": _copy_to,
+}
+"""Each operation, given the session name and the arguments after the operation."""
+
+
 def dispatch(args: Sequence[str]) -> int:
     if not args:
         raise Failure("usage: gc-session-screen <op> <name> [args...]")
     op, rest = args[0], list(args[1:])
-    name = rest[0] if rest else ""
-    arg = rest[1] if len(rest) > 1 else ""
-    if op == "start":
-        op_start(name)
-    elif op == "stop":
-        op_stop(name)
-    elif op == "is-running":
-        print("true" if is_live(name) else "false")
-    elif op == "list-running":
-        for found in names():
-            if found.startswith(name):
-                print(found)
-    elif op == "interrupt":
-        if is_live(name):
-            _screen("-S", name, "-X", "stuff", "\x03")
-    elif op == "nudge":
-        text = sys.stdin.read()
-        if is_live(name) and text:
-            _stuff_literal(name, text)
-            _screen("-S", name, "-X", "stuff", "\r")
-    elif op == "send-keys":
-        keys = {"Enter": "\r", "C-c": "\x03", "Escape": "\x1b", "Tab": "\t", "Space": " "}
-        if is_live(name):
-            for key in rest[1:]:
-                _screen("-S", name, "-X", "stuff", keys.get(key, key))
-    elif op == "clear-scrollback":
-        if is_live(name):
-            _screen("-S", name, "-X", "scrollback", "0", check=False)
-            _screen("-S", name, "-X", "scrollback", "10000", check=False)
-    elif op == "peek":
-        op_peek(name, arg)
-    elif op in ("set-meta", "get-meta", "remove-meta"):
-        if not is_live(name):
-            raise Failure(f"no such session: {name}")
-        path = _state(name) / f"meta.{arg.encode().hex()}"
-        if op == "set-meta":
-            path.write_text(sys.stdin.read(), encoding="utf-8")
-        elif op == "get-meta":
-            if path.exists():
-                sys.stdout.write(path.read_text(encoding="utf-8"))
-        else:
-            path.unlink(missing_ok=True)
-    elif op == "copy-to":
-        from gascity.fsutil import copy_into
-
-        work = _state(name) / "work_dir"
-        if is_live(name) and work.exists() and arg:
-            copy_into(arg, Path(work.read_text()), rest[2] if len(rest) > 2 else "")
-    else:
+    handler = OPS.get(op)
+    if handler is None:
         return EXIT_UNKNOWN_OP
+    handler(rest[0] if rest else "", rest)
     return 0
 
 
