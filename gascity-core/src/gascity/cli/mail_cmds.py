@@ -108,20 +108,7 @@ def send(state: CliState, to: str | None, text: str | None, to_option: str | Non
     gc mail send --all "Status update: tests passing"
     """
     sender = sender or caller()
-    words = [w for w in (to, text) if w is not None]
-    if broadcast or to_option:
-        if broadcast and to_option:
-            raise click.UsageError("--all and --to exclude each other")
-        if len(words) > 1:
-            raise click.UsageError(f"unexpected extra argument {words[1]!r} (the recipient "
-                                   "comes from " + ("--all" if broadcast else "--to") + ")")
-        recipient = to_option
-        body = body if body is not None else (words[0] if words else None)
-    else:
-        if not words:
-            raise click.UsageError("missing the recipient: gc mail send TO BODY")
-        recipient = words[0]
-        body = body if body is not None else (words[1] if len(words) > 1 else None)
+    recipient, body = _addressing(to, text, to_option, body, broadcast)
     if body == "-":
         body = sys.stdin.read()
     if body is None and not subject:
@@ -150,6 +137,28 @@ def send(state: CliState, to: str | None, text: str | None, to_option: str | Non
             if notify and (why := _notify(city, name, msg)):
                 click.echo(f"gc: warning: sent {msg.id} but could not nudge {name}: {why}",
                            err=True)
+    _report_sent(sent, failed, broadcast=broadcast, as_json=as_json)
+
+
+def _addressing(to: str | None, text: str | None, to_option: str | None, body: str | None,
+                broadcast: bool) -> tuple[str | None, str | None]:
+    """(recipient, body) from the positional words and the options: ``TO BODY``, or
+    ``BODY`` alone with ``--to``/``--all``; ``-m`` wins over a positional body."""
+    words = [w for w in (to, text) if w is not None]
+    if broadcast or to_option:
+        if broadcast and to_option:
+            raise click.UsageError("--all and --to exclude each other")
+        if len(words) > 1:
+            raise click.UsageError(f"unexpected extra argument {words[1]!r} (the recipient "
+                                   "comes from " + ("--all" if broadcast else "--to") + ")")
+        return to_option, body if body is not None else (words[0] if words else None)
+    if not words:
+        raise click.UsageError("missing the recipient: gc mail send TO BODY")
+    return words[0], body if body is not None else (words[1] if len(words) > 1 else None)
+
+
+def _report_sent(sent: list[Message], failed: dict[str, str], *, broadcast: bool,
+                 as_json: bool) -> None:
     if as_json:
         echo_json([m.to_json() for m in sent] if broadcast else sent[0].to_json()
                   if sent else {})
