@@ -152,113 +152,143 @@ def run(
     except (OSError, ValueError) as exc:
         return RunResult(tuple(argv), None, "", "", False, time.monotonic() - started,
                          timeout, error=str(exc) or type(exc).__name__)
-    pgid = proc.pid
-    out, err = _Sink(max_output), _Sink(max_output)
-    sel = selectors.DefaultSelector()
-    assert proc.stdout is not None and proc.stderr is not None
-    sel.register(proc.stdout, selectors.EVENT_READ, out)
-    sel.register(proc.stderr, selectors.EVENT_READ, err)
-    pending = memoryview(stdin or b"")
-    if proc.stdin is not None:
-        os.set_blocking(proc.stdin.fileno(), False)
-        if pending:
-            sel.register(proc.stdin, selectors.EVENT_WRITE, None)
-        else:
-            proc.stdin.close()
-
-    deadline = started + timeout
-    timed_out = False
-    kill_at: float | None = None
-    exited_at: float | None = None
-
-    def exited(now: float) -> None:
-        nonlocal exited_at
-        exited_at = now
-        if reap_group:
-            _signal_group(pgid, signal.SIGKILL)
-
+    running = _Running(proc, stdin, deadline=started + timeout, kill_grace=kill_grace,
+                       wait_delay=wait_delay, max_output=max_output, reap_group=reap_group)
     try:
-        while True:
-            now = time.monotonic()
-            if exited_at is None and proc.poll() is not None:
-                exited(now)
-            if not timed_out and exited_at is None and now >= deadline:
-                timed_out = True
-                _signal_group(pgid, signal.SIGTERM)
-                _signal_group(pgid, signal.SIGCONT)  # a stopped one would sit on its TERM
-                kill_at = now + kill_grace
-            if kill_at is not None and now >= kill_at:
-                _signal_group(pgid, signal.SIGKILL)
-                kill_at = None
-                if exited_at is None:
-                    proc.wait()
-                    exited(time.monotonic())
-            if not sel.get_map():
-                if exited_at is not None:
-                    break
-                # Pipes are closed but the command runs on: wait for exit or deadline.
-                limit = kill_at if timed_out and kill_at is not None else deadline
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=max(0.0, limit - now))
-                    exited(time.monotonic())
-                continue
-            if exited_at is not None and now >= exited_at + wait_delay:
-                break  # a grandchild holds the pipes: stop waiting for it
-            waits = [_EXIT_POLL]
-            if not timed_out:
-                waits.append(deadline - now)
-            if kill_at is not None:
-                waits.append(kill_at - now)
-            if exited_at is not None:
-                waits.append(exited_at + wait_delay - now)
-            for key, _ in sel.select(max(0.0, min(waits))):
-                fileobj = key.fileobj
-                if key.data is None:  # stdin
-                    try:
-                        written = os.write(key.fd, pending[:_CHUNK])
-                    except BlockingIOError:
-                        continue
-                    except OSError as exc:
-                        if exc.errno not in (errno.EPIPE, errno.EINVAL):
-                            raise
-                        written = len(pending)  # the command stopped reading: fine
-                    pending = pending[written:]
-                    if not pending:
-                        sel.unregister(fileobj)
-                        assert proc.stdin is not None
-                        with contextlib.suppress(OSError):
-                            proc.stdin.close()
-                    continue
-                chunk = os.read(key.fd, _CHUNK)
-                if chunk:
-                    key.data.add(chunk)
-                else:
-                    sel.unregister(fileobj)
+        while running.step():
+            pass
     finally:
-        for key in list(sel.get_map().values()):
-            sel.unregister(key.fileobj)
-        sel.close()
+        running.close()
+    return RunResult(
+        argv=tuple(argv),
+        returncode=proc.returncode,
+        stdout=running.out.text(),
+        stderr=running.err.text(),
+        timed_out=running.timed_out,
+        elapsed=time.monotonic() - started,
+        timeout=timeout,
+        truncated=running.out.dropped or running.err.dropped,
+    )
+
+
+class _Running:
+    """One command under :func:`run`'s deadlines: its pipes, its group's signals."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], stdin: bytes | None, *,
+                 deadline: float, kill_grace: float, wait_delay: float, max_output: int,
+                 reap_group: bool) -> None:
+        self.proc, self.pgid = proc, proc.pid
+        self.deadline, self.kill_grace, self.wait_delay = deadline, kill_grace, wait_delay
+        self.reap_group = reap_group
+        self.out, self.err = _Sink(max_output), _Sink(max_output)
+        self.sel = selectors.DefaultSelector()
+        assert proc.stdout is not None and proc.stderr is not None
+        self.sel.register(proc.stdout, selectors.EVENT_READ, self.out)
+        self.sel.register(proc.stderr, selectors.EVENT_READ, self.err)
+        self.pending = memoryview(stdin or b"")
+        if proc.stdin is not None:
+            os.set_blocking(proc.stdin.fileno(), False)
+            if self.pending:
+                self.sel.register(proc.stdin, selectors.EVENT_WRITE, None)
+            else:
+                proc.stdin.close()
+        self.timed_out = False
+        self.kill_at: float | None = None
+        self.exited_at: float | None = None
+
+    def exited(self, now: float) -> None:
+        self.exited_at = now
+        if self.reap_group:
+            _signal_group(self.pgid, signal.SIGKILL)
+
+    def enforce(self, now: float) -> None:
+        """Notice the exit; past the deadline TERM the group, past the grace KILL it."""
+        if self.exited_at is None and self.proc.poll() is not None:
+            self.exited(now)
+        if not self.timed_out and self.exited_at is None and now >= self.deadline:
+            self.timed_out = True
+            _signal_group(self.pgid, signal.SIGTERM)
+            _signal_group(self.pgid, signal.SIGCONT)  # a stopped one would sit on its TERM
+            self.kill_at = now + self.kill_grace
+        if self.kill_at is not None and now >= self.kill_at:
+            _signal_group(self.pgid, signal.SIGKILL)
+            self.kill_at = None
+            if self.exited_at is None:
+                self.proc.wait()
+                self.exited(time.monotonic())
+
+    def step(self) -> bool:
+        """One turn: signals due, then I/O until the next event; ``False`` once the
+        answer is taken."""
+        now = time.monotonic()
+        self.enforce(now)
+        if not self.sel.get_map():
+            if self.exited_at is not None:
+                return False
+            # Pipes are closed but the command runs on: wait for exit or deadline.
+            limit = self.kill_at if self.timed_out and self.kill_at is not None else self.deadline
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=max(0.0, limit - now))
+                self.exited(time.monotonic())
+            return True
+        if self.exited_at is not None and now >= self.exited_at + self.wait_delay:
+            return False  # a grandchild holds the pipes: stop waiting for it
+        for key, _ in self.sel.select(self.next_wait(now)):
+            if key.data is None:
+                self.feed(key)
+            else:
+                self.drain(key)
+        return True
+
+    def next_wait(self, now: float) -> float:
+        waits = [_EXIT_POLL]
+        if not self.timed_out:
+            waits.append(self.deadline - now)
+        if self.kill_at is not None:
+            waits.append(self.kill_at - now)
+        if self.exited_at is not None:
+            waits.append(self.exited_at + self.wait_delay - now)
+        return max(0.0, min(waits))
+
+    def feed(self, key: selectors.SelectorKey) -> None:
+        """Write what the command's stdin can take now."""
+        try:
+            written = os.write(key.fd, self.pending[:_CHUNK])
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EPIPE, errno.EINVAL):
+                raise
+            written = len(self.pending)  # the command stopped reading: fine
+        self.pending = self.pending[written:]
+        if not self.pending:
+            self.sel.unregister(key.fileobj)
+            assert self.proc.stdin is not None
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
+    def drain(self, key: selectors.SelectorKey) -> None:
+        chunk = os.read(key.fd, _CHUNK)
+        if chunk:
+            key.data.add(chunk)
+        else:
+            self.sel.unregister(key.fileobj)
+
+    def close(self) -> None:
+        for key in list(self.sel.get_map().values()):
+            self.sel.unregister(key.fileobj)
+        self.sel.close()
+        proc = self.proc
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
-        if timed_out or proc.returncode is None:
+        if self.timed_out or proc.returncode is None:
             # A timed-out call leaves nothing of its group behind (children that
             # ignored SIGTERM included); the second case is only an exception above.
-            _signal_group(pgid, signal.SIGKILL)
+            _signal_group(self.pgid, signal.SIGKILL)
             if proc.returncode is None:
                 proc.wait()
-
-    return RunResult(
-        argv=tuple(argv),
-        returncode=proc.returncode,
-        stdout=out.text(),
-        stderr=err.text(),
-        timed_out=timed_out,
-        elapsed=time.monotonic() - started,
-        timeout=timeout,
-        truncated=out.dropped or err.dropped,
-    )
 
 
 def run_shell(
