@@ -218,3 +218,24 @@ def test_a_rig_pack_edit_and_a_moved_rig_restart_its_agents(tmp_path: Path) -> N
     finally:
         made.controller.shutdown_sessions()
         made.city.close()
+
+
+def test_a_change_between_opening_the_city_and_the_controller_is_loaded(
+    tmp_path: Path,
+) -> None:
+    from gascity.testing import FakeProvider
+
+    write(tmp_path, FILES)
+    city = open_test_city(tmp_path, session=FakeProvider(), events=MemoryEvents())
+    try:
+        # Written after the city was read, before the controller took its snapshot.
+        write(tmp_path, {
+            "more.toml": FILES["more.toml"] + '[[agent]]\nname = "late"\nstart_command = "x"\n',
+            "city.toml": CITY + "# edited\n",
+        })
+        stat = (tmp_path / "city.toml").stat()
+        os.utime(tmp_path / "city.toml", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        report = Controller(city).tick()
+        assert "late" in report.started, report.summary()
+    finally:
+        city.close()

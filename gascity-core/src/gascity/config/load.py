@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class LoadedConfig:
     """Which file each agent came from (packs, fragments): ``gc config explain``."""
     sources: tuple[str, ...] = field(default=(), compare=False)
     """Every file and directory the config was composed from, city.toml first."""
+    read_at_ns: int | None = field(default=None, compare=False)
+    """When reading began (``time.time_ns()``): a source changed since is not in it."""
 
     @property
     def city_dir(self) -> Path:
@@ -93,6 +96,7 @@ def load_city(path: Path, reads: list[str] | None = None) -> LoadedConfig:
     """``reads`` is given every file composing the city looked at, city.toml first,
     also when this raises (what to watch for the fix)."""
     path = city_file_path(path)
+    read_at_ns = time.time_ns()
     reads = [] if reads is None else reads
     reads.append(str(path))
     text, mtime_ns = read_text(path)
@@ -108,6 +112,7 @@ def load_city(path: Path, reads: list[str] | None = None) -> LoadedConfig:
         ),
         composition=composition,
         sources=tuple(dict.fromkeys(reads)),
+        read_at_ns=read_at_ns,
     )
 
 

@@ -17,7 +17,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,15 +90,28 @@ class ConfigWatch:
     revision: str
 
     @classmethod
-    def snapshot(cls, paths: tuple[str, ...], since_ns: int | None = None) -> ConfigWatch:
+    def of(cls, loaded: LoadedConfig) -> ConfigWatch:
+        """The snapshot for a config just loaded."""
+        return cls.snapshot(watched_paths(loaded), loaded.read_at_ns,
+                            {str(loaded.path): loaded.mtime_ns})
+
+    @classmethod
+    def snapshot(
+        cls, paths: tuple[str, ...], since_ns: int | None = None,
+        read_mtimes: Mapping[str, int] | None = None,
+    ) -> ConfigWatch:
         """Stamps and digest now. A path changed at or after ``since_ns`` (when the
-        load began), or while it is read here, is recorded stale: the next tick
-        reloads it rather than miss the change the load did not see."""
+        load began), whose mtime is not the one in ``read_mtimes`` (as it was read),
+        or changed while it is read here, is recorded stale: the next tick reloads it
+        rather than miss a change the load did not see."""
         stamps: list[_Stamp] = []
         digest = hashlib.sha256()
         for path in paths:
             before = _stamp(path)
-            if before is not None and since_ns is not None and before[2] >= since_ns:
+            read = (read_mtimes or {}).get(path)
+            if before is not None and (
+                    (since_ns is not None and before[2] >= since_ns)
+                    or (read is not None and before[2] != read)):
                 stamps.append(_STALE)
                 digest.update(b"stale\0")
                 continue

@@ -150,7 +150,7 @@ class Controller:
         """Whether the last tick ran as the leader (always, without coordination)."""
         self._shared_state: str | None = None
         save_snapshot(city.dir, self.loaded.config.model_dump(mode="json"), self.loaded.path)
-        self._watch = ConfigWatch.snapshot(watched_paths(self.loaded))
+        self._watch = ConfigWatch.of(self.loaded)
         self._stop_sessions = False
         self.ticks = 0
         self.last_report: TickReport | None = None
@@ -219,7 +219,7 @@ class Controller:
         old = self.loaded.config
         self.loaded = loaded
         self.city.loaded = loaded
-        self._watch = ConfigWatch.snapshot(watched_paths(loaded), began)
+        self._watch = ConfigWatch.of(loaded)
         freeze_heap()
         save_snapshot(self.city.dir, loaded.config.model_dump(mode="json"), loaded.path)
         # A reload is the operator's "I fixed it": forget crash history and quarantine.
