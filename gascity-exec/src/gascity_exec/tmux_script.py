@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from gascity.tmuxconv import (
     AGENT_PANE_OPTION,
@@ -179,16 +180,33 @@ def paste(name: str, text: str) -> None:
 # -------------------------------------------------------------------------- ops
 
 
-def op_start(name: str) -> None:
+def _start_config() -> dict[str, Any]:
+    """The start config JSON on stdin (none: all defaults)."""
     import json
 
-    if not name:
-        raise Failure("start: missing session name")
     raw = _read_stdin()
     try:
         config = json.loads(raw) if raw.strip() else {}
     except ValueError as exc:
         raise Failure(f"start: invalid JSON config on stdin: {exc}") from None
+    if not isinstance(config, dict):
+        raise Failure("start: the JSON config on stdin must be an object")
+    return config
+
+
+def _warn_steps(steps: list[tuple[list[str], str]], cwd: str | None,
+                env: dict[str, str]) -> None:
+    """Run each step; a failure is a warning, as the protocol says."""
+    for step, what in steps:
+        failed = _run_step(step, cwd, env, what)
+        if failed:
+            print(f"warning: {failed}", file=sys.stderr)
+
+
+def op_start(name: str) -> None:
+    if not name:
+        raise Failure("start: missing session name")
+    config = _start_config()
     existing = panes(name)
     if any(not dead for dead, _ in existing):
         raise Failure(f'session "{name}" already exists')
@@ -207,11 +225,9 @@ def op_start(name: str) -> None:
     def cwd() -> str | None:
         return work_dir if os.path.isdir(work_dir) else None
 
-    for i, command in enumerate(config.get("pre_start") or [], 1):
-        # Non-fatal, as the reference's protocol says: warn and start anyway.
-        failed = _run_step(["sh", "-c", str(command)], cwd(), child_env, f"pre_start command {i}")
-        if failed:
-            print(f"warning: {failed}", file=sys.stderr)
+    # Non-fatal, as the reference's protocol says: warn and start anyway.
+    _warn_steps([(["sh", "-c", str(c)], f"pre_start command {i}")
+                 for i, c in enumerate(config.get("pre_start") or [], 1)], cwd(), child_env)
 
     unset = [arg for k, v in sorted(env.items()) if v == "" for arg in ("-u", k)]
     assign = [f"{k}={v}" for k, v in sorted(env.items()) if v != ""]
@@ -241,10 +257,7 @@ def op_start(name: str) -> None:
     if script:
         steps.append(([script] if os.access(script, os.X_OK) else ["sh", script],
                       "session_setup_script"))
-    for step, what in steps:
-        failed = _run_step(step, cwd(), setup_env, what)
-        if failed:
-            print(f"warning: {failed}", file=sys.stderr)
+    _warn_steps(steps, cwd(), setup_env)
     nudge = str(config.get("nudge") or "")
     if nudge and is_live(name):
         try:
