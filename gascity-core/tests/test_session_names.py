@@ -3,10 +3,13 @@ and every part of gc maps those names back to their agents."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
 
+from gascity.city import City
 from gascity.cli.city_cmds import _status
 from gascity.config import load_city
 from gascity.controller import Controller
@@ -32,13 +35,20 @@ def _city(root: Path, dogs: int) -> Path:
     return root
 
 
-def test_sessions_run_under_the_template_and_map_back(tmp_path: Path) -> None:
+@contextmanager
+def _ticking(root: Path) -> Iterator[tuple[FakeProvider, City, Controller]]:
+    """The city on a fake provider after one good tick."""
     fake = FakeProvider()
-    opened = open_test_city(_city(tmp_path, dogs=3), session=fake, events=MemoryEvents())
-    try:
-        controller = Controller(opened)
-        report = controller.tick()
-        assert not report.failed, report.failed
+    city = open_test_city(root, session=fake, events=MemoryEvents())
+    with closing(city):
+        controller = Controller(city)
+        first = controller.tick()
+        assert not first.failed, first.failed
+        yield fake, city, controller
+
+
+def test_sessions_run_under_the_template_and_map_back(tmp_path: Path) -> None:
+    with _ticking(_city(tmp_path, dogs=3)) as (fake, opened, controller):
         assert sorted(fake.sessions) == [
             "gc-port-dog-1", "gc-port-dog-2", "gc-port-dog-3", "gc-port-mayor",
             "gc-port-yard-hand"]
@@ -53,8 +63,6 @@ def test_sessions_run_under_the_template_and_map_back(tmp_path: Path) -> None:
                         "dog": ["gc-port-dog-1", "gc-port-dog-2", "gc-port-dog-3"],
                         "yard--hand": ["gc-port-yard-hand"]}
         assert status["orphans"] == []
-    finally:
-        opened.close()
     # A smaller pool: the third dog is the pool's to wind down, not an unknown session.
     smaller = open_test_city(_city(tmp_path, dogs=2), session=fake, events=MemoryEvents())
     try:
@@ -91,3 +99,31 @@ def test_without_a_template_names_are_the_agents(tmp_path: Path) -> None:
     names = session_names(config, "port")
     assert [names.instances(a, 2) for a in config.agent] == [
         [("mayor", None)], [("dog-1", 1), ("dog-2", 2)], [("yard--hand", None)]]
+
+
+def test_a_namepool_names_the_first_pool_members(tmp_path: Path) -> None:
+    _city(tmp_path, dogs=3)
+    (tmp_path / "names.txt").write_text("# kennel\nrex\n\n  fido \nrex\n")
+    # A pack agent's agents/<name>/namepool.txt is its namepool, as in Gas City.
+    (tmp_path / "packs/crew/agents/hand/agent.toml").write_text(
+        'start_command = "hand"\nmax_active_sessions = 2\n')
+    (tmp_path / "packs/crew/agents/hand/namepool.txt").write_text("ada\n")
+    text = (tmp_path / "city.toml").read_text()
+    text = text.replace(f'session_template = "{TEMPLATE}"\n', "")
+    (tmp_path / "city.toml").write_text(text.replace(
+        'max_active_sessions = 3\n', 'max_active_sessions = 3\nnamepool = "names.txt"\n'))
+    with _ticking(tmp_path) as (fake, opened, controller):
+        assert sorted(fake.sessions) == ["dog-3", "fido", "mayor", "rex", "yard--ada",
+                                         "yard--hand-2"]
+        assert fake.sessions["fido"].env["GC_INSTANCE"] == "2"
+        assert not controller.tick().started
+        status = _status(opened)
+        rows = {r["name"]: sorted(s["name"] for s in r["sessions"]) for r in status["agents"]}
+        assert rows["dog"] == ["dog-3", "fido", "rex"]
+        assert rows["yard--hand"] == ["yard--ada", "yard--hand-2"]
+        assert status["orphans"] == []
+    # An unreadable file: numbered names, and a warning naming it.
+    (tmp_path / "names.txt").unlink()
+    loaded = load_city(tmp_path)
+    assert any("agent[1].namepool (agent 'dog'): cannot read" in w for w in loaded.warnings)
+    assert "dog" not in loaded.composition.namepools

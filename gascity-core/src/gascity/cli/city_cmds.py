@@ -316,7 +316,7 @@ def _status(city: City) -> dict[str, Any]:
     overrides = Overrides.load(paths.overrides)
     running = city.hooks.list_running("")
     agents = {a.name: a for a in config.agent}
-    names = session_names(config, city.loaded.city_name)
+    names = session_names(config, city.loaded.city_name, city.loaded.composition.namepools)
     per_agent: dict[str, list[dict[str, Any]]] = {a.name: [] for a in config.agent}
     orphans = []
     for record in running:

@@ -86,6 +86,8 @@ class Composition:
     """Composed agent name -> its rig, for rig-stamped agents."""
     on_demand: frozenset[str] = frozenset()
     """Agents that are ``on_demand`` named sessions: they run once woken."""
+    namepools: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Pool agent name -> the names its instances take, from its ``namepool`` file."""
 
 
 def _is_remote(source: str) -> bool:
@@ -247,6 +249,8 @@ class _Composer:
                     agent["prompt_template"] = str(prompt)
                 if "overlay_dir" not in agent and (entry / "overlay").is_dir():
                     agent["overlay_dir"] = str(entry / "overlay")
+                if "namepool" not in agent and (entry / "namepool.txt").is_file():
+                    agent["namepool"] = str(entry / "namepool.txt")
                 agents.append((_pack_paths(agent, entry, pack_dir), str(agent_file)))
         live = [v.replace("{{.ConfigDir}}", str(pack_dir)) for v in global_live]
         for agent, source in agents:

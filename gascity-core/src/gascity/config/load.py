@@ -80,7 +80,29 @@ def _parse(
     problems = cross_check(config)
     if problems:
         raise ConfigError(path, [_with_source(p, composition, path) for p in problems])
+    if city_file is not None:
+        _load_namepools(config, city_file.parent, composition)
     return config, composition
+
+
+def _load_namepools(config: CityConfig, city_dir: Path, composition: Composition) -> None:
+    """Each pool's ``namepool`` file: one name a line, blank lines and ``#`` comments
+    skipped. As in Gas City, a file that cannot be read leaves numbered names (here
+    with a warning)."""
+    for i, agent in enumerate(config.agent):
+        if not agent.namepool:
+            continue
+        file = Path(agent.namepool)
+        file = file if file.is_absolute() else city_dir / file
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            composition.warnings.append(
+                f"agent[{i}].namepool (agent '{agent.name}'): cannot read {file}: {exc}; "
+                "its instances are numbered instead")
+            continue
+        names = [s for s in (line.strip() for line in lines) if s and not s.startswith("#")]
+        composition.namepools[agent.name] = tuple(dict.fromkeys(names))
 
 
 def _with_source(problem: str, composition: Composition, path: str) -> str:

@@ -176,7 +176,9 @@ class AgentConfig(_Strict):
     )
     on_boot: str = Field(default="", description="Command run once at controller start.")
     on_death: str = Field(default="", description="Command run when a session dies.")
-    namepool: str = recognised("", "file of display names for pool sessions")
+    namepool: str = Field(
+        default="", description="File of names for the pool's instances, one a line "
+        "(agents/<name>/namepool.txt in a pack).")
     nudge: str = Field(default="", description="Text typed into the session once it is up.")
     min_active_sessions: int | None = Field(default=None, ge=0)
     max_active_sessions: int | None = Field(default=None, ge=0)

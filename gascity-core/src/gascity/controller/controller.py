@@ -366,6 +366,7 @@ class Controller:
                 problems=derived.unresolved,
                 pack_dirs=self.loaded.composition.packs,
                 rig_agents=self.loaded.composition.rig_agents,
+                namepools=self.loaded.composition.namepools,
             )
         desired = derived.desired
         if overrides.held_sessions:

@@ -260,6 +260,7 @@ def build_desired(
     problems: dict[str, str] | None = None,
     pack_dirs: Sequence[str] = (),
     rig_agents: Mapping[str, RigAgent] | None = None,
+    namepools: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, DesiredSession]:
     """Every session that should run now. Suspended city or agents want none.
 
@@ -279,7 +280,7 @@ def build_desired(
     city = str(city_dir)
     out: dict[str, DesiredSession] = {}
     fragment_dirs = tuple(pack_fragment_dirs(pack_dirs))
-    names = session_names(config, city_name)
+    names = session_names(config, city_name, namepools)
     city_left = config.workspace.max_active_sessions
     rig_left = {r.name: r.max_active_sessions for r in config.rigs
                 if r.max_active_sessions is not None}

@@ -5,7 +5,8 @@ and a pool instance adds ``-<n>``, as in Gas City. ``[workspace] session_templat
 Gas City's Go template over ``.City`` (the city's name), ``.Agent`` (the agent's
 session-safe qualified name, with the instance suffix), ``.Dir`` (its rig) and
 ``.Name`` (the agent's name within the rig); ``gc-{{.City}}-{{.Agent}}`` runs the
-mayor as ``gc-harbor-mayor``.
+mayor as ``gc-harbor-mayor``. A pool with a ``namepool`` gives its first instances
+the file's names (``obsidian``, a rig's ``yard--obsidian``), then numbers the rest.
 """
 
 from __future__ import annotations
@@ -42,20 +43,27 @@ class SessionNames:
     """Built once per loaded config (:func:`session_names`); lookups are dict reads."""
 
     def __init__(self, agents: Sequence[AgentConfig], template: str = "",
-                 city: str = "") -> None:
+                 city: str = "", namepools: Mapping[str, Sequence[str]] | None = None) -> None:
         self.template = template
         self.city = city
         self._agents = {a.name: a for a in agents}
+        self.namepools = {k: tuple(v) for k, v in (namepools or {}).items() if v}
         self._render = None
         self._exact: dict[str, tuple[str, int | None]] = {}
         self._pools: dict[tuple[str, str], str] = {}
         self._suffixes: set[str] = set()
         self.collisions: list[tuple[str, str, str]] = []
         """``(session name, agent, other agent)`` for names two agents would share."""
+        if template:
+            templates, body = parse_session_template(template)
+            self._render = lambda data: templates.render(body, data)  # type: ignore[arg-type]
+        for pool, themed in self.namepools.items():
+            member = self._agents.get(pool)
+            if member is not None and _numbered(member):
+                for slot in range(1, len(themed) + 1):
+                    self._exact[self.session(member, slot)] = (pool, slot)
         if not template:
             return
-        templates, body = parse_session_template(template)
-        self._render = lambda data: templates.render(body, data)  # type: ignore[arg-type]
         for agent in agents:
             if _numbered(agent):
                 head, _, tail = self._name(f"{agent.name}-{_SLOT}").partition(_SLOT)
@@ -85,8 +93,14 @@ class SessionNames:
         return out
 
     def session(self, agent: AgentConfig, instance: int | None = None) -> str:
-        identity = agent.name if instance is None else f"{agent.name}-{instance}"
-        return self._name(identity)
+        if instance is None:
+            return self._name(agent.name)
+        themed = self.namepools.get(agent.name, ())
+        if instance <= len(themed):
+            # A rig's pool member is named within its rig, as in Gas City.
+            rig, dash, _ = agent.name.rpartition("--")
+            return self._name(f"{rig}{dash}{themed[instance - 1]}")
+        return self._name(f"{agent.name}-{instance}")
 
     def instances(self, agent: AgentConfig, count: int) -> list[tuple[str, int | None]]:
         """``(session name, instance)`` of the first ``count`` sessions: pools number
@@ -100,11 +114,11 @@ class SessionNames:
         """Which agent (and pool instance) a running session name belongs to, among
         ``agents`` (all of the config's by default)."""
         agents = self._agents if agents is None else agents
+        found = self._exact.get(name)
+        if found is not None and (self._render is not None or name not in agents):
+            return found if found[0] in agents else None
         if self._render is None:
             return _default_owner(name, agents)
-        found = self._exact.get(name)
-        if found is not None:
-            return found if found[0] in agents else None
         for tail in self._suffixes:
             if tail and not name.endswith(tail):
                 continue
@@ -128,19 +142,23 @@ def _default_owner(name: str, agents: Mapping[str, AgentConfig]) -> tuple[str, i
     return None
 
 
-def session_names(config: CityConfig, city_name: str | None = None) -> SessionNames:
+def session_names(config: CityConfig, city_name: str | None = None,
+                  namepools: Mapping[str, Sequence[str]] | None = None) -> SessionNames:
     """The config's names, built on first use and kept with the (immutable) config.
-    Without ``city_name``: the one they were built for (else ``[workspace] name``)."""
+    Without ``city_name`` / ``namepools`` (the loaded composition's): the ones they
+    were built with (else ``[workspace] name`` and none)."""
     entry = _BUILT.get(id(config))
-    if entry is not None and entry[0]() is config and city_name in (None, entry[1].city):
+    if entry is not None and entry[0]() is config and city_name in (None, entry[1].city) and (
+            namepools is None or entry[1].namepools == {k: tuple(v) for k, v in
+                                                        namepools.items() if v}):
         return entry[1]
     city = config.workspace.name if city_name is None else city_name
     try:
-        names = SessionNames(config.agent, config.workspace.session_template, city)
+        names = SessionNames(config.agent, config.workspace.session_template, city, namepools)
     except TemplateError:
         # Checked when the config loads; a config built in code falls back as Gas
         # City does on a template it cannot run.
-        names = SessionNames(config.agent, "", city)
+        names = SessionNames(config.agent, "", city, namepools)
     key = id(config)
     if entry is None or entry[0]() is not config:
         weakref.finalize(config, _BUILT.pop, key, None)
