@@ -40,7 +40,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "restart": _T(".city_cmds:restart",
                   "Restart the city: gc stop, then gc start (under the supervisor)."),
     "reload": _T(".city_cmds:reload",
-                 "Make the running controller re-read city.toml now and say what it made "
+                 "Make the running controller re-read the config now and say what it made "
                  "of it."),
     "doctor": _T(".doctor_cmds:doctor",
                  "Check the city's health: config, plugins, binaries, controller, files, "

@@ -523,7 +523,7 @@ def restart(ctx: click.Context, path: Path | None, wait: float) -> None:
 @pass_state
 @guard
 def reload(state: CliState, path: Path | None) -> None:
-    """Make the running controller re-read city.toml now and say what it made of it."""
+    """Make the running controller re-read the config now and say what it made of it."""
     city_dir = state.city_dir(path)
     reply = notify_controller(city_dir, "reload")
     if reply is None:
