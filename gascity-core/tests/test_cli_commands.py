@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from gascity.cli.app import COMMANDS, cli
 from gascity.cli.lazy import LazyGroup
 from gascity.controller import CityPaths, send_command
+from gascity.plugins.manager import TEST_PROVIDERS_ENV
 from gascity.testing import wait_for
 
 GC = [sys.executable, "-c", "from gascity.cli.main import main; main()"]
@@ -280,6 +281,42 @@ def test_the_fake_provider_is_not_offered_to_users(tmp_path: Path) -> None:
                              capture_output=True, text=True, env=env, timeout=60, check=False)
     names = {(p["role"], p["name"]) for p in json.loads(listing.stdout)}
     assert ("session", "subprocess") in names and ("session", "fake") not in names
+
+
+def test_a_user_install_refuses_the_fake_provider(tmp_path: Path) -> None:
+    """Outside a test run (no GC_ALLOW_TEST_PROVIDERS) ``fake`` cannot run a city: every
+    command that would select it, gc init and gc doctor say which providers to choose."""
+    user = {k: v for k, v in os.environ.items() if k not in ("GC_SESSION", TEST_PROVIDERS_ENV)}
+
+    def as_user(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*GC, *args], capture_output=True, text=True, timeout=60,
+                              env={**user, **extra}, check=False)
+
+    city = tmp_path / "c"
+    init = as_user("init", str(city), "--session", "fake")
+    assert init.returncode == 2 and "'fake': expected an installed session provider" in (
+        init.stderr), init.stderr
+    assert "fake" not in init.stderr.partition("provider (")[2]
+    assert as_user("init", str(city), "--provider", "subprocess").returncode == 0
+    for how in ({"GC_SESSION": "fake"}, {"GC_SESSION": "fake", TEST_PROVIDERS_ENV: "0"}):
+        listing = as_user("--city", str(city), "session", "list", **how)
+        assert listing.returncode == 1, listing.stdout
+        assert listing.stderr.startswith(
+            "gc: session provider 'fake' (environment GC_SESSION) is a test double"), (
+            listing.stderr)
+        choices = listing.stderr.partition("choose one of: ")[2].partition(" (")[0]
+        assert "subprocess" in choices.split(", ") and "fake" not in choices
+        assert "Traceback" not in listing.stderr
+    (city / "city.toml").write_text(CITY + '[session]\nprovider = "fake"\n')
+    start = as_user("start", str(city), "--once")
+    assert start.returncode == 1 and "city.toml [session] provider) is a test double" in (
+        start.stderr), start.stderr
+    doctor = as_user("--city", str(city), "doctor")
+    assert doctor.returncode == 1
+    assert "session:fake gascity-core" in doctor.stdout
+    assert f"refused without {TEST_PROVIDERS_ENV}=1" in doctor.stdout
+    # The switch a test run sets lets the same city run.
+    assert as_user("start", str(city), "--once", **{TEST_PROVIDERS_ENV: "1"}).returncode == 0
 
 
 def test_a_missing_kubeconfig_is_not_a_config_error(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from gascity.plugins import (
     Selector,
     parse_selector,
 )
-from gascity.plugins.manager import context_factory
+from gascity.plugins.manager import TEST_PROVIDERS_ENV, context_factory
 from gascity.types import EventDraft, StartConfig
 
 ROLE_ENV = {"session": "GC_SESSION", "events": "GC_EVENTS", "mail": "GC_MAIL"}
@@ -671,7 +671,7 @@ def test_city_open_selects_from_city_toml_then_environment(tmp_path: Path) -> No
     (tmp_path / "city.toml").write_text(
         '[workspace]\nname = "demo"\n[session]\nprovider = "fake"\n', encoding="utf-8"
     )
-    env = {"PATH": os.environ.get("PATH", "")}
+    env = {"PATH": os.environ.get("PATH", ""), TEST_PROVIDERS_ENV: "1"}
     with City.open(tmp_path, roles=("session",), env=env, observers=False) as city:
         assert city.selected("session") == Selector("fake", None, "city.toml [session] provider")
         assert city.hooks.list_running("") == []
@@ -684,6 +684,34 @@ def test_city_open_selects_from_city_toml_then_environment(tmp_path: Path) -> No
         assert city.selected("session") == Selector("fake", None, "environment GC_SESSION")
     with pytest.raises(PluginError, match="unknown session provider 'no-such-provider'"):
         City.open(tmp_path, roles=("session",), env=env, observers=False)
+
+
+@pytest.mark.parametrize("switch", [None, "0", ""])
+def test_a_user_install_refuses_the_test_double(tmp_path: Path, switch: str | None) -> None:
+    """Without the test switch, ``fake`` is refused from city.toml and from the
+    environment alike, with the providers a user may choose instead."""
+    (tmp_path / "city.toml").write_text(
+        '[workspace]\nname = "demo"\n[session]\nprovider = "fake"\n', encoding="utf-8"
+    )
+    env = {"PATH": os.environ.get("PATH", "")}
+    if switch is not None:
+        env[TEST_PROVIDERS_ENV] = switch
+    with pytest.raises(PluginError) as from_file:
+        City.open(tmp_path, roles=("session",), env=env, observers=False)
+    message = str(from_file.value)
+    assert message.startswith("session provider 'fake' (city.toml [session] provider) is a "
+                              "test double")
+    choices = message.partition("choose one of: ")[2].partition(" (")[0].split(", ")
+    assert "subprocess" in choices and "fake" not in choices
+    assert f"{TEST_PROVIDERS_ENV}=1" in message
+    (tmp_path / "city.toml").write_text('[workspace]\nname = "demo"\n', encoding="utf-8")
+    with pytest.raises(PluginError, match=r"^session provider 'fake' \(environment GC_SESSION\)"):
+        City.open(tmp_path, roles=("session",), env={**env, "GC_SESSION": "fake"},
+                  observers=False)
+    pm = PluginManager(env=env)
+    assert "fake" not in pm.installed_names("session")
+    assert "fake" in PluginManager(env={**env, TEST_PROVIDERS_ENV: "1"}).installed_names(
+        "session")
 
 
 # ---------------------------------------------------------------- hook contract

@@ -79,9 +79,8 @@ def _check_session_provider(option: str, value: str, presets: Any) -> None:
     """``--provider`` / ``--session`` must name something that can run the city."""
     from ..plugins import PluginManager
 
-    installed = sorted({r.name for r in PluginManager().records_for("session")}
-                       - TEST_ONLY_PROVIDERS)
-    if value.partition(":")[0] in installed or value.partition(":")[0] in TEST_ONLY_PROVIDERS:
+    installed = PluginManager().installed_names("session")
+    if value.partition(":")[0] in installed:
         return
     agents = f"a built-in agent provider ({', '.join(sorted(presets))}) or " if presets else ""
     raise click.BadParameter(
@@ -673,7 +672,8 @@ def plugins(state: CliState, as_json: bool) -> None:
     for rec in records:
         item: dict[str, Any] = dict(rec.to_json())
         item["selected"] = selected.get(rec.role) == rec.name
-        if rec.role == "session" and rec.name in TEST_ONLY_PROVIDERS and not item["selected"]:
+        if (rec.role == "session" and rec.name in TEST_ONLY_PROVIDERS
+                and not (item["selected"] and pm.allows_test_providers)):
             continue  # a test double, not something to run a city on
         rows.append(item)
     if as_json:

@@ -56,7 +56,7 @@ def _config(city_dir: Path) -> tuple[list[Check], LoadedConfig | None]:
 
 def _plugins(loaded: LoadedConfig | None) -> list[Check]:
     from ..plugins import PluginManager
-    from ..plugins.manager import SELECTABLE, TEST_ONLY_PROVIDERS
+    from ..plugins.manager import SELECTABLE, TEST_ONLY_PROVIDERS, TEST_PROVIDERS_ENV
 
     config = loaded.config if loaded else None
     pm = PluginManager(disabled=config.plugins.disabled if config else ())
@@ -78,8 +78,12 @@ def _plugins(loaded: LoadedConfig | None) -> list[Check]:
             checks.append(Check(FAIL if chosen else WARN, "plugins", f"{what}: {rec.error}",
                                 f"reinstall {rec.distribution}"))
         elif chosen and rec.role == "session" and rec.name in TEST_ONLY_PROVIDERS:
-            checks.append(Check(WARN, "plugins", f"{what}: a test double, no agent really "
-                                                 "runs", "select tmux, subprocess, exec or k8s"))
+            refused = not pm.allows_test_providers
+            checks.append(Check(FAIL if refused else WARN, "plugins",
+                                f"{what}: a test double, no agent really runs"
+                                + (f" (refused without {TEST_PROVIDERS_ENV}=1)" if refused
+                                   else ""),
+                                "choose one of: " + ", ".join(pm.installed_names("session"))))
         elif chosen:
             checks.append(Check(OK, "plugins", what))
     return checks

@@ -39,6 +39,7 @@ __all__ = [
     "ENV_VARS",
     "ROLES",
     "TEST_ONLY_PROVIDERS",
+    "TEST_PROVIDERS_ENV",
     "PluginManager",
     "Selector",
     "parse_selector",
@@ -58,7 +59,11 @@ DEFAULTS = {"session": "tmux", "events": "file", "mail": "sqlite"}
 ENV_VARS = {"session": "GC_SESSION", "events": "GC_EVENTS", "mail": "GC_MAIL"}
 TEST_ONLY_PROVIDERS = frozenset({"fake"})
 """Test doubles shipped with the core for the test kits: nothing really runs on them, so
-user-facing listings leave them out unless a city selects one."""
+they are refused unless ``TEST_PROVIDERS_ENV`` is on, and listings leave them out."""
+TEST_PROVIDERS_ENV = "GC_ALLOW_TEST_PROVIDERS"
+"""Set to ``1`` by a test run (the root conftest.py does) to let a city select a test
+double. An environment variable, so the controllers and ``gc`` processes a test spawns
+inherit it."""
 _NOUN = {"session": "session provider", "events": "events backend", "mail": "mail backend"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -176,8 +181,17 @@ class PluginManager:
     def records_for(self, role: str) -> list[PluginRecord]:
         return [r for r in self.records if r.role == role]
 
+    @property
+    def allows_test_providers(self) -> bool:
+        return self.env.get(TEST_PROVIDERS_ENV, "").strip().lower() not in (
+            "", "0", "false", "no", "off")
+
     def installed_names(self, role: str) -> list[str]:
-        return sorted({r.name for r in self.records_for(role)})
+        """What a city may select for ``role`` (test doubles only in a test run)."""
+        names = {r.name for r in self.records_for(role)}
+        if not self.allows_test_providers:
+            names -= TEST_ONLY_PROVIDERS
+        return sorted(names)
 
     def resolve(self, role: str, configured: str | None = None) -> Selector:
         """Apply env > city.toml > default for ``role``; nothing is imported."""
@@ -206,6 +220,13 @@ class PluginManager:
     def _record(self, role: str, selector: Selector) -> PluginRecord:
         matches = [r for r in self.records_for(role) if r.name == selector.name]
         noun = _NOUN.get(role, f"{role} plugin")
+        if matches and selector.name in TEST_ONLY_PROVIDERS and not self.allows_test_providers:
+            raise PluginError(
+                f"{noun} '{selector.name}' ({selector.source}) is a test double of Gas City's "
+                "own tests: no agent runs on it; choose one of: "
+                f"{', '.join(self.installed_names(role)) or 'none'} "
+                f"(a test run enables it with {TEST_PROVIDERS_ENV}=1)"
+            )
         if not matches:
             installed = ", ".join(self.installed_names(role)) or "none"
             msg = f"unknown {noun} '{selector.name}' ({selector.source}); installed: {installed}"

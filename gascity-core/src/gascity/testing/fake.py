@@ -1,6 +1,7 @@
 """An in-memory session provider that records every call.
 
-Select it with ``GC_SESSION=fake`` (or ``[session] provider = "fake"``). Built by its
+Select it with ``GC_SESSION=fake`` (or ``[session] provider = "fake"``) in a test run,
+which turns on ``GC_ALLOW_TEST_PROVIDERS=1`` (a user install refuses it). Built by its
 entry point it keeps its sessions in ``.gc/fake-sessions.json`` so that separate
 ``gc`` invocations see the same fleet; built directly (``FakeProvider()``) it lives in
 memory only. Tests steer it: ``fail_start``, ``kill`` (the agent dies and the session
