@@ -4,12 +4,16 @@ and reconciled by real one-pass controllers (`gc start --once`)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from gascity.cli.app import cli
+from gascity.testing import wait_for
 
 CITY = """
 [workspace]
@@ -136,3 +140,88 @@ def test_mail_notify_nudges_the_recipient_and_nudge_status(city: Path) -> None:
     assert "You have mail from human" in gc(city, "session", "peek", "mayor").output
     status = gc(city, "nudge", "status", "mayor", "--json")
     assert json.loads(status.output) == {"session": "mayor", "queued": [], "dead_letter": []}
+
+
+def _entry(uuid: str, parent: str | None, kind: str, text: str = "", **extra: object) -> str:
+    body: dict[str, object] = {"uuid": uuid, "parentUuid": parent, "type": kind,
+                               "timestamp": "2026-01-02T03:04:05Z", **extra}
+    if text:
+        body["message"] = {"role": kind, "content": text}
+    return json.dumps(body)
+
+
+TRANSCRIPT = [
+    _entry("u1", None, "user", "first question"),
+    _entry("a1", "u1", "assistant", "first answer"),
+    _entry("c1", None, "system", subtype="compact_boundary", logicalParentUuid="a1"),
+    _entry("u2", "c1", "user", "second question"),
+    _entry("x2", "u2", "assistant", "an abandoned reply"),  # a fork: retried below
+    _entry("a2", "u2", "assistant", "",
+           message={"role": "assistant", "content": [
+               {"type": "text", "text": "second answer"},
+               {"type": "tool_use", "name": "Bash", "input": {}}]}),
+    "{not json: a line being written",
+    _entry("c2", None, "system", subtype="compact_boundary", logicalParentUuid="a2"),
+    _entry("u3", "c2", "user", "third question"),
+]
+
+
+def test_logs_show_the_agent_transcript_by_compaction_segment(
+        city: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """As the reference: the Claude JSONL of the session's working directory, its active
+    branch, --tail N compaction segments (default 1, 0 = all); [daemon] observe_paths
+    is searched too. A session without one shows its provider's output (above)."""
+    home = tmp_path_factory.mktemp("home")
+    slug = str(city.resolve()).replace("/", "-").replace(".", "-")
+    project = home / ".claude" / "projects" / slug
+    project.mkdir(parents=True)
+    (project / "s1.jsonl").write_text("\n".join(TRANSCRIPT) + "\n")
+    env = {"HOME": str(home)}
+    last = gc(city, "session", "logs", "mayor", env=env)
+    assert last.exit_code == 0, last.output
+    assert last.output.splitlines() == ["── context compacted ──",
+                                        "03:04:05 [USER] third question"]
+    every = gc(city, "session", "logs", "mayor", "--tail", "0", env=env).output.splitlines()
+    assert every == ["03:04:05 [USER] first question", "03:04:05 [ASSISTANT] first answer",
+                     "── context compacted ──", "03:04:05 [USER] second question",
+                     "03:04:05 [ASSISTANT] second answer",
+                     "03:04:05 [ASSISTANT] tool_use: Bash",
+                     "── context compacted ──", "03:04:05 [USER] third question"]
+    # As many boundaries as asked for (or fewer): everything, as in the reference.
+    assert gc(city, "session", "logs", "mayor", "--tail", "2", env=env).output.splitlines() == (
+        every)
+    assert gc(city, "session", "logs", "mayor", "--tail", "-1", env=env).exit_code == 2
+    # Elsewhere, through [daemon] observe_paths.
+    other = tmp_path_factory.mktemp("observed")
+    (project / "s1.jsonl").rename(other / "s1.jsonl")
+    (other / slug).mkdir()
+    (other / "s1.jsonl").rename(other / slug / "s1.jsonl")
+    assert "third question" not in gc(city, "session", "logs", "mayor", env=env).output
+    (city / "city.toml").write_text(CITY.replace(
+        '[daemon]\n', f'[daemon]\nobserve_paths = ["{other}"]\n'))
+    assert "third question" in gc(city, "session", "logs", "mayor", env=env).output
+
+
+def test_logs_follow_prints_new_messages(city: Path, tmp_path_factory: pytest.TempPathFactory
+                                         ) -> None:
+    home = tmp_path_factory.mktemp("home")
+    project = home / ".claude" / "projects" / str(city.resolve()).replace("/", "-").replace(
+        ".", "-")
+    project.mkdir(parents=True)
+    log = project / "s1.jsonl"
+    log.write_text("\n".join(TRANSCRIPT) + "\n")
+    out = tmp_path_factory.mktemp("out") / "stdout"
+    env = {**os.environ, "HOME": str(home), "GC_SESSION": "fake"}
+    with out.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "gascity.cli", "--city", str(city),
+                                 "session", "logs", "mayor", "-f"], stdout=sink, env=env)
+    try:
+        wait_for(lambda: "third question" in out.read_text(), 30, what="the first read")
+        with log.open("a") as fh:
+            fh.write(_entry("a3", "u3", "assistant", "a late answer") + "\n")
+        wait_for(lambda: "[ASSISTANT] a late answer" in out.read_text(), 30,
+                 what="the followed message")
+        assert out.read_text().count("third question") == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -429,18 +429,86 @@ def session_new(state: CliState, template: str, alias: str | None, title: str | 
 
 @session.command("logs")
 @click.argument("name")
-@click.option("--tail", default=200, show_default=True,
-              help="Lines of output to show (0 = all the provider keeps).")
+@click.option("--tail", default=1, show_default=True, type=click.IntRange(min=0),
+              help="Compaction segments of the transcript to show (0 = all).")
 @click.option("-f", "--follow", "follow_", is_flag=True,
-              help="Keep printing new output as it appears (Ctrl-C ends).")
+              help="Keep printing new messages (or output) as they arrive (Ctrl-C ends).")
 @pass_state
 @guard
 def session_logs(state: CliState, name: str, tail: int, follow_: bool) -> None:
-    """NAME's output as the provider keeps it (its terminal scrollback)."""
+    """NAME's conversation: the agent's JSONL transcript (Claude Code's, in
+    ~/.claude/projects and [daemon] observe_paths), found by the session's working
+    directory. A session that keeps none (a plain command) shows the output its
+    provider keeps instead: the subprocess provider's output log, tmux's scrollback."""
+    from .. import transcript
+
+    path = _transcript_path(state, name)
+    if path is None:
+        _provider_logs(state, name, follow_)
+        return
+    try:
+        shown = transcript.read_messages(path, tail)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+    for entry in shown:
+        for line in transcript.format_entry(entry):
+            click.echo(line)
+    if not follow_:
+        return
+    import time
+
+    # Everything already in the file counts as seen, not only the segments shown.
+    seen = {id_ for e in transcript.read_messages(path) if (id_ := e.get("uuid"))}
+    try:
+        while True:
+            time.sleep(1.0)
+            try:
+                current = transcript.read_messages(path)
+            except OSError:
+                continue  # rotated or being rewritten: read it again next time
+            for entry in current:
+                id_ = entry.get("uuid")
+                if id_ in seen:
+                    continue
+                if id_:
+                    seen.add(id_)
+                for line in transcript.format_entry(entry):
+                    click.echo(line)
+    except KeyboardInterrupt:
+        return
+
+
+def _transcript_path(state: CliState, name: str) -> Path | None:
+    """The newest transcript written in session NAME's working directory, if any."""
+    from .. import transcript
+    from ..config import load_city
+    from ..errors import ConfigError
+    from ..prompt.render import PromptError
+    from ..reconcile.desired import agent_work_dir
+
+    try:
+        loaded = load_city(state.city_dir())
+    except ConfigError:
+        return None  # the provider's output can still be shown
+    config = loaded.config
+    owner = _owner(name.replace("/", "--"), None, {a.name for a in config.agent})
+    agent = config.agent_named(owner) if owner else None
+    if agent is None:
+        return None
+    try:
+        work_dir = agent_work_dir(agent, loaded.city_dir, loaded.city_name,
+                                  loaded.composition.rig_agents.get(agent.name))
+    except PromptError:
+        return None
+    return transcript.find_transcript(transcript.search_paths(config.daemon.observe_paths),
+                                      work_dir)
+
+
+def _provider_logs(state: CliState, name: str, follow_: bool) -> None:
     import time
 
     with state.open_light("session") as city:
-        text = city.hooks.peek(name, tail or 100_000)
+        text = city.hooks.peek(name, 100_000)
         click.echo(text)
         if not follow_:
             return

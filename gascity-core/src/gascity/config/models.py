@@ -462,8 +462,10 @@ class DaemonSection(_Strict):
     wisp_gc_interval: str = recognised("", "how often closed molecules are purged")
     wisp_ttl: str = recognised("", "how long closed molecules survive")
     drift_drain_timeout: str = recognised("", "drain acknowledgement wait on drift restarts")
-    observe_paths: list[str] = recognised(
-        what="extra directories of Claude session logs", default_factory=list
+    observe_paths: list[str] = Field(
+        default_factory=list,
+        description="Directories searched for agents' JSONL transcripts (gc session logs) "
+                    "after ~/.claude/projects.",
     )
     max_wakes_per_tick: int = recognised(0, "cap on session starts per tick")
 
