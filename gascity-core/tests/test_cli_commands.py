@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -170,6 +172,54 @@ def test_doctor_finds_loose_permissions_and_a_broken_config(city: Path) -> None:
     assert broken.exit_code == 1
     assert "fail  config" in broken.output
     assert "permissions" in broken.output  # the other checks still ran
+
+
+def test_doctor_fix_repairs_what_is_safe_and_says_what_it_changed(city: Path) -> None:
+    gc(city, "start", "--once")
+    state = city / ".gc"
+    state.chmod(0o755)
+    loose = state / "notes.json"
+    loose.write_text("{}")
+    loose.chmod(0o644)
+    gone = state / "sessions" / ".gone-api-1234abcd"
+    (gone / "deep").mkdir(parents=True)
+    (gone / "deep" / "output.log").write_text("old")
+    sock_path = CityPaths(city).socket
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(sock_path))
+    stale.close()  # the file stays, nobody listens: what a killed controller leaves
+    lock = CityPaths(city).lock
+    assert lock.exists()
+    before = gc(None, "doctor", str(city)).output
+    assert "session dir(s) left by interrupted stops: .gone-api-1234abcd" in before
+    assert "gc doctor --fix" in before
+
+    result = gc(None, "doctor", str(city), "--fix")
+    fixed = [ln for ln in result.output.splitlines() if ln.startswith("fixed")]
+    assert any(f"{state}: mode 0755 -> 0700" in ln for ln in fixed), result.output
+    assert any(f"{loose}: mode 0644 -> 0600" in ln for ln in fixed)
+    assert any(f"{sock_path}: removed" in ln for ln in fixed)
+    assert any(f"{gone}: removed" in ln for ln in fixed)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+    assert not sock_path.exists() and not gone.exists()
+    assert lock.exists()  # an flock file is never stale
+    assert "fail  permissions" not in result.output and ".gone-" not in result.output.split(
+        "removed (left by an interrupted stop)")[-1]
+    again = gc(None, "doctor", str(city), "--fix", "--json")
+    assert json.loads(again.output)["fixed"] == []
+    assert "nothing to fix" in gc(None, "doctor", str(city), "--fix").output
+
+    # A socket something still answers on is not stale, lock or no lock.
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        live.bind(str(sock_path))
+        live.listen(1)
+        assert "nothing to fix" in gc(None, "doctor", str(city), "--fix").output
+        assert sock_path.exists()
+    finally:
+        live.close()
+        sock_path.unlink()
 
 
 def test_doctor_never_prints_a_database_password(city: Path) -> None:

@@ -151,7 +151,8 @@ def _controller(city_dir: Path) -> list[Check]:
     if paths.socket.exists() and pid is None:
         checks.append(Check(WARN, "controller", f"{paths.socket}: left by a controller that "
                                                 "exited", "harmless; the next start "
-                                                          "replaces it"))
+                                                          "replaces it (gc doctor --fix "
+                                                          "removes it)"))
     return checks
 
 
@@ -185,13 +186,103 @@ def _permissions(city_dir: Path) -> list[Check]:
     if loose:
         checks.append(Check(FAIL, "permissions", f"readable by others: {', '.join(loose[:5])}"
                                                  + (" ..." if len(loose) > 5 else ""),
-                            f"chmod -R go= {state}"))
+                            f"gc doctor --fix (or chmod -R go= {state})"))
     if others:
         checks.append(Check(WARN, "permissions", f"not owned by you: {', '.join(others[:5])}",
                             "run gc as the city's owner"))
     if not checks:
         checks.append(Check(OK, "permissions", f"{state}: yours alone"))
     return checks
+
+
+def _leftovers(city_dir: Path) -> list[Path]:
+    """Session directories a stop renamed and was killed before removing."""
+    try:
+        return sorted(p for p in (city_dir / ".gc" / "sessions").iterdir()
+                      if p.name.startswith(".gone-"))
+    except OSError:
+        return []
+
+
+def _files(city_dir: Path) -> list[Check]:
+    left = _leftovers(city_dir)
+    if not left:
+        return []
+    return [Check(WARN, "files", f"{len(left)} session dir(s) left by interrupted stops: "
+                                 + ", ".join(p.name for p in left[:5])
+                                 + (" ..." if len(left) > 5 else ""),
+                  "gc doctor --fix removes them (so does the next listing)")]
+
+
+def _stale_socket(city_dir: Path) -> Path | None:
+    """The controller socket, when it is ours and nothing listens on it any more."""
+    import errno
+    import socket
+
+    from ..controller import CityPaths
+    from ..controller.lock import holder_pid
+
+    paths = CityPaths(city_dir)
+    try:
+        st = paths.socket.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
+        return None
+    if holder_pid(paths.lock) is not None:
+        return None
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(paths.socket))
+    except OSError as exc:
+        return paths.socket if exc.errno in (errno.ECONNREFUSED, errno.ENOENT) else None
+    finally:
+        probe.close()
+    return None  # something answers: not ours to remove
+
+
+def fix(city_dir: Path) -> list[str]:
+    """Repair what is safe to repair; one line per change.
+
+    Safe means nothing that runs can lose by it: group/other bits come off what you
+    own under ``.gc/``, a socket nobody listens on and no controller holds the lock
+    for is removed, and so are session dirs an interrupted stop left. The controller
+    lock file stays: it is an ``flock``, never stale, and removing it could let a
+    second controller start beside the one holding it.
+    """
+    import shutil
+
+    changed: list[str] = []
+    state = city_dir / ".gc"
+    uid = os.getuid()
+    for path in _walk(state) if state.exists() else ():
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or stat.S_ISSOCK(st.st_mode) or st.st_uid != uid:
+            continue
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            try:
+                os.chmod(path, mode & ~0o077)
+            except OSError as exc:
+                changed.append(f"{path}: cannot chmod: {exc.strerror or exc}")
+                continue
+            changed.append(f"{path}: mode {mode:04o} -> {mode & ~0o077:04o}")
+    sock = _stale_socket(city_dir)
+    if sock is not None:
+        try:
+            sock.unlink()
+            changed.append(f"{sock}: removed (left by a controller that exited)")
+        except OSError as exc:
+            changed.append(f"{sock}: cannot remove: {exc.strerror or exc}")
+    for left in _leftovers(city_dir):
+        shutil.rmtree(left, ignore_errors=True)
+        changed.append(f"{left}: removed (left by an interrupted stop)"
+                       if not left.exists() else f"{left}: cannot remove")
+    return changed
 
 
 def _stores(city_dir: Path, loaded: LoadedConfig | None) -> list[Check]:
@@ -245,6 +336,7 @@ def run_checks(city_dir: Path) -> list[Check]:
     steps: list[Callable[[], list[Check]]] = [
         lambda: _plugins(loaded), lambda: _binaries(loaded), lambda: _controller(city_dir),
         lambda: _stores(city_dir, loaded), lambda: _permissions(city_dir),
+        lambda: _files(city_dir),
     ]
     for step in steps:
         try:
@@ -256,19 +348,30 @@ def run_checks(city_dir: Path) -> list[Check]:
 
 @click.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="The checks as a JSON list.")
+@click.option("--json", "as_json", is_flag=True,
+              help="The checks as a JSON list (with --fix: an object of fixed and checks).")
+@click.option("--fix", "fix_", is_flag=True,
+              help="First repair what is safe: modes under .gc/, a socket left by an exited "
+                   "controller, session dirs left by interrupted stops; one line per change.")
 @pass_state
-def doctor(state: CliState, path: Path | None, as_json: bool) -> None:
+def doctor(state: CliState, path: Path | None, as_json: bool, fix_: bool) -> None:
     """Check the city's health: config, plugins, binaries, controller, files, stores.
 
     One line per check: ok, warn or fail, with a hint for what is not ok. Exits 1 when
-    a check failed, 0 otherwise (warnings included).
+    a check failed, 0 otherwise (warnings included). With --fix the checks run after the
+    repairs, so they show what is left.
     """
     city_dir = state.city_dir(path)
+    fixed = fix(city_dir) if fix_ else []
     checks = run_checks(city_dir)
     if as_json:
-        echo_json([asdict(c) for c in checks])
+        rows = [asdict(c) for c in checks]
+        echo_json({"fixed": fixed, "checks": rows} if fix_ else rows)
     else:
+        for line in fixed:
+            click.echo(f"{'fixed':<4}  {'':<11}  {line}")
+        if fix_ and not fixed:
+            click.echo("nothing to fix")
         for c in checks:
             hint = f"  -> {c.hint}" if c.hint and c.level != OK else ""
             click.echo(f"{c.level:<4}  {c.area:<11}  {c.text}{hint}")
