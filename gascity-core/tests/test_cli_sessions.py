@@ -92,7 +92,61 @@ def test_new_adds_a_pool_instance_and_close_removes_it(city: Path) -> None:
     assert names(city) == ["mayor", "polecat-1"]
     single = gc(city, "session", "new", "mayor")
     assert single.exit_code == 1 and "runs one session" in single.output
-    assert gc(city, "session", "new", "polecat", "--alias", "sky").exit_code == 2
+
+
+def test_new_with_an_alias_runs_a_session_of_that_name(city: Path) -> None:
+    """As the reference: gc session new TEMPLATE --alias NAME makes a session that
+    commands and mail address as NAME, with GC_ALIAS=NAME; gc session close NAME ends it."""
+    made = gc(city, "session", "new", "polecat", "--alias", "sky")
+    assert made.exit_code == 0, made.output
+    assert "session sky of polecat asked for" in made.output
+    tick(city)
+    assert names(city) == ["mayor", "polecat-1", "sky"]
+    stored = json.loads((city / ".gc" / "fake-sessions.json").read_text())["sky"]
+    assert stored["env"]["GC_ALIAS"] == "sky" and stored["env"]["GC_SESSION_NAME"] == "sky"
+    assert stored["env"]["GC_TEMPLATE"] == "polecat" and stored["agent"] == "polecat"
+    listed = {s["name"]: s["agent"] for s in
+              json.loads(gc(city, "session", "list", "--json").output)}
+    assert listed["sky"] == "polecat"
+    status = json.loads(gc(city, "status", "--json").output)
+    assert "sky" not in json.dumps(status.get("orphans", []))
+    assert gc(city, "session", "nudge", "sky", "hello sky").exit_code == 0
+    assert "hello sky" in gc(city, "session", "peek", "sky").output
+    tick(city)
+    assert names(city) == ["mayor", "polecat-1", "sky"], "a steady tick keeps it"
+    # Suspended and woken by its name, like any session.
+    assert gc(city, "session", "suspend", "sky").exit_code == 0
+    tick(city)
+    assert names(city) == ["mayor", "polecat-1"]
+    assert gc(city, "session", "wake", "sky").exit_code == 0
+    tick(city)
+    assert names(city) == ["mayor", "polecat-1", "sky"]
+    for bad, why in (("mayor", "already a session name of agent 'mayor'"),
+                     ("polecat-2", "already a session name of agent 'polecat'"),
+                     ("human", "operator's mailbox"), ("sky", "names a session of 'polecat'"),
+                     ("no/slash", "expected letters, digits"), ("", "expected letters")):
+        refused = gc(city, "session", "new", "polecat", "--alias", bad)
+        assert refused.exit_code == 2 and why in refused.output, (bad, refused.output)
+    assert gc(city, "session", "close", "sky").exit_code == 0
+    tick(city)
+    assert names(city) == ["mayor", "polecat-1"]
+    assert "sky" not in (city / ".gc" / "overrides.json").read_text()
+
+
+def test_aliased_sessions_share_the_pool_cap(city: Path) -> None:
+    for alias in ("a", "b"):
+        assert gc(city, "session", "new", "polecat", "--alias", alias).exit_code == 0
+    tick(city)
+    assert names(city) == ["a", "b", "mayor", "polecat-1"]
+    assert gc(city, "session", "new", "polecat", "--alias", "c").exit_code == 0
+    tick(city)
+    # max_active_sessions = 3: the named sessions are kept, the numbered one yields
+    # (drained, as a pool shrinks).
+    listed = {s["name"]: s for s in json.loads(gc(city, "session", "list", "--json").output)}
+    assert sorted(listed) == ["a", "b", "c", "mayor", "polecat-1"]
+    assert listed["polecat-1"]["draining"] and not listed["c"]["draining"]
+    full = gc(city, "session", "new", "polecat", "--alias", "d")
+    assert full.exit_code == 1 and "max_active_sessions = 3, all named already" in full.output
 
 
 def test_reset_restarts_fresh(city: Path) -> None:

@@ -285,6 +285,10 @@ def test_gc_prime_prints_the_rendered_prompt(tmp_path: Path) -> None:
     # Without a name: $GC_ALIAS, as inside a session.
     env_out = runner.invoke(cli, ["--city", str(tmp_path), "prime"], env={"GC_ALIAS": "scout"})
     assert "team red" in env_out.output
+    # A session gc session new --alias named: its alias is no agent, its template is.
+    aliased = runner.invoke(cli, ["--city", str(tmp_path), "prime"],
+                            env={"GC_ALIAS": "sky", "GC_AGENT": "sky", "GC_TEMPLATE": "scout"})
+    assert "team red" in aliased.output
     # No such agent (or no template): the default worker prompt.
     default = runner.invoke(cli, ["--city", str(tmp_path), "prime", "nobody"])
     assert default.exit_code == 0 and "gc mail inbox" in default.output

@@ -319,7 +319,7 @@ def _status(city: City) -> dict[str, Any]:
     per_agent: dict[str, list[dict[str, Any]]] = {a.name: [] for a in config.agent}
     orphans = []
     for record in running:
-        owner = session_owner(record.name, agents, names)
+        owner = session_owner(record.name, agents, names, aliases=overrides.aliases)
         entry = {
             "name": record.name,
             "liveness": record.liveness.value,
@@ -336,7 +336,7 @@ def _status(city: City) -> dict[str, Any]:
     city_suspended = overrides.city_suspended or config.workspace.suspended
 
     def agent_of(session: str) -> str | None:
-        owner = session_owner(session, agents, names)
+        owner = session_owner(session, agents, names, aliases=overrides.aliases)
         return owner[0] if owner else None
 
     agent_rows = []
@@ -352,7 +352,8 @@ def _status(city: City) -> dict[str, Any]:
             low, high = agent.min_active_sessions or 0, agent.max_active_sessions
             desired = max(low, ctl_state.pool_desired.get(agent.name, low))
             desired += overrides.extra_sessions.get(agent.name, 0)
-            desired = desired if high is None else min(high, desired)
+            named = sum(1 for owner in overrides.aliases.values() if owner == agent.name)
+            desired = (desired if high is None else min(max(0, high - named), desired)) + named
         else:
             desired = 1
         mine_held = sorted(n for n in held if agent_of(n) == agent.name)

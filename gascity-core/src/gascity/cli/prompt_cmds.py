@@ -30,9 +30,9 @@ def prime(state: CliState, agent_name: str | None, hook: bool) -> None:
     """Output the behavioral prompt for an agent.
 
     Prime any CLI coding agent with it, e.g. claude "$(gc prime mayor)". Without
-    AGENT_NAME, $GC_ALIAS is used (then $GC_AGENT). An agent with a prompt_template
-    gets it rendered; anything else gets a default worker prompt. A template that
-    cannot be rendered is an error naming its file and line.
+    AGENT_NAME, $GC_ALIAS is used (then $GC_AGENT, then $GC_TEMPLATE). An agent with a
+    prompt_template gets it rendered; anything else gets a default worker prompt. A
+    template that cannot be rendered is an error naming its file and line.
     """
     from ..config import load_city
     from ..prompt.agent import agent_fragments, agent_prompt
@@ -44,6 +44,9 @@ def prime(state: CliState, agent_name: str | None, hook: bool) -> None:
     config = loaded.config
     # A rig agent's identity frontend/polecat is the composed agent frontend--polecat.
     agent = config.agent_named(name.replace("/", "--")) if name else None
+    if agent is None and not agent_name and os.environ.get("GC_TEMPLATE"):
+        # A session gc session new --alias named: its alias is no agent, its template is.
+        agent = config.agent_named(os.environ["GC_TEMPLATE"].replace("/", "--"))
     if agent is None or not agent.prompt_template:
         click.echo(DEFAULT_PROMPT, nl=False)
         return

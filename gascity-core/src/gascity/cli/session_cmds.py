@@ -296,12 +296,19 @@ def _city_session(state: CliState, name: str) -> tuple[Any, str]:
 
     config = load_city(state.city_dir()).config
     agents = {a.name for a in config.agent}
-    owner = _owner(name, None, agents)
+    owner = _owner(name, None, agents) or _aliases(state).get(name)
     if owner is None:
         raise click.ClickException(
             f"'{name}' is no session of this city; sessions are named after their agent "
             f"(pool instances AGENT-N); agents: {', '.join(sorted(agents)) or 'none'}")
     return config, owner
+
+
+def _aliases(state: CliState) -> dict[str, str]:
+    """alias -> pool agent, for the sessions gc session new --alias asked for."""
+    from ..reconcile.state import Overrides
+
+    return Overrides.load(CityPaths(state.city_dir()).overrides).aliases
 
 
 def _hold(state: CliState, name: str, held: bool) -> None:
@@ -353,7 +360,11 @@ def session_close(state: CliState, name: str) -> None:
     _config, owner = _city_session(state, name)
     paths = CityPaths(state.city_dir())
     overrides = Overrides.load(paths.overrides)
-    if overrides.extra_sessions.get(owner):
+    if name in overrides.aliases:
+        del overrides.aliases[name]
+        overrides.held_sessions = [n for n in overrides.held_sessions if n != name]
+        overrides.save(paths.overrides)
+    elif overrides.extra_sessions.get(owner):
         overrides.extra_sessions[owner] -= 1
         if not overrides.extra_sessions[owner]:
             del overrides.extra_sessions[owner]
@@ -395,36 +406,73 @@ def session_reset(state: CliState, name: str) -> None:
 
 @session.command("new")
 @click.argument("template")
-@click.option("--alias", help="Not supported: sessions are named after their agent.")
+@click.option("--alias", help="Name the new session NAME (its GC_ALIAS): commands and mail "
+                               "address it so; gc session close NAME ends it.")
 @click.option("--title", help="Accepted and ignored (sessions carry no title here).")
 @click.option("--no-attach", is_flag=True, help="Do not attach (the default here).")
 @pass_state
 @guard
 def session_new(state: CliState, template: str, alias: str | None, title: str | None,
                 no_attach: bool) -> None:
-    """Ask for one more session of pool TEMPLATE (up to its max_active_sessions)."""
+    """Ask for one more session of pool TEMPLATE (up to its max_active_sessions): the
+    next numbered instance, or one named --alias."""
     from ..config import load_city
     from ..reconcile.state import Overrides
 
-    if alias:
-        raise click.UsageError("--alias is not supported: a session is named after its "
-                               "agent (pool instances TEMPLATE-N)")
-    config = load_city(state.city_dir()).config
-    agent = config.agent_named(template)
+    loaded = load_city(state.city_dir())
+    config = loaded.config
+    agent = config.agent_named(template.replace("/", "--"))
     if agent is None:
         known = ", ".join(a.name for a in config.agent) or "none"
         raise click.ClickException(f"unknown agent '{template}'; agents: {known}")
     if not agent.is_pool:
         raise click.ClickException(
-            f"agent '{template}' runs one session, '{template}'; bring it back with "
+            f"agent '{template}' runs one session, '{agent.name}'; bring it back with "
             f"gc session wake {template}")
     paths = CityPaths(state.city_dir())
     overrides = Overrides.load(paths.overrides)
-    overrides.extra_sessions[template] = overrides.extra_sessions.get(template, 0) + 1
+    if alias is not None:
+        alias = _check_alias(alias.strip(), loaded, overrides)
+        named = sum(1 for owner in overrides.aliases.values() if owner == agent.name)
+        cap = agent.max_active_sessions
+        if cap is not None and named >= cap:
+            raise click.ClickException(
+                f"pool '{agent.name}' has max_active_sessions = {cap}, all named already "
+                f"({', '.join(sorted(n for n, o in overrides.aliases.items() if o == agent.name))}"
+                "); close one first")
+        overrides.aliases[alias] = agent.name
+    else:
+        overrides.extra_sessions[agent.name] = overrides.extra_sessions.get(agent.name, 0) + 1
     overrides.save(paths.overrides)
     reply = notify_controller(state.city_dir())
-    click.echo(f"{template}: one more session asked for"
-               + ("" if reply else "; it starts at the next gc start"))
+    what = f"session {alias} of {agent.name}" if alias else f"{agent.name}: one more session"
+    click.echo(f"{what} asked for" + ("" if reply else "; it starts at the next gc start"))
+
+
+def _check_alias(alias: str, loaded: Any, overrides: Any) -> str:
+    """An alias names a session: a new name, unlike any agent's or pool instance's."""
+    import re
+
+    from ..config.models import MAX_AGENT_NAME, NAME_PATTERN
+    from ..reconcile.desired import session_owner
+    from ..reconcile.naming import session_names
+
+    config = loaded.config
+    agents = {a.name: a for a in config.agent}
+    names = session_names(config, loaded.city_name, loaded.composition.namepools)
+    owner = session_owner(alias, agents, names)
+    if not re.match(NAME_PATTERN, alias) or len(alias) > MAX_AGENT_NAME:
+        why = (f"expected letters, digits, '_' or '-' (not first), at most {MAX_AGENT_NAME} "
+               "characters")
+    elif alias == "human":
+        why = "'human' is the operator's mailbox"
+    elif owner is not None:
+        why = f"it is already a session name of agent '{owner[0]}'"
+    elif alias in overrides.aliases:
+        why = f"it names a session of '{overrides.aliases[alias]}' already"
+    else:
+        return alias
+    raise click.BadParameter(f"{alias!r}: {why}", param_hint="--alias")
 
 
 @session.command("logs")

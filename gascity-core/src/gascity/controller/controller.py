@@ -345,13 +345,19 @@ class Controller:
         if derived is None or derived.config is not config:
             derived = self._derived = _Derived(config, levels=waves(config))
         counts = {name: res.count for name, res in scale.items()}
+        aliased = {a.name: sum(1 for owner in overrides.aliases.values() if owner == a.name)
+                   for a in pools} if overrides.aliases else {}
         for a in pools:
-            if overrides.extra_sessions.get(a.name):
-                # `gc session new`: instances above the scale check, within the pool's cap.
+            if overrides.extra_sessions.get(a.name) or aliased.get(a.name):
+                # `gc session new`: instances above the scale check, within the pool's cap,
+                # which the sessions named by an alias share.
                 cap = a.max_active_sessions
-                wanted = counts.get(a.name, 0) + overrides.extra_sessions[a.name]
-                counts[a.name] = wanted if cap is None else min(cap, wanted)
-        key = (tuple(sorted(counts.items())), suspended, city_suspended)
+                wanted = counts.get(a.name, 0) + overrides.extra_sessions.get(a.name, 0)
+                room = None if cap is None else max(0, cap - aliased.get(a.name, 0))
+                counts[a.name] = wanted if room is None else min(room, wanted)
+        aliases = dict(overrides.aliases)
+        key = (tuple(sorted(counts.items())), suspended, city_suspended,
+               tuple(sorted(aliases.items())))
         if derived.desired is None or derived.desired_key != key:
             derived.desired_key = key
             derived.unresolved = {}
@@ -367,6 +373,7 @@ class Controller:
                 pack_dirs=self.loaded.composition.packs,
                 rig_agents=self.loaded.composition.rig_agents,
                 namepools=self.loaded.composition.namepools,
+                aliases=aliases,
             )
         desired = derived.desired
         if overrides.held_sessions:
@@ -514,8 +521,10 @@ class Controller:
         now = self.clock()
         seen: set[str] = set()
         naming = session_names(config, self.city.name)
+        wanted = (self._derived.desired if self._derived else None) or {}
+        aliases = {d.name: d.agent for d in wanted.values() if d.alias}
         for record in running:
-            owner = session_owner(record.name, watched, naming)
+            owner = session_owner(record.name, watched, naming, aliases=aliases)
             if owner is None or record.liveness is not Liveness.ALIVE:
                 continue
             timeout = float(watched[owner[0]].idle_timeout)

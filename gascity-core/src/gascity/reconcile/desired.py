@@ -51,6 +51,8 @@ class DesiredSession:
     instance: int | None
     fingerprint: str
     inputs: _StartInputs
+    alias: str | None = None
+    """Set for a session ``gc session new --alias`` asked for: it is named so."""
 
     @property
     def config(self) -> StartConfig:
@@ -68,6 +70,7 @@ class DesiredSession:
             fragments=self.inputs.fragments,
             fragment_dirs=self.inputs.fragment_dirs,
             rig=self.inputs.rig,
+            alias=self.alias,
         )
 
 
@@ -79,10 +82,14 @@ def instance_names(agent: AgentConfig, count: int,
 
 
 def session_owner(name: str, agents: Mapping[str, AgentConfig],
-                  names: SessionNames | None = None) -> tuple[str, int | None] | None:
+                  names: SessionNames | None = None, *,
+                  aliases: Mapping[str, str] | None = None) -> tuple[str, int | None] | None:
     """Which agent (and pool instance number) a running session name belongs to.
     Pass the config's :func:`~gascity.reconcile.naming.session_names` when it may
-    have a ``session_template``."""
+    have a ``session_template``, and ``aliases`` (name -> agent) for the sessions
+    ``gc session new --alias`` named."""
+    if aliases and aliases.get(name) in agents:
+        return aliases[name], None
     return (names or _DEFAULT_NAMES).owner(name, agents)
 
 
@@ -96,6 +103,7 @@ def agent_env(
     launch: Launch,
     instance: int | None,
     rig: RigAgent | None = None,
+    alias: str | None = None,
 ) -> dict[str, str]:
     """The session's environment as Gas City sets it: the provider's env, then the
     agent's, then the identity variables (which the city cannot override)."""
@@ -111,6 +119,8 @@ def agent_env(
     )
     if instance is not None:
         env["GC_INSTANCE"] = str(instance)
+    if alias:
+        env["GC_ALIAS"] = alias
     return env
 
 
@@ -197,6 +207,7 @@ def start_config(
     fragments: tuple[str, ...] = (),
     fragment_dirs: tuple[Path, ...] = (),
     rig: RigAgent | None = None,
+    alias: str | None = None,
 ) -> StartConfig:
     """Raises ``PromptError`` when the agent's prompt template cannot be rendered."""
     launch = launch or Launch(
@@ -234,6 +245,7 @@ def start_config(
             launch=launch,
             instance=instance,
             rig=rig,
+            alias=alias,
         ),
         process_names=launch.process_names,
         nudge=agent.nudge,
@@ -261,6 +273,7 @@ def build_desired(
     pack_dirs: Sequence[str] = (),
     rig_agents: Mapping[str, RigAgent] | None = None,
     namepools: Mapping[str, Sequence[str]] | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> dict[str, DesiredSession]:
     """Every session that should run now. Suspended city or agents want none.
 
@@ -273,6 +286,10 @@ def build_desired(
 
     ``[workspace]`` and ``[[rigs]]`` ``max_active_sessions`` clamp the totals, as in Gas
     City: agents take their sessions in config order until a cap is spent.
+
+    ``aliases`` (alias -> pool agent, from ``gc session new --alias``) adds a session
+    named by each alias to its agent's; the caller leaves room for them in
+    ``pool_counts``.
     """
     if config.workspace.suspended or city_suspended:
         return {}
@@ -311,4 +328,7 @@ def build_desired(
                               launch, agent_fragments(config, agent), fragment_dirs, rig)
         for name, instance in names.instances(agent, count):
             out[name] = DesiredSession(name, agent.name, instance, fp, inputs)
+        for alias, owner in sorted((aliases or {}).items()):
+            if owner == agent.name and agent.is_pool and alias not in out:
+                out[alias] = DesiredSession(alias, agent.name, None, fp, inputs, alias)
     return out

@@ -132,6 +132,9 @@ class Overrides:
     """Sessions ``gc session suspend`` / ``close`` took down: not started until woken."""
     extra_sessions: dict[str, int] = field(default_factory=dict)
     """Pool instances ``gc session new`` asked for, above what the scale check says."""
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Sessions ``gc session new POOL --alias NAME`` asked for: NAME -> POOL. Each runs
+    as a session named NAME (``GC_ALIAS=NAME``) until ``gc session close NAME``."""
 
     @classmethod
     def load(cls, path: Path) -> Overrides:
@@ -142,6 +145,7 @@ class Overrides:
         if not isinstance(raw, dict):
             return cls()
         extra = raw.get("extra_sessions", {})
+        aliases = raw.get("aliases", {})
         return cls(
             city_suspended=bool(raw.get("city_suspended", False)),
             suspended_agents=sorted(set(raw.get("suspended_agents", []))),
@@ -150,6 +154,8 @@ class Overrides:
             extra_sessions={str(k): int(v) for k, v in extra.items()
                             if isinstance(v, int) and v > 0} if isinstance(extra, dict)
             else {},
+            aliases={str(k): v for k, v in aliases.items() if isinstance(v, str) and v}
+            if isinstance(aliases, dict) else {},
         )
 
     def save(self, path: Path) -> None:
