@@ -26,7 +26,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,8 +86,6 @@ class Composition:
     """Composed agent name -> its rig, for rig-stamped agents."""
     on_demand: frozenset[str] = frozenset()
     """Agents that are ``on_demand`` named sessions: they run once woken."""
-    namepools: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Pool agent name -> the names its instances take, from its ``namepool`` file."""
 
 
 def _is_remote(source: str) -> bool:
@@ -194,35 +192,30 @@ class _Composer:
         # Before reading: a file that cannot be read yet is watched until it can.
         self.reads += [str(pack_file), str(agents_dir)]
         data = _read_toml(pack_file, "pack.toml (every pack directory needs one)")
-        problems = [
-            f"{key}: unknown key in a pack.toml"
-            + (f" (did you mean '{close[0]}'?)"
-               if (close := difflib.get_close_matches(key, sorted(_PACK_KEYS), n=1)) else "")
-            for key in data if key not in _PACK_KEYS
-        ]
-        meta = data.get("pack", {})
-        if not isinstance(meta, dict):
-            problems.append("pack: expected a table")
-            meta = {}
-        problems += [f"pack.{key}: unknown key in [pack]" for key in meta
-                     if key not in _PACK_META]
-        providers = data.get("providers", {})
-        if not isinstance(providers, dict):
-            problems.append("providers: expected a table of [providers.<name>] tables")
-            providers = {}
-        defaults = _pack_agent_defaults(data.get("agent_defaults", {}), problems)
-        if problems:
-            raise ConfigError(str(pack_file), problems)
-        self.result.warnings.extend(
-            f"{pack_file}: {w}" for w in recognised_warnings(defaults, "agent_defaults"))
-        append_fragments = defaults.append_fragments
-        for key, what in _PACK_RECOGNISED.items():
-            if key in data:
-                self.result.warnings.append(
-                    f"{pack_file}: {key}: recognised, not implemented here (in Gas City: "
-                    f"{what}); ignored")
+        meta, providers, defaults = _checked_pack(data, pack_file)
+        self.result.warnings.extend(_pack_warnings(data, defaults, pack_file))
         for name, spec in providers.items():
             self.providers.setdefault(str(name), spec)
+        self._load_includes(data, meta, pack_dir, pack_file)
+        agents = [(_pack_paths(agent, pack_dir, pack_dir), str(pack_file))
+                  for agent in data.get("agent", []) or [] if isinstance(agent, dict)]
+        if agents_dir.is_dir():
+            agents += self._agent_dirs(agents_dir, pack_dir)
+        global_live = (data.get("global") or {}).get("session_live") or []
+        live = [v.replace("{{.ConfigDir}}", str(pack_dir)) for v in global_live]
+        for agent, source in agents:
+            self._add_pack_agent(agent, source, shadow, live, defaults.append_fragments)
+        self.named += [n for n in data.get("named_session", []) or [] if isinstance(n, dict)]
+        self.patches += [(patch, str(pack_file))
+                         for patch in ((data.get("patches") or {}).get("agent") or [])
+                         if isinstance(patch, dict)]
+        self.loading.pop()
+        self.loaded.add(pack_dir)
+        self.result.packs.append(str(pack_dir))
+
+    def _load_includes(self, data: dict[str, Any], meta: dict[str, Any], pack_dir: Path,
+                       pack_file: Path) -> None:
+        """The packs this one includes (``pack.includes``) and imports (``[imports]``)."""
         for index, source in enumerate(meta.get("includes", []) or []):
             self.load_pack(self.resolve_source(source, f"{pack_file}: pack.includes[{index}]",
                                                pack_dir), str(pack_file))
@@ -231,49 +224,71 @@ class _Composer:
                 self.load_pack(self.resolve_source(imp.get("source"),
                                                    f"{pack_file}: imports.{binding}", pack_dir),
                                str(pack_file), str(imp.get("shadow", "warn")))
-        global_live = (data.get("global") or {}).get("session_live") or []
+
+    def _agent_dirs(self, agents_dir: Path, pack_dir: Path) -> list[tuple[dict[str, Any], str]]:
+        """``agents/<name>/agent.toml``, with its prompt and overlay found beside it."""
         agents: list[tuple[dict[str, Any], str]] = []
-        for agent in data.get("agent", []) or []:
-            if isinstance(agent, dict):
-                agents.append((_pack_paths(agent, pack_dir, pack_dir), str(pack_file)))
-        if agents_dir.is_dir():
-            for entry in sorted(agents_dir.iterdir()):
-                agent_file = entry / "agent.toml"
-                self.reads.append(str(entry))  # an agent.toml added later is noticed
-                if not agent_file.is_file():
-                    continue
-                self.reads.append(str(agent_file))
-                agent = {"name": entry.name, **_read_toml(agent_file, "agent.toml")}
-                prompt = entry / "prompt.template.md"
-                if "prompt_template" not in agent and prompt.is_file():
-                    agent["prompt_template"] = str(prompt)
-                if "overlay_dir" not in agent and (entry / "overlay").is_dir():
-                    agent["overlay_dir"] = str(entry / "overlay")
-                if "namepool" not in agent and (entry / "namepool.txt").is_file():
-                    agent["namepool"] = str(entry / "namepool.txt")
-                agents.append((_pack_paths(agent, entry, pack_dir), str(agent_file)))
-        live = [v.replace("{{.ConfigDir}}", str(pack_dir)) for v in global_live]
-        for agent, source in agents:
-            if append_fragments:
-                # The pack's [agent_defaults] reach its own agents only.
-                own = agent.get("inject_fragments") or []
-                if isinstance(own, list):
-                    agent["inject_fragments"] = [
-                        *own, *(f for f in append_fragments if f not in own)]
-            if live:
-                agent_live = [*live, *agent.get("session_live", [])]
-                self.pack_agents.append(({**agent, "session_live": agent_live}, source, shadow))
-            else:
-                self.pack_agents.append((agent, source, shadow))
-        for named in data.get("named_session", []) or []:
-            if isinstance(named, dict):
-                self.named.append(named)
-        for patch in ((data.get("patches") or {}).get("agent") or []):
-            if isinstance(patch, dict):
-                self.patches.append((patch, str(pack_file)))
-        self.loading.pop()
-        self.loaded.add(pack_dir)
-        self.result.packs.append(str(pack_dir))
+        for entry in sorted(agents_dir.iterdir()):
+            agent_file = entry / "agent.toml"
+            self.reads.append(str(entry))  # an agent.toml added later is noticed
+            if not agent_file.is_file():
+                continue
+            self.reads.append(str(agent_file))
+            agent = {"name": entry.name, **_read_toml(agent_file, "agent.toml")}
+            prompt = entry / "prompt.template.md"
+            if "prompt_template" not in agent and prompt.is_file():
+                agent["prompt_template"] = str(prompt)
+            if "overlay_dir" not in agent and (entry / "overlay").is_dir():
+                agent["overlay_dir"] = str(entry / "overlay")
+            agents.append((_pack_paths(agent, entry, pack_dir), str(agent_file)))
+        return agents
+
+    def _add_pack_agent(self, agent: dict[str, Any], source: str, shadow: str,
+                        live: list[str], append_fragments: Sequence[str]) -> None:
+        if append_fragments:
+            # The pack's [agent_defaults] reach its own agents only.
+            own = agent.get("inject_fragments") or []
+            if isinstance(own, list):
+                agent["inject_fragments"] = [
+                    *own, *(f for f in append_fragments if f not in own)]
+        if live:
+            agent = {**agent, "session_live": [*live, *agent.get("session_live", [])]}
+        self.pack_agents.append((agent, source, shadow))
+
+
+def _checked_pack(
+    data: dict[str, Any], pack_file: Path
+) -> tuple[dict[str, Any], dict[str, Any], AgentDefaultsSection]:
+    """(``[pack]``, ``[providers]``, ``[agent_defaults]``) of a pack.toml; every problem
+    at once, as a ConfigError naming the file."""
+    problems = [
+        f"{key}: unknown key in a pack.toml"
+        + (f" (did you mean '{close[0]}'?)"
+           if (close := difflib.get_close_matches(key, sorted(_PACK_KEYS), n=1)) else "")
+        for key in data if key not in _PACK_KEYS
+    ]
+    meta = data.get("pack", {})
+    if not isinstance(meta, dict):
+        problems.append("pack: expected a table")
+        meta = {}
+    problems += [f"pack.{key}: unknown key in [pack]" for key in meta
+                 if key not in _PACK_META]
+    providers = data.get("providers", {})
+    if not isinstance(providers, dict):
+        problems.append("providers: expected a table of [providers.<name>] tables")
+        providers = {}
+    defaults = _pack_agent_defaults(data.get("agent_defaults", {}), problems)
+    if problems:
+        raise ConfigError(str(pack_file), problems)
+    return meta, providers, defaults
+
+
+def _pack_warnings(data: dict[str, Any], defaults: AgentDefaultsSection,
+                   pack_file: Path) -> list[str]:
+    warnings = [f"{pack_file}: {w}" for w in recognised_warnings(defaults, "agent_defaults")]
+    warnings += [f"{pack_file}: {key}: recognised, not implemented here (in Gas City: "
+                 f"{what}); ignored" for key, what in _PACK_RECOGNISED.items() if key in data]
+    return warnings
 
 
 def _pack_agent_defaults(defaults: Any, problems: list[str]) -> AgentDefaultsSection:
@@ -313,6 +328,39 @@ def compose_city(
     for agent in out.get("agent", []) or []:
         if isinstance(agent, dict) and isinstance(agent.get("name"), str):
             result.sources.setdefault(agent["name"], str(city_file))
+    _include_fragments(out, city_dir, reads, result)
+    _load_city_packs(composer, out, city_file)
+    _merge_pack_providers(out, composer.providers)
+    _patch_rigs_and_providers(out, city_file)
+    rigs = [r for r in out.get("rigs", []) or [] if isinstance(r, dict)]
+    if not composer.loaded and not out.get("include") and not out.get("named_session") and (
+            not any(r.get("includes") or r.get("imports") for r in rigs)):
+        return out, result
+    agents: list[dict[str, Any]] = [a for a in out.get("agent", []) or []
+                                    if isinstance(a, dict)]
+    by_name = {a.get("name"): i for i, a in enumerate(agents)}
+    _place_pack_agents(composer.pack_agents, agents, by_name, bool(rigs), result)
+    city_patches = [(p, f"{city_file}") for p in ((out.get("patches") or {}).get("agent") or [])
+                    if isinstance(p, dict)]
+    _patch_agents([*composer.patches, *city_patches], composer.pack_agents, agents, by_name,
+                  result)
+    city_rig_scoped = [(a, src) for a, src, _ in composer.pack_agents
+                       if a.get("scope", "rig") == "rig"]
+    for rig in rigs:
+        _stamp_rig(rig, city_rig_scoped, city_file, agents, by_name, result,
+                   composer.providers, reads)
+    _merge_pack_providers(out, composer.providers)
+    named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
+                                    if isinstance(n, dict)]]
+    result.on_demand = frozenset(_named_sessions(named_all, agents, by_name, result))
+    out["agent"] = agents
+    out["named_session"] = named_all
+    return out, result
+
+
+def _include_fragments(out: dict[str, Any], city_dir: Path, reads: list[str],
+                       result: Composition) -> None:
+    """``include = [...]``: each fragment merged into the city, its agents sourced."""
     for index, fragment in enumerate(out.get("include", []) or []):
         if not isinstance(fragment, str):
             continue
@@ -325,6 +373,11 @@ def compose_city(
             if isinstance(agent, dict) and isinstance(agent.get("name"), str):
                 result.sources[agent["name"]] = str(path)
         _merge(out, extra)
+
+
+def _load_city_packs(composer: _Composer, out: dict[str, Any], city_file: Path) -> None:
+    """The packs of ``workspace.includes`` and of the city's ``[imports]``."""
+    city_dir = city_file.parent
     workspace = out.get("workspace") if isinstance(out.get("workspace"), dict) else {}
     assert isinstance(workspace, dict)
     for index, source in enumerate(workspace.get("includes", []) or []):
@@ -337,42 +390,31 @@ def compose_city(
                 composer.resolve_source(imp.get("source"), f"{city_file}: imports.{binding}",
                                         city_dir),
                 str(city_file), str(imp.get("shadow", "warn")))
-    _merge_pack_providers(out, composer.providers)
-    _patch_rigs_and_providers(out, city_file)
-    rigs = [r for r in out.get("rigs", []) or [] if isinstance(r, dict)]
-    if not composer.loaded and not out.get("include") and not out.get("named_session") and (
-            not any(r.get("includes") or r.get("imports") for r in rigs)):
-        return out, result
-    agents: list[dict[str, Any]] = [a for a in out.get("agent", []) or []
-                                    if isinstance(a, dict)]
-    by_name = {a.get("name"): i for i, a in enumerate(agents)}
+
+
+def _place_pack_agents(
+    pack_agents: list[tuple[dict[str, Any], str, str]], agents: list[dict[str, Any]],
+    by_name: dict[Any, int], has_rigs: bool, result: Composition,
+) -> None:
+    """The packs' city-scoped agents join the city's: the city's own win (a shadow
+    warning unless ``silent``), a fallback gives way to any other, else the first
+    loaded is kept."""
     city_names = set(by_name)
     fallbacks: set[object] = set()  # composed names still held by a fallback agent
-    for agent, source, shadow in composer.pack_agents:
+    for agent, source, shadow in pack_agents:
         name = agent.get("name")
-        scope = agent.get("scope", "rig")
-        if scope == "rig":
-            if not rigs:
+        if agent.get("scope", "rig") == "rig":
+            if not has_rigs:
                 result.warnings.append(
                     f"agent '{name}' ({source}) is rig-scoped and the city has no [[rigs]], "
                     "so it is not started"
                 )
             continue
         if name in by_name:
-            if agent.get("fallback"):
-                continue
-            if name in city_names:
-                if shadow != "silent":
-                    result.warnings.append(
-                        f"agent '{name}' of {result.sources.get(str(name), 'the city')} "
-                        f"shadows the one of {source}"
-                    )
-                continue
-            if name not in fallbacks:
-                result.warnings.append(
-                    f"agent '{name}' of {source} is also defined by "
-                    f"{result.sources.get(str(name))}; the first one loaded is used"
-                )
+            clash = _clash(agent, source, shadow, name in city_names, name in fallbacks, result)
+            if clash is not None:
+                if clash:
+                    result.warnings.append(clash)
                 continue
         clean = {k: v for k, v in agent.items() if k not in ("scope", "fallback")}
         if agent.get("fallback"):
@@ -385,13 +427,37 @@ def compose_city(
             by_name[name] = len(agents)
             agents.append(clean)
         result.sources[str(name)] = source
-    patches = [(p, f"{city_file}") for p in ((out.get("patches") or {}).get("agent") or [])
-               if isinstance(p, dict)]
-    for patch, source in [*composer.patches, *patches]:
+
+
+def _clash(agent: dict[str, Any], source: str, shadow: str, the_citys: bool,
+           held_by_fallback: bool, result: Composition) -> str | None:
+    """A pack agent whose name is taken: ``None`` if it replaces the holder, else the
+    warning to give ("" for none) as it is left out."""
+    name = agent.get("name")
+    if agent.get("fallback"):
+        return ""
+    if the_citys:
+        if shadow == "silent":
+            return ""
+        return (f"agent '{name}' of {result.sources.get(str(name), 'the city')} "
+                f"shadows the one of {source}")
+    if not held_by_fallback:
+        return (f"agent '{name}' of {source} is also defined by "
+                f"{result.sources.get(str(name))}; the first one loaded is used")
+    return None
+
+
+def _patch_agents(
+    patches: list[tuple[dict[str, Any], str]],
+    pack_agents: list[tuple[dict[str, Any], str, str]], agents: list[dict[str, Any]],
+    by_name: dict[Any, int], result: Composition,
+) -> None:
+    """``[[patches.agent]]`` of the packs, then of the city, on the composed agents."""
+    for patch, source in patches:
         name = patch.get("name")
         found = by_name.get(name)
         if found is None:
-            if any(a.get("name") == name for a, _, _ in composer.pack_agents):
+            if any(a.get("name") == name for a, _, _ in pack_agents):
                 continue  # a patch of a rig-scoped agent that is not stamped here
             raise ConfigError(source, [
                 f"patches.agent (name '{name}'): no composed agent has this name; expected "
@@ -399,14 +465,12 @@ def compose_city(
             ])
         agents[found] = _apply_patch(agents[found], patch, ("name", "dir"), source,
                                      result.patched.setdefault(str(name), []))
-    city_rig_scoped = [(a, src) for a, src, _ in composer.pack_agents
-                       if a.get("scope", "rig") == "rig"]
-    for rig in rigs:
-        _stamp_rig(rig, city_rig_scoped, city_file, agents, by_name, result,
-                   composer.providers, reads)
-    _merge_pack_providers(out, composer.providers)
-    named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
-                                    if isinstance(n, dict)]]
+
+
+def _named_sessions(named_all: list[dict[str, Any]], agents: list[dict[str, Any]],
+                    by_name: dict[Any, int], result: Composition) -> set[str]:
+    """``[[named_session]]``: a differently named one is a copy of its template agent
+    (no pool keys); returns the names that wait to be woken (``on_demand``)."""
     on_demand: set[str] = set()
     for named in named_all:
         template, name = named.get("template"), named.get("name") or named.get("template")
@@ -428,10 +492,7 @@ def compose_city(
             by_name[name] = len(agents)
             agents.append(clone)
             result.sources[str(name)] = f"named_session of '{template}'"
-    out["agent"] = agents
-    out["named_session"] = named_all
-    result.on_demand = frozenset(on_demand)
-    return out, result
+    return on_demand
 
 
 def _patch_rigs_and_providers(out: dict[str, Any], city_file: Path) -> None:
