@@ -240,6 +240,8 @@ class _Composer:
                 agent["prompt_template"] = str(prompt)
             if "overlay_dir" not in agent and (entry / "overlay").is_dir():
                 agent["overlay_dir"] = str(entry / "overlay")
+            if "namepool" not in agent and (entry / "namepool.txt").is_file():
+                agent["namepool"] = str(entry / "namepool.txt")
             agents.append((_pack_paths(agent, entry, pack_dir), str(agent_file)))
         return agents
 
