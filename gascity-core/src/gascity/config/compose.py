@@ -86,6 +86,8 @@ class Composition:
     """Composed agent name -> its rig, for rig-stamped agents."""
     on_demand: frozenset[str] = frozenset()
     """Agents that are ``on_demand`` named sessions: they run once woken."""
+    namepools: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Pool agent name -> the names its instances take, from its ``namepool`` file."""
 
 
 def _is_remote(source: str) -> bool:
