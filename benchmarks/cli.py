@@ -15,6 +15,12 @@ slows both alike:
 
 Wall time and CPU time (user + system of the child, from ``wait4``) are medians.
 
+Both sides run with cached bytecode, as an installed ``gc`` does (pip compiles the
+``.pyc`` files at install time) and as the floor's standard library always does:
+``PYTHONDONTWRITEBYTECODE`` is dropped from the children's environment and their
+``.pyc`` files go to a temporary ``PYTHONPYCACHEPREFIX`` (nothing is written to the
+source tree of an editable install), filled by one warm-up run of each.
+
     python -m benchmarks.cli [--quick] [--json]
 """
 
@@ -80,8 +86,10 @@ db.commit()
 print("sent", cur.lastrowid, "to", sys.argv[2])
 """
 
+# A temporary file as tempfile.mkstemp makes it (O_EXCL, 0600, a random name), without
+# importing tempfile (and its random, shutil...): the least a program has to pay.
 _DRAIN_FLOOR = """
-import fcntl, json, os, sys, tempfile, tomllib
+import fcntl, json, os, sys, tomllib
 with open("city.toml", "rb") as f:
     tomllib.load(f)
 d = ".gc/sessions/" + sys.argv[1]
@@ -90,7 +98,8 @@ fcntl.flock(lock, fcntl.LOCK_EX)
 with open(d + "/meta.json", "rb") as f:
     meta = json.loads(f.read())
 meta["gc.drain_ack"] = "1"
-fd, tmp = tempfile.mkstemp(dir=d)
+tmp = d + "/.meta." + os.urandom(6).hex()
+fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 with os.fdopen(fd, "w") as f:
     f.write(json.dumps(meta))
 os.replace(tmp, d + "/meta.json")
@@ -143,7 +152,10 @@ def run(quick: bool = False) -> list[BenchTable]:
     repeat = 5 if quick else 20
     py = sys.executable
     gc = _gc()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GC_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GC_") and k != "PYTHONDONTWRITEBYTECODE"}
+    pycache = tempfile.mkdtemp(prefix="gcbench-pyc-")
+    env["PYTHONPYCACHEPREFIX"] = pycache
     root = _city(Path(tempfile.mkdtemp(prefix="gcbench-cli-")))
     pairs: list[tuple[str, list[str], str, list[str]]] = [
         ("gc --version", [*gc, "--version"], "python -c pass", [py, "-c", "pass"]),
@@ -165,6 +177,7 @@ def run(quick: bool = False) -> list[BenchTable]:
                 samples.setdefault(name, []).append(_once(ours, root, env))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(pycache, ignore_errors=True)
 
     def med(key: str, i: int) -> float:
         return statistics.median(s[i] for s in samples[key]) * 1000
@@ -189,7 +202,8 @@ def run(quick: bool = False) -> list[BenchTable]:
         notes=f"Medians of {repeat} runs, command and floor interleaved in one run; CPU is "
               "the child's user + system time. Goal: each command at most 2x its floor. "
               "Floors are the same file work done by a minimal script with the same "
-              "interpreter (`python -c` of a few lines).",
+              "interpreter (`python -c` of a few lines). Both with cached bytecode "
+              "(a temporary PYTHONPYCACHEPREFIX, PYTHONDONTWRITEBYTECODE dropped).",
         data=data,
     )]
 
