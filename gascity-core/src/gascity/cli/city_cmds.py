@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import click
 from .. import __version__
 from ..city import City
 from ..config import find_city_dir, load_city
-from ..config.models import CityConfig
+from ..config.models import AgentConfig, CityConfig
 from ..controller import CityPaths, ControllerLock
 from ..controller.lock import holder_pid
 from ..errors import ConfigError, GasCityError
@@ -23,7 +24,7 @@ from ..plugins import PluginManager
 from ..plugins.manager import SELECTABLE, TEST_ONLY_PROVIDERS
 from ..reconcile import ControllerState
 from ..reconcile.desired import session_owner
-from ..reconcile.naming import session_names
+from ..reconcile.naming import SessionNames, session_names
 from ..reconcile.state import Overrides
 from ..types import META_DRAIN, EventDraft
 from .common import (
@@ -306,6 +307,107 @@ def _last_start_failures(city: City) -> dict[str, str]:
 _LIVE = ("alive", "starting", "unknown")
 
 
+@dataclass
+class _StatusView:
+    """What ``gc status`` knows besides the listing: the config, the controller's
+    state and the operator's overrides."""
+
+    config: CityConfig
+    ctl_state: ControllerState
+    overrides: Overrides
+    agents: dict[str, AgentConfig]
+    names: SessionNames
+    failures: dict[str, str]
+    asleep: frozenset[str]
+    controller_pid: int | None
+
+    def agent_of(self, session: str) -> str | None:
+        owner = session_owner(session, self.agents, self.names, aliases=self.overrides.aliases)
+        return owner[0] if owner else None
+
+    def desired(self, agent: AgentConfig, suspended: bool) -> int:
+        overrides = self.overrides
+        city_suspended = overrides.city_suspended or self.config.workspace.suspended
+        if city_suspended or suspended or agent.name in self.asleep:
+            return 0
+        if not agent.is_pool:
+            return 1
+        # The pool's last scale-check result, bounded by the bounds city.toml has now.
+        low, high = agent.min_active_sessions or 0, agent.max_active_sessions
+        desired = max(low, self.ctl_state.pool_desired.get(agent.name, low))
+        desired += overrides.extra_sessions.get(agent.name, 0)
+        named = sum(1 for owner in overrides.aliases.values() if owner == agent.name)
+        return (desired if high is None else min(max(0, high - named), desired)) + named
+
+    def held(self, agent: AgentConfig) -> list[str]:
+        return sorted(n for n in set(self.overrides.held_sessions)
+                      if self.agent_of(n) == agent.name)
+
+    def state_notes(self, agent: AgentConfig, sessions: list[dict[str, Any]],
+                    suspended: bool, held: list[str]) -> list[str]:
+        """Why the agent runs as it does: holds, quarantine, sessions not alive."""
+        notes: list[str] = []
+        if suspended:
+            notes.append("suspended")
+        if agent.name in self.asleep:
+            notes.append("on_demand: asleep (gc session wake)")
+        if held:
+            notes.append("held " + ",".join(held) + " (gc session wake)")
+        if agent.name in self.ctl_state.quarantined:
+            notes.append("QUARANTINED: crash loop (gc agent resume)")
+        for label, names in (
+            ("dead", [x["name"] for x in sessions if x["liveness"] not in _LIVE]),
+            ("starting", [x["name"] for x in sessions if x["liveness"] == "starting"]),
+            ("draining", [x["name"] for x in sessions if x["draining"]]),
+        ):
+            if names:
+                notes.append(f"{label} " + ",".join(names))
+        return notes
+
+    def count_notes(self, agent: AgentConfig, live: int, desired: int,
+                    draining: bool) -> list[str]:
+        """Why fewer (or more) sessions run than are wanted."""
+        state, failures, notes = self.ctl_state, self.failures, []
+        blocked = sorted({dep for name, dep in state.blocked.items()
+                          if self.agent_of(name) == agent.name})
+        if blocked and live < desired:
+            notes.append("blocked on " + ",".join(blocked))
+        if agent.name in failures and live < desired:
+            notes.append("start failed: " + failures[agent.name].splitlines()[0][:80])
+        if agent.name in state.scale_errors:
+            notes.append("scale_check failed: "
+                         + state.scale_errors[agent.name].splitlines()[0][:60])
+        if live < desired and not (blocked or agent.name in failures
+                                   or agent.name in state.quarantined):
+            notes.append(f"{desired - live} not running yet"
+                         + ("" if self.controller_pid else " (no controller: gc start)"))
+        elif live > desired and not draining:
+            notes.append(f"{live - desired} above desired (stopped at the next tick)")
+        return notes
+
+    def row(self, agent: AgentConfig, sessions: list[dict[str, Any]]) -> dict[str, Any]:
+        suspended = agent.suspended or agent.name in self.overrides.suspended_agents
+        live = sum(1 for x in sessions if x["liveness"] in _LIVE)
+        held = self.held(agent)
+        desired = max(0, self.desired(agent, suspended) - len(held))
+        draining = [x["name"] for x in sessions if x["draining"]]
+        notes = self.state_notes(agent, sessions, suspended, held)
+        notes += self.count_notes(agent, live, desired, bool(draining))
+        return {
+            "name": agent.name,
+            "kind": "pool" if agent.is_pool else "agent",
+            "desired": desired,
+            "running": live,
+            "min": agent.min_active_sessions,
+            "max": agent.max_active_sessions,
+            "suspended": suspended,
+            "quarantined": agent.name in self.ctl_state.quarantined,
+            "draining": draining,
+            "notes": notes,
+            "sessions": sessions,
+        }
+
+
 def _status(city: City) -> dict[str, Any]:
     """What runs now (the live listing) against what the current city.toml wants."""
     config = city.loaded.config
@@ -314,12 +416,15 @@ def _status(city: City) -> dict[str, Any]:
     ctl_state = ControllerState.load(paths.state)
     overrides = Overrides.load(paths.overrides)
     running = city.hooks.list_running("")
-    agents = {a.name: a for a in config.agent}
-    names = session_names(config, city.loaded.city_name, city.loaded.composition.namepools)
+    view = _StatusView(
+        config, ctl_state, overrides, {a.name: a for a in config.agent},
+        session_names(config, city.loaded.city_name, city.loaded.composition.namepools),
+        _last_start_failures(city), city.loaded.composition.on_demand - set(overrides.woken),
+        pid)
     per_agent: dict[str, list[dict[str, Any]]] = {a.name: [] for a in config.agent}
     orphans = []
     for record in running:
-        owner = session_owner(record.name, agents, names, aliases=overrides.aliases)
+        owner = view.agent_of(record.name)
         entry = {
             "name": record.name,
             "liveness": record.liveness.value,
@@ -329,80 +434,8 @@ def _status(city: City) -> dict[str, Any]:
         if owner is None:
             orphans.append(entry)
         else:
-            per_agent[owner[0]].append(entry)
-    failures = _last_start_failures(city)
-    held = set(overrides.held_sessions)
-    asleep = city.loaded.composition.on_demand - set(overrides.woken)
-    city_suspended = overrides.city_suspended or config.workspace.suspended
-
-    def agent_of(session: str) -> str | None:
-        owner = session_owner(session, agents, names, aliases=overrides.aliases)
-        return owner[0] if owner else None
-
-    agent_rows = []
-    for agent in config.agent:
-        suspended = agent.suspended or agent.name in overrides.suspended_agents
-        sessions = per_agent[agent.name]
-        live = [x for x in sessions if x["liveness"] in _LIVE]
-        notes: list[str] = []
-        if city_suspended or suspended or agent.name in asleep:
-            desired = 0
-        elif agent.is_pool:
-            # The pool's last scale-check result, bounded by the bounds city.toml has now.
-            low, high = agent.min_active_sessions or 0, agent.max_active_sessions
-            desired = max(low, ctl_state.pool_desired.get(agent.name, low))
-            desired += overrides.extra_sessions.get(agent.name, 0)
-            named = sum(1 for owner in overrides.aliases.values() if owner == agent.name)
-            desired = (desired if high is None else min(max(0, high - named), desired)) + named
-        else:
-            desired = 1
-        mine_held = sorted(n for n in held if agent_of(n) == agent.name)
-        desired = max(0, desired - len(mine_held))
-        if suspended:
-            notes.append("suspended")
-        if agent.name in asleep:
-            notes.append("on_demand: asleep (gc session wake)")
-        if mine_held:
-            notes.append("held " + ",".join(mine_held) + " (gc session wake)")
-        if agent.name in ctl_state.quarantined:
-            notes.append("QUARANTINED: crash loop (gc agent resume)")
-        dead = [x["name"] for x in sessions if x["liveness"] not in _LIVE]
-        if dead:
-            notes.append("dead " + ",".join(dead))
-        starting = [x["name"] for x in sessions if x["liveness"] == "starting"]
-        if starting:
-            notes.append("starting " + ",".join(starting))
-        draining = [x["name"] for x in sessions if x["draining"]]
-        if draining:
-            notes.append("draining " + ",".join(draining))
-        blocked = sorted({dep for name, dep in ctl_state.blocked.items()
-                          if agent_of(name) == agent.name})
-        if blocked and len(live) < desired:
-            notes.append("blocked on " + ",".join(blocked))
-        if agent.name in failures and len(live) < desired:
-            notes.append("start failed: " + failures[agent.name].splitlines()[0][:80])
-        if agent.name in ctl_state.scale_errors:
-            notes.append("scale_check failed: "
-                         + ctl_state.scale_errors[agent.name].splitlines()[0][:60])
-        if len(live) < desired and not (blocked or agent.name in failures
-                                        or agent.name in ctl_state.quarantined):
-            notes.append(f"{desired - len(live)} not running yet"
-                         + ("" if pid else " (no controller: gc start)"))
-        elif len(live) > desired and not draining:
-            notes.append(f"{len(live) - desired} above desired (stopped at the next tick)")
-        agent_rows.append({
-            "name": agent.name,
-            "kind": "pool" if agent.is_pool else "agent",
-            "desired": desired,
-            "running": len(live),
-            "min": agent.min_active_sessions,
-            "max": agent.max_active_sessions,
-            "suspended": suspended,
-            "quarantined": agent.name in ctl_state.quarantined,
-            "draining": draining,
-            "notes": notes,
-            "sessions": sessions,
-        })
+            per_agent[owner].append(entry)
+    agent_rows = [view.row(agent, per_agent[agent.name]) for agent in config.agent]
     last_tick = (
         datetime.fromtimestamp(ctl_state.last_tick, UTC).isoformat(timespec="seconds")
         if ctl_state.last_tick else None
