@@ -54,6 +54,9 @@ def test_sessions_run_under_the_template_and_map_back(tmp_path: Path) -> None:
             "gc-port-yard-hand"]
         assert fake.sessions["gc-port-dog-2"].env["GC_SESSION_NAME"] == "gc-port-dog-2"
         assert fake.sessions["gc-port-dog-2"].env["GC_INSTANCE"] == "2"
+        # $GC_AGENT (the mailbox, gc hook's identity) stays the agent's own name.
+        assert fake.sessions["gc-port-dog-2"].env["GC_AGENT"] == "dog-2"
+        assert fake.sessions["gc-port-yard-hand"].env["GC_AGENT"] == "yard--hand"
         # The next tick sees its own sessions, not orphans to stop and agents to start.
         again = controller.tick()
         assert not again.started and not again.stopped

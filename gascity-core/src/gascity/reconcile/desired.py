@@ -53,6 +53,8 @@ class DesiredSession:
     inputs: _StartInputs
     alias: str | None = None
     """Set for a session ``gc session new --alias`` asked for: it is named so."""
+    identity: str = ""
+    """``$GC_AGENT``: the name without ``session_template`` ("" when it is the name)."""
 
     @property
     def config(self) -> StartConfig:
@@ -71,6 +73,7 @@ class DesiredSession:
             fragment_dirs=self.inputs.fragment_dirs,
             rig=self.inputs.rig,
             alias=self.alias,
+            identity=self.identity,
         )
 
 
@@ -104,6 +107,7 @@ def agent_env(
     instance: int | None,
     rig: RigAgent | None = None,
     alias: str | None = None,
+    identity: str = "",
 ) -> dict[str, str]:
     """The session's environment as Gas City sets it: the provider's env, then the
     agent's, then the identity variables (which the city cannot override)."""
@@ -112,7 +116,7 @@ def agent_env(
         GC_CITY_DIR=str(city_dir),
         GC_CITY_NAME=city_name,
         GC_CITY_RUNTIME_DIR=str(city_dir / ".gc" / "runtime"),
-        GC_AGENT=name,
+        GC_AGENT=identity or name,
         GC_SESSION_NAME=name,
         GC_DIR=work_dir,
         GC_PROVIDER=launch.provider,
@@ -208,6 +212,7 @@ def start_config(
     fragment_dirs: tuple[Path, ...] = (),
     rig: RigAgent | None = None,
     alias: str | None = None,
+    identity: str = "",
 ) -> StartConfig:
     """Raises ``PromptError`` when the agent's prompt template cannot be rendered."""
     launch = launch or Launch(
@@ -246,6 +251,7 @@ def start_config(
             instance=instance,
             rig=rig,
             alias=alias,
+            identity=identity,
         ),
         process_names=launch.process_names,
         nudge=agent.nudge,
@@ -327,7 +333,9 @@ def build_desired(
         inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout,
                               launch, agent_fragments(config, agent), fragment_dirs, rig)
         for name, instance in names.instances(agent, count):
-            out[name] = DesiredSession(name, agent.name, instance, fp, inputs)
+            identity = names.identity(agent, instance) if names.templated else ""
+            out[name] = DesiredSession(name, agent.name, instance, fp, inputs,
+                                       identity=identity)
         for alias, owner in sorted((aliases or {}).items()):
             if owner == agent.name and agent.is_pool and alias not in out:
                 out[alias] = DesiredSession(alias, agent.name, None, fp, inputs, alias)

@@ -92,15 +92,20 @@ class SessionNames:
                                  "Name": name})
         return out
 
-    def session(self, agent: AgentConfig, instance: int | None = None) -> str:
+    def identity(self, agent: AgentConfig, instance: int | None = None) -> str:
+        """The session's name before ``session_template``: the agent's, a pool
+        member's ``-<n>`` or namepool name (``$GC_AGENT``)."""
         if instance is None:
-            return self._name(agent.name)
+            return agent.name
         themed = self.namepools.get(agent.name, ())
         if instance <= len(themed):
             # A rig's pool member is named within its rig, as in Gas City.
             rig, dash, _ = agent.name.rpartition("--")
-            return self._name(f"{rig}{dash}{themed[instance - 1]}")
-        return self._name(f"{agent.name}-{instance}")
+            return f"{rig}{dash}{themed[instance - 1]}"
+        return f"{agent.name}-{instance}"
+
+    def session(self, agent: AgentConfig, instance: int | None = None) -> str:
+        return self._name(self.identity(agent, instance))
 
     def instances(self, agent: AgentConfig, count: int) -> list[tuple[str, int | None]]:
         """``(session name, instance)`` of the first ``count`` sessions: pools number
