@@ -222,3 +222,36 @@ def test_a_name_that_prefixes_another_is_its_own_session(
     assert {"p0-1", "p0-10"} <= {s.name for s in tmux_provider.list_running("")}
     assert tmux_provider.stop("p0-1") is True
     assert tmux_provider.is_running("p0-10") is True
+
+
+def test_a_start_sets_one_option_and_meta_round_trips(
+    make_provider: MakeProvider, tmux_socket: str, tmp_path: Path
+) -> None:
+    import shutil
+
+    real = shutil.which("tmux")
+    assert real, "tmux must be installed"
+    log = tmp_path / "tmux.log"
+    wrapper = tmp_path / "tmux-logged"
+    wrapper.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{log}'\nexec '{real}' \"$@\"\n")
+    wrapper.chmod(0o755)
+    provider = make_provider("gc-session-tmux",
+                             env={"GC_TMUX_SOCKET": tmux_socket, "GC_TMUX_BIN": str(wrapper)})
+    try:
+        # Initial metadata follows as set-meta operations (the exec protocol); the
+        # start's own bookkeeping is one set-option (tmux walks every session and
+        # window after each).
+        provider.start("one", StartConfig(command="sleep 300", work_dir=str(tmp_path)))
+        assert log.read_text().splitlines().count("set-option") == 1
+        provider.set_meta("one", "k", "v w")
+        provider.set_meta("one", "gc.fp", "f1")
+        assert provider.get_meta("one", "k") == "v w"
+        provider.remove_meta("one", "gc.fp")
+        assert provider.get_meta("one", "gc.fp") is None
+        provider.set_meta("one", "gc.agent", "b")
+        assert provider.get_meta("one", "gc.agent") == "b"
+        (tmp_path / "src.txt").write_text("z")
+        provider.copy_to("one", str(tmp_path / "src.txt"), "copied.txt")
+        assert (tmp_path / "copied.txt").read_text() == "z"
+    finally:
+        provider.stop("one")

@@ -16,6 +16,14 @@ Standard library only: ``gc-session-tmux`` imports it once per protocol operatio
   values percent-encoded so one ``list-panes`` line can never be split by a value.
   Options of our own bookkeeping hold an unescaped ``_`` after the prefix, which
   :func:`encode_key` never produces, so they cannot collide with a metadata key.
+* **A start sets one option.** tmux walks every session and window after each
+  ``set-option``, so a start stores its start id, work dir and metadata in a single
+  pane option, :data:`AGENT_PANE_OPTION` on the agent's pane (its *start bundle*, see
+  :func:`encode_bundle`), and later ``set_meta`` calls write the per-key session
+  options, which win over the bundle. A key removed after the start holds
+  :data:`REMOVED`, so the bundle's value no longer shows through. Sessions whose agent
+  pane holds ``1`` (started before bundles) keep everything in per-key options; both
+  are read alike (:func:`resolve`).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import quote, unquote
 
 __all__ = [
@@ -32,18 +41,25 @@ __all__ = [
     "NOT_FOUND",
     "NO_SERVER",
     "OPTION_PREFIX",
+    "REMAIN_ON_EXIT",
+    "REMOVED",
     "SOCKET_VAR",
     "START_OPTION",
     "WORKDIR_OPTION",
     "city_socket",
+    "decode_bundle",
     "decode_key",
     "decode_name",
     "decode_value",
+    "encode_bundle",
     "encode_key",
     "encode_name",
     "encode_value",
     "escape_arg",
     "option_for",
+    "options_format",
+    "read_options",
+    "resolve",
     "socket_args",
     "target",
 ]
@@ -53,7 +69,8 @@ MAX_SOCKET = 64
 
 OPTION_PREFIX = "@gc_"
 AGENT_PANE_OPTION = "@gc_agent_pane"
-"""Pane option marking the pane that runs the agent (a user may split the window)."""
+"""Pane option marking the pane that runs the agent (a user may split the window); it
+holds the start bundle (:func:`encode_bundle`), or ``1`` on sessions started before."""
 START_OPTION = "@gc_start_id"
 """The start id of this incarnation of the session (also in :data:`MARKER_VAR`)."""
 WORKDIR_OPTION = "@gc_work_dir"
@@ -63,6 +80,13 @@ MARKER_VAR = "GC_TMUX_SESSION"
 processes that escaped the pane's process tree by it."""
 SOCKET_VAR = "GC_TMUX_SOCKET"
 """Set in every session's environment so agents can reach the city's tmux server."""
+
+REMAIN_ON_EXIT = ("if-shell", "-F", "#{!=:#{remain-on-exit},on}",
+                  "set-option -g remain-on-exit on")
+"""Turns ``remain-on-exit`` on for the server only where it is not on yet: a start
+sends it after ``new-session`` in the same invocation (tmux runs the whole sequence
+before it reaps any child, so even a command that exits at once keeps its pane), and a
+server that has it already pays no ``set-option``."""
 
 NOT_FOUND = (
     "can't find session",
@@ -85,6 +109,8 @@ _SAFE_VALUE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 # quote() never produces a lone '%', so it can stand for "set, but empty" (tmux
 # formats print an unset option and an empty one alike).
 _EMPTY = "%"
+REMOVED = "%-"
+"""The per-key option of a key removed after the start (quote() never writes it)."""
 
 
 # ------------------------------------------------------------------- socket
@@ -184,3 +210,50 @@ def decode_value(raw: str) -> str:
     if raw == _EMPTY:
         return ""
     return unquote(raw)
+
+
+def encode_bundle(options: Mapping[str, str]) -> str:
+    """The start bundle: option name -> its value as :func:`encode_value` gives it,
+    written ``@gc_a=v1 @gc_b=v2`` (no value holds a space once encoded here)."""
+    return " ".join(f"{option}={value.replace(' ', '%20')}" for option, value in options.items())
+
+
+def decode_bundle(raw: str) -> dict[str, str]:
+    """Option name -> encoded value; ``1`` (a session started before bundles) and
+    anything else without ``=`` give nothing."""
+    out: dict[str, str] = {}
+    for entry in raw.split(" "):
+        option, sep, value = entry.partition("=")
+        if sep:
+            out[option] = value
+    return out
+
+
+def resolve(own: str, bundle: Mapping[str, str], option: str) -> str | None:
+    """The decoded value of ``option``: ``own`` (the per-key option as a format prints
+    it, "" when unset) wins over the start bundle; None when neither holds it."""
+    raw = own or bundle.get(option, "")
+    if not raw or raw == REMOVED:
+        return None
+    return decode_value(raw)
+
+
+def options_format(options: Sequence[str]) -> str:
+    """A ``list-panes -s`` format giving, per pane, these options and the pane's start
+    bundle, tab-separated (encoded values hold no tab); :func:`read_options` reads it."""
+    return "\t".join("#{" + option + "}" for option in (*options, AGENT_PANE_OPTION))
+
+
+def read_options(lines: Iterable[str], options: Sequence[str]) -> list[str | None]:
+    """The decoded values of ``options`` from the lines of :func:`options_format`:
+    the session's own options print alike on every pane, the bundle on the agent's."""
+    own: Sequence[str] = ()
+    bundle: dict[str, str] = {}
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) != len(options) + 1:
+            continue
+        own = parts[:-1]
+        if parts[-1]:
+            bundle = decode_bundle(parts[-1])
+    return [resolve(own[i] if own else "", bundle, option) for i, option in enumerate(options)]

@@ -34,16 +34,19 @@ from gascity.tmuxconv import (
     AGENT_PANE_OPTION,
     MARKER_VAR,
     NO_SERVER,
+    REMOVED,
     SOCKET_VAR,
     START_OPTION,
     WORKDIR_OPTION,
     city_socket,
     decode_name,
-    decode_value,
+    encode_bundle,
     encode_name,
     encode_value,
     escape_arg,
     option_for,
+    options_format,
+    read_options,
     socket_args,
     target,
 )
@@ -238,15 +241,15 @@ def op_start(name: str) -> None:
         new += ["-c", work_dir]
     start_id = os.urandom(6).hex()
     marker = f"{MARKER_VAR}={_socket_name()}:{name}:{start_id}"
-    # The same bookkeeping options as the tmux provider, so either can run the session.
-    options = [(START_OPTION, start_id), (WORKDIR_OPTION, encode_value(work_dir))]
-    options += [(option_for(str(k)), encode_value(str(v)))
-                for k, v in (config.get("meta") or {}).items()]
+    # The same start bundle as the tmux provider, so either can run the session: one
+    # set-option (tmux walks every session and window after each one).
+    bundle = {START_OPTION: start_id, WORKDIR_OPTION: encode_value(work_dir)}
+    bundle.update((option_for(str(k)), encode_value(str(v)))
+                  for k, v in (config.get("meta") or {}).items())
     argv: list[str] = [*new, "--", "env", *unset, "--", *assign, marker,
                        f"{SOCKET_VAR}={_socket_name()}", *agent]
-    argv += [SEP, "set-option", "-p", "-t", pane_target(name), AGENT_PANE_OPTION, "1"]
-    for option, value in options:
-        argv += [SEP, "set-option", "-t", pane_target(name), option, value]
+    argv += [SEP, "set-option", "-p", "-t", pane_target(name), AGENT_PANE_OPTION,
+             encode_bundle(bundle)]
     tmux(*argv)
 
     # After the session is up failures only warn, as the protocol says.
@@ -273,12 +276,12 @@ def op_stop(name: str) -> None:
     if not name:
         raise Failure("stop: missing session name")
     out = tmux("list-panes", "-s", "-t", pane_target(name), "-F",
-               "#{pane_pid}\t#{" + START_OPTION + "}", check=False)
+               "#{pane_pid}\t" + options_format([START_OPTION]), check=False)
     rows = [line.split("\t", 1) for line in out.splitlines()]
     roots = [int(r[0]) for r in rows if r[0].isdigit()]
     if not roots:
         return  # idempotent
-    start_id = next((r[1] for r in rows if len(r) == 2 and r[1]), "")
+    start_id = read_options((r[1] for r in rows if len(r) == 2), [START_OPTION])[0] or ""
     marker = f"{MARKER_VAR}={_socket_name()}:{name}:{start_id}" if start_id else ""
     # Taken before kill-session: once the panes are gone their children are
     # reparented, and only the marker still ties them to this session.
@@ -350,18 +353,25 @@ def op_set_meta(name: str, key: str) -> None:
     tmux("set-option", "-t", pane_target(name), option, encode_value(value))
 
 
+def session_options(name: str, options: Sequence[str]) -> list[str | None]:
+    """The session's options, its own over its start bundle (one tmux call)."""
+    out = tmux("list-panes", "-s", "-t", pane_target(name), "-F", options_format(options))
+    return read_options(out.splitlines(), options)
+
+
 def op_get_meta(name: str, key: str) -> None:
     option = _meta_option(key)
     require(name)
-    raw = tmux("show-options", "-qv", "-t", pane_target(name), option).rstrip("\n")
-    if raw:
-        sys.stdout.write(decode_value(raw))
+    value = session_options(name, [option])[0]
+    if value:
+        sys.stdout.write(value)
 
 
 def op_remove_meta(name: str, key: str) -> None:
     option = _meta_option(key)
     require(name)
-    tmux("set-option", "-qu", "-t", pane_target(name), option)
+    # Not unset: the start bundle's value would show through again.
+    tmux("set-option", "-t", pane_target(name), option, REMOVED)
 
 
 def op_peek(name: str, lines_arg: str) -> None:
@@ -423,11 +433,11 @@ def op_copy_to(name: str, src: str, rel_dst: str) -> None:
     require(name)
     if not src:
         raise Failure("copy-to: missing source")
-    raw = tmux("show-options", "-qv", "-t", pane_target(name), WORKDIR_OPTION).strip()
-    if not raw:
+    work_dir = session_options(name, [WORKDIR_OPTION])[0]
+    if not work_dir:
         raise Failure(f"copy-to: session {name} has no recorded work_dir")
     try:
-        if not copy_into(src, Path(decode_value(raw)), rel_dst):
+        if not copy_into(src, Path(work_dir), rel_dst):
             print(f"warning: copy-to: no such file or directory: {src}", file=sys.stderr)
     except ValueError as exc:
         raise Failure(str(exc)) from None

@@ -1,8 +1,9 @@
 """The one ``list-panes -a`` call of a steady tick: its format and its parser.
 
 Each pane line carries the session's name, creation time, the pane's liveness and
-current command, and the session's gascity metadata read from its user options, so
-the reconciler learns everything it needs from a single tmux process.
+current command, and the session's gascity metadata: the start bundle on the agent's
+pane and the per-key options set since (see :mod:`gascity.tmuxconv`), so the reconciler
+learns everything it needs from a single tmux process.
 
 A steady tick lists the same lines again and again: :class:`ListingCache` keeps the
 previous listing's records by each session's raw lines, so only sessions whose panes
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gascity.tmuxconv import AGENT_PANE_OPTION, decode_name, decode_value, option_for
+from gascity.tmuxconv import AGENT_PANE_OPTION, decode_bundle, decode_name, option_for, resolve
 from gascity.types import (
     META_AGENT,
     META_DRAIN,
@@ -39,7 +40,8 @@ _FIXED = (
     "#{window_activity}",
 )
 # The command name is free text, so it goes last and keeps any tab it might hold.
-_FIELDS = (*_FIXED, *("#{" + option_for(k) + "}" for k in LISTED_META), "#{pane_current_command}")
+_LISTED_OPTIONS = tuple(option_for(k) for k in LISTED_META)
+_FIELDS = (*_FIXED, *("#{" + o + "}" for o in _LISTED_OPTIONS), "#{pane_current_command}")
 
 
 def list_format() -> str:
@@ -63,6 +65,10 @@ class _Session:
     panes: list[_Pane] = field(default_factory=list)
     activity: int = 0
     """Newest ``window_activity`` of its panes: what the last_activity hook reads."""
+    own: list[str] = field(default_factory=list)
+    """The listed metadata options as the session holds them (they win over the bundle)."""
+    bundle: str = ""
+    """The agent pane's start bundle, as listed."""
 
 
 def _liveness(panes: list[_Pane]) -> tuple[Liveness, str]:
@@ -98,14 +104,20 @@ def parse_listing(lines: Iterable[str], prefix: str = "") -> list[RunningSession
             continue
         session = sessions.get(name)
         if session is None:
-            raw_meta = parts[len(_FIXED) : len(_FIXED) + len(LISTED_META)]
-            meta = {k: decode_value(v) for k, v in zip(LISTED_META, raw_meta, strict=True) if v}
-            session = sessions[name] = _Session(name, created, meta)
-        session.panes.append(_Pane(dead == "1", status, sig, agent == "1", parts[-1]))
+            session = sessions[name] = _Session(name, created, {})
+            session.own = parts[len(_FIXED) : len(_FIXED) + len(LISTED_META)]
+        if agent:
+            session.bundle = agent
+        session.panes.append(_Pane(dead == "1", status, sig, bool(agent), parts[-1]))
         if activity.isdigit():
             session.activity = max(session.activity, int(activity))
     out: list[RunningSession] = []
     for session in sessions.values():
+        bundle = decode_bundle(session.bundle) if session.bundle else {}
+        for key, option, own in zip(LISTED_META, _LISTED_OPTIONS, session.own, strict=True):
+            value = resolve(own, bundle, option)
+            if value is not None:
+                session.meta[key] = value
         liveness, detail = _liveness(session.panes)
         out.append(
             RunningSession(

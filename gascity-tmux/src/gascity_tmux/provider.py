@@ -26,7 +26,6 @@ from gascity.errors import (
     PluginError,
     SessionError,
     SessionExists,
-    SessionNotFound,
 )
 from gascity.fsutil import copy_into
 from gascity.osutil import proctree
@@ -37,16 +36,21 @@ from gascity.readiness import wait_until_ready
 from gascity.tmuxconv import (
     AGENT_PANE_OPTION,
     MARKER_VAR,
+    REMAIN_ON_EXIT,
+    REMOVED,
     SOCKET_VAR,
     START_OPTION,
     WORKDIR_OPTION,
     city_socket,
+    encode_bundle,
     encode_name,
+    options_format,
+    read_options,
 )
 from gascity.types import RunningSession, StartConfig
 
 from .listing import ListingCache, list_format
-from .names import check_env_name, check_session_name, decode_value, encode_value, option_for
+from .names import check_env_name, check_session_name, encode_value, option_for
 from .runner import SEP, Result, TmuxRunner, exact
 from .settings import TmuxSettings
 from .steps import log, run_pre_start, run_setup
@@ -154,18 +158,14 @@ class TmuxProvider:
             for key in unset:
                 prefix += ["-u", key]
             new += ["--", *prefix, "sh", "-c", config.command]
-        # remain-on-exit must be on before the command can exit, so it is set
-        # server-wide first, in the same invocation.
-        argv: list[Any] = ["set-option", "-g", "remain-on-exit", "on", SEP, *new]
-        # The options follow new-session in the same command sequence, which makes the
-        # new session (and its pane) their target: no -t, so the server does not search
-        # its sessions by name once per option (at 1000 sessions that search was most
-        # of a start's server time).
-        argv += [SEP, "set-option", "-p", AGENT_PANE_OPTION, "1"]
-        argv += [SEP, "set-option", START_OPTION, start_id]
-        argv += [SEP, "set-option", WORKDIR_OPTION, encode_value(config.work_dir)]
-        for key, value in config.meta.items():
-            argv += [SEP, "set-option", option_for(key), encode_value(value)]
+        # One set-option for the whole start: tmux walks all its sessions and windows
+        # after every set-option, which made five of them per start cost more server
+        # time at 1000 sessions than the new-session itself. Sent after new-session in
+        # the same sequence, both target the new session (no search by name).
+        bundle = {START_OPTION: start_id, WORKDIR_OPTION: encode_value(config.work_dir)}
+        bundle.update((option_for(k), encode_value(v)) for k, v in config.meta.items())
+        argv: list[Any] = [*new, SEP, *REMAIN_ON_EXIT]
+        argv += [SEP, "set-option", "-p", AGENT_PANE_OPTION, encode_bundle(bundle)]
         return argv
 
     def _discard(self, name: str) -> None:
@@ -230,7 +230,7 @@ class TmuxProvider:
             panes = self.tmux.run(
                 # `-s -t =name` alone prefix-matches in tmux 3.3 (`=a1` finds `a10`).
                 "list-panes", "-s", "-t", exact(name, pane=True),
-                "-F", "#{pane_pid}\t#{" + START_OPTION + "}",
+                "-F", "#{pane_pid}\t" + options_format([START_OPTION]),
             )
             if not panes.ok:
                 if panes.not_found:
@@ -238,7 +238,7 @@ class TmuxProvider:
                 raise self.tmux.error(panes, ["list-panes"], name)
             rows = [line.split("\t", 1) for line in panes.stdout]
             roots = [int(r[0]) for r in rows if r[0].isdigit()]
-            start_id = next((r[1] for r in rows if len(r) == 2 and r[1]), "")
+            start_id = read_options((r[1] for r in rows if len(r) == 2), [START_OPTION])[0] or ""
             marker = self.marker(name, start_id) if start_id else ""
             # Taken before kill-session: once the panes are gone, their children are
             # reparented and only the marker still ties them to this session.
@@ -314,17 +314,18 @@ class TmuxProvider:
             return ""
         return "\n".join(squeezed[-lines:]) + "\n"
 
+    def _options(self, name: str, options: Sequence[str]) -> list[str | None]:
+        """The session's options, its own over its start bundle (one tmux call)."""
+        lines = self.tmux.check(
+            "list-panes", "-s", "-t", exact(name, pane=True), "-F", options_format(options),
+            session=name,
+        )  # fmt: skip
+        return read_options(lines, options)
+
     @hookimpl
     def get_meta(self, name: str, key: str) -> str | None:
         check_session_name(name)
-        result = self.tmux.run("show-options", "-v", "-t", exact(name, pane=True), option_for(key))
-        if result.ok:
-            return decode_value(result.stdout[0] if result.stdout else "")
-        if result.not_found:
-            raise SessionNotFound(f"no tmux session {name!r} on socket {self.socket}")
-        if "invalid option" in result.stderr or "unknown option" in result.stderr:
-            return None
-        raise self.tmux.error(result, ["show-options"], name)
+        return self._options(name, [option_for(key)])[0]
 
     @hookimpl
     def set_meta(self, name: str, key: str, value: str) -> bool:
@@ -338,8 +339,9 @@ class TmuxProvider:
     @hookimpl
     def remove_meta(self, name: str, key: str) -> bool:
         check_session_name(name)
+        # Not unset: the start bundle's value would show through again.
         self.tmux.check(
-            "set-option", "-u", "-t", exact(name, pane=True), option_for(key), session=name
+            "set-option", "-t", exact(name, pane=True), option_for(key), REMOVED, session=name
         )
         return True
 
@@ -416,10 +418,7 @@ class TmuxProvider:
     @hookimpl
     def copy_to(self, name: str, src: str, rel_dst: str) -> bool:
         check_session_name(name)
-        raw = self.tmux.check(
-            "show-options", "-qv", "-t", exact(name, pane=True), WORKDIR_OPTION, session=name
-        )
-        work_dir = decode_value(raw[0]) if raw and raw[0] else ""
+        work_dir = self._options(name, [WORKDIR_OPTION])[0]
         if not work_dir:
             raise SessionError(f"copy_to: session {name!r} has no recorded work dir")
         try:
