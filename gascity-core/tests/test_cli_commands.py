@@ -222,6 +222,20 @@ def test_doctor_fix_repairs_what_is_safe_and_says_what_it_changed(city: Path) ->
         sock_path.unlink()
 
 
+def test_doctor_verbose_lists_every_path(city: Path) -> None:
+    gc(city, "start", "--once")
+    loose = [city / ".gc" / f"loose-{i}.json" for i in range(7)]
+    for path in loose:
+        path.write_text("{}")
+        path.chmod(0o644)
+    short = next(ln for ln in gc(None, "doctor", str(city)).output.splitlines()
+                 if "readable by others" in ln)
+    assert short.count("loose-") == 5 and " ..." in short
+    full = next(ln for ln in gc(None, "doctor", str(city), "--verbose").output.splitlines()
+                if "readable by others" in ln)
+    assert all(str(p) in full for p in loose) and " ..." not in full
+
+
 def test_doctor_never_prints_a_database_password(city: Path) -> None:
     pytest.importorskip("gascity_dolt_events")
     city.joinpath("city.toml").write_text(CITY + """

@@ -544,3 +544,25 @@ def test_pack_agent_defaults_typo_is_an_error_naming_the_pack(tmp_path: Path) ->
     assert err.value.path.endswith("packs/tools/pack.toml")
     assert "agent_defaults.append_fragmets: unknown key" in str(err.value)
     assert "did you mean 'append_fragments'" in str(err.value)
+
+
+def test_config_explain_filters_by_agent_and_rig(tmp_path: Path) -> None:
+    write(tmp_path, RIG_CITY)
+    runner = CliRunner()
+
+    def explain(*args: str) -> list[str]:
+        out = runner.invoke(cli, ["--city", str(tmp_path), "config", "explain", "--json",
+                                  *args])
+        assert out.exit_code == 0, out.output
+        return [row["agent"] for row in json.loads(out.output)["agents"]]
+
+    assert explain("--rig", "frontend") == ["frontend--polecat", "frontend--witness"]
+    assert explain("--agent", "backend/reviewer") == ["backend--reviewer"]
+    assert explain("--agent", "mayor") == ["mayor"]
+    assert explain("--rig", "backend", "--agent", "backend--witness") == ["backend--witness"]
+    nosuch = runner.invoke(cli, ["--city", str(tmp_path), "config", "explain", "--rig", "x"])
+    assert nosuch.exit_code == 1 and "unknown rig 'x'; rigs: backend, frontend" in nosuch.output
+    other = runner.invoke(cli, ["--city", str(tmp_path), "config", "explain", "--rig",
+                                "frontend", "--agent", "mayor"])
+    assert other.exit_code == 1
+    assert "unknown agent 'mayor' in rig 'frontend'; agents: frontend--polecat" in other.output

@@ -611,14 +611,34 @@ def config_show(state: CliState, as_json: bool) -> None:
 
 @config.command("explain")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.option("--agent", "agent_name", metavar="NAME",
+              help="Only this agent (a rig's as RIG/NAME).")
+@click.option("--rig", metavar="RIG", help="Only the agents of this rig.")
 @pass_state
 @guard
-def config_explain(state: CliState, as_json: bool) -> None:
+def config_explain(state: CliState, as_json: bool, agent_name: str | None,
+                   rig: str | None) -> None:
     """Say which file each agent, and each key a patch set, came from."""
     loaded = load_city(state.city_dir())
     comp = loaded.composition
+    agents = list(loaded.config.agent)
+    if rig is not None:
+        rigs = sorted({r.name for r in loaded.config.rigs})
+        if rig not in rigs:
+            raise click.ClickException(
+                f"unknown rig '{rig}'; rigs: {', '.join(rigs) or 'none'}")
+        agents = [a for a in agents
+                  if (ra := comp.rig_agents.get(a.name)) is not None and ra.rig == rig]
+    if agent_name is not None:
+        wanted = agent_name.replace("/", "--")
+        known = ", ".join(a.name for a in agents) or "none"
+        agents = [a for a in agents if a.name == wanted]
+        if not agents:
+            raise click.ClickException(
+                f"unknown agent '{agent_name}'" + (f" in rig '{rig}'" if rig else "")
+                + f"; agents: {known}")
     rows = [{"agent": a.name, "from": comp.sources.get(a.name, str(loaded.path)),
-             "patched": comp.patched.get(a.name, [])} for a in loaded.config.agent]
+             "patched": comp.patched.get(a.name, [])} for a in agents]
     if as_json:
         echo_json({"city": str(loaded.path), "packs": comp.packs, "agents": rows})
         return

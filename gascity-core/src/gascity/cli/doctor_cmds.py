@@ -164,7 +164,7 @@ def _walk(root: Path) -> Iterator[Path]:
             yield base / name
 
 
-def _permissions(city_dir: Path) -> list[Check]:
+def _permissions(city_dir: Path, limit: int | None = 5) -> list[Check]:
     state = city_dir / ".gc"
     if not state.exists():
         return [Check(OK, "permissions", f"{state}: not created yet")]
@@ -184,11 +184,10 @@ def _permissions(city_dir: Path) -> list[Check]:
             loose.append(f"{path} ({stat.S_IMODE(st.st_mode):04o})")
     checks: list[Check] = []
     if loose:
-        checks.append(Check(FAIL, "permissions", f"readable by others: {', '.join(loose[:5])}"
-                                                 + (" ..." if len(loose) > 5 else ""),
+        checks.append(Check(FAIL, "permissions", f"readable by others: {_some(loose, limit)}",
                             f"gc doctor --fix (or chmod -R go= {state})"))
     if others:
-        checks.append(Check(WARN, "permissions", f"not owned by you: {', '.join(others[:5])}",
+        checks.append(Check(WARN, "permissions", f"not owned by you: {_some(others, limit)}",
                             "run gc as the city's owner"))
     if not checks:
         checks.append(Check(OK, "permissions", f"{state}: yours alone"))
@@ -204,13 +203,12 @@ def _leftovers(city_dir: Path) -> list[Path]:
         return []
 
 
-def _files(city_dir: Path) -> list[Check]:
+def _files(city_dir: Path, limit: int | None = 5) -> list[Check]:
     left = _leftovers(city_dir)
     if not left:
         return []
     return [Check(WARN, "files", f"{len(left)} session dir(s) left by interrupted stops: "
-                                 + ", ".join(p.name for p in left[:5])
-                                 + (" ..." if len(left) > 5 else ""),
+                                 + _some([p.name for p in left], limit),
                   "gc doctor --fix removes them (so does the next listing)")]
 
 
@@ -331,12 +329,20 @@ def _one_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
-def run_checks(city_dir: Path) -> list[Check]:
+def _some(items: list[str], limit: int | None) -> str:
+    """The first ``limit`` items (all with None), and "..." when some are left out."""
+    shown = items if limit is None else items[:limit]
+    return ", ".join(shown) + (" ..." if len(shown) < len(items) else "")
+
+
+def run_checks(city_dir: Path, verbose: bool = False) -> list[Check]:
+    """Every check; ``verbose`` lists every path a check found, not the first five."""
+    limit = None if verbose else 5
     checks, loaded = _config(city_dir)
     steps: list[Callable[[], list[Check]]] = [
         lambda: _plugins(loaded), lambda: _binaries(loaded), lambda: _controller(city_dir),
-        lambda: _stores(city_dir, loaded), lambda: _permissions(city_dir),
-        lambda: _files(city_dir),
+        lambda: _stores(city_dir, loaded), lambda: _permissions(city_dir, limit),
+        lambda: _files(city_dir, limit),
     ]
     for step in steps:
         try:
@@ -353,8 +359,11 @@ def run_checks(city_dir: Path) -> list[Check]:
 @click.option("--fix", "fix_", is_flag=True,
               help="First repair what is safe: modes under .gc/, a socket left by an exited "
                    "controller, session dirs left by interrupted stops; one line per change.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Every path a check found (not the first five), and ok checks' hints.")
 @pass_state
-def doctor(state: CliState, path: Path | None, as_json: bool, fix_: bool) -> None:
+def doctor(state: CliState, path: Path | None, as_json: bool, fix_: bool,
+           verbose: bool) -> None:
     """Check the city's health: config, plugins, binaries, controller, files, stores.
 
     One line per check: ok, warn or fail, with a hint for what is not ok. Exits 1 when
@@ -363,7 +372,7 @@ def doctor(state: CliState, path: Path | None, as_json: bool, fix_: bool) -> Non
     """
     city_dir = state.city_dir(path)
     fixed = fix(city_dir) if fix_ else []
-    checks = run_checks(city_dir)
+    checks = run_checks(city_dir, verbose)
     if as_json:
         rows = [asdict(c) for c in checks]
         echo_json({"fixed": fixed, "checks": rows} if fix_ else rows)
@@ -373,7 +382,7 @@ def doctor(state: CliState, path: Path | None, as_json: bool, fix_: bool) -> Non
         if fix_ and not fixed:
             click.echo("nothing to fix")
         for c in checks:
-            hint = f"  -> {c.hint}" if c.hint and c.level != OK else ""
+            hint = f"  -> {c.hint}" if c.hint and (c.level != OK or verbose) else ""
             click.echo(f"{c.level:<4}  {c.area:<11}  {c.text}{hint}")
         fails = sum(c.level == FAIL for c in checks)
         warns = sum(c.level == WARN for c in checks)
