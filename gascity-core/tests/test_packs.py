@@ -566,3 +566,20 @@ def test_config_explain_filters_by_agent_and_rig(tmp_path: Path) -> None:
                                 "frontend", "--agent", "mayor"])
     assert other.exit_code == 1
     assert "unknown agent 'mayor' in rig 'frontend'; agents: frontend--polecat" in other.output
+
+
+def test_config_show_validate_and_provenance(tmp_path: Path) -> None:
+    write(tmp_path, RIG_CITY)
+    runner = CliRunner()
+    city = ["--city", str(tmp_path), "config", "show"]
+    valid = runner.invoke(cli, [*city, "--validate"], env={"GC_SESSION": "fake"})
+    assert valid.exit_code == 0 and ": ok (6 agents;" in valid.output, valid.output
+    provenance = runner.invoke(cli, [*city, "--provenance"]).output
+    assert provenance == runner.invoke(cli, ["--city", str(tmp_path), "config",
+                                             "explain"]).output
+    assert "agent frontend--polecat:" in provenance
+    (tmp_path / "city.toml").write_text("[workspace\n")
+    broken = runner.invoke(cli, [*city, "--validate"], env={"GC_SESSION": "fake"})
+    assert broken.exit_code == 2 and "city.toml" in broken.output
+    both = runner.invoke(cli, [*city, "--validate", "--provenance"])
+    assert both.exit_code == 2 and "exclude each other" in both.output

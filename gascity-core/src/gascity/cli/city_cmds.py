@@ -594,13 +594,27 @@ def config_validate(state: CliState) -> None:
 
 @config.command("show")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.option("--validate", is_flag=True,
+              help="Check instead of printing, as gc config validate (exit 2 on errors).")
+@click.option("--provenance", is_flag=True,
+              help="Where each agent and patched key came from, as gc config explain.")
+@click.pass_context
 @pass_state
 @guard
-def config_show(state: CliState, as_json: bool) -> None:
+def config_show(state: CliState, ctx: click.Context, as_json: bool, validate: bool,
+                provenance: bool) -> None:
     """Print the effective config, defaults filled in (passwords, tokens and DSN
     credentials masked)."""
     from ..config.secrets import mask_secrets
 
+    if validate and provenance:
+        raise click.UsageError("--validate and --provenance exclude each other")
+    if validate:
+        ctx.invoke(config_validate)
+        return
+    if provenance:
+        ctx.invoke(config_explain, as_json=as_json, agent_name=None, rig=None)
+        return
     loaded = load_city(state.city_dir())
     data = mask_secrets(loaded.config.model_dump(mode="json"))
     if as_json:
