@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -24,7 +25,9 @@ __all__ = [
     "Row",
     "concurrent_cli_writers",
     "controller_kill9",
+    "dolt_outage_mid_burst",
     "hostile_scale_checks",
+    "pgmail_outage_mid_burst",
     "torn_config_writes",
 ]
 
@@ -374,3 +377,94 @@ def dolt_outage_mid_burst(trials: int = 4, burst: int = 120, seed: int = 9) -> R
 
 
 EXPERIMENTS["dolt-outage"] = dolt_outage_mid_burst
+
+
+# ------------------------------------------------- PostgreSQL mail outage mid-burst
+
+
+def pgmail_outage_mid_burst(trials: int = 6, burst: int = 100, seed: int = 11) -> Row:
+    """A writer sends a burst of messages through the postgres mail store (a real
+    PostgreSQL server) while another thread stops the server at a random message, in
+    ``fast`` or ``immediate`` (crash) mode, and starts it again up to 1.5 s later.
+    pgmail has no spool: a send that reports the store unavailable is retried by the
+    writer, as a script re-running ``gc mail send`` would. *Lost*: a message the store
+    accepted that is not stored; *duplicated*: a message stored more than once."""
+    from gascity.errors import StoreUnavailable
+    from gascity.plugins import PluginContext
+    from gascity.types import MailDraft
+    from gascity_pgmail.store import PostgresMail
+    from gascity_pgmail.testing import PostgresServer
+
+    rng = random.Random(seed)
+    row = Row(f"postgres mail: server down mid-burst ({burst} messages each)")
+    t0 = time.monotonic()
+    refused = 0
+    # The pool logs every failed reconnect during the outage; the row counts them.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
+    # Acknowledged commits must survive a crash, as on a production server.
+    with tempfile.TemporaryDirectory(prefix="gcfault-") as tmp, \
+            PostgresServer(settings={"synchronous_commit": "on"}) as server:
+        for trial in range(trials):
+            ctx = PluginContext(role="mail", name="postgres",
+                                settings={"dsn": server.dsn, "schema": f"fault_{trial}",
+                                          "retry_window": 0.5, "connect_timeout": 1,
+                                          "pool_timeout": 1.0},
+                                city_name=f"outage{trial}", city_dir=Path(tmp))
+            store = PostgresMail(ctx)
+            cut_at = rng.randrange(5, burst - 5)
+            mode = rng.choice(["fast", "immediate"])
+            down_for = rng.uniform(0.2, 1.5)
+            reached = threading.Event()
+
+            def cut(mode: str = mode, down_for: float = down_for,
+                    reached: threading.Event = reached) -> None:
+                reached.wait(120)
+                server.stop(mode)
+                time.sleep(down_for)
+                server.start()
+
+            cutter = threading.Thread(target=cut)
+            accepted: list[str] = []
+            try:
+                store.ensure_schema()
+                cutter.start()
+                for i in range(burst):
+                    if i == cut_at:
+                        reached.set()
+                    token = f"m{i}"
+                    for _ in range(200):
+                        try:
+                            store.send_mail(MailDraft("w", "boss", token, token))
+                        except StoreUnavailable:
+                            refused += 1
+                            time.sleep(0.05)
+                            continue
+                        accepted.append(token)
+                        break
+                cutter.join()
+                stored = [m.subject for m in
+                          store.mail_inbox("boss", include_read=True,
+                                           include_archived=True, limit=None)]
+            finally:
+                reached.set()
+                if cutter.is_alive():
+                    cutter.join()
+                if not server.running:
+                    server.start()
+                store.shutdown()
+            lost = len(set(accepted) - set(stored))
+            dup = len(stored) - len(set(stored))
+            row.trials += 1
+            row.lost += lost
+            row.duplicated += dup
+            ok = lost == 0 and dup == 0 and len(accepted) == burst
+            row.survived += int(ok)
+            if not ok:
+                row.notes.append(f"trial {trial}: {mode} stop at {cut_at} for {down_for:.1f}s, "
+                                 f"{len(accepted)} accepted, {lost} lost, {dup} duplicated")
+    row.notes.append(f"{refused} sends reported the store unavailable and were retried")
+    row.seconds = time.monotonic() - t0
+    return row
+
+
+EXPERIMENTS["pgmail-outage"] = pgmail_outage_mid_burst

@@ -16,6 +16,7 @@ from faults.experiments import (
     controller_kill9,
     dolt_outage_mid_burst,
     hostile_scale_checks,
+    pgmail_outage_mid_burst,
     torn_config_writes,
 )
 
@@ -47,3 +48,8 @@ def test_concurrent_cli_writers_record_everything_once() -> None:
 @pytest.mark.timeout(300)
 def test_a_database_outage_mid_burst_loses_and_duplicates_nothing() -> None:
     check(dolt_outage_mid_burst(trials=1, burst=60))
+
+
+@pytest.mark.timeout(300)
+def test_a_mail_server_outage_mid_burst_loses_and_duplicates_nothing() -> None:
+    check(pgmail_outage_mid_burst(trials=2, burst=40, seed=4))
