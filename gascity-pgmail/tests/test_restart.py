@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,54 @@ def test_unreachable_server_raises_store_unavailable_without_secret(tmp_path: Pa
         assert "127.0.0.1" in text
     finally:
         store.close()
+
+
+def test_a_send_whose_reply_was_lost_is_retried_without_a_second_row(
+    make_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server dying between the commit and the reply used to end in
+    StoreUnavailable, and the sender's retry stored the message twice."""
+    import psycopg
+
+    store = make_store(retry_window=5.0)
+    store.mail_count("warmup")
+    real_run = PostgresMail.run
+    lost: list[str] = []
+
+    def reply_lost_once(self: PostgresMail, fn: Any, *, idempotent: bool) -> Any:
+        def go(conn: Any) -> Any:
+            result = fn(conn)  # committed: autocommit
+            if not lost:
+                lost.append("reply")
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return result
+
+        return real_run(self, go, idempotent=idempotent)
+
+    monkeypatch.setattr(PostgresMail, "run", reply_lost_once)
+    msg = store.send_mail(MailDraft("w", "boss", "once", "only once"))
+    monkeypatch.undo()
+    assert lost == ["reply"]
+    stored = store.mail_inbox("boss", include_read=True, include_archived=True, limit=None)
+    assert [(m.id, m.subject) for m in stored] == [(msg.id, "once")]
+    # Two sends of equal text are still two messages: the key is per send.
+    store.send_mail(MailDraft("w", "boss", "once", "only once"))
+    assert store.mail_count("boss").open == 2
+
+
+def test_a_version_1_schema_gains_send_keys_and_keeps_its_mail(make_store: Any) -> None:
+    from gascity_pgmail import schema
+
+    store = make_store()
+    with store.connect() as conn, conn.transaction():
+        conn.execute(f"CREATE SCHEMA {store.names.schema}")
+        conn.execute(f"CREATE TABLE {store.names.versions} (version integer PRIMARY KEY, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        for statement in schema.MIGRATIONS[0](store.names):
+            conn.execute(statement)
+        conn.execute(f"INSERT INTO {store.names.versions} (version) VALUES (1)")
+        conn.execute(f"INSERT INTO {store.names.messages} (thread_id, sender, recipient, "
+                     "subject, body, city) VALUES (1, 'a', 'boss', 'old', 'old', 'city')")
+    new = store.send_mail(MailDraft("w", "boss", "new", "new"))
+    subjects = [m.subject for m in store.mail_inbox("boss", True, True, None)]
+    assert subjects == ["old", "new"] and new.subject == "new"

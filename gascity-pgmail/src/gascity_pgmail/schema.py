@@ -63,7 +63,17 @@ def _v1(n: Names) -> list[str]:
     ]
 
 
-MIGRATIONS = [_v1]
+def _v2(n: Names) -> list[str]:
+    # A key per send, so a send retried after an ambiguous failure (the server died
+    # between commit and reply) finds its first row instead of storing a second.
+    return [
+        f"ALTER TABLE {n.messages} ADD COLUMN send_key text",
+        f"""CREATE UNIQUE INDEX messages_send_key_idx ON {n.messages} (city, send_key)
+            WHERE send_key IS NOT NULL""",
+    ]
+
+
+MIGRATIONS = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

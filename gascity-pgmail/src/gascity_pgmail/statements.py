@@ -28,6 +28,7 @@ COLUMNS = SELECT_COLUMNS
 @dataclass(frozen=True)
 class Statements:
     send: str
+    sent: str
     reply: str
     get: str
     read: str
@@ -51,13 +52,17 @@ class Statements:
         # A draft that only names reply_to joins that message's thread. Otherwise
         # thread_id defaults to the new row's own id, drawn once from the sequence so
         # the row is complete in one INSERT (no follow-up UPDATE).
+        # A send_key already stored means this send committed before: nothing is
+        # inserted and ``sent`` reads the row back.
         send = returning(
-            f"INSERT INTO {m} (id, thread_id, reply_to, sender, recipient, subject, body, city) "
+            f"INSERT INTO {m} (id, thread_id, reply_to, sender, recipient, subject, body, city, "
+            f"send_key) "
             f"SELECT n.id, coalesce(%(thread_id)s, (SELECT r.thread_id FROM {m} AS r "
             f"WHERE r.id = %(reply_to)s AND r.city = %(city)s), n.id), %(reply_to)s, "
             f"%(sender)s, "
-            f"%(recipient)s, %(subject)s, %(body)s, %(city)s "
-            f"FROM (SELECT nextval({seq}) AS id) AS n"
+            f"%(recipient)s, %(subject)s, %(body)s, %(city)s, %(send_key)s "
+            f"FROM (SELECT nextval({seq}) AS id) AS n "
+            f"ON CONFLICT (city, send_key) WHERE send_key IS NOT NULL DO NOTHING"
         )
         reply = returning(
             f"INSERT INTO {m} (id, thread_id, reply_to, sender, recipient, subject, body, city) "
@@ -80,6 +85,7 @@ class Statements:
         tail = " ORDER BY id LIMIT %(limit)s"
         return cls(
             send=send,
+            sent=f"SELECT {COLUMNS} FROM {m} WHERE city = %(city)s AND send_key = %(send_key)s",
             reply=reply,
             get=f"SELECT {COLUMNS} FROM {m} WHERE {mine}",
             read=read,

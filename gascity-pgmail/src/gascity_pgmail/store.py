@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -201,13 +202,19 @@ class PostgresMail:
         return self.run(go, idempotent=True)
 
     def _deliver(self, query: str, params: Mapping[str, Any]) -> Message | None:
-        """Insert one message, then tell listeners about it (best effort)."""
+        """Insert one message, then tell listeners about it (best effort).
+
+        With a ``send_key`` in ``params`` the insert is idempotent: a retry after an
+        ambiguous failure reads back the row the first attempt committed."""
         import psycopg
 
         notify = self.sql.notify
+        keyed = params.get("send_key") is not None
 
         def go(conn: psycopg.Connection[tuple[Any, ...]]) -> Any:
             row = conn.execute(query, params).fetchone()
+            if row is None and keyed:
+                row = conn.execute(self.sql.sent, params).fetchone()
             if row is not None and notify is not None:
                 try:
                     conn.execute(notify, {"city": self.city, "to": row[4]})
@@ -216,7 +223,7 @@ class PostgresMail:
                     log.debug("mail notify failed: %s", self.describe(exc))
             return row
 
-        row = self.run(go, idempotent=False)
+        row = self.run(go, idempotent=keyed)
         return None if row is None else message_from_row(row)
 
     # -------------------------------------------------------------------- hooks
@@ -244,6 +251,7 @@ class PostgresMail:
                 "subject": default_subject(draft.subject, draft.body),
                 "body": draft.body,
                 "city": self.city,
+                "send_key": uuid.uuid4().hex,
             },
         )
         assert msg is not None  # an INSERT ... SELECT without a WHERE always returns
