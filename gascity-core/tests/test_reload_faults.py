@@ -159,6 +159,14 @@ def test_commands_fall_back_to_the_last_good_config(
     assert "line 1" in warnings[0]  # names the error
 
 
+def test_drain_check_answers_from_the_last_good_config(broken_city: Path) -> None:
+    # Exit 1 is its answer ("not being drained"); a broken config used to make it 2.
+    result = gc(broken_city, "runtime", "drain-check", "--session", "mayor")
+    assert result.returncode == 1, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "last good config" in warnings[0], result.stderr
+
+
 def test_validate_never_falls_back(broken_city: Path) -> None:
     result = gc(broken_city, "config", "validate")
     assert result.returncode == 2 and "last good" not in result.stderr
