@@ -89,10 +89,12 @@ def render(rows: list[Row], command: str) -> str:
         "`postgres` mail store (a real PostgreSQL server started by the suite, "
         "`synchronous_commit = on`); another thread stops the server at a random message, "
         "in `fast` mode or `immediate` (crash) mode, and starts it again 0.2-1.5 s later. "
-        "The store retries for its `retry_window` (0.5 s here) only what provably did not "
-        "commit; pgmail has no spool, so a send that still reports the store unavailable "
-        "is retried by the writer, as a script re-running `gc mail send` would (the notes "
-        "count them). *Lost*: a message the store accepted that is not stored; "
+        "Within its `retry_window` (0.5 s here, shorter than most outages) the store "
+        "retries what provably did not commit, and a send whose outcome is unknown with "
+        "the same send key (a stored first attempt is found, not stored again). pgmail "
+        "has no spool, so a send that still reports the store unavailable is retried by "
+        "the writer, as a script re-running `gc mail send` would (the notes count them). "
+        "*Lost*: a message the store accepted that is not stored; "
         "*duplicated*: a message stored twice; *survived* also requires every message to "
         "be accepted in the end.",
         "",
