@@ -95,3 +95,35 @@ def test_the_cli_of_a_same_name_city_says_whose_name_it_is(
     assert [p["metadata"]["name"] for p in pods] == [pod_name("twin", "mayor")]
     assert not pods[0]["metadata"].get("deletionTimestamp")
     assert first.stop("mayor") is True
+
+
+def test_two_same_name_cities_claiming_at_once_leave_one_owner(
+    make_provider: Factory, tmp_path: Path
+) -> None:
+    import threading
+
+    sides = []
+    for i in range(4):
+        where = tmp_path / f"race{i}" / "twin"
+        where.mkdir(parents=True)
+        sides.append(make_provider(city="racer", namespace="race", prebaked=True, where=where))
+    go = threading.Barrier(len(sides))
+    outcomes: dict[int, str] = {}
+
+    def claim(i: int) -> None:
+        go.wait()
+        try:
+            sides[i].claim()
+            outcomes[i] = "owner"
+        except SessionError as exc:
+            outcomes[i] = str(exc)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(sides))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    owners = [i for i, o in outcomes.items() if o == "owner"]
+    assert len(outcomes) == len(sides) and len(owners) == 1, outcomes
+    owner_path = sides[owners[0]].city_path
+    assert all(owner_path in o for o in outcomes.values() if o != "owner"), outcomes
