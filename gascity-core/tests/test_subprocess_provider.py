@@ -418,3 +418,118 @@ def test_starting_polls_no_child(provider: SubprocessProvider, city: Path,
     assert polls == []
     provider.list_running("")
     assert polls == []  # nobody died: nothing to collect
+
+
+def test_a_steady_listing_reads_no_tree_and_no_unchanged_file(
+        provider: SubprocessProvider, city: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gascity.builtin import subprocess_provider as mod
+
+    work = city / "w"
+    work.mkdir(parents=True)
+    for name in ("a", "b"):
+        provider.start(name, cfg("sleep 300", work))
+    provider.list_running("")
+    reads = {"tree": 0, "meta": 0, "pid": 0}
+    real_tree, real_meta, real_ident = proc.tree, mod.SubprocessProvider._read_meta, mod._Ident.read
+
+    def tree(pid: int, ticks: int) -> list[proc.ProcStat] | None:
+        reads["tree"] += 1
+        return real_tree(pid, ticks)
+
+    def read_meta(session_dir: Path | str) -> dict[str, str]:
+        reads["meta"] += 1
+        return real_meta(session_dir)
+
+    def read_ident(session_dir: Path | str) -> object:
+        reads["pid"] += 1
+        return real_ident(session_dir)
+
+    monkeypatch.setattr(proc, "tree", tree)
+    monkeypatch.setattr(mod.SubprocessProvider, "_read_meta", staticmethod(read_meta))
+    monkeypatch.setattr(mod._Ident, "read", staticmethod(read_ident))
+    listed = {r.name: r for r in provider.list_running("")}
+    assert {n: r.liveness for n, r in listed.items()} == {"a": Liveness.ALIVE, "b": Liveness.ALIVE}
+    assert reads == {"tree": 0, "meta": 0, "pid": 0}
+    # The process names are read when asked for (an agent with process_names).
+    assert "sleep" in (listed["a"].processes or ())
+    assert reads["tree"] == 1
+    # Another process's metadata write (gc runtime drain-ack) is seen at once.
+    make(city).set_meta("a", "gc.drain_ack", "1")
+    reads.update(meta=0, pid=0)
+    listed = {r.name: r for r in provider.list_running("")}
+    assert (listed["a"].meta or {}).get("gc.drain_ack") == "1"
+    assert reads["meta"] == 1 and reads["pid"] == 1  # a's files only
+    # A session started again under the same name is a new leader, read afresh.
+    before = ident(city, "b")
+    provider.stop("b")
+    provider.start("b", cfg("sleep 300", work))
+    assert ident(city, "b") != before
+    listed = {r.name: r for r in provider.list_running("")}
+    assert listed["b"].liveness is Liveness.ALIVE
+    os.kill(ident(city, "b")[0], 9)
+    wait_for(lambda: (r := record(provider, "b")) and r.liveness is Liveness.DEAD, 10,
+             what="b dead")
+
+
+def test_process_names_still_find_zombies_with_the_lazy_tree(tmp_path: Path) -> None:
+    from gascity.controller import Controller
+    from gascity.testing import MemoryEvents, open_test_city
+
+    city = tmp_path / "zcity"
+    city.mkdir()
+    (city / "city.toml").write_text(
+        '[daemon]\nmax_restarts = 0\n'
+        '[[agent]]\nname = "z"\ncommand = "sleep 300"\nprocess_names = ["claude"]\n'
+        '[[agent]]\nname = "ok"\ncommand = "sleep 300"\nprocess_names = ["sleep"]\n')
+    provider = make(city)
+    events = MemoryEvents()
+    try:
+        with open_test_city(city, session=provider, events=events) as opened:
+            ctl = Controller(opened)
+            assert sorted(ctl.tick().started) == ["ok", "z"]
+            wait_for(lambda: "sleep" in ((record(provider, "ok") or RunningSession("")).processes
+                                         or ()), 10, what="sleep running")
+            report = ctl.tick()
+            assert report.crashed == ["z"]
+            [crash] = events.of_type("session.crashed")
+            assert "none of ['claude'] running (found: sh, sleep)" in crash.message
+    finally:
+        stop_all(provider)
+
+
+def test_tree_reads_each_threads_children(city: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess as sp
+
+    # The leader forks its child from a second thread: that child is in the second
+    # thread's children file only.
+    script = ("import subprocess, threading, time\n"
+              "threading.Thread(target=lambda: subprocess.Popen(['sleep', '300'])).start()\n"
+              "threading.Thread(target=time.sleep, args=(300,), daemon=True).start()\n"
+              "time.sleep(300)\n")
+    leader = sp.Popen([sys.executable, "-c", script], start_new_session=True)
+    plain = sp.Popen(["sh", "-c", "sleep 300 & wait"], start_new_session=True)
+    try:
+        stat = proc.read_stat(leader.pid)
+        assert stat is not None
+        found = wait_for(lambda: t if len(t := proc.tree(leader.pid, stat.start_time) or []) == 2
+                         else None, 10, what="the thread's child")
+        assert {s.comm for s in found} >= {"sleep"}
+        assert proc.read_stat(leader.pid).threads >= 2  # type: ignore[union-attr]
+        # Single-threaded processes: their one children file, no task/ listing.
+        head = proc.read_stat(plain.pid)
+        assert head is not None and head.threads == 1
+        wait_for(lambda: len(proc.tree(plain.pid, head.start_time) or []) == 2, 10)
+        listed: list[str] = []
+        real = os.listdir
+
+        def listdir(path: str) -> list[str]:
+            listed.append(path)
+            return real(path)
+
+        monkeypatch.setattr(os, "listdir", listdir)
+        assert len(proc.tree(plain.pid, head.start_time) or []) == 2
+        assert listed == []
+    finally:
+        for child in (leader, plain):
+            os.killpg(child.pid, 9)
+            child.wait()

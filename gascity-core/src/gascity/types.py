@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,15 +54,17 @@ class RunningSession:
     (the controller then falls back to its own state); an empty mapping means "read,
     and nothing is set". ``processes`` likewise is ``None`` when unknown; otherwise
     it holds the command names running in the session, for zombie detection by an
-    agent's ``process_names``. ``last_activity`` is when the session last showed
-    activity (output, input), if the listing call can tell; with it the controller
-    enforces ``idle_timeout`` without a ``last_activity`` call per session.
+    agent's ``process_names`` (a frozenset, or a set the provider reads on first use
+    where finding the names costs more than the listing itself). ``last_activity`` is
+    when the session last showed activity (output, input), if the listing call can
+    tell; with it the controller enforces ``idle_timeout`` without a
+    ``last_activity`` call per session.
     """
 
     name: str
     liveness: Liveness = Liveness.UNKNOWN
     meta: Mapping[str, str] | None = None
-    processes: frozenset[str] | None = None
+    processes: AbstractSet[str] | None = None
     started_at: datetime | None = None
     detail: str = ""
     last_activity: datetime | None = None

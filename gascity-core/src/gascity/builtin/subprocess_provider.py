@@ -27,7 +27,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,6 +98,57 @@ class _Ident:
         return stat is not None and stat.start_time == self.start_ticks and stat.live
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One session directory as the previous full listing read it."""
+
+    key: tuple[int, int, int]
+    """The directory's inode, mtime and ctime: any rename into it changes them."""
+    ident: _Ident
+    meta: dict[str, str]
+    started_at: datetime
+
+
+class _TreeNames(AbstractSet[str]):
+    """The command names in a live session's process tree, read on first use: only
+    an agent with ``process_names`` asks, so a listing reads no tree for the others."""
+
+    __slots__ = ("_ident", "_names", "_snapshot")
+
+    def __init__(self, ident: _Ident, snapshot: list[proc.Snapshot]) -> None:
+        self._ident = ident
+        # The listing's process table, shared: read at most once for all its sessions.
+        self._snapshot = snapshot
+        self._names: frozenset[str] | None = None
+
+    def _get(self) -> frozenset[str]:
+        if self._names is None:
+            ident = self._ident
+            members = proc.tree(ident.pid, ident.start_ticks)
+            if members is None:  # no children files (psutil), or the leader just exited
+                if not self._snapshot:
+                    self._snapshot.append(proc.Snapshot())
+                members = self._snapshot[0].members(ident.pid, ident.start_ticks)
+            self._names = _process_names(members)
+        return self._names
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._get()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
 def _process_names(members: Sequence[proc.ProcStat]) -> frozenset[str]:
     names: set[str] = set()
     for stat in members:
@@ -140,6 +192,7 @@ class SubprocessProvider:
         # Sessions this process started, with their directories: reaped by pid.
         self._children: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
         self._lock = threading.Lock()
+        self._seen: dict[str, _Seen] = {}
 
     # ----------------------------------------------------------------- helpers
 
@@ -216,8 +269,10 @@ class SubprocessProvider:
             entries = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        snapshot: proc.Snapshot | None = None
+        snapshot: list[proc.Snapshot] = []  # the whole process table, read at most once
         records: list[RunningSession] = []
+        known = self._seen
+        seen: dict[str, _Seen] = {}
         root = str(self.root)
         for name in entries:
             if name.startswith(".gone-"):
@@ -227,45 +282,69 @@ class SubprocessProvider:
                 continue
             if not name.startswith(prefix) or not _NAME_RE.match(name):
                 continue
-            session_dir = f"{root}/{name}"
+            record, entry = self._list_one(name, f"{root}/{name}", known.get(name), snapshot)
+            if record is not None:
+                records.append(record)
+            if entry is not None:
+                seen[name] = entry
+        if not prefix:
+            self._seen = seen  # a full listing: sessions gone since drop out
+        return records
+
+    def _list_one(self, name: str, session_dir: str, known: _Seen | None,
+                  snapshot: list[proc.Snapshot]) -> tuple[RunningSession | None, _Seen | None]:
+        """One session's record, and what to remember of it for the next listing."""
+        try:
+            st = os.stat(session_dir)
+        except OSError:
+            return None, None  # stopped between the listing and now
+        # pid and meta.json are only ever replaced by a rename into the directory (and
+        # a new session is a new directory), so an unchanged directory means both are.
+        key = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        fresh = known is None or known.key != key
+        if known is None or fresh:
             meta = self._read_meta(session_dir)
             ident = _Ident.read(session_dir)
             if ident is None:
                 if not os.path.isdir(session_dir):
-                    continue  # stopped between the listing and now
+                    return None, None
                 starting = self._starting(Path(session_dir))
-                records.append(
-                    RunningSession(
-                        name=name,
-                        liveness=Liveness.STARTING if starting else Liveness.DEAD,
-                        meta=meta,
-                        detail="" if starting else "start did not complete",
-                    )
-                )
-                continue
-            # Its own processes only; the whole process table just for dead leaders.
-            members = proc.tree(ident.pid, ident.start_ticks)
-            if members is None:
-                if snapshot is None:
-                    snapshot = proc.Snapshot()
-                members = snapshot.members(ident.pid, ident.start_ticks)
-                alive = ident.alive(snapshot.by_pid.get(ident.pid))
-            else:
-                alive = bool(members)
-            if not alive and ident.pid in self._children:
-                self._reap([ident.pid])  # record its exit status now
-            records.append(
-                RunningSession(
+                return RunningSession(
                     name=name,
-                    liveness=Liveness.ALIVE if alive else Liveness.DEAD,
+                    liveness=Liveness.STARTING if starting else Liveness.DEAD,
                     meta=meta,
-                    processes=_process_names(members),
-                    started_at=datetime.fromtimestamp(ident.started_at, UTC),
-                    detail="" if alive else self._exit_detail(Path(session_dir)),
-                    last_activity=self._activity(session_dir),
-                )
-            )
-        return records
+                    detail="" if starting else "start did not complete",
+                ), None
+            known = _Seen(key, ident, meta, datetime.fromtimestamp(ident.started_at, UTC))
+        ident = known.ident
+        if ident.alive(proc.read_stat(ident.pid)):
+            return RunningSession(
+                name=name,
+                liveness=Liveness.ALIVE,
+                meta=known.meta,
+                processes=_TreeNames(ident, snapshot),
+                started_at=known.started_at,
+                last_activity=_when(self._activity_time(session_dir)),
+            ), known
+        if not fresh:
+            # Read what the files say now rather than trust the remembered leader.
+            return self._list_one(name, session_dir, None, snapshot)
+        # The leader is gone: whoever still carries its session id is found in the
+        # whole process table (read once per listing).
+        if not snapshot:
+            snapshot.append(proc.Snapshot())
+        members = snapshot[0].members(ident.pid, ident.start_ticks)
+        if ident.pid in self._children:
+            self._reap([ident.pid])  # record its exit status now
+        return RunningSession(
+            name=name,
+            liveness=Liveness.DEAD,
+            meta=known.meta,
+            processes=_process_names(members),
+            started_at=known.started_at,
+            detail=self._exit_detail(Path(session_dir)),
+            last_activity=_when(self._activity_time(session_dir)),
+        ), known
 
     # --------------------------------------------------------------- lifecycle
 
@@ -572,16 +651,16 @@ class SubprocessProvider:
 
     @hookimpl
     def last_activity(self, name: str) -> datetime | None:
-        return self._activity(str(self._dir(name)))
+        return _when(self._activity_time(str(self._dir(name))))
 
     @staticmethod
-    def _activity(session_dir: str) -> datetime | None:
+    def _activity_time(session_dir: str) -> float | None:
         """The newest of the output log's and the input FIFO's modification times."""
         times = []
         for part in ("output.log", "stdin"):
             with contextlib.suppress(OSError):
                 times.append(os.stat(f"{session_dir}/{part}").st_mtime)
-        return datetime.fromtimestamp(max(times), UTC) if times else None
+        return max(times) if times else None
 
     @hookimpl
     def process_alive(self, name: str, process_names: Sequence[str]) -> bool | None:

@@ -51,6 +51,9 @@ class ProcStat:
     session: int
     start_time: int
     """Clock ticks after boot (field 22 of ``/proc/<pid>/stat``)."""
+    threads: int = 0
+    """Its thread count (field 20), 0 when unknown: a tree walk reads one thread's
+    ``children`` file where there is one thread, instead of listing ``task/``."""
 
     @property
     def live(self) -> bool:
@@ -63,7 +66,14 @@ def backend() -> str:
     forced = os.environ.get("GC_PROC_BACKEND", "")
     if forced in ("proc", "psutil"):
         return forced
-    return "proc" if os.path.isdir(f"{PROC}/self") else "psutil"
+    global _HAS_PROC
+    if _HAS_PROC is None:
+        # Once per process: a listing reads thousands of stat files, each asking this.
+        _HAS_PROC = os.path.isdir(f"{PROC}/self")
+    return "proc" if _HAS_PROC else "psutil"
+
+
+_HAS_PROC: bool | None = None
 
 
 def available() -> bool:
@@ -102,6 +112,7 @@ def parse_stat(pid: int, raw: str) -> ProcStat | None:
             pgrp=int(fields[2]),
             session=int(fields[3]),
             start_time=int(fields[19]),
+            threads=int(fields[17]),
         )
     except ValueError:
         return None
@@ -298,10 +309,15 @@ def tree(leader: int, start_time: int) -> list[ProcStat] | None:
     todo = [leader]
     while todo:
         pid = todo.pop()
-        try:
-            tids = os.listdir(f"{PROC}/{pid}/task")
-        except OSError:
-            continue  # exited meanwhile
+        if found[pid].threads == 1:
+            # One thread: its children file is the process's. A thread started since
+            # the stat read is seen next listing, like a child forked after this read.
+            tids = [str(pid)]
+        else:
+            try:
+                tids = os.listdir(f"{PROC}/{pid}/task")
+            except OSError:
+                continue  # exited meanwhile
         for tid in tids:
             raw = read_small(f"{PROC}/{pid}/task/{tid}/children")
             for child in (raw or b"").split():
