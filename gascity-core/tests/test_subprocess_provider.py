@@ -428,7 +428,8 @@ def test_a_steady_listing_reads_no_tree_and_no_unchanged_file(
     work.mkdir(parents=True)
     for name in ("a", "b"):
         provider.start(name, cfg("sleep 300", work))
-    provider.list_running("")
+    wait_for(lambda: all("sleep" in (r.processes or ()) for r in provider.list_running("")),
+             10, what="sh has started sleep")
     reads = {"tree": 0, "meta": 0, "pid": 0}
     real_tree, real_meta, real_ident = proc.tree, mod.SubprocessProvider._read_meta, mod._Ident.read
 
@@ -487,8 +488,8 @@ def test_process_names_still_find_zombies_with_the_lazy_tree(tmp_path: Path) -> 
         with open_test_city(city, session=provider, events=events) as opened:
             ctl = Controller(opened)
             assert sorted(ctl.tick().started) == ["ok", "z"]
-            wait_for(lambda: "sleep" in ((record(provider, "ok") or RunningSession("")).processes
-                                         or ()), 10, what="sleep running")
+            wait_for(lambda: all("sleep" in (r.processes or ())
+                                 for r in provider.list_running("")), 10, what="sleep running")
             report = ctl.tick()
             assert report.crashed == ["z"]
             [crash] = events.of_type("session.crashed")
