@@ -34,7 +34,7 @@ def test_importing_the_package_is_cheap() -> None:
                          check=True).stdout.strip()
     assert out == (
         "['gascity', 'gascity._version', 'gascity.tmuxconv', 'gascity_exec', "
-        "'gascity_exec.tmux_script']"
+        "'gascity_exec.scriptcli', 'gascity_exec.tmux_script']"
     )
 
 

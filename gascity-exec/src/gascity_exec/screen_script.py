@@ -30,15 +30,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gascity_exec.scriptcli import EXIT_UNKNOWN_OP, Failure, run_main
+
 __all__ = ["main"]
 
-EXIT_UNKNOWN_OP = 2
 STEP_TIMEOUT = 60.0
 _LS_LINE = re.compile(r"^\s+\d+\.(\S+)\s.*\((?:Attached|Detached|Multi)")
-
-
-class Failure(Exception):
-    """Ends the run with exit 1 and this message on stderr."""
 
 
 def _screen(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -238,14 +235,7 @@ def dispatch(args: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return dispatch(sys.argv[1:] if argv is None else argv)
-    except Failure as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    return run_main(dispatch, argv)
 
 
 if __name__ == "__main__":

@@ -50,17 +50,13 @@ from gascity.tmuxconv import (
     socket_args,
     target,
 )
+from gascity_exec.scriptcli import EXIT_UNKNOWN_OP, Failure, run_main
 
 __all__ = ["main"]
 
-EXIT_UNKNOWN_OP = 2
 STOP_GRACE = 2.0
 STEP_TIMEOUT = float(os.environ.get("GC_TMUX_STEP_TIMEOUT", "60"))
 """Seconds one pre_start / session_setup step may run."""
-
-
-class Failure(Exception):
-    """Ends the run with exit 1 and this message on stderr."""
 
 
 # ------------------------------------------------------------------- tmux calls
@@ -488,14 +484,7 @@ def dispatch(args: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return dispatch(sys.argv[1:] if argv is None else argv)
-    except Failure as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    return run_main(dispatch, argv)
 
 
 if __name__ == "__main__":
