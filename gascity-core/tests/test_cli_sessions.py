@@ -279,3 +279,26 @@ def test_logs_follow_prints_new_messages(city: Path, tmp_path_factory: pytest.Te
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_start_dry_run_previews_and_starts_nothing(tmp_path: Path) -> None:
+    (tmp_path / "city.toml").write_text(CITY)
+    fresh = gc(tmp_path, "start", "--dry-run")
+    assert fresh.exit_code == 0, fresh.output
+    lines = fresh.output.splitlines()
+    assert lines[0] == "dry run: 2 session(s) wanted in city 'sess', 2 would start"
+    assert any(ln.split() == ["mayor", "session=mayor"] for ln in lines)
+    assert any(ln.split() == ["polecat", "session=polecat-1"] for ln in lines)
+    assert lines[-1] == "nothing was started (--dry-run)"
+    assert names(tmp_path) == []
+    status = json.loads(gc(tmp_path, "status", "--json").output)
+    assert status["controller"]["last_tick"] is None and status["holder"]["kind"] == "nobody"
+    tick(tmp_path)
+    gc(tmp_path, "session", "new", "polecat", "--alias", "sky")
+    gc(tmp_path, "session", "suspend", "mayor")
+    after = gc(tmp_path, "start", "-n").output.splitlines()
+    assert after[0] == "dry run: 2 session(s) wanted in city 'sess', 1 would start"
+    assert any(ln.split() == ["polecat", "session=polecat-1", "(running)"] for ln in after)
+    assert any(ln.split() == ["polecat", "session=sky"] for ln in after)
+    assert not any("session=mayor" in ln for ln in after)
+    assert names(tmp_path) == ["polecat-1"], "the dry run started nothing"

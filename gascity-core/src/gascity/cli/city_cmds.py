@@ -165,10 +165,13 @@ def _rename_workspace(text: str, name: str) -> str:
               help="Seconds to wait for the supervisor's reconcile pass.")
 @click.option("-q", "--quiet", is_flag=True,
               help="With --foreground: no line per tick (errors are still logged).")
+@click.option("-n", "--dry-run", "dry_run", is_flag=True,
+              help="Print the sessions the city wants and which would start; start, "
+                   "register and run nothing.")
 @pass_state
 @guard
 def start(state: CliState, path: Path | None, foreground: bool, once: bool,
-          wait: float, quiet: bool = False) -> None:
+          wait: float, quiet: bool = False, dry_run: bool = False) -> None:
     """Start the city under the machine-wide supervisor and wait for a reconcile pass.
 
     The supervisor (started if needed) keeps reconciling it every patrol_interval; on a
@@ -183,6 +186,9 @@ def start(state: CliState, path: Path | None, foreground: bool, once: bool,
     if foreground and once:
         raise click.UsageError("--foreground and --once exclude each other")
     loaded = load_city(city_dir)  # a broken city.toml fails here, naming the key
+    if dry_run:
+        _dry_run(state, city_dir)
+        return
     if once:
         _start_once(city_dir)
         return
@@ -217,6 +223,28 @@ def start(state: CliState, path: Path | None, foreground: bool, once: bool,
 def _print_pass(summary: str, who: str) -> None:
     click.echo(summary)
     click.echo(f"city {who}")
+
+
+def _dry_run(state: CliState, city_dir: Path) -> None:
+    """As the reference's gc start --dry-run: the desired sessions, nothing started.
+    A pool counts as its last scale check said (its min before any controller ran)."""
+    state.city_option = city_dir
+    with state.open(*SELECTABLE) as city:
+        data = _status(city)
+    rows = [(agent["name"], name, name in {s["name"] for s in agent["sessions"]
+                                           if s["liveness"] in _LIVE})
+            for agent in data["agents"] for name in agent["wanted"]]
+    new = sum(1 for *_, running in rows if not running)
+    click.echo(f"dry run: {len(rows)} session(s) wanted in city {data['city']!r}, "
+               f"{new} would start")
+    for agent, name, running in rows:
+        click.echo(f"  {agent:<30}  session={name}" + ("  (running)" if running else ""))
+    if not rows:
+        click.echo("  (no sessions wanted)")
+    suspended = [a["name"] for a in data["agents"] if a["suspended"]]
+    if suspended:
+        click.echo(f"  {len(suspended)} agent(s) suspended: {', '.join(suspended)}")
+    click.echo("nothing was started (--dry-run)")
 
 
 def _start_once(city_dir: Path) -> None:
@@ -339,6 +367,16 @@ class _StatusView:
         named = sum(1 for owner in overrides.aliases.values() if owner == agent.name)
         return (desired if high is None else min(max(0, high - named), desired)) + named
 
+    def wanted(self, agent: AgentConfig, suspended: bool) -> list[str]:
+        """The names of the sessions the controller would run for ``agent`` now (its
+        pool's size as last measured): numbered ones, then those named by an alias."""
+        total = self.desired(agent, suspended)
+        named = sorted(n for n, owner in self.overrides.aliases.items()
+                       if owner == agent.name) if agent.is_pool and total else []
+        held = set(self.overrides.held_sessions)
+        numbered = [n for n, _ in self.names.instances(agent, total - len(named))]
+        return [n for n in [*numbered, *named] if n not in held]
+
     def held(self, agent: AgentConfig) -> list[str]:
         return sorted(n for n in set(self.overrides.held_sessions)
                       if self.agent_of(n) == agent.name)
@@ -405,6 +443,7 @@ class _StatusView:
             "draining": draining,
             "notes": notes,
             "sessions": sessions,
+            "wanted": self.wanted(agent, suspended),
         }
 
 
