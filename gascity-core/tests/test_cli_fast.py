@@ -196,6 +196,21 @@ def test_a_torn_last_line_is_reported_alike(tmp_path: Path) -> None:
     assert fast_lines == click_lines and fast_lines.count("\n") == 3
 
 
+@pytest.mark.parametrize("argv", [["event", "emit", "x"], ["mail", "send", "bob", "hi"]],
+                         ids=lambda a: " ".join(a[:2]))
+def test_another_distributions_plugin_of_the_same_name_goes_the_click_way(
+        tmp_path: Path, argv: list[str]) -> None:
+    site = tmp_path / "site"
+    info = site / "gcx_shadow-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gcx_shadow\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[gascity.events]\nfile = gcx_shadow:Store\n")
+    city = _city(tmp_path)
+    env = {"PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    _, _, _, way = _run(_GC, argv, env, city)
+    assert way == "click"
+
+
 def test_the_settings_keys_are_the_builtin_plugins_own() -> None:
     import dataclasses
 

@@ -178,13 +178,22 @@ class _Plugins:
     def __init__(self, file: CityFile) -> None:
         self.file = file
         self.built: list[Any] = []
+        self._installed: list[FoundEntryPoint] | None = None
+
+    def installed(self) -> list[FoundEntryPoint]:
+        """Gas City's installed entry points, read once (mail send asks for two roles)."""
+        if self._installed is None:
+            from ..plugins.epcache import entry_points_of
+
+            self._installed = entry_points_of("gascity.")
+        return self._installed
 
     def selected(self, role: str) -> None:
         """Fall back unless the city uses ``role``'s built-in plugin (the one installed)."""
         name = os.environ.get(_ENV[role]) or self.file.provider(role)
         if name != _BUILTIN[role] and not (name is None and role != "session"):
             raise _Fallback  # the session default depends on tmux being usable
-        _builtin_entry_point(role)
+        _builtin_entry_point(role, self.installed())
 
     def lean(self, role: str) -> bool:
         """Does the built-in plugin of ``role`` run with its defaults? Then its store's
@@ -196,7 +205,7 @@ class _Plugins:
 
     def build(self, role: str) -> Any:
         self.selected(role)
-        factory: Callable[[Any], Any] = _builtin_entry_point(role).load()
+        factory: Callable[[Any], Any] = _builtin_entry_point(role, self.installed()).load()
         from ..plugins.context import PluginContext
 
         ctx = PluginContext(
@@ -217,14 +226,11 @@ class _Plugins:
             plugin.shutdown()
 
 
-def _builtin_entry_point(role: str) -> FoundEntryPoint:
+def _builtin_entry_point(role: str, installed: list[FoundEntryPoint]) -> FoundEntryPoint:
     """The core's entry point for the built-in plugin, only if no other distribution
     has one of that name."""
-    from ..plugins.epcache import entry_points_of
-
     name = _BUILTIN[role]
-    found = [ep for ep in entry_points_of("gascity.")
-             if ep.group == _GROUPS[role] and ep.name == name]
+    found = [ep for ep in installed if ep.group == _GROUPS[role] and ep.name == name]
     if len(found) != 1 or found[0].dist is None or found[0].dist.name != _CORE:
         raise _Fallback
     return found[0]
