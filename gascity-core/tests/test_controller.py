@@ -205,6 +205,11 @@ def test_drift_drains_then_restarts(rig_factory) -> None:  # type: ignore[no-unt
     assert report.started == ["m"]
     assert rig.fake.sessions["m"].command == "v2"
     assert rig.fake.sessions["m"].meta[META_FINGERPRINT] != old_fp
+    # The restarted session starts fresh: nothing is left to un-drain on the next tick.
+    assert rig.controller.state.drains == {}
+    report = rig.controller.tick()
+    assert report.undrained == [] and not report.changed
+    assert rig.events.of_type("session.undrained") == []
 
 
 def test_scale_down_drains_then_stops_on_timeout(rig_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

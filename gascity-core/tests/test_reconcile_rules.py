@@ -173,6 +173,7 @@ def test_drift_drains_then_restarts_on_ack_or_timeout() -> None:
     timed_out = drift(db_seen(stored="old", drain=Drain("drift", 900.0)))  # 60s passed
     for done in (acked, timed_out):
         assert done is not None and done.start == "drift"
+        assert done.drain_state is None  # the restarted session is not draining
     assert drift(db_seen(stored=None)) is None  # no stored fingerprint: never drift
 
 

@@ -151,8 +151,10 @@ class Seen:
                 and self.record.liveness is not Liveness.STARTING and not self.drifted)
 
     def restart(self, reason: str, **rest: Any) -> Verdict:
+        """Stop and start again. The drain, if any, ends with the session: the new one
+        has no drain flag, and a remembered drain would be un-drained next tick."""
         stop = StopAction(self.want.name, self.want.agent, reason, event=None)
-        return Verdict(start=reason, stop=stop, drain_state=self.remembered, **rest)
+        return Verdict(start=reason, stop=stop, **rest)
 
 
 def interrupted_stop(s: Seen) -> Verdict | None:
