@@ -583,3 +583,48 @@ def test_config_show_validate_and_provenance(tmp_path: Path) -> None:
     assert broken.exit_code == 2 and "city.toml" in broken.output
     both = runner.invoke(cli, [*city, "--validate", "--provenance"])
     assert both.exit_code == 2 and "exclude each other" in both.output
+
+
+ROOT_PACK_CITY = {
+    "city.toml": (
+        '[workspace]\nname = "ship"\nprovider = "claude"\n'
+        '[[rigs]]\nname = "hold"\npath = "hold"\n'
+        '[[agent]]\nname = "pilot"\nstart_command = "city-pilot"\n'
+    ),
+    "pack.toml": (
+        '[pack]\nname = "ship"\nschema = 2\n'
+        '[imports.tools]\nsource = "packs/tools"\n'
+        '[providers.oar]\ncommand = "row"\n'
+        '[[named_session]]\ntemplate = "captain"\nname = "night-captain"\nmode = "always"\n'
+    ),
+    "agents/captain/prompt.md": "Steer {{ .AgentName }}.\n",
+    "agents/pilot/agent.toml": 'start_command = "root-pilot"\n',
+    "agents/deckhand/agent.toml": 'scope = "rig"\nprovider = "oar"\n',
+    "agents/_notes/README": "not an agent\n",
+    "packs/tools/pack.toml": '[pack]\nname = "tools"\nschema = 2\n',
+    "packs/tools/agents/smith/agent.toml": 'scope = "city"\nstart_command = "smith"\n',
+    "hold/.keep": "",
+}
+
+
+def test_a_pack_toml_beside_city_toml_is_the_citys_root_pack(tmp_path: Path) -> None:
+    from gascity.config.presets import resolve_launch
+
+    loaded = load_city(write(tmp_path, ROOT_PACK_CITY))
+    config = loaded.config
+    by = {a.name: a for a in config.agent}
+    assert sorted(by) == ["captain", "hold--deckhand", "night-captain", "pilot", "smith"]
+    # An agent directory needs no agent.toml; its prompt.md is its prompt.
+    assert by["captain"].prompt_template == str(tmp_path / "agents/captain/prompt.md")
+    assert resolve_launch(by["captain"], config.workspace, config.providers).provider == (
+        "claude")
+    # city.toml wins a name over the root pack, silently (they are one city).
+    assert by["pilot"].start_command == "city-pilot"
+    assert not any("pilot" in w for w in loaded.warnings), loaded.warnings
+    # The root pack's imports, providers and rig-scoped agents are the city's.
+    assert by["smith"].start_command == "smith"
+    assert resolve_launch(by["hold--deckhand"], config.workspace,
+                          config.providers).command == "row"
+    assert by["hold--deckhand"].work_dir == str((tmp_path / "hold").resolve())
+    assert by["night-captain"].prompt_template == by["captain"].prompt_template
+    assert loaded.composition.sources["captain"] == str(tmp_path / "agents/captain")

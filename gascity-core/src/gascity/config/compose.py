@@ -52,6 +52,8 @@ _PACK_RECOGNISED = {
     "commands": "the pack's commands, run as gc <binding> <command>",
 }
 """pack.toml keys Gas City reads that are not implemented here: one warning each."""
+_PROMPT_FILES = ("prompt.template.md", "prompt.md.tmpl", "prompt.md")
+"""An agent directory's prompt, in Gas City's order of preference."""
 _PATH_KEYS = ("prompt_template", "overlay_dir", "session_setup_script", "namepool")
 _TEMPLATED = ("pre_start", "session_setup", "session_live")
 _LIST_APPEND = ("pre_start", "session_setup", "session_live", "install_agent_hooks",
@@ -228,36 +230,48 @@ class _Composer:
                                str(pack_file), str(imp.get("shadow", "warn")))
 
     def _agent_dirs(self, agents_dir: Path, pack_dir: Path) -> list[tuple[dict[str, Any], str]]:
-        """``agents/<name>/agent.toml``, with its prompt and overlay found beside it."""
+        """Each ``agents/<name>/`` directory is an agent, as in Gas City: its keys from
+        an optional ``agent.toml``, its prompt, overlay and namepool found beside it."""
         agents: list[tuple[dict[str, Any], str]] = []
         for entry in sorted(agents_dir.iterdir()):
+            if not entry.is_dir() or entry.name.startswith((".", "_")):
+                continue
             agent_file = entry / "agent.toml"
             self.reads.append(str(entry))  # an agent.toml added later is noticed
-            if not agent_file.is_file():
-                continue
-            self.reads.append(str(agent_file))
-            agent = {"name": entry.name, **_read_toml(agent_file, "agent.toml")}
-            prompt = entry / "prompt.template.md"
-            if "prompt_template" not in agent and prompt.is_file():
+            agent: dict[str, Any] = {"name": entry.name}
+            if agent_file.is_file():
+                self.reads.append(str(agent_file))
+                agent.update(_read_toml(agent_file, "agent.toml"))
+                agent["name"] = entry.name
+            prompt = next((entry / n for n in _PROMPT_FILES if (entry / n).is_file()), None)
+            if "prompt_template" not in agent and prompt is not None:
                 agent["prompt_template"] = str(prompt)
             if "overlay_dir" not in agent and (entry / "overlay").is_dir():
                 agent["overlay_dir"] = str(entry / "overlay")
             if "namepool" not in agent and (entry / "namepool.txt").is_file():
                 agent["namepool"] = str(entry / "namepool.txt")
-            agents.append((_pack_paths(agent, entry, pack_dir), str(agent_file)))
+            source = agent_file if agent_file.is_file() else entry
+            agents.append((_pack_paths(agent, entry, pack_dir), str(source)))
         return agents
 
     def _add_pack_agent(self, agent: dict[str, Any], source: str, shadow: str,
                         live: list[str], append_fragments: Sequence[str]) -> None:
-        if append_fragments:
-            # The pack's [agent_defaults] reach its own agents only.
-            own = agent.get("inject_fragments") or []
-            if isinstance(own, list):
-                agent["inject_fragments"] = [
-                    *own, *(f for f in append_fragments if f not in own)]
-        if live:
-            agent = {**agent, "session_live": [*live, *agent.get("session_live", [])]}
-        self.pack_agents.append((agent, source, shadow))
+        self.pack_agents.append((_with_pack_defaults(agent, live, append_fragments),
+                                 source, shadow))
+
+
+def _with_pack_defaults(agent: dict[str, Any], live: list[str],
+                        append_fragments: Sequence[str]) -> dict[str, Any]:
+    """A pack agent with its pack's ``[global] session_live`` and ``[agent_defaults]``
+    ``append_fragments`` (which reach the pack's own agents only)."""
+    if append_fragments:
+        own = agent.get("inject_fragments") or []
+        if isinstance(own, list):
+            agent = {**agent, "inject_fragments": [
+                *own, *(f for f in append_fragments if f not in own)]}
+    if live:
+        agent = {**agent, "session_live": [*live, *agent.get("session_live", [])]}
+    return agent
 
 
 def _checked_pack(
@@ -333,6 +347,7 @@ def compose_city(
         if isinstance(agent, dict) and isinstance(agent.get("name"), str):
             result.sources.setdefault(agent["name"], str(city_file))
     _include_fragments(out, city_dir, reads, result)
+    _root_pack(composer, out, city_file)
     _load_city_packs(composer, out, city_file)
     _merge_pack_providers(out, composer.providers)
     _patch_rigs_and_providers(out, city_file)
@@ -377,6 +392,49 @@ def _include_fragments(out: dict[str, Any], city_dir: Path, reads: list[str],
             if isinstance(agent, dict) and isinstance(agent.get("name"), str):
                 result.sources[agent["name"]] = str(path)
         _merge(out, extra)
+
+
+def _root_pack(composer: _Composer, out: dict[str, Any], city_file: Path) -> None:
+    """A ``pack.toml`` beside city.toml makes the city directory a pack too, composed
+    with city.toml as one city (Gas City's root pack): its imports and includes load
+    as the city's, and its agents (``[[agent]]`` and ``agents/<name>/``) are the
+    city's own, after city.toml's (which wins a name); a ``scope = "rig"`` one is
+    stamped into the rigs as a pack's would be."""
+    city_dir = city_file.parent
+    pack_file = city_dir / "pack.toml"
+    composer.reads.append(str(pack_file))
+    if not pack_file.is_file():
+        return
+    data = _read_toml(pack_file, "pack.toml")
+    meta, providers, defaults = _checked_pack(data, pack_file)
+    composer.result.warnings.extend(_pack_warnings(data, defaults, pack_file))
+    for name, spec in providers.items():
+        composer.providers.setdefault(str(name), spec)
+    root = city_dir.resolve()
+    composer.loading.append(root)
+    composer._load_includes(data, meta, city_dir, pack_file)
+    composer.loading.pop()
+    composer.loaded.add(root)
+    agents = [(_pack_paths(a, city_dir, city_dir), str(pack_file))
+              for a in data.get("agent", []) or [] if isinstance(a, dict)]
+    if (city_dir / "agents").is_dir():
+        agents += composer._agent_dirs(city_dir / "agents", city_dir)
+    own = out.setdefault("agent", [])
+    taken = {a.get("name") for a in own if isinstance(a, dict)}
+    live = [v.replace("{{.ConfigDir}}", str(city_dir))
+            for v in (data.get("global") or {}).get("session_live") or []]
+    for agent, source in agents:
+        if agent.get("scope") == "rig":
+            composer._add_pack_agent(agent, source, "warn", live, defaults.append_fragments)
+        elif agent.get("name") not in taken:
+            taken.add(agent.get("name"))
+            own.append({k: v for k, v in _with_pack_defaults(
+                agent, live, defaults.append_fragments).items() if k not in ("scope",)})
+            composer.result.sources[str(agent.get("name"))] = source
+    composer.named += [n for n in data.get("named_session", []) or [] if isinstance(n, dict)]
+    composer.patches += [(p, str(pack_file)) for p in ((data.get("patches") or {}).get("agent")
+                                                        or []) if isinstance(p, dict)]
+    composer.result.packs.append(str(city_dir))
 
 
 def _load_city_packs(composer: _Composer, out: dict[str, Any], city_file: Path) -> None:
