@@ -336,6 +336,10 @@ def test_init_refuses_an_unknown_provider_and_reports_an_uncreatable_path(
     assert nowhere.stderr.startswith("gc: cannot create the city in")
     assert "Traceback" not in nowhere.stderr
     assert run("init", str(tmp_path / "e"), "--provider", "subprocess").returncode == 0
+    # The reference's scripts pass --skip-provider-readiness; init checks no login anyway.
+    assert run("init", str(tmp_path / "f"), "--provider", "claude",
+               "--skip-provider-readiness").returncode == 0
+    assert (tmp_path / "f" / "city.toml").is_file()
 
 
 def test_the_fake_provider_is_not_offered_to_users(tmp_path: Path) -> None:

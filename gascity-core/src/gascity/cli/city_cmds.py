@@ -55,9 +55,11 @@ __all__ = ["config", "init", "plugins", "resume", "start", "status", "stop", "su
 @click.option("--file", "from_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Use this TOML file as city.toml.")
 @click.option("--force", is_flag=True, help="Overwrite an existing city.toml.")
+@click.option("--skip-provider-readiness", is_flag=True,
+              help="Accepted for the reference's scripts: init checks no provider login.")
 def init(directory: Path, name: str | None, provider: str | None,
          session_provider: str | None, from_dir: Path | None, from_file: Path | None,
-         force: bool) -> None:
+         force: bool, skip_provider_readiness: bool = False) -> None:
     """Create a working demo city in DIRECTORY."""
     from ..config.presets import BUILTIN_PRESETS
 
