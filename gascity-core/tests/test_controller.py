@@ -315,3 +315,16 @@ def test_a_start_held_for_its_dependency_is_no_crash_on_later_ticks(rig_factory)
     rig.controller.tick()
     woke = {e.subject: e.payload["reason"] for e in rig.events.of_type("session.woke")}
     assert woke["worker"] == "missing" and woke["api"] == "missing"
+
+
+def test_a_start_the_plan_holds_is_never_attempted(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(DEPS.replace('name = "db"\ncommand = "db"\n',
+                                   'name = "db"\ncommand = "db"\nsuspended = true\n'))
+    for _ in range(2):
+        report = rig.controller.tick()
+        assert report.blocked == {"api": "db", "audit": "db", "worker": "api"}
+    assert sorted(name for name, _, _ in rig.fake.start_log) == ["solo"]
+    # Recorded once, when each became blocked.
+    assert sorted(e.subject for e in rig.events.of_type("session.blocked")) == [
+        "api", "audit", "worker"]
+    assert rig.controller.state.blocked == report.blocked
