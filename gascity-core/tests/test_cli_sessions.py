@@ -302,3 +302,37 @@ def test_start_dry_run_previews_and_starts_nothing(tmp_path: Path) -> None:
     assert any(ln.split() == ["polecat", "session=sky"] for ln in after)
     assert not any("session=mayor" in ln for ln in after)
     assert names(tmp_path) == ["polecat-1"], "the dry run started nothing"
+
+
+def test_agent_add_scaffolds_an_agent_of_the_root_pack(tmp_path: Path) -> None:
+    """As the reference: agents/NAME/prompt.template.md (and agent.toml for --dir or
+    --suspended) in a city that is a pack; city.toml untouched; the agent is the city's."""
+    (tmp_path / "city.toml").write_text(CITY)
+    before = (tmp_path / "city.toml").read_text()
+    no_pack = gc(tmp_path, "agent", "add", "--name", "helper")
+    assert no_pack.exit_code == 1 and "create" in no_pack.output and "pack.toml" in no_pack.output
+    (tmp_path / "pack.toml").write_text('[pack]\nname = "sess"\nschema = 2\n')
+    added = gc(tmp_path, "agent", "add", "--name", "helper")
+    assert added.exit_code == 0, added.output
+    assert f"agent helper scaffolded in {tmp_path / 'agents' / 'helper'}" in added.output
+    assert not (tmp_path / "agents" / "helper" / "agent.toml").exists()
+    (tmp_path / "worker.md").write_text("Work on {{ .AgentName }} things.\n")
+    assert gc(tmp_path, "agent", "add", "--name", "proj/worker", "--suspended",
+              "--prompt-template", "worker.md").exit_code == 0
+    assert (tmp_path / "agents" / "worker" / "agent.toml").read_text() == (
+        'dir = "proj"\nsuspended = true\n')
+    assert (tmp_path / "city.toml").read_text() == before
+    listed = {a["name"]: a for a in json.loads(gc(tmp_path, "agent", "list", "--json").output)}
+    assert {"mayor", "polecat", "helper", "worker"} <= set(listed)
+    assert listed["worker"]["suspended"] and not listed["helper"]["suspended"]
+    assert gc(tmp_path, "prime", "helper").output.startswith(
+        "You are helper, an agent of this city.")
+    assert gc(tmp_path, "prime", "worker").output == "Work on worker things.\n"
+    for name, code, why in (("helper", 1, "agent 'helper' already exists"),
+                            ("mayor", 1, "agent 'mayor' already exists"),
+                            ("-bad", 2, "expected letters, digits")):
+        refused = gc(tmp_path, "agent", "add", "--name", name)
+        assert refused.exit_code == code and why in refused.output, (name, refused.output)
+    missing = gc(tmp_path, "agent", "add", "--name", "x", "--prompt-template", "nope.md")
+    assert missing.exit_code == 1 and "cannot read the prompt template" in missing.output
+    assert not (tmp_path / "agents" / "x").exists()

@@ -50,7 +50,7 @@ COMMANDS: dict[str, LazyCommand] = {
                   "Every installed plugin: role, name, distribution, version, status."),
     "version": _T(".city_cmds:version",
                   "Print the version of gc and of every Gas City distribution installed."),
-    "agent": _T(".session_cmds:agent", "List, suspend and resume agents."),
+    "agent": _T(".session_cmds:agent", "List, add, suspend and resume agents."),
     "prime": _T(".prompt_cmds:prime", "Output the behavioral prompt for an agent."),
     "rig": _T(".rig_cmds:rig",
               "Add, list, suspend and resume rigs (projects whose agents the city runs)."),

@@ -28,7 +28,7 @@ __all__ = ["agent", "nudge", "runtime", "session"]
 
 @click.group()
 def agent() -> None:
-    """List, suspend and resume agents."""
+    """List, add, suspend and resume agents."""
 
 
 @agent.command("list")
@@ -120,6 +120,72 @@ def unquarantine(city_dir: Path, agent: str) -> str | None:
             ctl.crashes.pop(agent, None)
             ctl.save(paths.state)
     return reply
+
+
+_PROMPT_SCAFFOLD = """You are {{ .AgentName }}, an agent of this city.
+
+Say here what it works on, how it learns of work (gc mail inbox) and when it is done.
+"""
+
+
+@agent.command("add")
+@click.option("--name", required=True, help="The agent's name (DIR/NAME sets --dir too).")
+@click.option("--prompt-template", "prompt_template", metavar="PATH",
+              help="Copy this file (relative to the city) as its prompt.template.md.")
+@click.option("--dir", "work_dir", metavar="DIR",
+              help="Its working directory, relative to the city (agent.toml dir).")
+@click.option("--suspended", is_flag=True, help="Add it suspended (agent.toml).")
+@pass_state
+@guard
+def agent_add(state: CliState, name: str, prompt_template: str | None,
+              work_dir: str | None, suspended: bool) -> None:
+    """Scaffold agent NAME under agents/NAME/ of the city's root pack: its
+    prompt.template.md and, for --dir or --suspended, its agent.toml. city.toml is not
+    touched; a running controller picks the new agent up as it does any config edit."""
+    import json as _json
+    import re
+
+    from ..config import load_city
+    from ..config.models import MAX_AGENT_NAME, NAME_PATTERN
+
+    city_dir = state.city_dir()
+    if not (city_dir / "pack.toml").is_file():
+        raise click.ClickException(
+            f"gc agent add needs the city directory to be a pack: create {city_dir / 'pack.toml'}"
+            " with [pack] name and schema = 2 (see docs/config.md, Packs)")
+    prefix, _, base = name.rpartition("/")
+    work_dir = prefix or work_dir
+    if not re.match(NAME_PATTERN, base) or len(base) > MAX_AGENT_NAME:
+        raise click.BadParameter(
+            f"{base!r}: expected letters, digits, '_' or '-' (not first), at most "
+            f"{MAX_AGENT_NAME} characters", param_hint="--name")
+    config = load_city(city_dir).config
+    if config.agent_named(base) is not None:
+        raise click.ClickException(f"agent '{base}' already exists (see gc config explain "
+                                   f"--agent {base})")
+    target = city_dir / "agents" / base
+    if target.exists():
+        raise click.ClickException(f"{target} exists already; remove it or choose another name")
+    if prompt_template:
+        source = Path(prompt_template)
+        source = source if source.is_absolute() else city_dir / source
+        try:
+            prompt = source.read_bytes()
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot read the prompt template {source}: {exc.strerror or exc}") from None
+    else:
+        prompt = _PROMPT_SCAFFOLD.encode()
+    keys = ([f"dir = {_json.dumps(work_dir)}"] if work_dir else []) + (
+        ["suspended = true"] if suspended else [])
+    try:
+        target.mkdir(parents=True)
+        (target / "prompt.template.md").write_bytes(prompt)
+        if keys:
+            (target / "agent.toml").write_text("\n".join(keys) + "\n")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"agent {base} scaffolded in {target}")
 
 
 @agent.command("suspend")
