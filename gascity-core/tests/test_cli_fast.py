@@ -166,17 +166,30 @@ def test_the_fast_path_and_click_answer_alike(tmp_path: Path, argv: list[str],
     assert way == expected, (way, err)
 
 
-@pytest.mark.parametrize(("table", "expected"), [
-    ("[events.file]\nfsync = false\n", "plugin"),
-    ("[events.file]\nfsync = 3\n", "click"),
-    ("[events]\nfile = 3\n", "lean"),
+_EMIT, _SEND = ["event", "emit", "x", "--json"], ["mail", "send", "bob", "hi", "--json"]
+
+
+@pytest.mark.parametrize(("table", "argv", "expected"), [
+    ("[events.file]\nfsync = false\n", _EMIT, "lean"),
+    ("[events.file]\nfsync = true\npoll_interval = 0.25\n", _EMIT, "lean"),
+    ("[events.file]\npoll_interval = \"250ms\"\n", _EMIT, "plugin"),
+    ("[events.file]\nfsync = 3\n", _EMIT, "click"),
+    ("[events.file]\nfsnc = true\n", _EMIT, "click"),
+    ("[events.file]\nfollow_grace = -1\n", _EMIT, "click"),
+    ("[events]\nfile = 3\n", _EMIT, "lean"),
+    ("[mail.sqlite]\nbusy_timeout = 5\n[events.file]\nfsync = true\n", _SEND, "lean"),
+    ("[mail.sqlite]\nbusy_timeout = \"5\"\n", _SEND, "click"),
+    ("[events.file]\npoll_interval = \"1s\"\n", _SEND, "plugin"),
+    ("[session.subprocess]\nstop_grace = 2\n", ["runtime", "drain-ack", "worker"], "lean"),
+    ("[session.subprocess]\nstop_grace = 0\n", ["runtime", "drain-ack", "worker"], "click"),
 ])
-def test_a_settings_table_builds_the_plugin(tmp_path: Path, table: str, expected: str) -> None:
+def test_a_settings_table_is_validated_alike(tmp_path: Path, table: str, argv: list[str],
+                                             expected: str) -> None:
     cities = _city(tmp_path / "fast"), _city(tmp_path / "click")
     for city in cities:
-        (city / "city.toml").write_text(_CITY + table)
-    out, err, code, way = _run(_GC, ["event", "emit", "x", "--json"], {}, cities[0])
-    assert (out, err, code) == _run(_CLICK, ["event", "emit", "x", "--json"], {}, cities[1])[:3]
+        (city / "city.toml").write_text(_CITY.replace("[[agent]]", table + "\n[[agent]]"))
+    out, err, code, way = _run(_GC, argv, {}, cities[0])
+    assert (out, err, code) == _run(_CLICK, argv, {}, cities[1])[:3]
     assert _stored(cities[0]) == _stored(cities[1])
     assert way == expected, (way, err)
 
@@ -211,20 +224,55 @@ def test_another_distributions_plugin_of_the_same_name_goes_the_click_way(
     assert way == "click"
 
 
-def test_the_settings_keys_are_the_builtin_plugins_own() -> None:
+_MODELS = [("session", "gascity.builtin.subprocess_provider", "SubprocessSettings"),
+           ("events", "gascity.builtin.file_events", "FileEventsSettings"),
+           ("mail", "gascity.builtin.sqlite_mail", "SqliteMailSettings")]
+
+
+@pytest.mark.parametrize(("role", "module", "model"), _MODELS, ids=str)
+def test_the_settings_kinds_are_the_builtin_plugins_own(role: str, module: str,
+                                                        model: str) -> None:
     import dataclasses
+    import importlib
+    import typing
 
-    from gascity.builtin.file_events import FileEventsSettings
-    from gascity.builtin.sqlite_mail import SqliteMailSettings
-    from gascity.builtin.subprocess_provider import SubprocessSettings
-    from gascity.cli.fast import SETTINGS_KEYS
+    from gascity.cli.fast import SETTINGS
 
-    declared = {role: tuple(f.name for f in dataclasses.fields(model)) for role, model in
-                [("session", SubprocessSettings), ("events", FileEventsSettings),
-                 ("mail", SqliteMailSettings)]}
-    assert declared == SETTINGS_KEYS
+    cls = getattr(importlib.import_module(module), model)
+    hints = typing.get_type_hints(cls)  # Seconds is a float
+    declared = {f.name: "bool" if hints[f.name] is bool else "positive"
+                for f in dataclasses.fields(cls)}
+    assert all(hints[f.name] in (bool, float) for f in dataclasses.fields(cls))
+    assert declared == SETTINGS[role]
 
 
+_VALUES = [True, False, 0, 1, 2.5, 1e-9, -1, -0.5, "30s", "1", float("inf"), float("nan"),
+           [1], {"a": 1}, 10**30]
+
+
+@pytest.mark.parametrize(("role", "module", "model"), _MODELS, ids=str)
+def test_what_the_fast_path_takes_unvalidated_the_validator_takes_unchanged(
+        role: str, module: str, model: str) -> None:
+    import importlib
+
+    from gascity.cli.fast import SETTINGS, _plain
+    from gascity.plugins.settings import validate_dataclass
+
+    cls = getattr(importlib.import_module(module), model)
+    taken = 0
+    for key, kind in SETTINGS[role].items():
+        for value in _VALUES:
+            if not _plain(kind, value):
+                continue
+            taken += 1
+            result, problems = validate_dataclass(cls, {key: value}, role, {})
+            assert problems == [] and result is not None, (key, value)
+            # What the fast path uses: the boolean itself, float() of a number.
+            expected = value if kind == "bool" else float(value)  # type: ignore[arg-type]
+            assert getattr(result, key) is expected or (
+                getattr(result, key) == expected and type(getattr(result, key)) is float
+            ), (key, value)
+    assert taken > 0
 def test_a_broken_city_toml_goes_the_click_way(tmp_path: Path) -> None:
     city = _city(tmp_path)
     (city / "city.toml").write_text("[session\n")

@@ -5,8 +5,8 @@ loop. On the embedded backends (``file`` events, ``sqlite`` mail, ``subprocess``
 sessions) this module parses their arguments, builds the one built-in plugin each
 needs and calls it directly: no click, no pluggy manager, no facade.
 
-Where the city selects a built-in store with its default settings (no settings table,
-no ``GC_<PLUGIN>_<KEY>`` override), the store's own stdlib-only writer is called
+Where the city selects a built-in store and its settings need no validation (see
+:data:`SETTINGS`; no ``GC_<PLUGIN>_<KEY>`` override), the store's own stdlib-only writer is called
 without building the plugin at all (:mod:`gascity.builtin.eventlines`): no
 dataclasses, pathlib, logging or pluggy get imported.
 
@@ -80,14 +80,27 @@ _BUILTIN = {"session": "subprocess", "events": "file", "mail": "sqlite"}
 _CORE = "gascity-core"
 _SETTINGS_ENV = {"session": "GC_SUBPROCESS_", "events": "GC_FILE_EVENTS_",
                  "mail": "GC_SQLITE_MAIL_"}
-SETTINGS_KEYS: dict[str, tuple[str, ...]] = {
-    "session": ("stop_grace", "kill_wait", "nudge_timeout"),
-    "events": ("fsync", "poll_interval", "follow_grace", "inotify"),
-    "mail": ("busy_timeout",),
+SETTINGS: dict[str, dict[str, str]] = {
+    "session": {"stop_grace": "positive", "kill_wait": "positive",
+                "nudge_timeout": "positive"},
+    "events": {"fsync": "bool", "poll_interval": "positive", "follow_grace": "positive",
+               "inotify": "bool"},
+    "mail": {"busy_timeout": "positive"},
 }
-"""The built-in plugins' settings fields (``tests/test_cli_fast.py`` checks them against
-the settings classes): with none set, the plugin's defaults apply and the store is
-written without building the plugin."""
+"""The built-in plugins' settings fields, and which values the fast path takes as they
+are: a boolean for ``bool``, a finite number above 0 for ``positive``
+(``tests/test_cli_fast.py`` checks both against the settings classes and their
+validator). With only such values the store is written without building the plugin;
+anything else (a duration written ``"30s"``, an environment override, an unknown key)
+builds the plugin, which validates it and reports a bad value."""
+
+
+def _plain(kind: str, value: object) -> bool:
+    """Is ``value`` one the settings validator takes unchanged for a field of ``kind``?"""
+    if kind == "bool":
+        return isinstance(value, bool)
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and 0 < value < float("inf"))
 
 
 class _Fallback(Exception):
@@ -195,13 +208,18 @@ class _Plugins:
             raise _Fallback  # the session default depends on tmux being usable
         _builtin_entry_point(role, self.installed())
 
-    def lean(self, role: str) -> bool:
-        """Does the built-in plugin of ``role`` run with its defaults? Then its store's
-        writer is called directly; else the plugin is built (and validates)."""
+    def lean(self, role: str) -> dict[str, Any] | None:
+        """The settings of ``role``'s built-in plugin when they need no validation (see
+        :data:`SETTINGS`): then its store's writer is called directly. ``None``: build
+        the plugin (it validates)."""
         self.selected(role)
-        prefix = _SETTINGS_ENV[role]
-        return not self.file.plugin_settings(role, _BUILTIN[role]) and not any(
-            prefix + key.upper() in os.environ for key in SETTINGS_KEYS[role])
+        kinds, prefix = SETTINGS[role], _SETTINGS_ENV[role]
+        if any(prefix + key.upper() in os.environ for key in kinds):
+            return None
+        table = self.file.plugin_settings(role, _BUILTIN[role])
+        if all(key in kinds and _plain(kinds[key], value) for key, value in table.items()):
+            return table
+        return None
 
     def build(self, role: str) -> Any:
         self.selected(role)
@@ -292,13 +310,14 @@ def _event_emit(city_option: str | None, p: dict[str, Any]) -> int:
         raise _Fallback from None
     plugins = _Plugins(_city_file(city_option))
     actor, subject = p.get("actor", "") or _caller(), p.get("subject", "")
-    if plugins.lean("events"):
+    settings = plugins.lean("events")
+    if settings is not None:
         from datetime import UTC, datetime
 
-        from ..builtin.eventlines import EventAppender
+        from ..builtin.eventlines import DEFAULT_FSYNC, EventAppender
 
         appender = EventAppender(os.path.join(plugins.file.city_dir_str, ".gc"),
-                                 warn=_warn_torn)
+                                 settings.get("fsync", DEFAULT_FSYNC), warn=_warn_torn)
         try:
             record = appender.append(type_, datetime.now(UTC), actor, subject,
                                      p.get("message", ""), data)
@@ -345,9 +364,10 @@ def _mail_send(city_option: str | None, p: dict[str, Any]) -> int:
         raise _Fallback
     sender = p.get("sender") or _caller()
     plugins = _Plugins(_city_file(city_option))
-    if plugins.lean("mail") and plugins.lean("events"):
-        return _mail_send_lean(plugins.file, sender, recipient, subject, body or "",
-                               bool(p.get("as_json")))
+    mail_settings, event_settings = plugins.lean("mail"), plugins.lean("events")
+    if mail_settings is not None and event_settings is not None:
+        return _mail_send_lean(plugins.file, mail_settings, event_settings, sender,
+                               recipient, subject, body or "", bool(p.get("as_json")))
     from ..event_names import MAIL_SENT
     from ..mailrow import mail_event
     from ..types import MailDraft
@@ -371,14 +391,15 @@ def _mail_send(city_option: str | None, p: dict[str, Any]) -> int:
     return 0
 
 
-def _mail_send_lean(file: CityFile, sender: str, recipient: str, subject: str, body: str,
-                    as_json: bool) -> int:
+def _mail_send_lean(file: CityFile, mail_settings: dict[str, Any],
+                    event_settings: dict[str, Any], sender: str, recipient: str,
+                    subject: str, body: str, as_json: bool) -> int:
     """``gc mail send`` through the stores' own writers: what ``send_mail`` and the
     ``mail.sent`` event do, without the plugins."""
     from datetime import UTC, datetime
 
     from ..builtin import maildb
-    from ..builtin.eventlines import EventAppender
+    from ..builtin.eventlines import DEFAULT_FSYNC, EventAppender
     from ..errors import MailNotFound
     from ..event_names import MAIL_SENT
     from ..mailrow import mail_payload, message_fields
@@ -387,7 +408,8 @@ def _mail_send_lean(file: CityFile, sender: str, recipient: str, subject: str, b
     state = os.path.join(file.city_dir_str, ".gc")
     path = os.path.join(state, "mail.db")
     try:
-        conn = maildb.connect(path, maildb.DEFAULT_BUSY_TIMEOUT, migrate=True)
+        busy = float(mail_settings.get("busy_timeout", maildb.DEFAULT_BUSY_TIMEOUT))
+        conn = maildb.connect(path, busy, migrate=True)
         try:
             with maildb.write(conn, path):  # anything raising here rolls the insert back
                 new_id = maildb.insert(conn, sender, recipient, subject, body, None, None)
@@ -400,7 +422,8 @@ def _mail_send_lean(file: CityFile, sender: str, recipient: str, subject: str, b
                 conn.close()
     except Exception:
         raise _Fallback from None  # nothing sent; click reports the failure
-    appender = EventAppender(state, warn=_warn_torn)
+    appender = EventAppender(state, event_settings.get("fsync", DEFAULT_FSYNC),
+                             warn=_warn_torn)
     try:
         appender.append(MAIL_SENT, datetime.now(UTC), sender, msg["id"], recipient,
                         mail_payload(msg))
@@ -423,7 +446,7 @@ def _drain_ack(city_option: str | None, p: dict[str, Any]) -> int:
 
     file = _city_file(city_option)
     plugins = _Plugins(file)
-    if plugins.lean("session"):
+    if plugins.lean("session") is not None:
         from ..builtin.sessionmeta import update_meta
 
         try:
