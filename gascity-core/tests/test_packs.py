@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from gascity.cli.main import cli
 from gascity.config import load_city
@@ -628,3 +628,45 @@ def test_a_pack_toml_beside_city_toml_is_the_citys_root_pack(tmp_path: Path) -> 
     assert by["hold--deckhand"].work_dir == str((tmp_path / "hold").resolve())
     assert by["night-captain"].prompt_template == by["captain"].prompt_template
     assert loaded.composition.sources["captain"] == str(tmp_path / "agents/captain")
+
+
+def test_rig_status_and_restart(tmp_path: Path) -> None:
+    write(tmp_path, RIG_CITY)
+    runner = CliRunner()
+
+    def gc(*args: str, **env: str) -> Result:
+        return runner.invoke(cli, ["--city", str(tmp_path), *args],
+                             env={"GC_SESSION": "fake", "GC_RIG": "", **env})
+
+    for _ in range(2):  # the rigs' polecats wait for their witness: a second wave
+        assert gc("start", "--once").exit_code == 0
+    front = json.loads(gc("rig", "status", "frontend", "--json").output)
+    assert [r["name"] for r in front] == ["frontend"]
+    agents = {a["name"]: [s["name"] for s in a["sessions"]] for a in front[0]["agents"]}
+    assert agents == {"frontend--polecat": [f"frontend--polecat-{i}" for i in (1, 2, 3)],
+                      "frontend--witness": ["frontend--witness"]}
+    both = json.loads(gc("rig", "status", "--json").output)
+    assert [r["name"] for r in both] == ["frontend", "backend"]
+    text = gc("rig", "status", "backend").output
+    assert "rig backend (projects/backend)" in text
+    assert "backend--reviewer: backend--reviewer alive" in text
+    # Inside a rig's session, $GC_RIG names it.
+    mine = json.loads(gc("rig", "status", "--json", GC_RIG="backend").output)
+    assert [r["name"] for r in mine] == ["backend"]
+
+    restarted = gc("rig", "restart", "frontend")
+    assert restarted.exit_code == 0, restarted.output
+    assert "rig frontend: stopped 4 session(s)" in restarted.output
+    listed = {s["name"] for s in json.loads(gc("session", "list", "--json").output)}
+    assert not any(n.startswith("frontend--") for n in listed)
+    assert "backend--witness" in listed and "mayor" in listed
+    gc("start", "--once")
+    gc("start", "--once")
+    listed = {s["name"] for s in json.loads(gc("session", "list", "--json").output)}
+    assert {"frontend--witness", "frontend--polecat-3"} <= listed
+    which = gc("rig", "restart")
+    assert which.exit_code == 2 and "which rig? pass NAME (rigs: frontend, backend)" in (
+        which.output)
+    nosuch = gc("rig", "status", "nope")
+    assert nosuch.exit_code == 1 and "unknown rig 'nope'; rigs: frontend, backend" in (
+        nosuch.output)

@@ -1,4 +1,5 @@
-"""``gc rig add|list|suspend|resume``: the city's rigs (external projects)."""
+"""``gc rig add|list|status|restart|suspend|resume``: the city's rigs (external
+projects)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ __all__ = ["rig"]
 
 @click.group()
 def rig() -> None:
-    """Add, list, suspend and resume rigs (projects whose agents the city runs)."""
+    """Add, list, check, restart, suspend and resume rigs (projects whose agents run)."""
 
 
 def _toml_string(value: str) -> str:
@@ -125,3 +126,102 @@ def rig_suspend(state: CliState, name: str) -> None:
 def rig_resume(state: CliState, name: str) -> None:
     """Resume a suspended rig."""
     _set_rig_suspended(state, name, False)
+
+
+def _rig_named(loaded: Any, name: str | None) -> list[str]:
+    """The rigs a command is about: NAME, else $GC_RIG (inside a rig's session), else
+    all of them; an unknown NAME is an error naming the rigs."""
+    import os
+
+    rigs = [r.name for r in loaded.config.rigs]
+    name = name or os.environ.get("GC_RIG") or None
+    if name is None:
+        return rigs
+    if name not in rigs:
+        raise click.ClickException(f"unknown rig '{name}'; rigs: {', '.join(rigs) or 'none'}")
+    return [name]
+
+
+def _rig_sessions(city: Any, rigs: list[str]) -> dict[str, dict[str, list[Any]]]:
+    """rig -> agent -> its running session records (one listing)."""
+    from ..reconcile.desired import session_owner
+    from ..reconcile.naming import session_names
+    from ..reconcile.state import Overrides
+
+    loaded = city.loaded
+    comp = loaded.composition
+    out: dict[str, dict[str, list[Any]]] = {
+        r: {n: [] for n, a in comp.rig_agents.items() if a.rig == r} for r in rigs}
+    agents = {a.name: a for a in loaded.config.agent}
+    names = session_names(loaded.config, loaded.city_name, comp.namepools)
+    aliases = Overrides.load(CityPaths(city.dir).overrides).aliases
+    for record in city.hooks.list_running(""):
+        owner = session_owner(record.name, agents, names, aliases=aliases)
+        rig_agent = comp.rig_agents.get(owner[0]) if owner else None
+        if owner and rig_agent is not None and rig_agent.rig in out:
+            out[rig_agent.rig][owner[0]].append(record)
+    return out
+
+
+@rig.command("status")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@pass_state
+@guard
+def rig_status(state: CliState, name: str | None, as_json: bool) -> None:
+    """Rig NAME (default: $GC_RIG, else every rig): its path, whether it is suspended,
+    and each agent's sessions with their liveness (one provider listing)."""
+    from ..reconcile.state import Overrides
+
+    with state.open("session") as city:
+        rigs = _rig_named(city.loaded, name)
+        sessions = _rig_sessions(city, rigs)
+        held = set(Overrides.load(CityPaths(city.dir).overrides).suspended_agents)
+        by_name = {r.name: r for r in city.loaded.config.rigs}
+    rows: list[dict[str, Any]] = []
+    for r in rigs:
+        agents = sessions[r]
+        rows.append({
+            "name": r, "path": by_name[r].path,
+            "suspended": by_name[r].suspended or bool(agents and set(agents) <= held),
+            "agents": [{"name": a, "suspended": a in held,
+                        "sessions": [{"name": s.name, "liveness": s.liveness.value}
+                                     for s in sorted(recs, key=lambda s: s.name)]}
+                       for a, recs in agents.items()],
+        })
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"rig {row['name']} ({row['path']})"
+                   + (": suspended" if row["suspended"] else ""))
+        for a in row["agents"]:
+            running = ", ".join(f"{s['name']} {s['liveness']}" for s in a["sessions"])
+            click.echo(f"  {a['name']}: " + (running or "not running")
+                       + (" (suspended)" if a["suspended"] else ""))
+        if not row["agents"]:
+            click.echo("  (no agents)")
+
+
+@rig.command("restart")
+@click.argument("name", required=False)
+@pass_state
+@guard
+def rig_restart(state: CliState, name: str | None) -> None:
+    """Stop every session of rig NAME's agents (default: $GC_RIG); the controller
+    starts them again, fresh, at its next tick."""
+    import os
+
+    with state.open("session") as city:
+        if not (name or os.environ.get("GC_RIG")):
+            rigs = [r.name for r in city.loaded.config.rigs]
+            raise click.UsageError(
+                f"which rig? pass NAME (rigs: {', '.join(rigs) or 'none'})")
+        rig_name = _rig_named(city.loaded, name)[0]
+        records = [s for recs in _rig_sessions(city, [rig_name])[rig_name].values()
+                   for s in recs]
+        stopped = [s.name for s in records if city.hooks.stop(s.name)]
+        reply = notify_controller(city.dir)
+    click.echo(f"rig {rig_name}: stopped {len(stopped)} session(s)"
+               + (f": {', '.join(sorted(stopped))}" if stopped else "")
+               + ("" if reply or not stopped else "; they start again at the next gc start"))
