@@ -164,11 +164,11 @@ def _rig_sessions(city: Any, rigs: list[str]) -> dict[str, dict[str, list[Any]]]
 
 
 @rig.command("status")
-@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.argument("name", required=False)
 @pass_state
 @guard
-def rig_status(state: CliState, name: str | None, as_json: bool) -> None:
+def rig_status(state: CliState, as_json: bool, name: str | None) -> None:
     """Rig NAME (default: $GC_RIG, else every rig): its path, whether it is suspended,
     and each agent's sessions with their liveness (one provider listing)."""
     from ..reconcile.state import Overrides
