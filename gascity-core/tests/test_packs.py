@@ -670,3 +670,41 @@ def test_rig_status_and_restart(tmp_path: Path) -> None:
     nosuch = gc("rig", "status", "nope")
     assert nosuch.exit_code == 1 and "unknown rig 'nope'; rigs: frontend, backend" in (
         nosuch.output)
+
+
+def test_named_sessions_of_one_session_templates_run(tmp_path: Path) -> None:
+    """Gas City's mayor: a template capped at one session (``max_active_sessions = 1``,
+    no scale_check) whose ``always`` named session keeps it running; the same for a
+    rig's, and a larger pool keeps one member for its ``always`` session."""
+    write(tmp_path, {
+        "city.toml": ('[workspace]\nname = "port"\n[imports.crew]\nsource = "packs/crew"\n'
+                      '[[rigs]]\nname = "yard"\npath = "yard"\nincludes = ["packs/crew"]\n'),
+        "packs/crew/pack.toml": (
+            '[pack]\nname = "crew"\nschema = 2\n'
+            '[[named_session]]\ntemplate = "chief"\nscope = "city"\nmode = "always"\n'
+            '[[named_session]]\ntemplate = "clerk"\nscope = "city"\nmode = "on_demand"\n'
+            '[[named_session]]\ntemplate = "gang"\nscope = "city"\nmode = "always"\n'
+            '[[named_session]]\ntemplate = "watch"\nscope = "rig"\nmode = "always"\n'),
+        "packs/crew/agents/chief/agent.toml": (
+            'scope = "city"\nstart_command = "chief"\nmax_active_sessions = 1\n'),
+        "packs/crew/agents/clerk/agent.toml": (
+            'scope = "city"\nstart_command = "clerk"\nmax_active_sessions = 1\n'),
+        "packs/crew/agents/gang/agent.toml": (
+            'scope = "city"\nstart_command = "gang"\nmax_active_sessions = 4\n'
+            'scale_check = "echo 0"\n'),
+        "packs/crew/agents/watch/agent.toml": (
+            'scope = "rig"\nstart_command = "watch"\nmax_active_sessions = 1\n'),
+        "yard/.keep": "",
+    })
+    from gascity.cli.city_cmds import _status
+
+    city = open_test_city(tmp_path, session=FakeProvider(), events=MemoryEvents())
+    try:
+        # What gc status and gc start --dry-run say before any controller ran.
+        wanted = {row["name"]: row["desired"] for row in _status(city)["agents"]}
+        assert wanted == {"chief": 1, "clerk": 0, "gang": 1, "yard--watch": 1}
+        report = Controller(city).tick()
+        assert city.loaded.composition.on_demand == {"clerk"}
+    finally:
+        city.close()
+    assert sorted(report.started) == ["chief", "gang-1", "yard--watch"], report.failed

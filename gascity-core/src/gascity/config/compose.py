@@ -538,12 +538,17 @@ def _named_sessions(named_all: list[dict[str, Any]], agents: list[dict[str, Any]
         template, name = named.get("template"), named.get("name") or named.get("template")
         waits = named.get("mode", "on_demand") != "always"
         if named.get("scope") == "rig":
+            stamped = [n for n, r in result.rig_agents.items() if r.base == template]
+            for each in stamped:
+                agents[by_name[each]] = _session_of(agents[by_name[each]], waits)
             if waits:
-                on_demand.update(n for n, r in result.rig_agents.items() if r.base == template)
+                on_demand.update(stamped)
             continue
         if name == template:
-            if waits and template in by_name:
-                on_demand.add(str(template))
+            if template in by_name:
+                agents[by_name[template]] = _session_of(agents[by_name[template]], waits)
+                if waits:
+                    on_demand.add(str(template))
             continue
         if template in by_name and name not in by_name:
             if waits:
@@ -555,6 +560,20 @@ def _named_sessions(named_all: list[dict[str, Any]], agents: list[dict[str, Any]
             agents.append(clone)
             result.sources[str(name)] = f"named_session of '{template}'"
     return on_demand
+
+
+def _session_of(agent: dict[str, Any], waits: bool) -> dict[str, Any]:
+    """The agent a named session of the same name runs as. Its session is the named
+    one, whatever the pool keys say: a template capped at one session
+    (``max_active_sessions = 1``, Gas City's mayor) is that one session; a larger
+    pool keeps at least one member running for an ``always`` session."""
+    if agent.get("max_active_sessions") == 1:
+        return {k: v for k, v in agent.items()
+                if k not in ("min_active_sessions", "max_active_sessions", "scale_check")}
+    if not waits and isinstance(agent.get("max_active_sessions"), int):
+        low = agent.get("min_active_sessions")
+        return {**agent, "min_active_sessions": max(low if isinstance(low, int) else 0, 1)}
+    return agent
 
 
 def _patch_rigs_and_providers(out: dict[str, Any], city_file: Path) -> None:
