@@ -708,3 +708,32 @@ def test_named_sessions_of_one_session_templates_run(tmp_path: Path) -> None:
     finally:
         city.close()
     assert sorted(report.started) == ["chief", "gang-1", "yard--watch"], report.failed
+
+
+def test_rig_remove_takes_its_table_out_of_city_toml(tmp_path: Path) -> None:
+    write(tmp_path, RIG_CITY)
+    runner = CliRunner()
+
+    def gc(*args: str) -> Result:
+        return runner.invoke(cli, ["--city", str(tmp_path), *args], env={"GC_SESSION": "fake"})
+
+    for _ in range(2):
+        gc("start", "--once")
+    assert gc("rig", "suspend", "frontend").exit_code == 0
+    removed = gc("rig", "remove", "frontend")
+    assert removed.exit_code == 0, removed.output
+    assert f"rig frontend removed from {tmp_path / 'city.toml'}" in removed.output
+    text = (tmp_path / "city.toml").read_text()
+    assert "frontend" not in text and "max_active_sessions = 3" not in text, text
+    assert '[[rigs]]\nname = "backend"' in text and "[imports.town]" in text
+    loaded = load_city(tmp_path)
+    assert [r.name for r in loaded.config.rigs] == ["backend"]
+    assert not any(a.name.startswith("frontend--") for a in loaded.config.agent)
+    overrides = json.loads((tmp_path / ".gc" / "overrides.json").read_text())
+    assert not any(a.startswith("frontend--") for a in overrides["suspended_agents"])
+    gc("start", "--once")
+    listed = {s["name"] for s in json.loads(gc("session", "list", "--json").output)}
+    assert not any(n.startswith("frontend--") for n in listed)
+    assert "backend--witness" in listed
+    nosuch = gc("rig", "remove", "frontend")
+    assert nosuch.exit_code == 1 and "unknown rig 'frontend'; rigs: backend" in nosuch.output

@@ -53,8 +53,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "agent": _T(".session_cmds:agent", "List, add, suspend and resume agents."),
     "prime": _T(".prompt_cmds:prime", "Output the behavioral prompt for an agent."),
     "rig": _T(".rig_cmds:rig",
-              "Add, list, check, restart, suspend and resume rigs (projects whose agents "
-              "run)."),
+              "Add, list, check, restart, suspend, resume and remove rigs (projects run "
+              "here)."),
     "session": _T(".session_cmds:session",
                   "Sessions: list, peek, nudge, attach, kill, new, suspend, wake, close, "
                   "reset, logs, wait."),

@@ -1,4 +1,4 @@
-"""``gc rig add|list|status|restart|suspend|resume``: the city's rigs (external
+"""``gc rig add|list|status|restart|suspend|resume|remove``: the city's rigs (external
 projects)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["rig"]
 
 @click.group()
 def rig() -> None:
-    """Add, list, check, restart, suspend and resume rigs (projects whose agents run)."""
+    """Add, list, check, restart, suspend, resume and remove rigs (projects run here)."""
 
 
 def _toml_string(value: str) -> str:
@@ -225,3 +225,69 @@ def rig_restart(state: CliState, name: str | None) -> None:
     click.echo(f"rig {rig_name}: stopped {len(stopped)} session(s)"
                + (f": {', '.join(sorted(stopped))}" if stopped else "")
                + ("" if reply or not stopped else "; they start again at the next gc start"))
+
+
+def _without_rig(text: str, name: str) -> str | None:
+    """city.toml's text without the ``[[rigs]]`` table named ``name`` (and the
+    ``[rigs.*]`` / ``[[rigs.*]]`` tables under it), or ``None`` if it holds none."""
+    import re
+    import tomllib
+
+    header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines)
+              if (m := header.match(line)) and m.group(1) == "rigs" and line.lstrip()[:2] == "[["]
+    for start in starts:
+        end = start + 1
+        while end < len(lines):
+            m = header.match(lines[end])
+            if m and not m.group(1).startswith("rigs."):
+                break
+            if m and lines[end].lstrip()[:2] == "[[" and m.group(1) == "rigs":
+                break
+            end += 1
+        try:
+            block = tomllib.loads("".join(lines[start:end]))
+        except tomllib.TOMLDecodeError:
+            continue
+        if block.get("rigs", [{}])[0].get("name") == name:
+            return "".join(lines[:start] + lines[end:])
+    return None
+
+
+@rig.command("remove")
+@click.argument("name")
+@pass_state
+@guard
+def rig_remove(state: CliState, name: str) -> None:
+    """Take rig NAME out of the city: its [[rigs]] table leaves city.toml (the
+    project's files stay), and the controller stops its agents' sessions."""
+    from ..config import load_city
+    from ..errors import ConfigError
+    from ..reconcile.state import Overrides
+
+    city_dir = state.city_dir()
+    loaded = load_city(city_dir)
+    _rig_named(loaded, name)
+    before = loaded.path.read_text(encoding="utf-8")
+    after_text = _without_rig(before, name)
+    if after_text is None:
+        raise click.ClickException(
+            f"rig '{name}' is not declared in {loaded.path} (an include or pack adds it); "
+            "remove it there")
+    agents = {n for n, a in loaded.composition.rig_agents.items() if a.rig == name}
+    loaded.path.write_text(after_text, encoding="utf-8")
+    try:
+        load_city(city_dir)
+    except ConfigError:
+        loaded.path.write_text(before, encoding="utf-8")  # never leave a broken city
+        raise
+    paths = CityPaths(city_dir)
+    overrides = Overrides.load(paths.overrides)
+    if agents & set(overrides.suspended_agents):
+        overrides.suspended_agents = sorted(set(overrides.suspended_agents) - agents)
+        overrides.save(paths.overrides)
+    reply = notify_controller(city_dir)
+    click.echo(f"rig {name} removed from {loaded.path}"
+               + ("; the controller stopped its sessions" if reply else
+                  "; its sessions stop at the next gc start"))
