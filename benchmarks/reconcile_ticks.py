@@ -5,13 +5,14 @@ tick, steady tick wall time, cold start to all running, and recovery after 10% o
 sessions die, each for our controller and for the pre-Phase-1 baseline reconciler
 (:mod:`benchmarks.baseline`) on the same city and provider objects in the same run.
 
-``python -m benchmarks.reconcile_ticks [--quick] [--only fake,k8s]``
+``python -m benchmarks.reconcile_ticks [--quick] [--only fake,k8s] [--sizes 1000]``
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,8 +20,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,15 +145,40 @@ def _read_own_records(root: Path) -> int:
     return alive
 
 
+def _subprocess_vanish(provider: Any) -> Callable[[list[str]], None]:
+    """Sessions disappear as the provider's stop leaves them (process group killed,
+    directory gone), without its careful whole-table scans: at 1000 sessions those
+    made each kill phase and the teardown take many minutes, none of it measured."""
+    from gascity.osutil import proctree
+
+    def vanish(names: list[str]) -> None:
+        for name in names:
+            base = provider.root / name
+            try:
+                pid, ticks, _ = (base / "pid").read_text().split()
+            except (OSError, ValueError):
+                continue
+            stat = proctree.read_stat(int(pid))
+            if stat is not None and stat.start_time == int(ticks):  # still our leader
+                with suppress(OSError):
+                    os.killpg(int(pid), signal.SIGKILL)
+            shutil.rmtree(base, ignore_errors=True)
+        provider.shutdown()  # collects the killed leaders (its children)
+
+    return vanish
+
+
 @contextmanager
 def _subprocess(city_dir: Path, n: int) -> Iterator[Rig]:
     from gascity.builtin.subprocess_provider import SubprocessProvider
 
-    # Sessions die by the provider's own stop: a killed agent would linger as a dead
-    # session that the baseline's per-name lookups cannot tell from a live one.
+    # Sessions die as by the provider's own stop (gone, not dead): a killed agent
+    # would linger as a dead session that the baseline's per-name lookups cannot tell
+    # from a live one.
     provider = SubprocessProvider(_ctx("subprocess", city_dir, city_dir.name,
                                        settings={"stop_grace": 2}))
-    rig = Rig(provider, floor=lambda: _read_own_records(provider.root))
+    rig = Rig(provider, vanish=_subprocess_vanish(provider),
+              floor=lambda: _read_own_records(provider.root))
     try:
         yield rig
     finally:
@@ -575,7 +601,8 @@ SETUP = {
              f"{FAKE_CALL_LATENCY * 1000:g} ms in every hook call",
              "the provider's `stop`"),
     "subprocess": ("built-in `subprocess` provider: one real `sleep 3600` process tree per "
-                   "session", "the provider's `stop` (the session disappears)"),
+                   "session", "its process group killed and its directory removed behind "
+                   "the provider's back (what its `stop` leaves: the session disappears)"),
     "tmux": ("`gascity-tmux` on a throwaway tmux server (`-L` socket): one real session per "
              "agent running `sleep 3600`", "`tmux kill-session` behind the provider's back"),
     "exec-tmux": ("`gascity-exec` running the `gc-session-tmux` script (one process per "
@@ -666,9 +693,13 @@ def tables(figs: list[Figures], tgts: list[Target], quick: bool) -> list[BenchTa
     return [setup, calls, wall, life, limits]
 
 
-def run(quick: bool = False, only: Sequence[str] = ()) -> list[BenchTable]:
-    """Every provider at every agent count it can hold here; ``only`` picks providers."""
+def run(quick: bool = False, only: Sequence[str] = (),
+        sizes: Sequence[int] = ()) -> list[BenchTable]:
+    """Every provider at every agent count it can hold here; ``only`` picks providers,
+    ``sizes`` agent counts (of those each provider is measured at)."""
     tgts = [t for t in targets(quick) if not only or t.key in only]
+    if sizes:
+        tgts = [replace(t, sizes=[n for n in t.sizes if n in sizes]) for t in tgts]
     figs: list[Figures] = []
     root = Path(tempfile.mkdtemp(prefix="gcbench-ticks-"))
     try:
@@ -698,5 +729,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="", help="providers, comma-separated")
+    parser.add_argument("--sizes", default="", help="agent counts, comma-separated")
     args = parser.parse_args()
-    print_tables(run(args.quick, [s for s in args.only.split(",") if s]))
+    print_tables(run(args.quick, [s for s in args.only.split(",") if s],
+                     [int(n) for n in args.sizes.split(",") if n]))
