@@ -61,7 +61,7 @@ def test_sessions_run_under_the_template_and_map_back(tmp_path: Path) -> None:
         again = controller.tick()
         assert not again.started and not again.stopped
         status = _status(opened)
-        rows = {r["name"]: [s["name"] for s in r["sessions"]] for r in status["agents"]}
+        rows = {r["name"]: sorted(s["name"] for s in r["sessions"]) for r in status["agents"]}
         assert rows == {"mayor": ["gc-port-mayor"],
                         "dog": ["gc-port-dog-1", "gc-port-dog-2", "gc-port-dog-3"],
                         "yard--hand": ["gc-port-yard-hand"]}
