@@ -71,6 +71,20 @@ def test_nudge_sends_help_as_text_and_joins_words(city: Path) -> None:
     assert "Usage" in gc(city, "session", "nudge", "--help").output
 
 
+def test_submit_types_a_message_interrupting_first_when_asked(city: Path) -> None:
+    plain = gc(city, "session", "submit", "mayor", "status", "update")
+    assert plain.exit_code == 0 and "mayor: submitted (default)" in plain.output
+    now = gc(city, "session", "submit", "--intent", "interrupt_now", "mayor", "stop", "--help")
+    assert now.exit_code == 0, now.output
+    assert "Usage" not in now.output
+    lines = gc(city, "session", "peek", "mayor").output.splitlines()
+    assert lines[-3:] == ["status update", "^C", "stop --help"]
+    gone = gc(city, "session", "submit", "polecat-9", "hello")
+    assert gone.exit_code == 1 and "no running session 'polecat-9'" in gone.output
+    bad = gc(city, "session", "submit", "--intent", "later", "mayor", "x")
+    assert bad.exit_code == 2
+
+
 def test_suspend_holds_a_session_until_wake(city: Path) -> None:
     assert gc(city, "session", "suspend", "mayor").exit_code == 0
     assert names(city) == ["polecat-1"]

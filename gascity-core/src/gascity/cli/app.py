@@ -56,8 +56,8 @@ COMMANDS: dict[str, LazyCommand] = {
               "Add, list, check, restart, suspend, resume and remove rigs (projects run "
               "here)."),
     "session": _T(".session_cmds:session",
-                  "Sessions: list, peek, nudge, attach, kill, new, suspend, wake, close, "
-                  "reset, logs, wait."),
+                  "Sessions: list, peek, logs, nudge, submit, attach, new, kill, reset, "
+                  "close, wait."),
     "nudge": _T(".session_cmds:nudge",
                 "Deferred nudges: none are queued here, gc session nudge types at once."),
     "runtime": _T(".session_cmds:runtime", "Commands an agent runs inside its own session."),

@@ -208,7 +208,9 @@ def agent_resume(state: CliState, name: str) -> None:
 
 @click.group()
 def session() -> None:
-    """Sessions: list, peek, nudge, attach, kill, new, suspend, wake, close, reset, logs, wait."""
+    """Sessions: list, peek, logs, nudge, submit, attach, new, kill, reset, close, wait.
+
+    Hold one with suspend, release it with wake."""
 
 
 @session.command("list")
@@ -317,7 +319,7 @@ class _TextAfterName(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         i = 0
         while i < len(args) and args[i].startswith("-") and args[i] != "--":
-            i += 2 if args[i] == "--delivery" else 1
+            i += 2 if args[i] in ("--delivery", "--intent") else 1
         if i < len(args) and args[i] != "--":
             args = [*args[: i + 1], "--", *args[i + 1 :]]
         return super().parse_args(ctx, args)
@@ -337,6 +339,32 @@ def session_nudge(state: CliState, delivery: str, name: str, text: tuple[str, ..
     with state.open_light("session") as city:
         city.hooks.nudge(name, " ".join(text))
     click.echo(f"{name}: nudged")
+
+
+@session.command("submit", cls=_TextAfterName)
+@click.option("--intent", type=click.Choice(["default", "follow_up", "interrupt_now"]),
+              default="default", show_default=True,
+              help="interrupt_now interrupts the agent first (tmux: Ctrl-C; a process: "
+                   "SIGINT); default and follow_up type the text at once, after which the "
+                   "agent's own input queue orders it (give it before NAME).")
+@click.argument("name")
+@click.argument("text", nargs=-1, required=True)
+@pass_state
+@guard
+def session_submit(state: CliState, intent: str, name: str, text: tuple[str, ...]) -> None:
+    """Submit TEXT to session NAME as a user message (several words are joined)."""
+    from ..types import Liveness
+
+    with state.open_light("session") as city:
+        if not any(r.name == name and r.liveness is not Liveness.DEAD
+                   for r in city.hooks.list_running(name)):
+            raise click.ClickException(
+                f"no running session '{name}' (see: gc session list; gc session wake "
+                f"{name} starts a held one)")
+        if intent == "interrupt_now":
+            city.hooks.interrupt(name)
+        city.hooks.nudge(name, " ".join(text))
+    click.echo(f"{name}: submitted ({intent})")
 
 
 @session.command("kill")
