@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -319,21 +320,31 @@ class _TextAfterName(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         i = 0
         while i < len(args) and args[i].startswith("-") and args[i] != "--":
-            i += 2 if args[i] in ("--delivery", "--intent") else 1
+            i += 2 if args[i] in ("--delivery", "--intent") else 1  # options with a value
         if i < len(args) and args[i] != "--":
             args = [*args[: i + 1], "--", *args[i + 1 :]]
         return super().parse_args(ctx, args)
 
 
-@session.command("nudge", cls=_TextAfterName)
-@click.option("--delivery", type=click.Choice(["immediate", "wait-idle", "queue"]),
-              default="immediate", show_default=True,
-              help="Accepted for the reference's scripts; text is always typed at once "
-                   "(give it before NAME).")
-@click.argument("name")
-@click.argument("text", nargs=-1, required=True)
-@pass_state
-@guard
+def _text_command(name: str, option: str, choices: list[str],
+                  help_: str) -> Callable[[Callable[..., None]], click.Command]:
+    """``gc session nudge|submit [OPTION X] NAME TEXT...``: the session, then its text."""
+
+    def wrap(fn: Callable[..., None]) -> click.Command:
+        fn = guard(fn)
+        fn = pass_state(fn)
+        fn = click.argument("text", nargs=-1, required=True)(fn)
+        fn = click.argument("name")(fn)
+        fn = click.option(option, type=click.Choice(choices), default=choices[0],
+                          show_default=True, help=help_)(fn)
+        return session.command(name, cls=_TextAfterName)(fn)
+
+    return wrap
+
+
+@_text_command("nudge", "--delivery", ["immediate", "wait-idle", "queue"],
+               "Accepted for the reference's scripts; text is always typed at once "
+               "(give it before NAME).")
 def session_nudge(state: CliState, delivery: str, name: str, text: tuple[str, ...]) -> None:
     """Type TEXT into NAME's session, then Enter (several words are joined)."""
     with state.open_light("session") as city:
@@ -341,16 +352,10 @@ def session_nudge(state: CliState, delivery: str, name: str, text: tuple[str, ..
     click.echo(f"{name}: nudged")
 
 
-@session.command("submit", cls=_TextAfterName)
-@click.option("--intent", type=click.Choice(["default", "follow_up", "interrupt_now"]),
-              default="default", show_default=True,
-              help="interrupt_now interrupts the agent first (tmux: Ctrl-C; a process: "
-                   "SIGINT); default and follow_up type the text at once, after which the "
-                   "agent's own input queue orders it (give it before NAME).")
-@click.argument("name")
-@click.argument("text", nargs=-1, required=True)
-@pass_state
-@guard
+@_text_command("submit", "--intent", ["default", "follow_up", "interrupt_now"],
+               "interrupt_now interrupts the agent first (tmux: Ctrl-C; a process: "
+               "SIGINT); default and follow_up type the text at once, after which the "
+               "agent's own input queue orders it (give it before NAME).")
 def session_submit(state: CliState, intent: str, name: str, text: tuple[str, ...]) -> None:
     """Submit TEXT to session NAME as a user message (several words are joined)."""
     from ..types import Liveness
