@@ -328,3 +328,24 @@ def test_a_start_the_plan_holds_is_never_attempted(rig_factory) -> None:  # type
     assert sorted(e.subject for e in rig.events.of_type("session.blocked")) == [
         "api", "audit", "worker"]
     assert rig.controller.state.blocked == report.blocked
+
+
+def test_stopping_cuts_a_running_scale_check_short(rig_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    marker = tmp_path / "check-began"
+    rig = rig_factory(
+        '[daemon]\nprobe_timeout = "300s"\n'
+        '[[agent]]\nname = "pool"\ncommand = "x"\nmax_active_sessions = 3\n'
+        f'scale_check = "touch {marker}; sleep 300; echo 3"\n')
+    loop = threading.Thread(target=rig.controller.run, daemon=True)
+    loop.start()
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert marker.exists(), "the scale check never ran"
+    rig.controller.stop_requested()
+    # Without the cancel the controller waits out the check's 300 s timeout.
+    loop.join(timeout=60)
+    assert not loop.is_alive(), "stopping waited for the scale check"
+    assert rig.fake.names() == []  # the cancelled check scaled nothing up

@@ -149,6 +149,15 @@ def test_runner_stops_waiting_on_escaped_pipes() -> None:
     assert time.monotonic() - t0 < 20.0  # not the 60 s timeout
 
 
+def test_runner_cancel_ends_the_command_before_its_timeout() -> None:
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    t0 = time.monotonic()
+    res = run_shell("sleep 300 & sleep 300", timeout=300, cancel=cancel, reap_group=True)
+    assert res.cancelled and not res.ok and res.status() == "cancelled"
+    assert time.monotonic() - t0 < 30  # not the 300 s timeout
+
+
 def test_runner_kills_the_group_at_the_deadline(tmp_path: Path) -> None:
     marker = tmp_path / "late"
     t0 = time.monotonic()

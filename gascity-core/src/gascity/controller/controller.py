@@ -338,9 +338,15 @@ class Controller:
             concurrency=config.daemon.probe_concurrency,
             timeout=config.daemon.probe_timeout,
             cap=config.daemon.max_pool_sessions,
+            cancel=self._stop,
         )
         report.scale_seconds = time.perf_counter() - t_scale
         report.scale = dict(scale)
+        if self._stop.is_set():
+            # Stopping cut the checks short: their fallback counts must not scale pools
+            # on the way down.
+            report.aborted = "the controller is stopping"
+            return
         derived = self._derived
         if derived is None or derived.config is not config:
             derived = self._derived = _Derived(config, levels=waves(config))

@@ -12,7 +12,9 @@ wait_delay``:
   ``cmd.WaitDelay`` in the reference);
 * output is decoded as UTF-8 with replacement (one stray byte never raises) and kept
   up to ``max_output`` bytes per stream; the rest is read and dropped so the writer
-  never blocks.
+  never blocks;
+* a ``cancel`` event brings the deadline forward: a stopping controller does not wait
+  out a probe's timeout.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = ["RunResult", "merged_env", "run", "run_shell"]
 
@@ -51,6 +57,8 @@ class RunResult:
     """Why the command could not be started ("" when it was)."""
     truncated: bool = False
     """Output went past ``max_output`` and the excess was dropped."""
+    cancelled: bool = False
+    """Ended early because the caller's ``cancel`` event was set."""
 
     @property
     def ok(self) -> bool:
@@ -64,6 +72,8 @@ class RunResult:
     def status(self) -> str:
         if self.error:
             return f"could not run: {self.error}"
+        if self.cancelled:
+            return "cancelled"
         if self.timed_out:
             return f"timed out after {self.timeout:g}s"
         assert self.returncode is not None
@@ -130,6 +140,7 @@ def run(
     wait_delay: float = 2.0,
     max_output: int = 16 << 20,
     reap_group: bool = False,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """Run ``argv`` (no shell), feed ``stdin`` (``None`` means ``/dev/null``) and
     collect stdout and stderr.
@@ -153,7 +164,8 @@ def run(
         return RunResult(tuple(argv), None, "", "", False, time.monotonic() - started,
                          timeout, error=str(exc) or type(exc).__name__)
     running = _Running(proc, stdin, deadline=started + timeout, kill_grace=kill_grace,
-                       wait_delay=wait_delay, max_output=max_output, reap_group=reap_group)
+                       wait_delay=wait_delay, max_output=max_output, reap_group=reap_group,
+                       cancel=cancel)
     try:
         while running.step():
             pass
@@ -168,6 +180,7 @@ def run(
         elapsed=time.monotonic() - started,
         timeout=timeout,
         truncated=running.out.dropped or running.err.dropped,
+        cancelled=running.cancelled,
     )
 
 
@@ -176,7 +189,7 @@ class _Running:
 
     def __init__(self, proc: subprocess.Popen[bytes], stdin: bytes | None, *,
                  deadline: float, kill_grace: float, wait_delay: float, max_output: int,
-                 reap_group: bool) -> None:
+                 reap_group: bool, cancel: threading.Event | None = None) -> None:
         self.proc, self.pgid = proc, proc.pid
         self.deadline, self.kill_grace, self.wait_delay = deadline, kill_grace, wait_delay
         self.reap_group = reap_group
@@ -193,6 +206,7 @@ class _Running:
             else:
                 proc.stdin.close()
         self.timed_out = False
+        self.cancel, self.cancelled = cancel, False
         self.kill_at: float | None = None
         self.exited_at: float | None = None
 
@@ -205,6 +219,10 @@ class _Running:
         """Notice the exit; past the deadline TERM the group, past the grace KILL it."""
         if self.exited_at is None and self.proc.poll() is not None:
             self.exited(now)
+        if (not self.timed_out and self.exited_at is None and self.cancel is not None
+                and self.cancel.is_set()):
+            self.cancelled = True
+            self.deadline = now
         if not self.timed_out and self.exited_at is None and now >= self.deadline:
             self.timed_out = True
             _signal_group(self.pgid, signal.SIGTERM)
@@ -227,6 +245,8 @@ class _Running:
                 return False
             # Pipes are closed but the command runs on: wait for exit or deadline.
             limit = self.kill_at if self.timed_out and self.kill_at is not None else self.deadline
+            if self.cancel is not None:
+                limit = min(limit, now + _EXIT_POLL)  # look at the cancel event again soon
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=max(0.0, limit - now))
                 self.exited(time.monotonic())
@@ -301,6 +321,7 @@ def run_shell(
     wait_delay: float = 2.0,
     max_output: int = 16 << 20,
     reap_group: bool = False,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """:func:`run` of ``sh -c command`` (the city author's shell text, never ours)."""
     return run(
@@ -312,4 +333,5 @@ def run_shell(
         wait_delay=wait_delay,
         max_output=max_output,
         reap_group=reap_group,
+        cancel=cancel,
     )

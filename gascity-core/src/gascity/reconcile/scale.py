@@ -13,9 +13,13 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config.models import AgentConfig
 from ..osutil.runner import run_shell
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = ["ScaleResult", "clamp", "run_scale_checks"]
 
@@ -60,7 +64,8 @@ PROBE_WAIT_DELAY = 0.2
 
 
 def _run_one(
-    agent: AgentConfig, city_dir: Path, timeout: float, env: Mapping[str, str], cap: int
+    agent: AgentConfig, city_dir: Path, timeout: float, env: Mapping[str, str], cap: int,
+    cancel: threading.Event | None = None,
 ) -> ScaleResult:
     assert agent.scale_check is not None
     started = time.monotonic()
@@ -79,6 +84,7 @@ def _run_one(
         wait_delay=PROBE_WAIT_DELAY,
         max_output=64 << 10,
         reap_group=True,
+        cancel=cancel,
     )
     raw = run.stdout.strip()
     shown = raw if len(raw) <= 40 else raw[:40] + "..."
@@ -107,8 +113,10 @@ def run_scale_checks(
     timeout: float,
     env: Mapping[str, str] | None = None,
     cap: int = POOL_SAFETY_CAP,
+    cancel: threading.Event | None = None,
 ) -> dict[str, ScaleResult]:
-    """Run every pool's check at once (at most ``concurrency`` in flight)."""
+    """Run every pool's check at once (at most ``concurrency`` in flight); ``cancel``
+    ends the checks still running (their pools fall back to ``min``)."""
     base_env = dict(os.environ if env is None else env)
     results: dict[str, ScaleResult] = {}
     checked = [a for a in agents if a.is_pool and a.scale_check is not None]
@@ -118,7 +126,8 @@ def run_scale_checks(
     if not checked:
         return results
     with ThreadPoolExecutor(max_workers=min(concurrency, len(checked))) as pool:
-        futures = [pool.submit(_run_one, a, city_dir, timeout, base_env, cap) for a in checked]
+        futures = [pool.submit(_run_one, a, city_dir, timeout, base_env, cap, cancel)
+                   for a in checked]
         for future in futures:
             res = future.result()
             results[res.agent] = res
