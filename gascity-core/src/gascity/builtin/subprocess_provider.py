@@ -656,11 +656,15 @@ class SubprocessProvider:
     @staticmethod
     def _activity_time(session_dir: str) -> float | None:
         """The newest of the output log's and the input FIFO's modification times."""
-        times = []
+        newest: float | None = None
         for part in ("output.log", "stdin"):
-            with contextlib.suppress(OSError):
-                times.append(os.stat(f"{session_dir}/{part}").st_mtime)
-        return max(times) if times else None
+            try:  # not contextlib.suppress: this runs twice per session per tick
+                when = os.stat(f"{session_dir}/{part}").st_mtime
+            except OSError:
+                continue
+            if newest is None or when > newest:
+                newest = when
+        return newest
 
     @hookimpl
     def process_alive(self, name: str, process_names: Sequence[str]) -> bool | None:
