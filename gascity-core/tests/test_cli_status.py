@@ -112,3 +112,14 @@ def test_a_dependency_that_cannot_launch_blocks_its_dependents(tmp_path: Path) -
     assert any(n.startswith("start failed: ") for n in rows["db"]["notes"]), rows["db"]
     assert rows["api"]["running"] == 0
     assert "blocked on db" in rows["api"]["notes"]
+
+
+def test_a_pool_without_a_check_wants_what_the_controller_runs(tmp_path: Path) -> None:
+    # Before any controller ran: a pool with no scale_check runs its max, as the
+    # controller will start it, not its min.
+    (tmp_path / "city.toml").write_text(
+        '[workspace]\nname = "static"\n[[agent]]\nname = "p"\ncommand = "p"\n'
+        'min_active_sessions = 1\nmax_active_sessions = 4\n')
+    assert status(tmp_path)["p"]["desired"] == 4
+    assert gc(tmp_path, "start", "--once").exit_code == 0
+    assert (status(tmp_path)["p"]["desired"], status(tmp_path)["p"]["running"]) == (4, 4)

@@ -25,6 +25,7 @@ from ..plugins.manager import SELECTABLE, TEST_ONLY_PROVIDERS
 from ..reconcile import ControllerState
 from ..reconcile.desired import session_owner
 from ..reconcile.naming import SessionNames, session_names
+from ..reconcile.scale import static_count
 from ..reconcile.state import Overrides
 from ..types import META_DRAIN, EventDraft
 from .common import (
@@ -362,9 +363,13 @@ class _StatusView:
             return 0
         if not agent.is_pool:
             return 1
-        # The pool's last scale-check result, bounded by the bounds city.toml has now.
+        # The pool's last scale-check result, bounded by the bounds city.toml has now;
+        # a pool without a check runs what the controller gives it, whether or not one ran.
         low, high = agent.min_active_sessions or 0, agent.max_active_sessions
-        desired = max(low, self.ctl_state.pool_desired.get(agent.name, low))
+        if agent.scale_check is None:
+            desired = static_count(agent)
+        else:
+            desired = max(low, self.ctl_state.pool_desired.get(agent.name, low))
         desired += overrides.extra_sessions.get(agent.name, 0)
         named = sum(1 for owner in overrides.aliases.values() if owner == agent.name)
         return (desired if high is None else min(max(0, high - named), desired)) + named
