@@ -350,3 +350,15 @@ def test_agent_add_scaffolds_an_agent_of_the_root_pack(tmp_path: Path) -> None:
     missing = gc(tmp_path, "agent", "add", "--name", "x", "--prompt-template", "nope.md")
     assert missing.exit_code == 1 and "cannot read the prompt template" in missing.output
     assert not (tmp_path / "agents" / "x").exists()
+
+
+def test_logs_of_an_aliased_session_read_its_pool_agent_transcript(
+        city: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    home = tmp_path_factory.mktemp("home")
+    project = home / ".claude" / "projects" / str(city.resolve()).replace("/", "-").replace(
+        ".", "-")
+    project.mkdir(parents=True)
+    (project / "s1.jsonl").write_text("\n".join(TRANSCRIPT) + "\n")
+    assert gc(city, "session", "new", "polecat", "--alias", "sky").exit_code == 0
+    logs = gc(city, "session", "logs", "sky", env={"HOME": str(home)})
+    assert logs.exit_code == 0 and "[USER] third question" in logs.output, logs.output

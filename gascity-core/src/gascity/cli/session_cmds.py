@@ -638,7 +638,8 @@ def _transcript_path(state: CliState, name: str) -> Path | None:
     except ConfigError:
         return None  # the provider's output can still be shown
     config = loaded.config
-    owner = _owner(name.replace("/", "--"), None, {a.name for a in config.agent})
+    owner = (_owner(name.replace("/", "--"), None, {a.name for a in config.agent})
+             or _aliases(state).get(name))
     agent = config.agent_named(owner) if owner else None
     if agent is None:
         return None
