@@ -253,3 +253,22 @@ def test_poll_returns_value_or_none_at_timeout() -> None:
     t0 = time.monotonic()
     assert poll(lambda: None, 0.2, first=0.01) is None
     assert 0.15 < time.monotonic() - t0 < 10.0
+
+
+def test_wait_exit_reaps_reports_a_timeout_and_takes_a_reaped_child() -> None:
+    import subprocess
+
+    from gascity.osutil.runner import wait_exit
+
+    quick = subprocess.Popen(["sh", "-c", "exit 4"])
+    assert wait_exit(quick, 10) is True
+    assert quick.returncode == 4
+    assert wait_exit(quick, 10) is True  # already reaped
+    slow = subprocess.Popen(["sleep", "30"])
+    try:
+        assert wait_exit(slow, 0.2) is False
+        assert slow.returncode is None
+    finally:
+        slow.kill()
+    assert wait_exit(slow, 10) is True
+    assert slow.returncode == -9

@@ -35,3 +35,30 @@ def test_stdin_reaches_load_buffer(socket_name: str) -> None:
     assert runner.run("load-buffer", "-b", "gc-test", "-", input=text.encode()).ok
     shown = runner.check("show-buffer", "-b", "gc-test")
     assert "\n".join(shown) == text
+
+
+def test_the_clients_exit_is_awaited_without_sleep_steps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A client that closes its output, then takes a while to exit (as any does for
+    # a moment): its exit is waited for on a pidfd, not in Popen.wait's sleep steps.
+    slow = tmp_path / "tmux"
+    slow.write_text("#!/bin/sh\necho listed\nexec >&- 2>&-\nsleep 0.3\nexit 3\n")
+    slow.chmod(0o755)
+    sleeps: list[float] = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(time, "sleep", lambda s: (sleeps.append(s), real_sleep(s)))
+    result = TmuxRunner("gctest-slow", str(slow), timeout=10).run("list-panes", "-a")
+    assert (result.returncode, result.stdout) == (3, ["listed"])
+    assert sleeps == []
+
+
+def test_a_client_that_closes_its_output_and_hangs_fails_at_the_deadline(
+        tmp_path: Path) -> None:
+    hung = tmp_path / "tmux"
+    hung.write_text("#!/bin/sh\nexec >&- 2>&-\nexec sleep 30\n")
+    hung.chmod(0o755)
+    runner = TmuxRunner("gctest-hung", str(hung), timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(SessionError, match=r"did not answer within 0\.5s"):
+        runner.run("list-panes", "-a")
+    assert time.monotonic() - started < 5

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import threading
 
-__all__ = ["RunResult", "merged_env", "run", "run_shell"]
+__all__ = ["RunResult", "merged_env", "run", "run_shell", "wait_exit"]
 
 _CHUNK = 65536
 _EXIT_POLL = 0.05
@@ -85,6 +87,39 @@ class RunResult:
         """``exit status 3: <excerpt>``, for logs and events."""
         tail = self.excerpt(limit)
         return f"{self.status()}: {tail}" if tail else self.status()
+
+
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``proc`` to exit and reap it; whether it did.
+
+    ``Popen.wait(timeout)`` polls with sleeps doubling from 1 to 50 ms, so a command
+    that closed its output a moment before exiting (as every ``tmux`` client does) cost
+    milliseconds more than it ran; a pidfd wakes the moment it exits.
+    """
+    pidfd_open = getattr(os, "pidfd_open", None)
+    fd = -1
+    if pidfd_open is not None:
+        with contextlib.suppress(OSError):
+            fd = pidfd_open(proc.pid)
+    if fd < 0:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    try:
+        # Asked after the pidfd is open: until it is reaped the pid cannot be reused, so
+        # a child still running here is the process the fd refers to.
+        if proc.poll() is not None:
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(max(0, math.ceil(timeout * 1000))):
+            return proc.poll() is not None
+    finally:
+        os.close(fd)
+    proc.wait()  # it has exited: this reaps it at once
+    return True
 
 
 def merged_env(
@@ -247,8 +282,7 @@ class _Running:
             limit = self.kill_at if self.timed_out and self.kill_at is not None else self.deadline
             if self.cancel is not None:
                 limit = min(limit, now + _EXIT_POLL)  # look at the cancel event again soon
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=max(0.0, limit - now))
+            if wait_exit(self.proc, max(0.0, limit - now)):
                 self.exited(time.monotonic())
             return True
         if self.exited_at is not None and now >= self.exited_at + self.wait_delay:
