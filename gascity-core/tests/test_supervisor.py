@@ -390,12 +390,12 @@ def test_a_standalone_controller_keeps_its_city_and_gc_stop_ends_it(
 def test_start_of_a_city_whose_first_pass_hangs_returns_after_wait(
     home: SupervisorHome, make_city: MakeCity
 ) -> None:
-    city = make_city("slow", {}, patrol="1h", probe_timeout="8s",
+    city = make_city("slow", {}, patrol="1h", probe_timeout="120s",
                      extra='[[agent]]\nname = "pool"\ncommand = "sleep 600"\n'
                            'max_active_sessions = 2\nscale_check = "sleep 3600"\n')
     t0 = time.monotonic()
     result = gc("start", "--wait", "2", str(city), check=False)
-    assert time.monotonic() - t0 < 15
+    assert time.monotonic() - t0 < 60  # not the 120 s probe
     assert result.returncode == 1
     assert f"no reconcile pass of {city} within 2s" in result.stderr
     assert "keeps running it" in result.stderr
