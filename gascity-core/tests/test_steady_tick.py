@@ -98,3 +98,32 @@ def test_a_started_session_gets_its_full_start_config(tmp_path: Path) -> None:
     assert d.config.command == "run 0"
     assert d.config.env["GC_SESSION_NAME"] == "a0"
     assert d.config.work_dir == str(tmp_path.resolve())
+
+
+def test_steady_ticks_serialize_no_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _city(tmp_path, 20)
+    clock = [1000.0]
+    dumps: list[int] = []
+    real = ControllerState.to_text
+
+    def to_text(self: ControllerState) -> str:
+        dumps.append(1)
+        return real(self)
+
+    monkeypatch.setattr(ControllerState, "to_text", to_text)
+    with open_test_city(tmp_path, session=FakeProvider(), events=MemoryEvents()) as city:
+        ctl = Controller(city, clock=lambda: clock[0])
+        ctl.tick()
+        ctl.tick()
+        dumps.clear()
+        for _ in range(3):
+            clock[0] += 30
+            ctl.tick()
+        assert dumps == []  # an equal state: the text of the last one
+        city.hooks.stop("a3")  # a crash changes the state: serialized and written
+        clock[0] += 30
+        ctl.tick()
+        assert dumps
+        saved = json.loads(ctl.paths.state.read_text())
+        assert saved == json.loads(real(ctl.state))
+        assert list(saved["crashes"]) == ["a3"]

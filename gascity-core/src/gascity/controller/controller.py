@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +141,8 @@ class Controller:
         self.state = ControllerState.load(self.paths.state)
         freeze_heap()
         self._saved_state = self.state.to_text()
+        # The last state serialized and its text: a steady tick's state equals it.
+        self._text_of: tuple[ControllerState, str] | None = None
         self._derived: _Derived | None = None
         # name -> (when asked, answer) for providers whose listing has no activity time.
         self._idle_asked: dict[str, tuple[float, datetime | None]] = {}
@@ -472,7 +474,7 @@ class Controller:
         ``last_tick`` is the file's modification time (one ``utime``), so a steady
         tick of a large city writes no bytes at all.
         """
-        text = self.state.to_text()
+        text = self._state_text()
         coordination = self.coordination
         if coordination is not None and text != self._shared_state:
             # The replicas' shared copy, also written only when it changed.
@@ -492,6 +494,16 @@ class Controller:
             # The fleet keeps running; the next change retries the write.
             log.warning("cannot write %s: %s", self.paths.state, exc)
             self._saved_state = ""
+
+    def _state_text(self) -> str:
+        """``self.state.to_text()``, serialized again only when the state changed: each
+        plan holds a fresh copy, and comparing it costs a fraction of the JSON."""
+        state, last = self.state, self._text_of
+        if last is not None and replace(state, last_tick=last[0].last_tick) == last[0]:
+            return last[1]
+        text = state.to_text()
+        self._text_of = (state.copy(), text)
+        return text
 
     def _probe_acks(self, running: Iterable[RunningSession]) -> frozenset[str]:
         """Draining sessions whose provider cannot list metadata: ask each for an ack.
