@@ -12,6 +12,7 @@ __all__ = [
     "GasCityError",
     "MailNotFound",
     "NotLeader",
+    "NotThisCity",
     "PluginError",
     "SessionError",
     "SessionExists",
@@ -58,6 +59,12 @@ class SessionNotFound(SessionError):
 class NotLeader(SessionError):
     """This controller does not hold the leadership (or held it too long ago to be
     sure): it must not write. Raised before a write, it stops the tick at once."""
+
+
+class NotThisCity(SessionError):
+    """The backend belongs to another city of the same name (a Kubernetes namespace
+    claimed from another path): nothing was listed, started or stopped, and going on
+    by name would act on that other city's sessions."""
 
 
 class Unsupported(SessionError):

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gascity.errors import SessionError
+from gascity.errors import NotThisCity, SessionError
 
 from .client import ClientPair
 
-__all__ = ["PATH_KEY", "claim_city"]
+__all__ = ["PATH_KEY", "claim_city", "claim_refusal", "claimed_path"]
 
 PATH_KEY = "city-path"
 
@@ -34,9 +34,26 @@ def _body(name: str, city: str, path: str) -> dict[str, Any]:
     }
 
 
+def claimed_path(cm: dict[str, Any]) -> str:
+    """The city path a claim ConfigMap records ("" when it records none)."""
+    return str((cm.get("data") or {}).get(PATH_KEY) or "")
+
+
+def claim_refusal(namespace: str, configmap: str, city: str, held: str, path: str) -> str:
+    """Why the city at ``path`` may not act in ``namespace``, and what to do."""
+    return (
+        f"namespace {namespace!r} already holds a city named {city!r} at {held or '?'} "
+        f"(ConfigMap {namespace}/{configmap}); this city is {path}. Give one of them another "
+        "[workspace] name or [session.k8s] namespace; if it is the same city, set "
+        f"[session.k8s] city_path = {held!r} here, or delete the ConfigMap if the other "
+        "city is gone"
+    )
+
+
 def claim_city(clients: ClientPair, namespace: str, configmap: str, city: str, path: str) -> None:
     """Record ``path`` as the home of ``city`` in ``namespace``, or raise
-    :class:`SessionError` when another path already holds that name."""
+    :class:`NotThisCity` when another path already holds that name (and
+    :class:`SessionError` when the ConfigMap cannot be read or written)."""
     from kubernetes.client.exceptions import ApiException
 
     where = f"ConfigMap {namespace}/{configmap}"
@@ -49,15 +66,10 @@ def claim_city(clients: ClientPair, namespace: str, configmap: str, city: str, p
             if exc.status != 404:
                 raise SessionError(f"reading {where}: {exc.reason}") from None
         else:
-            held = str((cm.get("data") or {}).get(PATH_KEY) or "")
+            held = claimed_path(cm)
             if held == path:
                 return
-            raise SessionError(
-                f"namespace {namespace!r} already holds a city named {city!r} at {held or '?'} "
-                f"({where}); this city is {path}. Give one of them another [workspace] name "
-                "or [session.k8s] namespace; if it is the same city, set [session.k8s] "
-                f"city_path = {held!r} here, or delete the ConfigMap if the other city is gone"
-            )
+            raise NotThisCity(claim_refusal(namespace, configmap, city, held, path))
         try:
             clients.raw(
                 clients.core.create_namespaced_config_map,

@@ -30,7 +30,7 @@ from ..city import City
 from ..config import LoadedConfig, load_city
 from ..config.lastgood import save_snapshot
 from ..coordination import Coordination
-from ..errors import ConfigError, GasCityError, NotLeader, Unsupported
+from ..errors import ConfigError, GasCityError, NotLeader, NotThisCity, Unsupported
 from ..osutil.runner import run_shell
 from ..plugins.facade import Hooks
 from ..plugins.manager import SELECTABLE
@@ -837,7 +837,10 @@ class Controller:
             # this replica leads (a follower has none to stop).
             coordination = self.coordination
             if coordination is None:
-                self.shutdown_sessions()
+                try:
+                    self.shutdown_sessions()
+                except NotThisCity as exc:
+                    log.error("stopping the sessions: %s", exc)
             else:
                 if self._stop_sessions and coordination.may_act():
                     try:
@@ -904,10 +907,16 @@ class Controller:
 
     def shutdown_sessions(self) -> list[str]:
         """Interrupt every session, wait ``shutdown_timeout``, stop the survivors in
-        reverse dependency order. Returns the names stopped."""
+        reverse dependency order. Returns the names stopped.
+
+        A listing that fails is gone past (each known name is stopped instead); a
+        backend that says it is another city's (:class:`NotThisCity`) is not: stopping
+        by name there would stop that city's sessions, so it is raised untouched."""
         config = self.loaded.config
         try:
             running = self.hooks.list_running("")
+        except NotThisCity:
+            raise
         except Exception as exc:
             # Stop every name we know of rather than leave sessions behind: stop is
             # idempotent, so a name that is not running costs one call.
