@@ -4,7 +4,7 @@ A plugin is an object (usually a class instance built by the factory its entry p
 names) whose methods carry :data:`gascity.hookimpl` and have the names below. Only the
 *selected* plugin of each role is registered, so every ``firstresult`` hook has exactly
 one implementation answering; :func:`emit_event`, :func:`status_info`,
-:func:`cli_commands`, :func:`shutdown` and the controller lifecycle hooks
+:func:`doctor_checks`, :func:`cli_commands`, :func:`shutdown` and the controller lifecycle hooks
 (:func:`controller_started`, :func:`tick_finished`, :func:`controller_stopped`,
 :func:`readiness`) are broadcasts that observers may join.
 
@@ -44,6 +44,7 @@ import pluggy
 
 from .coordination import Coordination
 from .types import (
+    DoctorCheck,
     Event,
     EventDraft,
     EventFilter,
@@ -527,6 +528,24 @@ class EveryPluginSpec:
             @hookimpl
             def status_info(self):
                 return {"events.spool_depth": self._spool.depth()}
+        """
+
+    @hookspec
+    def doctor_checks(self) -> Sequence[DoctorCheck] | None:
+        """Lines for ``gc doctor`` about what this plugin depends on (a server, a
+        cluster, credentials), each ``ok``, ``warn`` or ``fail`` with a hint.
+
+        Called in ``gc doctor`` only, never by the controller, so it may ask the
+        backend a few questions; each must be bounded by a short timeout. A check never
+        prints a secret. An exception becomes one ``fail`` line naming the plugin.
+
+        :select-one: no (broadcast).
+
+        Example::
+
+            @hookimpl
+            def doctor_checks(self):
+                return [DoctorCheck("ok", "nohup", "nohup found on PATH")]
         """
 
     @hookspec

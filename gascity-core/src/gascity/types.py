@@ -21,6 +21,7 @@ from .wire import event_json, message_json
 
 __all__ = [  # noqa: PLE0604 - metakeys' names are re-exported
     *metakeys.__all__,
+    "DoctorCheck",
     "Event",
     "EventDraft",
     "EventFilter",
@@ -199,3 +200,14 @@ class MailCount:
     """Messages not archived."""
     unread: int
     """Messages neither read nor archived."""
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorCheck:
+    """One line of ``gc doctor``: ``level`` is ``ok``, ``warn`` or ``fail``."""
+
+    level: str
+    area: str
+    text: str
+    hint: str = ""
+    """What to do about it (shown when the check is not ok)."""

@@ -25,11 +25,12 @@ from gascity import hookimpl
 from gascity.errors import NotLeader, SessionError, SessionExists, SessionNotFound
 from gascity.osutil.backoff import poll as _poll
 from gascity.plugins import PluginContext, load_settings
-from gascity.types import Liveness, RunningSession, StartConfig
+from gascity.types import DoctorCheck, Liveness, RunningSession, StartConfig
 
 from .claim import claim_city
 from .client import ClientPair, load_configuration
 from .coordination import K8sCoordination
+from .doctor import k8s_checks
 from .incontainer import (
     attach_argv,
     clear_history_argv,
@@ -584,6 +585,10 @@ class K8sProvider:
         if self.settings.leader_election:
             info["session.k8s.leader"] = self.leader_line()
         return info
+
+    @hookimpl
+    def doctor_checks(self) -> list[DoctorCheck]:
+        return k8s_checks(self.settings, self.ctx.env, self.city, self.city_path)
 
     @hookimpl
     def shutdown(self) -> None:

@@ -14,12 +14,13 @@ import shutil
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..types import DoctorCheck
 from .common import EXIT_FAILED, CliState, echo_json, pass_state
 
 if TYPE_CHECKING:
@@ -30,12 +31,7 @@ __all__ = ["Check", "doctor", "run_checks"]
 OK, WARN, FAIL = "ok", "warn", "fail"
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    level: str
-    area: str
-    text: str
-    hint: str = ""
+Check = DoctorCheck
 
 
 def _config(city_dir: Path) -> tuple[list[Check], LoadedConfig | None]:
@@ -325,6 +321,24 @@ def _stores(city_dir: Path, loaded: LoadedConfig | None) -> list[Check]:
     return checks
 
 
+def _plugin_checks(city_dir: Path, loaded: LoadedConfig | None) -> list[Check]:
+    """What the selected plugins say about their own needs (a cluster, a server)."""
+    if loaded is None:
+        return []
+    from ..city import City
+
+    try:
+        city = City.open(city_dir, observers=False)
+    except Exception as exc:
+        return [Check(FAIL, "plugins", f"cannot activate the plugins: {_one_line(exc)}",
+                      "gc plugins lists what is installed; gc config validate checks "
+                      "their settings")]
+    try:
+        return city.hooks.doctor_checks()
+    finally:
+        city.close()
+
+
 def _one_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
@@ -341,7 +355,8 @@ def run_checks(city_dir: Path, verbose: bool = False) -> list[Check]:
     checks, loaded = _config(city_dir)
     steps: list[Callable[[], list[Check]]] = [
         lambda: _plugins(loaded), lambda: _binaries(loaded), lambda: _controller(city_dir),
-        lambda: _stores(city_dir, loaded), lambda: _permissions(city_dir, limit),
+        lambda: _stores(city_dir, loaded), lambda: _plugin_checks(city_dir, loaded),
+        lambda: _permissions(city_dir, limit),
         lambda: _files(city_dir, limit),
     ]
     for step in steps:

@@ -18,6 +18,7 @@ import pluggy
 from ..coordination import Coordination
 from ..errors import PluginError, SessionNotFound, Unsupported
 from ..types import (
+    DoctorCheck,
     Event,
     EventDraft,
     EventFilter,
@@ -265,6 +266,19 @@ class Hooks:
             if part:
                 merged.update(part)
         return merged
+
+    def doctor_checks(self) -> list[DoctorCheck]:
+        """Each plugin's checks; one that raises is one ``fail`` line naming it, so
+        it cannot hide the others' answers."""
+        checks: list[DoctorCheck] = []
+        for impl in reversed(self._hook.doctor_checks.get_hookimpls()):
+            try:
+                checks.extend(impl.function() or ())
+            except Exception as exc:
+                first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                checks.append(DoctorCheck("fail", impl.plugin_name,
+                                          f"its doctor checks failed: {first}"))
+        return checks
 
     def cli_commands(self, group: click.Group) -> None:
         self._hook.cli_commands(group=group)

@@ -249,6 +249,8 @@ class KubeEmulator:
         self.writes: list[Write] = []
         self._watches: set[_Watch] = set()
         self.namespaces: set[str] = {"default", "kube-system"}
+        self.forbidden: set[str] = set()
+        """Request keys (as in :attr:`requests`) answered 403 Forbidden, as RBAC would."""
         self._pool = ThreadPoolExecutor(max_workers=128, thread_name_prefix="emu-exec")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -399,6 +401,7 @@ class KubeEmulator:
         app = web.Application(middlewares=[self._middleware], client_max_size=256 * 1024 * 1024)
         r = app.router
         r.add_get("/version", self._version)
+        r.add_get("/version/", self._version)  # the client's VersionApi asks this one
         r.add_get("/api", self._api)
         r.add_get("/apis", self._apis)
         r.add_get("/api/v1", self._api_v1)
@@ -480,6 +483,8 @@ class KubeEmulator:
         auth = request.headers.get("Authorization")
         if auth is not None and auth != f"Bearer {TOKEN}":
             return _json(status_body(401, "Unauthorized", "Unauthorized"), 401)
+        if key in self.forbidden:
+            return _json(status_body(403, "Forbidden", f"{key} is forbidden"), 403)
         try:
             response = await handler(request)
             if isinstance(response, web.Response) and response.body is not None:
