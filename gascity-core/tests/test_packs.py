@@ -80,7 +80,7 @@ pre_start_append = ["echo appended"]
         '# {{ .AgentName }}\n{{ template "duties" . }}'
     ),
     "packs/main/agents/keeper/overlay/.keep": "",
-    "packs/main/agents/crane/agent.toml": 'start_command = "crane"\n',  # rig scope
+    "packs/main/agents/crane/agent.toml": 'scope = "rig"\nstart_command = "crane"\n',
     "packs/main/agents/pilot/agent.toml": 'scope = "city"\nstart_command = "pack-pilot"\n',
     "packs/base/pack.toml": '[pack]\nname = "base"\nschema = 2\n',
     "packs/base/agents/keeper/agent.toml": (
@@ -221,7 +221,7 @@ RIG_CITY = {
     "city.toml": """
 [workspace]
 name = "harbor"
-default_rig_includes = ["packs/rigpack"]
+default_rig_includes = ["packs/town", "packs/rigpack"]
 
 [imports.town]
 source = "packs/town"
@@ -229,6 +229,7 @@ source = "packs/town"
 [[rigs]]
 name = "frontend"
 path = "projects/frontend"
+includes = ["packs/town"]
 
 [[rigs.patches]]
 agent = "polecat"
@@ -237,18 +238,19 @@ max_active_sessions = 3
 [[rigs]]
 name = "backend"
 path = "projects/backend"
-includes = ["packs/rigpack"]
+includes = ["packs/town", "packs/rigpack"]
 """,
     "packs/town/pack.toml": '[pack]\nname = "town"\nschema = 2\n',
     "packs/town/agents/mayor/agent.toml": 'scope = "city"\nstart_command = "mayor"\n',
     "packs/town/agents/polecat/agent.toml": (
-        'start_command = "polecat"\nmin_active_sessions = 2\nmax_active_sessions = 5\n'
+        'scope = "rig"\nstart_command = "polecat"\n'
+        'min_active_sessions = 2\nmax_active_sessions = 5\n'
         'depends_on = ["witness"]\n'
     ),
     "packs/town/agents/polecat/prompt.template.md": (
         "{{ basename .AgentName }} of {{ .RigName }} at {{ .RigRoot }} as {{ .AgentName }}"
     ),
-    "packs/town/agents/witness/agent.toml": 'start_command = "witness"\n',
+    "packs/town/agents/witness/agent.toml": 'scope = "rig"\nstart_command = "witness"\n',
     "packs/rigpack/pack.toml": (
         '[pack]\nname = "rigpack"\nschema = 2\n'
         '[[agent]]\nname = "reviewer"\nstart_command = "review"\n'
@@ -315,7 +317,8 @@ def test_gc_rig_add_list_suspend_resume(tmp_path: Path) -> None:
     added = gc("rig", "add", str(tmp_path / "projects/docs"))
     assert "rig docs added" in added and "docs--reviewer" in added
     text = (tmp_path / "city.toml").read_text()
-    assert '[[rigs]]\nname = "docs"\npath = "projects/docs"\nincludes = ["packs/rigpack"]' in text
+    assert ('[[rigs]]\nname = "docs"\npath = "projects/docs"\n'
+            'includes = ["packs/town", "packs/rigpack"]') in text
     rows = json.loads(gc("rig", "list", "--json"))
     assert [r["name"] for r in rows] == ["frontend", "backend", "docs"]
     assert rows[2]["agents"] == ["docs--polecat", "docs--witness", "docs--reviewer"]

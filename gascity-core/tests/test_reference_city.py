@@ -424,7 +424,7 @@ def test_pack_city_with_fake_claude_runs_named_session_and_rig_pool(
             '[workspace]\nname = "town"\nprovider = "claude"\n'
             '[daemon]\nshutdown_timeout = "100ms"\n'
             '[imports.crew]\nsource = "packs/crew"\n'
-            f'[[rigs]]\nname = "frontend"\npath = "{rig_root}"\n'
+            f'[[rigs]]\nname = "frontend"\npath = "{rig_root}"\nincludes = ["packs/crew"]\n'
         ),
         "packs/crew/pack.toml": (
             '[pack]\nname = "crew"\nschema = 2\n'
@@ -432,7 +432,7 @@ def test_pack_city_with_fake_claude_runs_named_session_and_rig_pool(
         ),
         "packs/crew/agents/mayor/agent.toml": 'scope = "city"\nmax_active_sessions = 1\n',
         "packs/crew/agents/mayor/prompt.template.md": "You are {{ .AgentName }}.",
-        "packs/crew/agents/polecat/agent.toml": "max_active_sessions = 2\n",
+        "packs/crew/agents/polecat/agent.toml": 'scope = "rig"\nmax_active_sessions = 2\n',
         "packs/crew/agents/polecat/prompt.template.md": (
             "{{ basename .AgentName }} in {{ .RigName }}"
         ),

@@ -11,9 +11,13 @@ checked like one written in city.toml. What is composed, as in Gas City:
   ``[global] session_live``) and ``agents/<name>/agent.toml`` (+ ``prompt.template.md``
   and ``overlay/`` beside it). Relative paths and ``{{.ConfigDir}}`` in a pack mean
   the pack's directory.
-* Pack agents are ``scope = "city"`` (one per city) or ``"rig"`` (one per rig, the
-  default). A city agent of the same name wins (a warning unless the import says
-  ``shadow = "silent"``); a ``fallback = true`` agent yields to any other.
+* Pack agents are placed as Gas City's code places them: a city-level pack's
+  (``imports``, ``workspace.includes``) ``scope = "city"`` and unscoped agents are
+  city agents, its ``"rig"`` ones go nowhere; a rig's pack's (its ``includes`` /
+  ``imports``) ``"rig"`` and unscoped agents are stamped into that rig, its
+  ``"city"`` ones dropped. The root pack's ``"rig"`` agents go into every rig. A city
+  agent of the same name wins (a warning unless the import says ``shadow =
+  "silent"``); a ``fallback = true`` agent yields to any other.
 * ``[[patches.agent]]`` sets keys of a composed agent; ``<key>_append`` appends.
 * ``[[named_session]] mode = "always"`` with its own ``name`` runs a copy of its
   template under that name.
@@ -165,6 +169,8 @@ class _Composer:
         # (agent table, defining file, shadow mode of its import)
         self.pack_agents: list[tuple[dict[str, Any], str, str]] = []
         self.named: list[dict[str, Any]] = []
+        self.root_rig_agents: list[tuple[dict[str, Any], str]] = []
+        """The root pack's ``scope = "rig"`` agents: stamped into every rig."""
         self.patches: list[tuple[dict[str, Any], str]] = []
         self.providers: dict[str, Any] = {}
         """``[providers]`` of the packs; a name keeps the first definition loaded (the
@@ -358,16 +364,16 @@ def compose_city(
     agents: list[dict[str, Any]] = [a for a in out.get("agent", []) or []
                                     if isinstance(a, dict)]
     by_name = {a.get("name"): i for i, a in enumerate(agents)}
-    _place_pack_agents(composer.pack_agents, agents, by_name, bool(rigs), result)
+    _place_pack_agents(composer.pack_agents, agents, by_name, result)
     city_patches = [(p, f"{city_file}") for p in ((out.get("patches") or {}).get("agent") or [])
                     if isinstance(p, dict)]
     _patch_agents([*composer.patches, *city_patches], composer.pack_agents, agents, by_name,
                   result)
-    city_rig_scoped = [(a, src) for a, src, _ in composer.pack_agents
-                       if a.get("scope", "rig") == "rig"]
+    city_rig_scoped = composer.root_rig_agents
     for rig in rigs:
         _stamp_rig(rig, city_rig_scoped, city_file, agents, by_name, result,
                    composer.providers, reads)
+    _unstamped_warnings(composer.pack_agents, composer.root_rig_agents, result)
     _merge_pack_providers(out, composer.providers)
     named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
                                     if isinstance(n, dict)]]
@@ -426,6 +432,7 @@ def _root_pack(composer: _Composer, out: dict[str, Any], city_file: Path) -> Non
     for agent, source in agents:
         if agent.get("scope") == "rig":
             composer._add_pack_agent(agent, source, "warn", live, defaults.append_fragments)
+            composer.root_rig_agents.append(composer.pack_agents[-1][:2])
         elif agent.get("name") not in taken:
             taken.add(agent.get("name"))
             own.append({k: v for k, v in _with_pack_defaults(
@@ -456,21 +463,16 @@ def _load_city_packs(composer: _Composer, out: dict[str, Any], city_file: Path) 
 
 def _place_pack_agents(
     pack_agents: list[tuple[dict[str, Any], str, str]], agents: list[dict[str, Any]],
-    by_name: dict[Any, int], has_rigs: bool, result: Composition,
+    by_name: dict[Any, int], result: Composition,
 ) -> None:
-    """The packs' city-scoped agents join the city's: the city's own win (a shadow
+    """The packs' city-scoped and unscoped agents join the city's: the city's own win (a shadow
     warning unless ``silent``), a fallback gives way to any other, else the first
     loaded is kept."""
     city_names = set(by_name)
     fallbacks: set[object] = set()  # composed names still held by a fallback agent
     for agent, source, shadow in pack_agents:
         name = agent.get("name")
-        if agent.get("scope", "rig") == "rig":
-            if not has_rigs:
-                result.warnings.append(
-                    f"agent '{name}' ({source}) is rig-scoped and the city has no [[rigs]], "
-                    "so it is not started"
-                )
+        if agent.get("scope") == "rig":
             continue
         if name in by_name:
             clash = _clash(agent, source, shadow, name in city_names, name in fallbacks, result)
@@ -489,6 +491,25 @@ def _place_pack_agents(
             by_name[name] = len(agents)
             agents.append(clean)
         result.sources[str(name)] = source
+
+
+def _unstamped_warnings(pack_agents: list[tuple[dict[str, Any], str, str]],
+                        root_rig_agents: list[tuple[dict[str, Any], str]],
+                        result: Composition) -> None:
+    """A city-level pack's ``scope = "rig"`` agent is in no rig unless a rig names
+    the pack itself (Gas City's code filters it out of the city's expansion): one
+    warning for each such agent no rig got."""
+    stamped = {r.base for r in result.rig_agents.values()}
+    root = {id(agent) for agent, _ in root_rig_agents}
+    for agent, source, _ in pack_agents:
+        name = agent.get("name")
+        if agent.get("scope") != "rig" or name in stamped:
+            continue
+        why = ("the city has no [[rigs]]" if id(agent) in root else
+               "it comes from a city-level pack, and only a rig whose includes or "
+               "imports name that pack runs it")
+        result.warnings.append(
+            f"agent '{name}' ({source}) is rig-scoped and not started: {why}")
 
 
 def _clash(agent: dict[str, Any], source: str, shadow: str, the_citys: bool,
