@@ -14,14 +14,7 @@ from click.testing import CliRunner
 
 from gascity.cli.main import cli
 from gascity.config import load_city
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+from gascity.testing import write_tree as write
 
 
 def agent(scope: str | None) -> str:

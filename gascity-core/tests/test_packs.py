@@ -17,15 +17,7 @@ from gascity.config import load_city
 from gascity.controller import Controller
 from gascity.errors import ConfigError
 from gascity.testing import FakeProvider, MemoryEvents, open_test_city, wait_for
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
+from gascity.testing import write_tree as write
 
 CITY = {
     "city.toml": """

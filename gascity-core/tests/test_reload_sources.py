@@ -18,6 +18,7 @@ from gascity.controller import Controller
 from gascity.controller import controller as controller_module
 from gascity.plugins import PluginContext
 from gascity.testing import MemoryEvents, open_test_city
+from gascity.testing import write_tree as write
 from gascity.types import META_DRAIN
 
 CITY = """
@@ -42,13 +43,6 @@ FILES = {
     ),
     "packs/main/agents/keeper/prompt.template.md": "Keep {{ .AgentName }}.\n",
 }
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
 
 
 class Rig:

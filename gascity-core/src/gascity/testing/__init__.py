@@ -12,7 +12,7 @@ from __future__ import annotations
 from .counter import HookCallCounter
 from .fake import FakeProvider
 from .memory import MemoryEvents
-from .support import free_port, hooks_for, open_test_city, wait_for
+from .support import free_port, hooks_for, open_test_city, wait_for, write_tree
 
 __all__ = [
     "FakeProvider",
@@ -22,4 +22,5 @@ __all__ = [
     "hooks_for",
     "open_test_city",
     "wait_for",
+    "write_tree",
 ]

@@ -66,6 +66,16 @@ def open_test_city(
     return City(loaded, pm)
 
 
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative path: text}`` under ``root`` (a test city, its packs), making
+    directories as needed; returns ``root``."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now, for servers tests start."""
     import socket
