@@ -224,6 +224,30 @@ def test_broken_and_hanging_cities_do_not_delay_another(
     assert set(sessions(broken)) == {"b"}
 
 
+def test_fixing_a_pack_file_of_a_failing_city_restarts_it_at_once(
+    home: SupervisorHome, make_city: MakeCity
+) -> None:
+    good = make_city("steady", {"s": "sleep 600"})
+    packed = make_city("packed", {}, extra='[imports.crew]\nsource = "packs/crew"\n')
+    crew = packed / "packs" / "crew"
+    (crew / "agents" / "deck").mkdir(parents=True)
+    (crew / "pack.toml").write_text('[pack]\nname = "crew"\nschema = 2\n')
+    deck = crew / "agents" / "deck" / "agent.toml"
+    deck.write_text('start_command = "sleep 600"\nmax_active_sessions = "two"\n')
+    Registry(home.registry).register(packed, "packed")
+    gc("start", str(good))
+    failed = wait_for(lambda: (r := city_record(home, packed)) and r["state"] == "backoff"
+                      and r, timeout=30, what="the city with a broken pack in backoff")
+    assert "max_active_sessions" in failed["error"] and str(deck) in failed["error"]
+
+    # Only the pack's file changes, not city.toml: the runtime starts well before the
+    # 10 s backoff is up.
+    deck.write_text('start_command = "sleep 600"\n')
+    wait_for(lambda: (r := city_record(home, packed)) and r["tick"] >= 1, timeout=5,
+             what="the city restarted once its pack file was fixed")
+    assert set(sessions(packed)) == {"deck"}
+
+
 def test_kill_9_of_the_supervisor_then_start_adopts_every_session(
     home: SupervisorHome, make_city: MakeCity
 ) -> None:

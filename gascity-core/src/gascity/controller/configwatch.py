@@ -120,10 +120,11 @@ class ConfigWatch:
             digest.update(path.encode() + b"\0" + hashlib.sha256(content).digest())
         return cls(paths, stamps, digest.hexdigest())
 
-    def settled_change(self) -> bool | None:
+    def settled_change(self, max_wait: float = RELOAD_MAX_WAIT) -> bool | None:
         """Whether a watched path changed since the snapshot, once every changed one
-        has settled; ``None`` when they kept changing for :data:`RELOAD_MAX_WAIT`."""
-        deadline = time.monotonic() + RELOAD_MAX_WAIT
+        has settled; ``None`` when they kept changing for ``max_wait`` seconds (0: do
+        not wait)."""
+        deadline = time.monotonic() + max_wait
         debounce_ns = int(RELOAD_DEBOUNCE * 1e9)
         while True:
             changed = [now for path, seen in zip(self.paths, self.stamps, strict=True)

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..controller.lock import ControllerLock, ControllerRunning
 from ..controller.paths import CityPaths
@@ -29,6 +29,9 @@ from ..osutil.backoff import Backoff
 from .home import SupervisorHome
 from .registry import CityEntry, Registry, RegistryError
 from .settings import SupervisorSettings
+
+if TYPE_CHECKING:
+    from ..controller.configwatch import ConfigWatch
 
 __all__ = ["CityRuntime", "Supervisor", "SupervisorRunning"]
 
@@ -48,11 +51,20 @@ class SupervisorRunning(GasCityError):
                          f"(pid {pid if pid else 'unknown'})")
 
 
-def _mtime(path: Path) -> int | None:
+def _source_watch(city: Path, since_ns: int | None) -> ConfigWatch:
+    """Every file the city is composed from (city.toml, fragments, packs, prompts),
+    stamped now; one changed since ``since_ns`` (the runtime's start) counts as
+    changed already. Composing records what it read also when it fails, so a broken
+    pack file is watched like city.toml."""
+    from ..config import load_city
+    from ..controller.configwatch import ConfigWatch, watched_paths
+
+    reads: list[str] = []
     try:
-        return (path / "city.toml").stat().st_mtime_ns
-    except OSError:
-        return None
+        paths = watched_paths(load_city(city, reads), reads)
+    except (GasCityError, OSError, ValueError):  # the runtime reported why it failed
+        paths = tuple(dict.fromkeys(reads or [str(city / "city.toml")]))
+    return ConfigWatch.snapshot(paths, since_ns)
 
 
 @dataclass
@@ -69,7 +81,10 @@ class CityRuntime:
     backoff: Backoff = field(default_factory=lambda: Backoff(BACKOFF_FIRST, BACKOFF_MAX))
     restarts: int = 0
     retry_at: float = 0.0
-    config_mtime: int | None = None
+    started_ns: int | None = None
+    """When the runtime was last spawned (``time.time_ns()``)."""
+    sources: ConfigWatch | None = None
+    """The city's source files as of its last failure: a change ends the backoff."""
     removed: bool = False
 
     def as_json(self, now: float) -> dict[str, Any]:
@@ -224,12 +239,13 @@ class Supervisor:
                 current.entry = entry
 
     def _due(self, rt: CityRuntime, now: float) -> bool:
-        """Whether a city without a runtime gets one now; a changed city.toml ends
-        its backoff (under _cond)."""
+        """Whether a city without a runtime gets one now; a changed source file of
+        the city (city.toml, a fragment, a pack file) ends its backoff once written
+        (under _cond)."""
         if rt.removed or rt.proc is not None:
             return False
-        if rt.failures and _mtime(rt.entry.path) != rt.config_mtime:
-            log.info("%s: city.toml changed; restarting its runtime now", rt.entry.name)
+        if rt.failures and rt.sources is not None and rt.sources.settled_change(0.0):
+            log.info("%s: its config changed; restarting its runtime now", rt.entry.name)
             rt.failures = 0
             rt.backoff.reset()
             rt.retry_at = 0.0
@@ -238,6 +254,7 @@ class Supervisor:
     def _spawn(self, rt: CityRuntime) -> None:
         path = rt.entry.path
         argv = [sys.executable, "-m", "gascity.supervisor.runtime", str(path)]
+        rt.started_ns = time.time_ns()
         try:
             # Its own session: a Ctrl-C at the supervisor's terminal reaches the
             # supervisor, which stops the cities in order.
@@ -278,6 +295,9 @@ class Supervisor:
                     rt.error = str(event.get("error"))
                 self._cond.notify_all()
         code = proc.wait()
+        # Read outside the lock: composing a city takes a while.
+        failing = not (rt.removed or self._stop.is_set() or rt.state == "stopping")
+        sources = _source_watch(rt.entry.path, rt.started_ns) if failing else None
         with self._cond:
             rt.proc = None
             if rt.removed or self._stop.is_set() or rt.state == "stopping":
@@ -286,18 +306,20 @@ class Supervisor:
                     del self.cities[rt.entry.path]
                 log.info("%s: runtime stopped", rt.entry.name)
             else:
-                self._failed(rt, rt.error or f"city runtime exited with status {code}")
+                self._failed(rt, rt.error or f"city runtime exited with status {code}",
+                             sources)
             self._cond.notify_all()
         self._wake.set()
 
-    def _failed(self, rt: CityRuntime, error: str) -> None:
+    def _failed(self, rt: CityRuntime, error: str, sources: ConfigWatch | None = None
+                ) -> None:
         rt.failures += 1
         delay = rt.backoff.next()
         rt.retry_at = time.time() + delay
         rt.state = "backoff"
         rt.error = error
-        rt.config_mtime = _mtime(rt.entry.path)
-        log.error("%s: %s; restarting in %gs (or when city.toml changes)", rt.entry.name,
+        rt.sources = sources or _source_watch(rt.entry.path, rt.started_ns)
+        log.error("%s: %s; restarting in %gs (or when its config changes)", rt.entry.name,
                   error.splitlines()[0], delay)
 
     def _terminate(self, rt: CityRuntime) -> None:
