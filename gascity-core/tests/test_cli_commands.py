@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gascity.cli.app import COMMANDS, cli
-from gascity.cli.lazy import LazyGroup
+from gascity.cli.lazy import LazyGroup, full_short_help
 from gascity.controller import CityPaths, send_command
 from gascity.plugins.manager import TEST_PROVIDERS_ENV
 from gascity.testing import wait_for
@@ -297,7 +297,7 @@ def _all_commands() -> Iterator[tuple[str, click.Command]]:
 
 def test_every_command_and_option_has_help() -> None:
     missing = []
-    for path, command in _all_commands():
+    for path, command in [("gc", cli), *_all_commands()]:
         if not (command.help or "").strip():
             missing.append(path)
         for param in command.params:
@@ -317,6 +317,18 @@ def test_no_help_listing_is_cut_short() -> None:
         if "..." in result.output.split("Commands:")[-1]:
             cut.append(path)
     assert cut == []
+
+
+SUMMARY_LIMIT = 100
+
+
+def test_every_listed_summary_is_one_short_line() -> None:
+    """A command's first paragraph is its line in its group's listing, shown whole
+    (never cut with "..."): a paragraph of detail there reads as a wall of text."""
+    long = [f"{path}: {len(full_short_help(command))}"
+            for path, command in _all_commands()
+            if len(full_short_help(command)) > SUMMARY_LIMIT]
+    assert long == []
 
 
 # ------------------------------------------------------------ rough edges

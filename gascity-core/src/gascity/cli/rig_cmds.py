@@ -169,8 +169,10 @@ def _rig_sessions(city: Any, rigs: list[str]) -> dict[str, dict[str, list[Any]]]
 @pass_state
 @guard
 def rig_status(state: CliState, as_json: bool, name: str | None) -> None:
-    """Rig NAME (default: $GC_RIG, else every rig): its path, whether it is suspended,
-    and each agent's sessions with their liveness (one provider listing)."""
+    """Rig NAME (default: $GC_RIG, else every rig): path, state, agents' sessions.
+
+    Shows its path, whether it is suspended, and each agent's sessions with their
+    liveness (one provider listing)."""
     from ..reconcile.state import Overrides
 
     with state.open("session") as city:
@@ -208,8 +210,10 @@ def rig_status(state: CliState, as_json: bool, name: str | None) -> None:
 @pass_state
 @guard
 def rig_restart(state: CliState, name: str | None) -> None:
-    """Stop every session of rig NAME's agents (default: $GC_RIG); the controller
-    starts them again, fresh, at its next tick."""
+    """Restart rig NAME's sessions (default: $GC_RIG), fresh.
+
+    Stops every session of the rig's agents; the controller starts them again at its
+    next tick."""
     import os
 
     with state.open("session") as city:
@@ -260,8 +264,10 @@ def _without_rig(text: str, name: str) -> str | None:
 @pass_state
 @guard
 def rig_remove(state: CliState, name: str) -> None:
-    """Take rig NAME out of the city: its [[rigs]] table leaves city.toml (the
-    project's files stay), and the controller stops its agents' sessions."""
+    """Take rig NAME out of the city; the project's files stay.
+
+    Its [[rigs]] table leaves city.toml, and the controller stops its agents'
+    sessions."""
     from ..config import load_city
     from ..errors import ConfigError
     from ..reconcile.state import Overrides

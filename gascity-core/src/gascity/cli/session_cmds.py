@@ -140,9 +140,11 @@ Say here what it works on, how it learns of work (gc mail inbox) and when it is 
 @guard
 def agent_add(state: CliState, name: str, prompt_template: str | None,
               work_dir: str | None, suspended: bool) -> None:
-    """Scaffold agent NAME under agents/NAME/ of the city's root pack: its
-    prompt.template.md and, for --dir or --suspended, its agent.toml. city.toml is not
-    touched; a running controller picks the new agent up as it does any config edit."""
+    """Scaffold agent NAME in the city's root pack (agents/NAME/).
+
+    Writes its prompt.template.md and, for --dir or --suspended, its agent.toml.
+    city.toml is not touched; a running controller picks the new agent up as it does
+    any config edit."""
     import json as _json
     import re
 
@@ -448,8 +450,10 @@ def session_suspend(state: CliState, name: str) -> None:
 @pass_state
 @guard
 def session_close(state: CliState, name: str) -> None:
-    """End session NAME: stop it, and drop it if gc session new made it, else hold it
-    stopped until gc session wake NAME."""
+    """End session NAME: stop it, and drop it or hold it stopped.
+
+    A session gc session new made is dropped; any other is held stopped until
+    gc session wake NAME."""
     from ..reconcile.state import Overrides
 
     if _on_demand(state, name):
@@ -478,9 +482,10 @@ def session_close(state: CliState, name: str) -> None:
 @pass_state
 @guard
 def session_wake(state: CliState, name: str) -> None:
-    """Let session NAME run again: start an on_demand named session, or release a
-    session's hold and its agent's crash-loop quarantine; the controller starts it at
-    its next tick."""
+    """Let session NAME run again (its hold and crash-loop quarantine lifted).
+
+    Starts an on_demand named session, or releases a session's hold and its agent's
+    crash-loop quarantine; the controller starts it at its next tick."""
     if _on_demand(state, name):
         set_woken(state, name, True)
         return
@@ -513,8 +518,9 @@ def session_reset(state: CliState, name: str) -> None:
 @guard
 def session_new(state: CliState, template: str, alias: str | None, title: str | None,
                 no_attach: bool) -> None:
-    """Ask for one more session of pool TEMPLATE (up to its max_active_sessions): the
-    next numbered instance, or one named --alias."""
+    """Ask for one more session of pool TEMPLATE (up to its max_active_sessions).
+
+    It is the pool's next numbered instance, or the one named --alias."""
     from ..config import load_city
     from ..reconcile.state import Overrides
 
@@ -583,10 +589,12 @@ def _check_alias(alias: str, loaded: Any, overrides: Any) -> str:
 @pass_state
 @guard
 def session_logs(state: CliState, name: str, tail: int, follow_: bool) -> None:
-    """NAME's conversation: the agent's JSONL transcript (Claude Code's, in
-    ~/.claude/projects and [daemon] observe_paths), found by the session's working
-    directory. A session that keeps none (a plain command) shows the output its
-    provider keeps instead: the subprocess provider's output log, tmux's scrollback."""
+    """NAME's conversation: its agent's transcript, else its provider's output.
+
+    The transcript is the agent's JSONL one (Claude Code's, in ~/.claude/projects and
+    [daemon] observe_paths), found by the session's working directory. A session that
+    keeps none (a plain command) shows the output its provider keeps instead: the
+    subprocess provider's output log, tmux's scrollback."""
     from .. import transcript
 
     path = _transcript_path(state, name)
@@ -729,8 +737,9 @@ def nudge() -> None:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def nudge_status(name: str | None, as_json: bool) -> None:
-    """Queued and dead-letter nudges of session NAME (default: your own): always none,
-    since every nudge is delivered when it is sent."""
+    """Queued and dead-letter nudges of session NAME (default: your own).
+
+    Always none: every nudge is delivered when it is sent."""
     name = name or caller()
     if as_json:
         echo_json({"session": name, "queued": [], "dead_letter": []})
@@ -773,8 +782,10 @@ def _emit(city: Any, type_: str, name: str, message: str, **payload: Any) -> Non
 @pass_state
 @guard
 def drain(state: CliState, name: str) -> None:
-    """Ask session NAME to wind down: it sees drain-check say yes, finishes, then runs
-    drain-ack; the controller stops it and starts it again fresh."""
+    """Ask session NAME to wind down, then restart fresh.
+
+    It sees drain-check say yes, finishes, then runs drain-ack; the controller stops it
+    and starts it again fresh."""
     with state.open_light("session", "events") as city:
         city.hooks.set_meta(name, META_DRAIN, DRAIN_MANUAL)
         _emit(city, SESSION_DRAINING, name, f"{name}: draining ({DRAIN_MANUAL})",
@@ -805,8 +816,9 @@ def undrain(state: CliState, name: str) -> None:
 @guard
 def request_restart(state: CliState, name: str | None, name_option: str | None,
                     no_block: bool) -> None:
-    """Ask the controller to restart this session fresh, then block until it is stopped
-    (so the agent spends nothing more meanwhile)."""
+    """Ask the controller to restart this session fresh; block until it is stopped.
+
+    Blocking keeps the agent from spending anything more meanwhile."""
     import time
 
     name = _own_session(name or name_option)
