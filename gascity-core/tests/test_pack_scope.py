@@ -123,3 +123,16 @@ def test_unscoped_city_pack_agents_run_without_rigs(tmp_path: Path) -> None:
     }))
     assert [a.name for a in loaded.config.agent] == ["assist"]
     assert any("agent 'polecat'" in w and "rig-scoped" in w for w in loaded.warnings)
+
+
+def test_root_pack_agents_are_city_agents_whatever_their_scope(tmp_path: Path) -> None:
+    loaded = load_city(write(tmp_path, {
+        "city.toml": ('[workspace]\nname = "root"\n'
+                      '[[rigs]]\nname = "app"\npath = "app"\n'),
+        "pack.toml": '[pack]\nname = "root"\nschema = 2\n',
+        "agents/deck/agent.toml": agent("rig"),
+        "agents/mate/agent.toml": agent(None),
+        "app/.keep": "",
+    }))
+    assert sorted(a.name for a in loaded.config.agent) == ["deck", "mate"]
+    assert not loaded.composition.rig_agents

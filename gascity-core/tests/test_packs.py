@@ -608,7 +608,9 @@ def test_a_pack_toml_beside_city_toml_is_the_citys_root_pack(tmp_path: Path) -> 
     loaded = load_city(write(tmp_path, ROOT_PACK_CITY))
     config = loaded.config
     by = {a.name: a for a in config.agent}
-    assert sorted(by) == ["captain", "hold--deckhand", "night-captain", "pilot", "smith"]
+    # A root pack agent is a city agent whatever its scope, as in Gas City's code: only
+    # packs a rig names are stamped into it.
+    assert sorted(by) == ["captain", "deckhand", "night-captain", "pilot", "smith"]
     # An agent directory needs no agent.toml; its prompt.md is its prompt.
     assert by["captain"].prompt_template == str(tmp_path / "agents/captain/prompt.md")
     assert resolve_launch(by["captain"], config.workspace, config.providers).provider == (
@@ -616,11 +618,11 @@ def test_a_pack_toml_beside_city_toml_is_the_citys_root_pack(tmp_path: Path) -> 
     # city.toml wins a name over the root pack, silently (they are one city).
     assert by["pilot"].start_command == "city-pilot"
     assert not any("pilot" in w for w in loaded.warnings), loaded.warnings
-    # The root pack's imports, providers and rig-scoped agents are the city's.
+    # The root pack's imports, providers and agents are the city's.
     assert by["smith"].start_command == "smith"
-    assert resolve_launch(by["hold--deckhand"], config.workspace,
+    assert resolve_launch(by["deckhand"], config.workspace,
                           config.providers).command == "row"
-    assert by["hold--deckhand"].work_dir == str((tmp_path / "hold").resolve())
+    assert not loaded.composition.rig_agents
     assert by["night-captain"].prompt_template == by["captain"].prompt_template
     assert loaded.composition.sources["captain"] == str(tmp_path / "agents/captain")
 

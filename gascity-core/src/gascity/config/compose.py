@@ -15,7 +15,7 @@ checked like one written in city.toml. What is composed, as in Gas City:
   (``imports``, ``workspace.includes``) ``scope = "city"`` and unscoped agents are
   city agents, its ``"rig"`` ones go nowhere; a rig's pack's (its ``includes`` /
   ``imports``) ``"rig"`` and unscoped agents are stamped into that rig, its
-  ``"city"`` ones dropped. The root pack's ``"rig"`` agents go into every rig. A city
+  ``"city"`` ones dropped. The root pack's agents are all city agents. A city
   agent of the same name wins (a warning unless the import says ``shadow =
   "silent"``); a ``fallback = true`` agent yields to any other.
 * ``[[patches.agent]]`` sets keys of a composed agent; ``<key>_append`` appends.
@@ -169,8 +169,6 @@ class _Composer:
         # (agent table, defining file, shadow mode of its import)
         self.pack_agents: list[tuple[dict[str, Any], str, str]] = []
         self.named: list[dict[str, Any]] = []
-        self.root_rig_agents: list[tuple[dict[str, Any], str]] = []
-        """The root pack's ``scope = "rig"`` agents: stamped into every rig."""
         self.patches: list[tuple[dict[str, Any], str]] = []
         self.providers: dict[str, Any] = {}
         """``[providers]`` of the packs; a name keeps the first definition loaded (the
@@ -369,11 +367,9 @@ def compose_city(
                     if isinstance(p, dict)]
     _patch_agents([*composer.patches, *city_patches], composer.pack_agents, agents, by_name,
                   result)
-    city_rig_scoped = composer.root_rig_agents
     for rig in rigs:
-        _stamp_rig(rig, city_rig_scoped, city_file, agents, by_name, result,
-                   composer.providers, reads)
-    _unstamped_warnings(composer.pack_agents, composer.root_rig_agents, result)
+        _stamp_rig(rig, city_file, agents, by_name, result, composer.providers, reads)
+    _unstamped_warnings(composer.pack_agents, result)
     _merge_pack_providers(out, composer.providers)
     named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
                                     if isinstance(n, dict)]]
@@ -404,8 +400,8 @@ def _root_pack(composer: _Composer, out: dict[str, Any], city_file: Path) -> Non
     """A ``pack.toml`` beside city.toml makes the city directory a pack too, composed
     with city.toml as one city (Gas City's root pack): its imports and includes load
     as the city's, and its agents (``[[agent]]`` and ``agents/<name>/``) are the
-    city's own, after city.toml's (which wins a name); a ``scope = "rig"`` one is
-    stamped into the rigs as a pack's would be."""
+    city's own, after city.toml's (which wins a name), whatever their ``scope`` (Gas
+    City's code filters only the packs it expands)."""
     city_dir = city_file.parent
     pack_file = city_dir / "pack.toml"
     composer.reads.append(str(pack_file))
@@ -430,10 +426,7 @@ def _root_pack(composer: _Composer, out: dict[str, Any], city_file: Path) -> Non
     live = [v.replace("{{.ConfigDir}}", str(city_dir))
             for v in (data.get("global") or {}).get("session_live") or []]
     for agent, source in agents:
-        if agent.get("scope") == "rig":
-            composer._add_pack_agent(agent, source, "warn", live, defaults.append_fragments)
-            composer.root_rig_agents.append(composer.pack_agents[-1][:2])
-        elif agent.get("name") not in taken:
+        if agent.get("name") not in taken:
             taken.add(agent.get("name"))
             own.append({k: v for k, v in _with_pack_defaults(
                 agent, live, defaults.append_fragments).items() if k not in ("scope",)})
@@ -494,22 +487,18 @@ def _place_pack_agents(
 
 
 def _unstamped_warnings(pack_agents: list[tuple[dict[str, Any], str, str]],
-                        root_rig_agents: list[tuple[dict[str, Any], str]],
                         result: Composition) -> None:
     """A city-level pack's ``scope = "rig"`` agent is in no rig unless a rig names
     the pack itself (Gas City's code filters it out of the city's expansion): one
     warning for each such agent no rig got."""
     stamped = {r.base for r in result.rig_agents.values()}
-    root = {id(agent) for agent, _ in root_rig_agents}
     for agent, source, _ in pack_agents:
         name = agent.get("name")
-        if agent.get("scope") != "rig" or name in stamped:
-            continue
-        why = ("the city has no [[rigs]]" if id(agent) in root else
-               "it comes from a city-level pack, and only a rig whose includes or "
-               "imports name that pack runs it")
-        result.warnings.append(
-            f"agent '{name}' ({source}) is rig-scoped and not started: {why}")
+        if agent.get("scope") == "rig" and name not in stamped:
+            result.warnings.append(
+                f"agent '{name}' ({source}) is rig-scoped and not started: it comes from "
+                "a city-level pack, and only a rig whose includes or imports name that "
+                "pack runs it")
 
 
 def _clash(agent: dict[str, Any], source: str, shadow: str, the_citys: bool,
@@ -646,7 +635,6 @@ def _patch_rigs_and_providers(out: dict[str, Any], city_file: Path) -> None:
 
 def _stamp_rig(
     rig: dict[str, Any],
-    city_rig_scoped: list[tuple[dict[str, Any], str]],
     city_file: Path,
     agents: list[dict[str, Any]],
     by_name: dict[Any, int],
@@ -654,8 +642,8 @@ def _stamp_rig(
     providers: dict[str, Any],
     reads: list[str],
 ) -> None:
-    """One copy of every rig-scoped pack agent (the city's packs and the rig's own)
-    per rig, named ``<rig>--<agent>``, working in the rig's directory."""
+    """One copy of every rig-scoped and unscoped agent of the rig's own packs,
+    named ``<rig>--<agent>``, working in the rig's directory."""
     rig_name, rig_path = rig.get("name"), rig.get("path")
     if not isinstance(rig_name, str) or not isinstance(rig_path, str):
         return  # the model reports the missing key
@@ -676,9 +664,9 @@ def _stamp_rig(
     for name, spec in own.providers.items():
         providers.setdefault(name, spec)
     chosen: dict[str, tuple[dict[str, Any], str]] = {}
-    for agent, source in [*city_rig_scoped,
-                          *[(a, src) for a, src, _ in own.pack_agents
-                            if a.get("scope", "rig") == "rig"]]:
+    for agent, source, _ in own.pack_agents:
+        if agent.get("scope") == "city":
+            continue
         base = str(agent.get("name"))
         held = chosen.get(base)
         if held is not None and (agent.get("fallback") or not held[0].get("fallback")):
