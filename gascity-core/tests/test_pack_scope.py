@@ -136,3 +136,25 @@ def test_root_pack_agents_are_city_agents_whatever_their_scope(tmp_path: Path) -
     }))
     assert sorted(a.name for a in loaded.config.agent) == ["deck", "mate"]
     assert not loaded.composition.rig_agents
+
+
+def test_named_sessions_follow_their_pack_into_the_rigs_that_name_it(tmp_path: Path) -> None:
+    """A rig's pack brings its rig and unscoped named sessions to that rig; a city
+    import's ``scope = "rig"`` session reaches no rig that does not name its pack."""
+    loaded = load_city(write(tmp_path, {
+        "city.toml": ('[workspace]\nname = "sessions"\n'
+                      '[imports.crew]\nsource = "packs/crew"\n'
+                      '[[rigs]]\nname = "yard"\npath = "yard"\nincludes = ["packs/kit"]\n'),
+        "packs/crew/pack.toml": (
+            '[pack]\nname = "crew"\nschema = 2\n'
+            '[[named_session]]\ntemplate = "watch"\nscope = "rig"\nmode = "on_demand"\n'),
+        "packs/crew/agents/watch/agent.toml": agent("rig"),
+        "packs/kit/pack.toml": (
+            '[pack]\nname = "kit"\nschema = 2\n'
+            '[[named_session]]\ntemplate = "guard"\nmode = "on_demand"\n'),
+        "packs/kit/agents/watch/agent.toml": agent("rig"),
+        "packs/kit/agents/guard/agent.toml": agent(None),
+        "yard/.keep": "",
+    }))
+    assert sorted(a.name for a in loaded.config.agent) == ["yard--guard", "yard--watch"]
+    assert loaded.composition.on_demand == {"yard--guard"}

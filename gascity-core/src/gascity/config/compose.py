@@ -169,6 +169,8 @@ class _Composer:
         # (agent table, defining file, shadow mode of its import)
         self.pack_agents: list[tuple[dict[str, Any], str, str]] = []
         self.named: list[dict[str, Any]] = []
+        self.root_named: list[dict[str, Any]] = []
+        """The root pack's named sessions: the city's own, whatever their scope."""
         self.patches: list[tuple[dict[str, Any], str]] = []
         self.providers: dict[str, Any] = {}
         """``[providers]`` of the packs; a name keeps the first definition loaded (the
@@ -367,11 +369,16 @@ def compose_city(
                     if isinstance(p, dict)]
     _patch_agents([*composer.patches, *city_patches], composer.pack_agents, agents, by_name,
                   result)
+    rig_named: list[dict[str, Any]] = []
     for rig in rigs:
-        _stamp_rig(rig, city_file, agents, by_name, result, composer.providers, reads)
+        rig_named += _stamp_rig(rig, city_file, agents, by_name, result, composer.providers,
+                                reads)
     _unstamped_warnings(composer.pack_agents, result)
     _merge_pack_providers(out, composer.providers)
-    named_all = [*composer.named, *[n for n in out.get("named_session", []) or []
+    # As Gas City's code expands them: a city-level pack's rig sessions are dropped
+    # (a rig that includes the pack has them from its own expansion).
+    named_all = [*composer.root_named, *[n for n in composer.named if n.get("scope") != "rig"],
+                 *rig_named, *[n for n in out.get("named_session", []) or []
                                     if isinstance(n, dict)]]
     result.on_demand = frozenset(_named_sessions(named_all, agents, by_name, result))
     out["agent"] = agents
@@ -431,7 +438,8 @@ def _root_pack(composer: _Composer, out: dict[str, Any], city_file: Path) -> Non
             own.append({k: v for k, v in _with_pack_defaults(
                 agent, live, defaults.append_fragments).items() if k not in ("scope",)})
             composer.result.sources[str(agent.get("name"))] = source
-    composer.named += [n for n in data.get("named_session", []) or [] if isinstance(n, dict)]
+    composer.root_named += [n for n in data.get("named_session", []) or []
+                            if isinstance(n, dict)]
     composer.patches += [(p, str(pack_file)) for p in ((data.get("patches") or {}).get("agent")
                                                         or []) if isinstance(p, dict)]
     composer.result.packs.append(str(city_dir))
@@ -547,6 +555,14 @@ def _named_sessions(named_all: list[dict[str, Any]], agents: list[dict[str, Any]
     for named in named_all:
         template, name = named.get("template"), named.get("name") or named.get("template")
         waits = named.get("mode", "on_demand") != "always"
+        rig = named.get("dir")
+        if isinstance(rig, str) and rig:  # one rig's: its copy of the template
+            own = f"{rig}--{template}"
+            if name == template and own in by_name:
+                agents[by_name[own]] = _session_of(agents[by_name[own]], waits)
+                if waits:
+                    on_demand.add(own)
+            continue
         if named.get("scope") == "rig":
             stamped = [n for n, r in result.rig_agents.items() if r.base == template]
             for each in stamped:
@@ -641,12 +657,13 @@ def _stamp_rig(
     result: Composition,
     providers: dict[str, Any],
     reads: list[str],
-) -> None:
+) -> list[dict[str, Any]]:
     """One copy of every rig-scoped and unscoped agent of the rig's own packs,
-    named ``<rig>--<agent>``, working in the rig's directory."""
+    named ``<rig>--<agent>``, working in the rig's directory. Returns those packs'
+    rig-scoped and unscoped named sessions, with ``dir`` the rig."""
     rig_name, rig_path = rig.get("name"), rig.get("path")
     if not isinstance(rig_name, str) or not isinstance(rig_path, str):
-        return  # the model reports the missing key
+        return []  # the model reports the missing key
     city_dir = city_file.parent
     root = (city_dir / os.path.expanduser(rig_path)).resolve()
     where = f"{city_file}: rigs ({rig_name})"
@@ -695,3 +712,4 @@ def _stamp_rig(
         result.sources[name] = source
         result.rig_agents[name] = RigAgent(rig_name, str(root), f"{rig_name}/{base}", base,
                                            prefix)
+    return [{**n, "dir": rig_name} for n in own.named if n.get("scope") != "city"]
