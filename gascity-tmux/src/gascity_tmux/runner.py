@@ -8,17 +8,12 @@ which this used to go through, has no timeout and needs no more than this).
 
 from __future__ import annotations
 
-import math
-import os
-import select
-import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from gascity.errors import SessionError, SessionNotFound
-from gascity.osutil.runner import wait_exit
+from gascity.osutil.runner import run
 from gascity.tmuxconv import NO_SERVER, NOT_FOUND, escape_arg, target
 
 __all__ = ["SEP", "Result", "TmuxRunner", "escape_arg", "exact"]
@@ -34,6 +29,8 @@ SEP: Final = _Separator()
 
 COMMAND_TIMEOUT: Final = 30.0
 """Seconds one tmux invocation may take (the exec protocol's per-op default)."""
+MAX_OUTPUT: Final = 1 << 30
+"""Bytes of output one invocation may print: a listing of any real city fits."""
 
 def exact(name: str, pane: bool = False) -> str:
     """A target that matches ``name`` exactly (see :func:`gascity.tmuxconv.target`)."""
@@ -91,64 +88,21 @@ class TmuxRunner:
         argv = self.base_argv() + [
             ";" if isinstance(a, _Separator) else escape_arg(a) for a in args
         ]
-        try:
-            if input is None:
-                return self._capture(argv)
-            proc = subprocess.run(
-                argv,
-                input=input,
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
+        # gascity's one command runner: the deadline, the pipes read to their end and the
+        # exit awaited on a pidfd; a tmux client that hangs is killed at once.
+        res = run(argv, timeout=self.timeout, stdin=input, kill_grace=0.0,
+                  max_output=MAX_OUTPUT)
+        if res.error:
+            raise SessionError(f"cannot run {self.tmux_bin}: {res.error}")
+        if res.timed_out or res.returncode is None:
             command = args[0] if args and isinstance(args[0], str) else "tmux"
             raise SessionError(
                 f"tmux {command} on socket {self.socket} did not answer within "
                 f"{self.timeout:g}s (is the tmux server hung?)"
-            ) from None
-        except OSError as exc:
-            raise SessionError(f"cannot run {self.tmux_bin}: {exc}") from None
-        return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace").strip()
-
-    def _capture(self, argv: list[str]) -> tuple[int, bytes, str]:
-        """``subprocess.run(argv, capture_output=True, timeout=...)`` without its exit
-        wait, which sleeps in steps of 1-50 ms: the pipes are read to their end, then
-        the client's exit is waited for on a pidfd (:func:`wait_exit`)."""
-        deadline = time.monotonic() + self.timeout
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        assert proc.stdout is not None and proc.stderr is not None
-        out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-        chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
-        try:
-            poller = select.poll()
-            for fd in chunks:
-                poller.register(fd, select.POLLIN)
-            open_fds = len(chunks)
-            while open_fds:
-                left = deadline - time.monotonic()
-                ready = poller.poll(math.ceil(left * 1000)) if left > 0 else []
-                if not ready:
-                    raise subprocess.TimeoutExpired(argv, self.timeout)
-                for fd, _ in ready:
-                    data = os.read(fd, 1 << 16)
-                    if data:
-                        chunks[fd].append(data)
-                    else:
-                        poller.unregister(fd)
-                        open_fds -= 1
-            if not wait_exit(proc, max(0.0, deadline - time.monotonic())):
-                raise subprocess.TimeoutExpired(argv, self.timeout)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
-            proc.stdout.close()
-            proc.stderr.close()
-        err = b"".join(chunks[err_fd]).decode("utf-8", "replace").strip()
-        return proc.returncode, b"".join(chunks[out_fd]), err
+            )
+        if res.truncated:
+            raise SessionError(f"tmux {args[0]!s} printed more than {MAX_OUTPUT} bytes")
+        return res.returncode, res.stdout_bytes, res.stderr.strip()
 
     def check(self, *args: str | _Separator, session: str | None = None) -> list[str]:
         """Run and return stdout; a missing session raises SessionNotFound."""

@@ -61,6 +61,8 @@ class RunResult:
     """Output went past ``max_output`` and the excess was dropped."""
     cancelled: bool = False
     """Ended early because the caller's ``cancel`` event was set."""
+    stdout_bytes: bytes = b""
+    """``stdout`` as the command wrote it, for callers that parse bytes."""
 
     @property
     def ok(self) -> bool:
@@ -160,8 +162,11 @@ class _Sink:
         self.chunks.append(chunk)
         self.size += len(chunk)
 
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
     def text(self) -> str:
-        return b"".join(self.chunks).decode("utf-8", "replace")
+        return self.data().decode("utf-8", "replace")
 
 
 def run(
@@ -206,16 +211,18 @@ def run(
             pass
     finally:
         running.close()
+    out = running.out.data()
     return RunResult(
         argv=tuple(argv),
         returncode=proc.returncode,
-        stdout=running.out.text(),
+        stdout=out.decode("utf-8", "replace"),
         stderr=running.err.text(),
         timed_out=running.timed_out,
         elapsed=time.monotonic() - started,
         timeout=timeout,
         truncated=running.out.dropped or running.err.dropped,
         cancelled=running.cancelled,
+        stdout_bytes=out,
     )
 
 
