@@ -92,3 +92,37 @@ def test_allow_mutations_on_a_non_loopback_bind_still_needs_the_token(tmp_path: 
         assert resp.status == 200
     finally:
         stop_city(city)
+
+
+def test_an_empty_bind_is_the_loopback_default(tmp_path: Path) -> None:
+    # As the reference's BindOrDefault: "" is 127.0.0.1 (to a socket it would mean every
+    # interface, and the API would then be read-only).
+    city = start_city(tmp_path, api_extra='bind = ""')
+    try:
+        assert city.get("/v0/api").json()["read_only"] is False
+        assert city.post("/v0/agent/polecat/suspend", token=city.token()).status == 200
+    finally:
+        stop_city(city)
+
+
+def test_ipv6_loopback_is_local(tmp_path: Path) -> None:
+    # "::1" is one of the reference's three local binds; it needs an IPv6 listener.
+    city = start_city(tmp_path, api_extra='bind = "::1"', host="::1")
+    try:
+        assert city.get("/v0/status").json()["name"] == "dash"
+        assert city.post("/v0/agent/polecat/suspend").status == 401
+        assert city.post("/v0/agent/polecat/suspend", token=city.token()).status == 200
+    finally:
+        stop_city(city)
+
+
+def test_other_loopback_addresses_are_read_only_as_in_the_reference(tmp_path: Path) -> None:
+    # The reference treats only 127.0.0.1, localhost and ::1 as local; 127.0.0.2 is
+    # loopback to the kernel but a non-local bind to Gas City.
+    city = start_city(tmp_path, api_extra='bind = "127.0.0.2"', host="127.0.0.2")
+    try:
+        resp = city.post("/v0/agent/polecat/suspend", token=city.token())
+        assert resp.status == 403 and resp.json()["code"] == "read_only"
+        assert city.get("/v0/api").json()["read_only"] is True
+    finally:
+        stop_city(city)

@@ -2,32 +2,40 @@
 
 Mutations need the token in ``.gc/api-token`` (mode 0600, created on first use),
 sent as ``Authorization: Bearer <token>``. As in the reference, a server bound to
-a non-loopback address is read-only unless ``[api] allow_mutations = true``; the
-token is required either way.
+anything but ``127.0.0.1``, ``localhost`` or ``::1`` is read-only unless
+``[api] allow_mutations = true``; the token is required either way.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 import secrets
 from pathlib import Path
 
 from gascity.fsutil import atomic_write
 
-__all__ = ["TOKEN_FILE", "MutationPolicy", "is_loopback", "load_or_create_token"]
+__all__ = ["DEFAULT_BIND", "TOKEN_FILE", "MutationPolicy", "bind_or_default", "is_loopback",
+           "load_or_create_token"]
 
 TOKEN_FILE = "api-token"
+DEFAULT_BIND = "127.0.0.1"
+# The reference's list, spelled out rather than "any loopback address": 127.0.0.2 is
+# read-only there, so it is here, and a config means the same in both.
+_LOCAL_BINDS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def bind_or_default(bind: str) -> str:
+    """``bind = ""`` is the default address, as in the reference (never every interface,
+    which is what an empty host means to a socket)."""
+    bind = bind.strip()
+    if bind.startswith("[") and bind.endswith("]"):
+        bind = bind[1:-1]  # "[::1]" as in a URL
+    return bind or DEFAULT_BIND
 
 
 def is_loopback(bind: str) -> bool:
-    if bind == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(bind.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return bind_or_default(bind) in _LOCAL_BINDS
 
 
 def load_or_create_token(state_dir: Path) -> str:

@@ -60,6 +60,7 @@ class DashboardPlugin:
         api = controller.loaded.config.api
         if not api.port:
             return
+        from .auth import bind_or_default
         from .server import ApiServer
 
         try:
@@ -68,7 +69,7 @@ class DashboardPlugin:
             # A taken port must not stop the fleet: the controller runs without its API.
             log.error("%s: [api] port = %d, bind = %r: cannot listen: %s; the controller "
                       "runs without its HTTP API", controller.loaded.path, api.port,
-                      api.bind, exc.strerror or exc)
+                      bind_or_default(api.bind), exc.strerror or exc)
             return
         server.start()
         self.server = server

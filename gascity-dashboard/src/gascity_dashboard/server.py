@@ -29,6 +29,7 @@ import json
 import logging
 import queue
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +46,7 @@ from gascity.errors import GasCityError
 from gascity.types import Event, EventFilter
 
 from . import mutations
-from .auth import MutationPolicy, is_loopback, load_or_create_token
+from .auth import MutationPolicy, bind_or_default, is_loopback, load_or_create_token
 from .feed import EventFeed
 from .metrics import CONTENT_TYPE, Metrics
 from .mutations import ApiError
@@ -77,16 +78,16 @@ class ApiServer:
         api = controller.loaded.config.api
         self.controller = controller
         self.plugin = plugin
-        self.bind = api.bind
+        self.bind = bind_or_default(api.bind)
         self.view = CityView(controller, plugin)
         self.feed = EventFeed(controller.hooks, on_event=self._stored_event)
         self.metrics = Metrics(self.view, self.feed)
-        self.loopback = is_loopback(api.bind)
+        self.loopback = is_loopback(self.bind)
         self.policy = MutationPolicy(
-            bind=api.bind, allow_mutations=api.allow_mutations,
+            bind=self.bind, allow_mutations=api.allow_mutations,
             token=load_or_create_token(controller.paths.state_dir))
         handler = type("Handler", (_Handler,), {"api": self})
-        self.httpd = ThreadingHTTPServer((api.bind, api.port), handler)
+        self.httpd = _server_class(self.bind)((self.bind, api.port), handler)
         self.httpd.daemon_threads = True
         self.port: int = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
@@ -110,7 +111,8 @@ class ApiServer:
                                         kwargs={"poll_interval": 0.5}, daemon=True)
         self._thread.start()
         mode = "read-only" if self.policy.read_only else "mutations need .gc/api-token"
-        log.info("api: serving http://%s:%d/ (%s)", self.bind, self.port, mode)
+        host = f"[{self.bind}]" if ":" in self.bind else self.bind
+        log.info("api: serving http://%s:%d/ (%s)", host, self.port, mode)
 
     def close(self) -> None:
         self.closing.set()
@@ -204,6 +206,15 @@ class ApiServer:
         if path == "/v0/reload":
             return mutations.reload(controller)
         raise ApiError(404, "not_found", f"no such endpoint: POST {path}")
+
+
+def _server_class(bind: str) -> type[ThreadingHTTPServer]:
+    # ThreadingHTTPServer is IPv4 only; "::1" (a local bind in the reference) and "::"
+    # need an IPv6 socket.
+    if ":" not in bind:
+        return ThreadingHTTPServer
+    return type("ThreadingHTTPServer6", (ThreadingHTTPServer,),
+                {"address_family": socket.AF_INET6})
 
 
 def _items(items: list[Any]) -> dict[str, Any]:

@@ -64,10 +64,13 @@ class RunningCity:
     dir: Path
     port: int
     proc: subprocess.Popen[str]
+    host: str = "127.0.0.1"
+    """The address the tests connect to (``[api] bind`` when that is not the default)."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def request(self, method: str, path: str, body: Any = None,
                 headers: dict[str, str] | None = None, timeout: float = 30) -> Response:
@@ -121,14 +124,15 @@ class RunningCity:
 
 
 def start_city(root: Path, *, want: int = 2, api_extra: str = "",
-               scale_check: str = "cat want", wait_ready: bool = True) -> RunningCity:
+               scale_check: str = "cat want", wait_ready: bool = True,
+               host: str = "127.0.0.1") -> RunningCity:
     port = free_port()
     (root / "city.toml").write_text(
         CITY.format(port=port, api_extra=api_extra, scale_check=scale_check))
     (root / "want").write_text(str(want))
     proc = subprocess.Popen([*GC, "--city", str(root), "start", "--foreground"], env=gc_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    city = RunningCity(root, port, proc)
+    city = RunningCity(root, port, proc, host)
 
     def serving() -> bool:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else "controller exited"
