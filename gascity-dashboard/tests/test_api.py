@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gascity.city import City
-from gascity.testing import wait_for
+from gascity.testing import wait_for, write_tree
 from gascity.types import MailDraft
 from gascity_dashboard.testing import RunningCity, gc_env, start_city, stop_city
 
@@ -23,12 +23,18 @@ def test_status(city: RunningCity) -> None:
     assert status["agents"] == {"total": 2, "running": 2, "suspended": 0, "quarantined": 0}
     assert status["ready"] is True
     assert status["suspended"] is False
+    # The reference's status fields for what this city has: no rigs, no mail yet.
+    assert (status["rig_count"], status["rigs"]) == (0, {"total": 0, "suspended": 0})
+    assert status["mail"] == {"total": 0, "unread": 0}
 
 
 def test_agents_pools_and_sessions(city: RunningCity) -> None:
     agents = {a["name"]: a for a in city.get("/v0/agents").json()["items"]}
     assert agents["mayor"]["state"] == "running"
     assert agents["mayor"]["pool"] == ""
+    assert agents["mayor"]["rig"] == ""
+    assert agents["mayor"]["session"] == {"name": "mayor"}  # the reference's session object
+    assert "session" not in agents["polecat"]  # a pool has its sessions in "sessions"
     assert [s["name"] for s in agents["mayor"]["sessions"]] == ["mayor"]
     polecat = agents["polecat"]
     assert (polecat["pool"], polecat["desired"], polecat["running_sessions"]) == ("polecat", 2, 2)
@@ -45,6 +51,12 @@ def test_agents_pools_and_sessions(city: RunningCity) -> None:
     assert {(s["name"], s["agent"], s["state"]) for s in sessions["items"]} == {
         ("mayor", "mayor", "running"), ("polecat-1", "polecat", "running"),
         ("polecat-2", "polecat", "running")}
+    # The same, under the reference's names for them.
+    assert {(s["session_name"], s["template"], s["running"], s["pool"], s["rig"])
+            for s in sessions["items"]} == {
+        ("mayor", "mayor", True, "", ""), ("polecat-1", "polecat", True, "polecat", ""),
+        ("polecat-2", "polecat", True, "polecat", "")}
+    assert all(s["created_at"] == s["started_at"] for s in sessions["items"])
 
 
 def test_reasons_show_why_a_pool_is_short(city: RunningCity) -> None:
@@ -72,6 +84,9 @@ def test_events_after_a_cursor(city: RunningCity) -> None:
     rest = city.get(f"/v0/events?type=test.page&limit=2&after_seq={cursor}").json()
     assert [e["message"] for e in rest["items"]] == ["2"]
     assert "next_cursor" not in rest
+    # A reference client passes next_cursor back as `cursor`; limit=0 is a whole page.
+    assert city.get(f"/v0/events?type=test.page&cursor={cursor}").json()["items"] == rest["items"]
+    assert len(city.get("/v0/events?type=test.page&limit=0").json()["items"]) == 3
     assert len(city.get("/v0/events?type=test.page&since=10m").json()["items"]) == 3
     assert city.get("/v0/events?type=test.page&since=1ms").json()["items"] == []
     bad = city.get("/v0/events?since=soon")
@@ -88,6 +103,7 @@ def test_mail_counts(city: RunningCity) -> None:
     assert counts["total"] == 1 and counts["unread"] == 1
     assert counts["agents"]["polecat"] == {"total": 1, "unread": 1}
     assert city.get("/v0/mail/count?agent=mayor").json()["total"] == 0
+    assert city.get("/v0/status").json()["mail"] == {"total": 1, "unread": 1}
 
 
 def test_unknown_route_is_a_json_404(city: RunningCity) -> None:
@@ -175,5 +191,26 @@ def test_a_blocked_agent_says_what_it_waits_for(tmp_path: Path) -> None:
         assert dependent["reasons"] == ["waiting for base"], dependent
         assert dependent["running_sessions"] == 0
         assert city.metric("gascity_session_start_failures_total", agent="base") == 1
+    finally:
+        stop_city(city)
+
+
+def test_rigs_in_status_agents_and_sessions(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "packs/kit/pack.toml": '[pack]\nname = "kit"\nschema = 2\n',
+        "packs/kit/agents/witness/agent.toml": 'start_command = "exec sleep 3600"\n',
+        "front/.keep": "", "back/.keep": "",
+    })
+    rigs = ('[[rigs]]\nname = "front"\npath = "front"\nincludes = ["packs/kit"]\n'
+            '[[rigs]]\nname = "back"\npath = "back"\nsuspended = true\n')
+    city = start_city(tmp_path, api_extra=rigs)
+    try:
+        status = city.get("/v0/status").json()
+        assert (status["rig_count"], status["rigs"]) == (2, {"total": 2, "suspended": 1})
+        witness = city.get("/v0/agent/front--witness").json()
+        assert (witness["rig"], witness["state"]) == ("front", "running")
+        sessions = {s["name"]: s for s in city.get("/v0/sessions").json()["items"]}
+        assert sessions["front--witness"]["rig"] == "front"
+        assert sessions["mayor"]["rig"] == ""
     finally:
         stop_city(city)

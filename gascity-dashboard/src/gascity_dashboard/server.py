@@ -133,9 +133,7 @@ class ApiServer:
             (re.compile(r"/v0/agents"), lambda q: _items(self.view.agents())),
             (re.compile(rf"/v0/agent/{_NAME}"), self._agent),
             (re.compile(r"/v0/pools"), lambda q: _items(self.view.pools())),
-            (re.compile(r"/v0/sessions"), lambda q: _items(
-                [{"name": r.name, "agent": r.agent, "state": r.state,
-                  "started_at": r.started_at} for r in self.view.sessions()])),
+            (re.compile(r"/v0/sessions"), lambda q: _items(self.view.session_items())),
             (re.compile(rf"/v0/session/{_NAME}/peek"), self._peek),
             (re.compile(r"/v0/events"), self._events),
             (re.compile(r"/v0/mail/count"), self._mail_count),
@@ -156,7 +154,10 @@ class ApiServer:
         return {"name": name, "lines": lines, "output": output}
 
     def _events(self, q: dict[str, str]) -> Any:
-        limit = _int(q, "limit", 100, 1, 1000)
+        # limit=0 is "as many as a page holds", as in the reference.
+        limit = _int(q, "limit", 100, 0, 1000) or 1000
+        # A reference client hands back next_cursor as ``cursor``; ours is a seq.
+        cursor_key = "after_seq" if q.get("after_seq") or "cursor" not in q else "cursor"
         types = tuple(t for t in q.get("type", "").split(",") if t)
         newest = q.get("newest", "") in ("1", "true")
         since = None
@@ -167,7 +168,7 @@ class ApiServer:
                 raise ApiError(400, "invalid", f"since: {exc}, got {q['since']!r}") from None
             since = datetime.now(UTC) - timedelta(seconds=ago)
         filt = EventFilter(types=types, actor=q.get("actor") or None, since=since,
-                           after_seq=_int(q, "after_seq", 0, 0, None), limit=limit,
+                           after_seq=_int(q, cursor_key, 0, 0, None), limit=limit,
                            newest=newest)
         try:
             events = self.controller.hooks.list_events(filt)
@@ -181,11 +182,8 @@ class ApiServer:
     def _mail_count(self, q: dict[str, str]) -> Any:
         agent = q.get("agent")
         names = [agent] if agent else [a.name for a in self.controller.loaded.config.agent]
-        counts: dict[str, Any] = {}
         try:
-            for name in names:
-                c = self.controller.hooks.mail_count(name)
-                counts[name] = {"total": c.open, "unread": c.unread}
+            counts = self.view.mail_counts(names)
         except GasCityError as exc:
             raise ApiError(503, "mail_unavailable", str(exc)) from exc
         return {"total": sum(c["total"] for c in counts.values()),

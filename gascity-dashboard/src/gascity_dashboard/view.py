@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gascity import __version__
 from gascity.config.models import AgentConfig
+from gascity.errors import GasCityError
 from gascity.reconcile.desired import session_owner
 from gascity.reconcile.naming import session_names
 from gascity.reconcile.scale import static_count
@@ -45,6 +46,22 @@ def _state_of(record: RunningSession, state: ControllerState) -> str:
     if record.liveness is Liveness.ALIVE:
         return "running"
     return str(record.liveness.value)
+
+
+def _reasons(name: str, suspended: bool, state: ControllerState,
+             waiting: Mapping[str, str]) -> list[str]:
+    """Why an agent runs fewer sessions than it could."""
+    reasons = []
+    if suspended:
+        reasons.append("suspended")
+    if name in state.quarantined:
+        reasons.append("quarantined (crash loop)")
+    error = state.scale_errors.get(name)
+    if error:
+        reasons.append(f"scale_check: {error}")
+    if name in waiting:
+        reasons.append(f"waiting for {waiting[name]}")
+    return reasons
 
 
 def _copy_state(state: ControllerState) -> ControllerState:
@@ -124,6 +141,22 @@ class CityView:
                                     state="running", started_at=None)
         return sorted(rows.values(), key=lambda r: r.name)
 
+    def session_items(self) -> list[dict[str, Any]]:
+        """``/v0/sessions``: our fields, and the reference's names for what it has too."""
+        loaded = self.controller.loaded
+        pools = {a.name for a in loaded.config.agent if a.is_pool}
+        rig_agents = loaded.composition.rig_agents
+        items = []
+        for r in self.sessions():
+            rig = rig_agents.get(r.agent)
+            items.append({
+                "name": r.name, "agent": r.agent, "state": r.state, "started_at": r.started_at,
+                "session_name": r.name, "template": r.agent,
+                "running": r.state in ("running", "draining"), "created_at": r.started_at,
+                "rig": rig.rig if rig else "", "pool": r.agent if r.agent in pools else "",
+            })
+        return items
+
     def agents(self) -> list[dict[str, Any]]:
         agent_list, listing, state, overrides = self._snapshot()
         by_name = {a.name: a for a in agent_list}
@@ -140,6 +173,7 @@ class CityView:
             owner = session_owner(name, by_name, session_names(config))
             if owner is not None:
                 waiting.setdefault(owner[0], dep)
+        rig_agents = self.controller.loaded.composition.rig_agents
         rows: list[dict[str, Any]] = []
         for agent in agent_list:
             suspended = (agent.suspended or agent.name in suspended_agents
@@ -154,16 +188,7 @@ class CityView:
                     agent.name, static_count(agent))
             else:
                 desired = 1
-            reasons = []
-            if suspended:
-                reasons.append("suspended")
-            if agent.name in state.quarantined:
-                reasons.append("quarantined (crash loop)")
-            error = state.scale_errors.get(agent.name)
-            if error:
-                reasons.append(f"scale_check: {error}")
-            if agent.name in waiting:
-                reasons.append(f"waiting for {waiting[agent.name]}")
+            reasons = _reasons(agent.name, suspended, state, waiting)
             if suspended:
                 status = "suspended"
             elif agent.name in state.quarantined:
@@ -172,8 +197,10 @@ class CityView:
                 status = "running" if desired else "idle"
             else:
                 status = "starting" if running else "stopped"
+            rig = rig_agents.get(agent.name)
             rows.append({
                 "name": agent.name,
+                "rig": rig.rig if rig else "",
                 "pool": agent.name if agent.is_pool else "",
                 "running": running > 0,
                 "suspended": suspended,
@@ -186,6 +213,10 @@ class CityView:
                 "sessions": [{"name": r.name, "state": r.state, "started_at": r.started_at}
                              for r in mine],
             })
+            if not agent.is_pool and running:
+                # The reference's one-session agent carries its session as an object.
+                live = next(r for r in mine if r.state in ("running", "draining", "unknown"))
+                rows[-1]["session"] = {"name": live.name}
         return rows
 
     def pools(self) -> list[dict[str, Any]]:
@@ -213,18 +244,48 @@ class CityView:
             })
         return out
 
+    def mail_counts(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Open (``total``, as the reference names it) and unread mail per recipient."""
+        counts: dict[str, dict[str, int]] = {}
+        for name in names:
+            c = self.controller.hooks.mail_count(name)
+            counts[name] = {"total": c.open, "unread": c.unread}
+        return counts
+
+    def _rigs(self, overrides: Overrides) -> dict[str, int]:
+        loaded = self.controller.loaded
+        held = set(overrides.suspended_agents)
+        suspended = 0
+        for rig in loaded.config.rigs:
+            mine = {n for n, a in loaded.composition.rig_agents.items() if a.rig == rig.name}
+            # As `gc rig list`: suspended in city.toml, or every one of its agents is.
+            if rig.suspended or (mine and mine <= held):
+                suspended += 1
+        return {"total": len(loaded.config.rigs), "suspended": suspended}
+
+    def _mail_total(self, agents: Sequence[str]) -> dict[str, int]:
+        try:
+            counts = self.mail_counts(agents).values()
+        except GasCityError:
+            return {"total": 0, "unread": 0}  # best effort, as the reference's status
+        return {"total": sum(c["total"] for c in counts),
+                "unread": sum(c["unread"] for c in counts)}
+
     def status(self) -> dict[str, Any]:
         agents = self.agents()
         report = self.report
         controller = self.controller
+        overrides = Overrides.load(controller.paths.overrides)
+        rigs = self._rigs(overrides)
         return {
             "name": controller.city.name,
             "path": str(controller.city.dir),
             "version": __version__,
             "uptime_sec": int(time.time() - self.started),
             "suspended": controller.loaded.config.workspace.suspended
-            or Overrides.load(controller.paths.overrides).city_suspended,
+            or overrides.city_suspended,
             "agent_count": len(agents),
+            "rig_count": rigs["total"],
             "running": sum(a["running_sessions"] for a in agents),
             "agents": {
                 "total": len(agents),
@@ -232,6 +293,8 @@ class CityView:
                 "suspended": sum(1 for a in agents if a["suspended"]),
                 "quarantined": sum(1 for a in agents if a["state"] == "quarantined"),
             },
+            "rigs": rigs,
+            "mail": self._mail_total([a["name"] for a in agents]),
             "tick": {
                 "number": controller.ticks,
                 "seconds": round(report.seconds, 6) if report else None,
