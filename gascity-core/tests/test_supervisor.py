@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +153,15 @@ def test_two_cities_one_supervisor_and_a_killed_agent_comes_back(
     assert set(records) == {"one", "two"}
     assert all(r["state"] == "running" for r in records.values()), records
     pid = client.supervisor_pid(home)
-    table = gc("cities").stdout
-    assert "one" in table and "two" in table and "running" in table
+    # gc cities: name, path, state, last tick, sessions (the two cities' own figures).
+    header, *rows = gc("cities").stdout.splitlines()
+    assert header.split() == ["NAME", "PATH", "STATE", "LAST", "TICK", "SESSIONS"]
+    table = {r.split()[0]: r.split()[1:] for r in rows}
+    assert table["one"][:2] == [str(one), "running"] and table["one"][-1] == "2"
+    assert table["two"][:2] == [str(two), "running"] and table["two"][-1] == "1"
+    for name in ("one", "two"):  # the last tick, as an ISO time of this very minute
+        last = datetime.fromisoformat(table[name][2])
+        assert abs(last.timestamp() - time.time()) < 60, table[name]
     assert set(sessions(one)) == {"mayor", "deacon"}
     assert set(sessions(two)) == {"worker"}
 
@@ -165,7 +173,9 @@ def test_two_cities_one_supervisor_and_a_killed_agent_comes_back(
                     timeout=30, what="mayor restarted by the supervisor's city runtime")
     # Within one patrol interval of the city (plus the tick's own work on a busy box),
     # well before a second one would have come.
-    assert time.monotonic() - killed_at < patrol + 2.0
+    took = time.monotonic() - killed_at
+    print(f"killed mayor back after {took:.2f}s (patrol {patrol:g}s)")
+    assert took < patrol + 2.0
     assert alive(back)
     assert client.supervisor_pid(home) == pid, "no command, no new supervisor"
     assert sessions(two) == {"worker": worker}, "the other city is untouched"
@@ -202,6 +212,8 @@ def test_broken_and_hanging_cities_do_not_delay_another(
             gaps.append(at - last)
             last = at
     end_tick, _ = ticks()
+    print(f"good city: {end_tick - start_tick} ticks in 5 s; gaps {min(gaps):.2f}-"
+          f"{max(gaps):.2f}s (patrol 0.3s) beside a hung and a broken city")
     # 300 ms patrols for 5 s; the hang (20 s per tick) and the broken city's restarts
     # must not stretch them.
     assert end_tick - start_tick >= 5, f"good ticked {end_tick - start_tick} times in 5 s"

@@ -208,7 +208,8 @@ def start(state: CliState, path: Path | None, foreground: bool, once: bool,
         reply = notify_controller(city_dir, "pass") or "error: the controller did not answer"
         _print_pass(reply.removeprefix("ok "), f"run by {holder.describe()}")
         return
-    Registry(h.registry).register(city_dir, loaded.city_name)
+    # A city registered already keeps its registration name (gc register --name).
+    Registry(h.registry).register(city_dir, loaded.city_name, rename=False)
     pid, started = client.ensure_running(h)
     if started:
         click.echo(f"supervisor started (pid {pid}); log: {h.log}")

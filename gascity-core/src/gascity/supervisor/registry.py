@@ -74,8 +74,12 @@ class Registry:
         real = city_dir.resolve()
         return next((e for e in self.entries() if e.path == real), None)
 
-    def register(self, city_dir: Path, name: str) -> bool:
+    def register(self, city_dir: Path, name: str, *, rename: bool = True) -> bool:
         """Add a city; ``False`` if it was already registered under that name.
+
+        With ``rename=False`` a city registered already keeps the name it has (``gc
+        start`` of a city ``gc register --name`` put in under another name than its
+        workspace.name), and ``False`` is returned.
 
         :raises RegistryError: the name is not usable or another city has it.
         """
@@ -83,14 +87,18 @@ class Registry:
         if not _VALID_NAME.fullmatch(name):
             raise RegistryError(
                 f"city name {name!r}: expected letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit (set workspace.name or pass --name)")
+                "starting with a letter or digit (set workspace.name, or register it "
+                f"with: gc register --name NAME {real})")
         with self._locked():
             entries = self.entries()
+            if not rename and any(e.path == real for e in entries):
+                return False
             for entry in entries:
                 if entry.name == name and entry.path != real:
                     raise RegistryError(
                         f"city name {name!r} is already registered for {entry.path}; "
-                        "pass --name to register this one under another name")
+                        f"register this one under another name with: gc register "
+                        f"--name NAME {real}")
             if CityEntry(real, name) in entries:
                 return False
             entries = [e for e in entries if e.path != real] + [CityEntry(real, name)]
