@@ -178,6 +178,10 @@ def test_two_cities_one_supervisor_and_a_killed_agent_comes_back(
     assert took < patrol + 2.0
     assert alive(back)
     assert client.supervisor_pid(home) == pid, "no command, no new supervisor"
+    # The pass that restarted it counts the mayor once (its listing held the dead one).
+    record = wait_for(lambda: (r := city_record(home, one)) and "crashed mayor"
+                      in (r["summary"] or "") and r, timeout=30, what="the restarting pass")
+    assert record["sessions"] == 2, record
     assert sessions(two) == {"worker": worker}, "the other city is untouched"
 
 

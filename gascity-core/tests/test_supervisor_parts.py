@@ -16,10 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from gascity.cli.app import cli
+from gascity.controller.controller import TickReport
 from gascity.errors import ConfigError
 from gascity.supervisor import service
 from gascity.supervisor.home import SupervisorHome
 from gascity.supervisor.registry import CityEntry, Registry, RegistryError
+from gascity.supervisor.runtime import sessions_after
 from gascity.supervisor.settings import SupervisorSettings
 from gascity.supervisor.supervisor import CityRuntime, Supervisor
 
@@ -264,3 +266,14 @@ def test_an_edited_supervisor_toml_applies_and_a_broken_one_keeps_the_old(
     sup._reload_settings()
     assert sup.settings.patrol_interval == 2.0
     assert "supervisor.patrol_interval" in caplog.text
+
+
+def test_a_tick_reports_the_sessions_it_left() -> None:
+    # gc cities' SESSIONS: the listing held 4, one of them dead; the tick restarted it.
+    crash = TickReport(running=4, crashed=["mayor"], started=["mayor"])
+    assert sessions_after(crash) == 4
+    drift = TickReport(running=3, stopped=["a"], started=["a", "b"])
+    assert sessions_after(drift) == 4
+    gone = TickReport(running=2, crashed=["a"], stopped=["a", "b"])
+    assert sessions_after(gone) == 0
+    assert sessions_after(TickReport(running=5)) == 5

@@ -50,11 +50,18 @@ class _Reporter:
                 pass  # the supervisor is gone; the stdin watcher ends us
 
     def tick(self, report: TickReport) -> None:
-        # report.running is the listing at the start of the tick; count what it left.
-        sessions = report.running + len(report.started) - len(report.stopped)
-        self.send(event="tick", tick=report.number, at=time.time(), running=sessions,
+        self.send(event="tick", tick=report.number, at=time.time(),
+                  running=sessions_after(report),
                   desired=report.desired, failed=sorted(report.failed),
                   summary=report.summary())
+
+
+def sessions_after(report: TickReport) -> int:
+    """The live sessions a tick left: its listing (taken at the start, so holding the
+    sessions it found dead) less the crashed and the stopped, plus those it started
+    (a crashed or drifted session started again is in both)."""
+    gone = set(report.crashed) | set(report.stopped)
+    return max(0, report.running - len(gone)) + len(report.started)
 
 
 def _watch_supervisor() -> None:
