@@ -20,6 +20,8 @@ def test_first_tick_is_counted(city: RunningCity) -> None:
     assert m[("gascity_sessions", (("agent", "mayor"), ("state", "running")))] == 1
     assert m[("gascity_sessions", (("agent", "polecat"), ("state", "running")))] == 2
     assert m[("gascity_controller_ready", ())] == 1
+    # A standalone controller: no supervisor runs it, so it reports none.
+    assert not any(name.startswith("gascity_supervisor_") for name, _ in m)
     assert m[("gascity_scale_check_duration_seconds_count", (("pool", "polecat"),))] >= 1
     # The first tick listed once and started three sessions.
     assert m[("gascity_provider_calls_total", (("hook", "list_running"),))] >= 1

@@ -75,6 +75,36 @@ class _CityCollector(Collector):
             "gascity_events_spooled", "Events kept in a local spool, waiting for the store.")
         spool.add_metric([], float(self._spool_depth()))
         yield spool
+        yield from self._supervisor()
+
+    def _supervisor(self) -> Iterable[Metric]:
+        """The machine-wide supervisor's health, when it runs this controller (asked at
+        scrape time: one line over its socket)."""
+        link = self.view.controller.supervisor
+        if link is None:
+            return
+        health = link.health()
+        up = GaugeMetricFamily("gascity_supervisor_up",
+                               "1 when the supervisor running this city answers.")
+        up.add_metric([], 1 if health.get("running") else 0)
+        yield up
+        if not health.get("running"):
+            return
+        for name, help_text, value in (
+            ("gascity_supervisor_cities", "Cities registered with the supervisor.",
+             health.get("cities")),
+            ("gascity_supervisor_cities_running", "Registered cities whose runtime runs.",
+             health.get("cities_running")),
+            ("gascity_supervisor_cities_failing",
+             "Registered cities whose runtime waits out its restart backoff.",
+             len(health.get("failing") or [])),
+            ("gascity_supervisor_uptime_seconds", "Seconds since the supervisor started.",
+             health.get("uptime")),
+        ):
+            if isinstance(value, int | float):
+                gauge = GaugeMetricFamily(name, help_text)
+                gauge.add_metric([], float(value))
+                yield gauge
 
     def _spool_depth(self) -> float:
         try:

@@ -2,8 +2,10 @@
 
 ``patrol_interval`` is how often the supervisor re-reads the registry and restarts city
 runtimes whose backoff ran out (each city's own ``[daemon] patrol_interval`` still paces
-its reconcile ticks). ``bind``, ``port`` and ``allow_mutations`` are for the city API: a
-plugin serving it reads them from :attr:`SupervisorSettings.api`.
+its reconcile ticks). ``bind``, ``port`` and ``allow_mutations`` are the reference's
+keys for its supervisor-wide API: checked and reported (:attr:`SupervisorSettings.api`,
+``gc supervisor status --json``), but no supervisor-wide server listens on them; each city
+serves its own ``[api]``.
 """
 
 from __future__ import annotations
