@@ -28,6 +28,35 @@ def test_first_tick_is_counted(city: RunningCity) -> None:
     assert m[("gascity_provider_calls_total", (("hook", "start"),))] == 3
 
 
+def test_a_steady_tick_makes_one_provider_call(city: RunningCity) -> None:
+    before = city.metrics()
+    # A peek through the API between ticks is a provider call, but not the tick's.
+    assert city.get("/v0/session/mayor/peek?lines=5").status == 200
+    city.poke()
+    after = city.metrics()
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("gascity_tick_provider_calls_count") == 1  # one tick
+    assert delta("gascity_tick_provider_calls_sum") == 1  # one call in it
+    assert delta("gascity_tick_provider_calls_bucket", le="1.0") == 1
+    assert delta("gascity_provider_calls_total", hook="list_running") == 1
+    assert delta("gascity_provider_calls_total", hook="peek") == 1
+    assert delta("gascity_ticks_total") == 1
+    assert delta("gascity_tick_duration_seconds_count") == 1
+
+
+def test_stops_are_counted(city: RunningCity) -> None:
+    assert city.metric("gascity_session_stops_total", agent="polecat") is None
+    assert city.post("/v0/agent/polecat/suspend", token=city.token()).status == 200
+    assert city.metric("gascity_session_stops_total", agent="polecat") == 2
+    assert city.metric("gascity_session_stops_total", agent="mayor") is None
+    assert city.metric("gascity_sessions", agent="polecat", state="running") is None
+    assert city.metric("gascity_pool_running_sessions", pool="polecat") == 0
+
+
 def test_pool_gauges_follow_the_scale_check(city: RunningCity) -> None:
     assert city.metric("gascity_pool_desired_sessions", pool="polecat") == 2
     assert city.metric("gascity_pool_running_sessions", pool="polecat") == 2
@@ -70,8 +99,13 @@ def test_config_rejection_and_events_by_type(city: RunningCity) -> None:
 
 def test_mail_sent_counts_mail_sent_events_from_any_process(city: RunningCity) -> None:
     assert city.metric("gascity_mail_sent_total") == 0
-    city.gc("event", "emit", "mail.sent", "--actor", "mayor", "--subject", "polecat-1")
+    # An agent sends mail in its own process (gc mail send records mail.sent) ...
+    city.gc("mail", "send", "--from", "mayor", "--to", "polecat", "--body", "hi")
     wait_for(lambda: city.metric("gascity_mail_sent_total") == 1, 10,
+             what="gc mail send to be counted")
+    # ... or a backend of its own records the event.
+    city.gc("event", "emit", "mail.sent", "--actor", "mayor", "--subject", "polecat-1")
+    wait_for(lambda: city.metric("gascity_mail_sent_total") == 2, 10,
              what="mail.sent to be counted")
 
 

@@ -7,8 +7,9 @@ and only when ``[api] port`` is set.
 
 What it hooks, so a third party can add its own sink the same way:
 
-* a wrapper around every session-provider hook: provider calls per tick, and the
-  tick's listing (kept by reference, read when someone asks);
+* a wrapper around every session-provider hook: provider calls per tick (those of
+  the API's own request threads are counted, but not as the tick's), and the tick's
+  listing (kept by reference, read when someone asks);
 * a wrapper around ``emit_event``: events by type, config rejections, and a nudge to
   the event feed so the SSE stream sees the stored event at once;
 * ``tick_finished``: tick and scale-check durations, starts/stops/crashes/quarantines;
@@ -33,9 +34,13 @@ if TYPE_CHECKING:
 
     from .server import ApiServer
 
-__all__ = ["DashboardPlugin"]
+__all__ = ["DashboardPlugin", "api_thread"]
 
 log = logging.getLogger("gascity.dashboard")
+
+api_thread = threading.local()
+"""``api_thread.serving`` is true in the HTTP server's request threads: a peek or a kill
+asked for through the API is a provider call, but not one the tick made."""
 
 
 class DashboardPlugin:
@@ -100,9 +105,14 @@ class DashboardPlugin:
     # ------------------------------------------------------------- watching
 
     def _count(self, hook: str) -> None:
-        if self.server is not None:
-            with self._lock:
-                self._calls[hook] += 1
+        server = self.server
+        if server is None:
+            return
+        if getattr(api_thread, "serving", False):
+            server.metrics.provider_calls.labels(hook).inc()
+            return
+        with self._lock:
+            self._calls[hook] += 1
 
     @hookimpl(wrapper=True)
     def emit_event(self, event: EventDraft) -> Generator[None, Any, Any]:

@@ -50,6 +50,7 @@ from .auth import MutationPolicy, bind_or_default, is_loopback, load_or_create_t
 from .feed import EventFeed
 from .metrics import CONTENT_TYPE, Metrics
 from .mutations import ApiError
+from .plugin import api_thread
 from .view import CityView
 
 if TYPE_CHECKING:
@@ -237,6 +238,11 @@ class _Handler(BaseHTTPRequestHandler):
     api: ApiServer
     server_version = f"gascity/{__version__}"
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        # Each request has a thread of its own (ThreadingHTTPServer).
+        api_thread.serving = True
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("api: %s - %s", self.address_string(), format % args)
