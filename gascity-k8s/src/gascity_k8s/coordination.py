@@ -3,6 +3,7 @@ in a ConfigMap, behind :class:`gascity.coordination.Coordination`."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,9 @@ class K8sCoordination:
         self.configmap = configmap
         self._version: str | None = None
         """resourceVersion of the state ConfigMap as last read or written."""
+        self._kept: dict[str, Any] = {}
+        """The ConfigMap's labels and annotations as last read: a replace sends the
+        whole object, and what ``kubectl apply`` put there must survive it."""
 
     def may_act(self) -> bool:
         return self.elector.may_act()
@@ -59,8 +63,13 @@ class K8sCoordination:
             raise SessionError(
                 f"reading ConfigMap {self.namespace}/{self.configmap}: {exc.reason}"
             ) from None
-        self._version = str(cm["metadata"].get("resourceVersion") or "")
+        self._remember(cm)
         return cm
+
+    def _remember(self, cm: dict[str, Any]) -> None:
+        meta = cm.get("metadata") or {}
+        self._version = str(meta.get("resourceVersion") or "")
+        self._kept = {key: dict(meta[key]) for key in ("labels", "annotations") if meta.get(key)}
 
     def load_state(self) -> str | None:
         cm = self._read()
@@ -75,14 +84,15 @@ class K8sCoordination:
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {
-                "name": self.configmap,
-                "labels": {"app.kubernetes.io/part-of": "gascity"},
-            },
             "data": {STATE_KEY: text},
         }
         for _ in range(3):
             self.fence("saving the controller state")
+            body["metadata"] = {
+                "name": self.configmap,
+                "labels": {"app.kubernetes.io/part-of": "gascity"},
+                **copy.deepcopy(self._kept),
+            }
             try:
                 if self._version is None:
                     result = self.clients.raw(
@@ -105,7 +115,7 @@ class K8sCoordination:
                 raise SessionError(
                     f"saving ConfigMap {self.namespace}/{self.configmap}: {exc.reason}"
                 ) from None
-            self._version = str(result["metadata"].get("resourceVersion") or "")
+            self._remember(result)
             return
         raise SessionError(f"saving ConfigMap {self.namespace}/{self.configmap}: kept conflicting")
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from .emulator import TOKEN, KubeEmulator
 from .kubelet import Kubelet
+from .rbac import Role
 from .replicas import ControllerReplica
 from .store import ApiError, PodStore
 
-__all__ = ["TOKEN", "ApiError", "ControllerReplica", "KubeEmulator", "Kubelet", "PodStore"]
+__all__ = ["TOKEN", "ApiError", "ControllerReplica", "KubeEmulator", "Kubelet", "PodStore", "Role"]

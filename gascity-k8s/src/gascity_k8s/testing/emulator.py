@@ -38,6 +38,7 @@ from aiohttp import web
 from .exec_ws import serve_exec
 from .kubelet import Kubelet
 from .objects import ObjectStore
+from .rbac import Attributes, Role, attributes
 from .selectors import SelectorError, field_matcher, label_matcher
 from .store import ApiError, PodStore, status_body
 
@@ -89,7 +90,7 @@ API_RESOURCES = {
             "singularName": "pod",
             "namespaced": True,
             "kind": "Pod",
-            "verbs": ["create", "delete", "get", "list", "patch", "update"],
+            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
             "shortNames": ["po"],
             "categories": ["all"],
         },
@@ -251,6 +252,10 @@ class KubeEmulator:
         self.namespaces: set[str] = {"default", "kube-system"}
         self.forbidden: set[str] = set()
         """Request keys (as in :attr:`requests`) answered 403 Forbidden, as RBAC would."""
+        self.role: Role | None = None
+        """When set, every resource request must be granted by this Role (as the API
+        server's RBAC authorizer would); refusals are 403 and land in :attr:`denied`."""
+        self.denied: list[Attributes] = []
         self._pool = ThreadPoolExecutor(max_workers=128, thread_name_prefix="emu-exec")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -485,6 +490,12 @@ class KubeEmulator:
             return _json(status_body(401, "Unauthorized", "Unauthorized"), 401)
         if key in self.forbidden:
             return _json(status_body(403, "Forbidden", f"{key} is forbidden"), 403)
+        role = self.role
+        attrs = attributes(request.method, request.path, request.query) if role else None
+        if role is not None and attrs is not None and not role.allows(attrs):
+            self.denied.append(attrs)
+            return _json(status_body(403, "Forbidden", attrs.denial(role.user),
+                                     name=attrs.name, kind=attrs.resource), 403)
         try:
             response = await handler(request)
             if isinstance(response, web.Response) and response.body is not None:
