@@ -66,6 +66,8 @@ class RunningCity:
     proc: subprocess.Popen[str]
     host: str = "127.0.0.1"
     """The address the tests connect to (``[api] bind`` when that is not the default)."""
+    env: dict[str, str] | None = None
+    """The environment of the controller and of :meth:`gc` (default: :func:`gc_env`)."""
 
     @property
     def url(self) -> str:
@@ -114,7 +116,7 @@ class RunningCity:
         return send_command(CityPaths(self.dir).socket, "poke", timeout=30)
 
     def gc(self, *args: str) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*GC, "--city", str(self.dir), *args], env=gc_env(),
+        proc = subprocess.run([*GC, "--city", str(self.dir), *args], env=self.env or gc_env(),
                               capture_output=True, text=True, timeout=60, check=False)
         assert proc.returncode == 0, proc.stderr + proc.stdout
         return proc
@@ -125,14 +127,15 @@ class RunningCity:
 
 def start_city(root: Path, *, want: int = 2, api_extra: str = "",
                scale_check: str = "cat want", wait_ready: bool = True,
-               host: str = "127.0.0.1") -> RunningCity:
+               host: str = "127.0.0.1", env: dict[str, str] | None = None) -> RunningCity:
     port = free_port()
     (root / "city.toml").write_text(
         CITY.format(port=port, api_extra=api_extra, scale_check=scale_check))
     (root / "want").write_text(str(want))
-    proc = subprocess.Popen([*GC, "--city", str(root), "start", "--foreground"], env=gc_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    city = RunningCity(root, port, proc, host)
+    proc = subprocess.Popen([*GC, "--city", str(root), "start", "--foreground"],
+                            env=env or gc_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    city = RunningCity(root, port, proc, host, env)
 
     def serving() -> bool:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else "controller exited"
