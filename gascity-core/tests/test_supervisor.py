@@ -366,14 +366,19 @@ def test_start_refuses_a_broken_city_naming_the_key(
 
 
 def test_register_unregister_and_reload(home: SupervisorHome, make_city: MakeCity) -> None:
-    city = make_city("reg", {"a": "sleep 600"})
+    city = make_city("reg", {"a": "sleep 600"}, patrol="1h")
     out = gc("register", str(city)).stdout
     assert "registered" in out
     assert "already registered" in gc("register", str(city)).stdout
     wait_for(lambda: (r := city_record(home, city)) and r["tick"] >= 1, timeout=30,
              what="registered city reconciled")
+    # reload pokes every city for a pass: with a 1 h patrol only that pass can start
+    # an agent added to city.toml.
+    with open(city / "city.toml", "a") as fh:
+        fh.write(AGENT.format(name="late", command="sleep 600"))
     assert "poked 1 cities" in gc("supervisor", "reload").stdout
-    assert set(sessions(city)) == {"a"}
+    wait_for(lambda: set(sessions(city)) == {"a", "late"}, timeout=30,
+             what="the pass gc supervisor reload asked for")
 
     # A registry broken by hand: the supervisor says so and keeps running what runs.
     good = home.registry.read_text()
@@ -383,7 +388,7 @@ def test_register_unregister_and_reload(home: SupervisorHome, make_city: MakeCit
     assert "registry:" in status and "not valid TOML" in status and "cities.toml" in status
     record = city_record(home, city)
     assert record is not None and record["state"] == "running"
-    assert set(sessions(city)) == {"a"}
+    assert set(sessions(city)) == {"a", "late"}
     home.registry.write_text(good)
     gc("unregister", str(city))
     assert holder_pid(CityPaths(city).lock) is None
@@ -441,3 +446,29 @@ def test_start_of_a_city_whose_first_pass_hangs_returns_after_wait(
     assert "keeps running it" in result.stderr
     record = city_record(home, city)
     assert record is not None and record["state"] == "running"
+
+
+def test_once_makes_one_pass_with_no_supervisor_and_refuses_a_held_city(
+    home: SupervisorHome, make_city: MakeCity
+) -> None:
+    city = make_city("ci", {"a": "sleep 600", "b": "sleep 600"})
+    once = gc("start", "--once", str(city))
+    assert "0 running, 2 desired; started a, b" in once.stdout, once.stdout
+    # It returned with nothing left holding or watching the city: no supervisor, no
+    # registration, no controller; only the city's sessions run.
+    assert client.supervisor_pid(home) is None and holder_pid(home.lock) is None
+    assert Registry(home.registry).entries() == []
+    assert holder_pid(CityPaths(city).lock) is None
+    assert set(sessions(city)) == {"a", "b"}
+    assert "held by: nobody" in gc("--city", str(city), "status").stdout
+    again = gc("start", "--once", str(city))
+    assert "2 running, 2 desired" in again.stdout and "started" not in again.stdout
+
+    # Under the supervisor, a one-shot pass is refused: one controller per city.
+    gc("start", str(city))
+    runtime = holder_pid(CityPaths(city).lock)
+    refused = gc("start", "--once", str(city), check=False)
+    assert refused.returncode != 0
+    assert f"controller already running (pid {runtime})" in refused.stderr, refused.stderr
+    gc("stop", str(city))
+    assert sessions(city) == {}
