@@ -290,6 +290,37 @@ def test_kill_9_of_the_supervisor_then_start_adopts_every_session(
     assert sum(e["type"] == "session.woke" for e in events) == 3
 
 
+def test_kill_9_of_the_supervisor_leaves_no_hung_scale_check_behind(
+    home: SupervisorHome, make_city: MakeCity, tmp_path: Path
+) -> None:
+    probe = tmp_path / "probe.pid"
+    city = make_city("probed", {}, patrol="1h", probe_timeout="120s",
+                     extra='[[agent]]\nname = "pool"\ncommand = "sleep 600"\n'
+                           f'max_active_sessions = 2\nscale_check = "echo $$ > {probe}; '
+                           'sleep 3600"\n')
+    gc("start", "--wait", "1", str(city), check=False)  # its first pass hangs
+    pid = wait_for(lambda: probe.exists() and probe.read_text().strip().isdigit()
+                   and int(probe.read_text()), timeout=30, what="the scale check running")
+    assert alive(pid)
+    sup = client.supervisor_pid(home)
+    assert sup is not None
+    os.kill(sup, signal.SIGKILL)
+    wait_for(lambda: holder_pid(CityPaths(city).lock) is None, timeout=15,
+             what="the orphaned city runtime to exit")
+    # Not its 120 s probe_timeout later: the whole group (sh and its sleep) at once.
+    wait_for(lambda: not alive(pid), timeout=10, what="the hung scale check killed")
+    left = [(q.name, (q / "stat").read_text()) for q in Path("/proc").iterdir()
+            if q.name.isdigit() and _pgid(q) == pid]
+    assert not any(s.rsplit(")", 1)[1].split()[0] != "Z" for _, s in left), left
+
+
+def _pgid(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def test_start_on_a_running_city_returns_after_a_pass(
     home: SupervisorHome, make_city: MakeCity
 ) -> None:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import threading
 
-__all__ = ["RunResult", "merged_env", "run", "run_shell", "wait_exit"]
+__all__ = ["RunResult", "kill_probes", "merged_env", "run", "run_shell", "wait_exit"]
 
 _CHUNK = 65536
 _EXIT_POLL = 0.05
@@ -142,6 +142,23 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+_PROBE_GROUPS: set[int] = set()
+"""Process groups of the ``reap_group`` commands (probes) running now."""
+
+
+def kill_probes() -> int:
+    """SIGKILL the process group of every probe still running; how many there were.
+
+    For a process about to ``os._exit`` (a city runtime whose supervisor died): its
+    sessions are left to be adopted, but a hung scale check is nobody's once its caller
+    is gone, and the next runtime runs its own.
+    """
+    groups = tuple(_PROBE_GROUPS)  # one C-level copy: safe beside threads adding
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
+    return len(groups)
+
+
 class _Sink:
     __slots__ = ("chunks", "dropped", "limit", "size")
 
@@ -206,11 +223,14 @@ def run(
     running = _Running(proc, stdin, deadline=started + timeout, kill_grace=kill_grace,
                        wait_delay=wait_delay, max_output=max_output, reap_group=reap_group,
                        cancel=cancel)
+    if reap_group:
+        _PROBE_GROUPS.add(proc.pid)
     try:
         while running.step():
             pass
     finally:
         running.close()
+        _PROBE_GROUPS.discard(proc.pid)
     out = running.out.data()
     return RunResult(
         argv=tuple(argv),

@@ -26,6 +26,7 @@ from ..controller.controller import Controller, TickReport
 from ..controller.foreground import run_controller
 from ..controller.lock import ControllerRunning
 from ..errors import ConfigError, GasCityError
+from ..osutil import runner
 from .client import SupervisorLink
 from .home import SupervisorHome
 
@@ -73,6 +74,9 @@ def _watch_supervisor() -> None:
     except OSError:
         pass
     log.warning("supervisor gone; exiting and leaving the sessions for the next one to adopt")
+    # The sessions stay; a scale check still running would be nobody's (hung, it could
+    # outlive the next supervisor's own by its whole probe_timeout).
+    runner.kill_probes()
     os._exit(0)
 
 
