@@ -55,6 +55,28 @@ def test_watch_streams_changes_from_a_resource_version(
     assert kinds.index(("ADDED", "b")) < kinds.index(("DELETED", "b"))
 
 
+def test_a_label_change_moves_a_pod_in_and_out_of_a_watch(
+    api: client.ApiClient, emulator: KubeEmulator
+) -> None:
+    """As the API server's watch cache does: leaving the selector is that watch's
+    DELETED (of the pod as it last matched), entering it is its ADDED."""
+    v1 = client.CoreV1Api(api)
+    ns = "watch-move"
+    emulator.add_running_pod(ns, pod("a", {"app": "m"}))
+    start = v1.list_namespaced_pod(ns, label_selector="app=m").metadata.resource_version
+    v1.patch_namespaced_pod("a", ns, {"metadata": {"labels": {"app": "elsewhere"}}})
+    v1.patch_namespaced_pod("a", ns, {"metadata": {"annotations": {"k": "v"}}})  # not ours
+    v1.patch_namespaced_pod("a", ns, {"metadata": {"labels": {"app": "m"}}})
+    raw = v1.list_namespaced_pod(ns, label_selector="app=m", resource_version=start,
+                                 timeout_seconds=1, watch=True, _preload_content=False)
+    events = [json.loads(line) for line in raw.read().decode().splitlines()]
+    assert [e["type"] for e in events] == ["DELETED", "ADDED"]
+    deleted, added = (e["object"]["metadata"] for e in events)
+    assert deleted["labels"]["app"] == "m"  # as it last matched
+    assert int(deleted["resourceVersion"]) > int(start)  # at the revision it left
+    assert added["labels"]["app"] == "m" and added["annotations"] == {"k": "v"}
+
+
 def test_watch_with_a_compacted_resource_version_is_410(
     api: client.ApiClient, emulator: KubeEmulator
 ) -> None:

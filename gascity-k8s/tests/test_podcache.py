@@ -83,6 +83,23 @@ def test_cache_answers_as_a_fresh_list_through_changes(
     assert cache.relists == 1
 
 
+def test_a_pod_relabelled_out_of_the_city_leaves_the_cache(
+    make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    ns = "cache-relabel"
+    _fleet(emulator, "demo", ns, ["a", "b"])
+    cached = make_provider(namespace=ns, prebaked=True)
+    fresh = make_provider(namespace=ns, prebaked=True)
+    cache = cached.start_cache()
+    wait_for(lambda: cache.watching, timeout=5)
+    # Someone takes the pod out of the city (kubectl label): no longer ours to list.
+    emulator.store.patch(ns, pod_name("demo", "b"), {"metadata": {"labels": {"gc-city": "x"}}},
+                         "application/merge-patch+json")
+    wait_for(lambda: {r.name for r in cached.list_running("")} == {"a"}, timeout=5)
+    assert _same_as_fresh(cached, fresh)
+    assert cache.relists == 1
+
+
 @pytest.mark.parametrize("fault", ["cut mid-stream", "410 Gone"])
 def test_broken_watch_recovers_with_one_relist_and_loses_nothing(
     fault: str, make_provider: ProviderFactory, emulator: KubeEmulator

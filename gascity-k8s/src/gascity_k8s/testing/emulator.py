@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import tempfile
 import threading
@@ -194,9 +195,20 @@ class _PodStream:
         except ApiError as exc:
             await self.send(json.dumps({"type": "ERROR", "object": exc.body}))
             return False
-        for _rv, kind, (event_ns, _), pod, text in events:
-            if self.wanted(event_ns, pod):
-                await self.send(f'{{"type":"{kind}","object":{text}}}')
+        for rv, kind, (event_ns, _), pod, text, previous in events:
+            now = self.wanted(event_ns, pod)
+            before = previous is not None and self.wanted(event_ns, previous)
+            sent = kind
+            if kind == "MODIFIED" and now and not before:
+                sent = "ADDED"  # it moved into the selector: new to this watch
+            elif kind == "MODIFIED" and before and not now and previous is not None:
+                # It moved out: this watch sees it go, as it last matched, at this revision.
+                gone = copy.deepcopy(previous)
+                gone["metadata"]["resourceVersion"] = str(rv)
+                await self.send(json.dumps({"type": "DELETED", "object": gone}))
+                continue
+            if now:
+                await self.send(f'{{"type":"{sent}","object":{text}}}')
         self.last = max(self.last, reached)
         return True
 

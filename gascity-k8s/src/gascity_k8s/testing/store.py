@@ -54,8 +54,11 @@ class ApiError(Exception):
         self.body = status_body(code, reason, message, **details)
 
 
-WatchEvent = tuple[int, str, tuple[str, str], Pod, str]
-"""(revision, ``ADDED``/``MODIFIED``/``DELETED``, (namespace, name), pod, its JSON)."""
+WatchEvent = tuple[int, str, tuple[str, str], Pod, str, "Pod | None"]
+"""(revision, ``ADDED``/``MODIFIED``/``DELETED``, (namespace, name), pod, its JSON, the
+pod as the previous event left it). A watch with a selector needs the previous state,
+as the API server's watch cache keeps it: a change that moves a pod out of the
+selector is that watch's ``DELETED``, one that moves it in its ``ADDED``."""
 
 
 def gone(rv: int, oldest: int) -> ApiError:
@@ -203,6 +206,8 @@ class PodStore:
         self._json: dict[tuple[str, str], tuple[str, str]] = {}
         self.revision = 1
         self.history: deque[WatchEvent] = deque(maxlen=history)
+        self._latest: dict[tuple[str, str], Pod] = {}
+        """Each live pod's snapshot in its last event (the next event's previous state)."""
         self.compacted = 1
         """Events at or below this revision are no longer served to watches."""
         self.on_create: list[Callable[[str, str], None]] = []
@@ -223,8 +228,18 @@ class PodStore:
         if len(self.history) == self.history.maxlen:
             self.compacted = self.history[0][0]
         snapshot = copy.deepcopy(pod)
+        previous = self._latest.pop(key, None) if event == "DELETED" else self._latest.get(key)
+        if event != "DELETED":
+            self._latest[key] = snapshot
         self.history.append(
-            (self.revision, event, key, snapshot, json.dumps(snapshot, separators=(",", ":")))
+            (
+                self.revision,
+                event,
+                key,
+                snapshot,
+                json.dumps(snapshot, separators=(",", ":")),
+                previous,
+            )
         )
         return pod
 
