@@ -46,6 +46,24 @@ def _city(root: Path, name: str, n: int, port: int | None) -> Path:
     return city
 
 
+def _between_rounds(conn: http.client.HTTPConnection, scrape_s: list[float],
+                    page_s: list[float]) -> None:
+    """A Prometheus scrape and an open dashboard page's poll (every 3 s in the page).
+    Their CPU is the server thread's; the pause after them keeps their tail (freeing the
+    responses) out of the next tick, as a 15 s scrape interval does."""
+    t0 = time.perf_counter()
+    conn.request("GET", "/metrics")
+    conn.getresponse().read()
+    scrape_s.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for path in _PAGE_POLL:
+        conn.request("GET", path)
+        if conn.getresponse().read()[:1] != b"{":
+            raise RuntimeError(f"{path} did not answer JSON")
+    page_s.append(time.perf_counter() - t0)
+    time.sleep(_SETTLE)
+
+
 def _med_ms(samples: list[float]) -> str:
     return f"{statistics.median(samples) * 1000:.2f} ms"
 
@@ -104,21 +122,7 @@ def run(quick: bool = False) -> list[BenchTable]:
                 calls[label].append(counters[label].session_calls)
                 if report.started or report.stopped:
                     raise RuntimeError("a steady tick changed something")
-            # A Prometheus scrape between rounds. Its CPU is the server thread's; the
-            # pause after it keeps its tail (freeing the response) out of the next tick,
-            # as a 15 s scrape interval does.
-            t0 = time.perf_counter()
-            scrape.request("GET", "/metrics")
-            scrape.getresponse().read()
-            scrape_s.append(time.perf_counter() - t0)
-            # What an open dashboard page asks every 3 s.
-            t0 = time.perf_counter()
-            for path in _PAGE_POLL:
-                scrape.request("GET", path)
-                if scrape.getresponse().read()[:1] != b"{":
-                    raise RuntimeError(f"{path} did not answer JSON")
-            page_s.append(time.perf_counter() - t0)
-            time.sleep(_SETTLE)
+            _between_rounds(scrape, scrape_s, page_s)
         scrape.close()
     finally:
         if sse is not None:

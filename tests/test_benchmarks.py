@@ -111,3 +111,15 @@ def test_baseline_calls_grow_with_agents_while_ours_is_one(tmp_path: Path, n: in
     provider.vanish(names[0])
     recovered = base.tick()
     assert recovered.started == [names[0]]
+
+
+def test_api_benchmark_ticks_every_city_with_one_call() -> None:
+    # The figure behind docs/dashboard.md's "costs the steady tick nothing": it runs, the
+    # API city's server answered the scrape and the page's poll, and every steady tick
+    # (with the API's wrappers on every provider hook) was one provider call.
+    from benchmarks import api
+
+    [table] = api.run(quick=True)
+    assert [row[0] for row in table.rows][2].startswith("with [api]")
+    assert [row[-1] for row in table.rows] == [1, 1, 1]
+    assert table.data["scrape_ms"] > 0 and table.data["page_poll_ms"] > 0
