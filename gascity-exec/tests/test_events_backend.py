@@ -164,14 +164,30 @@ def test_follow_streams_through_watch(tmp_path: Path) -> None:
     assert calls_after < 10, "a watcher streams; it does not poll list"
 
 
+def children_argv(pid: int) -> list[list[str]]:
+    """The argv of each live child of ``pid`` (from /proc)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                raw = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            out.append([a.decode() for a in raw.split(b"\0") if a])
+    return out
+
+
 def test_gc_events_follow_runs_the_watch_op(tmp_path: Path) -> None:
     city = tmp_path / "city"
     city.mkdir()
+    script = SCRIPTS / "events_store.py"
     (city / "city.toml").write_text(
-        f'[workspace]\nname = "w"\n\n[events]\nprovider = "exec:{SCRIPTS / "events_store.py"}"\n'
+        f'[workspace]\nname = "w"\n\n[events]\nprovider = "exec:{script}"\n'
     )
     env = {**os.environ, "EVENTS_FILE": str(tmp_path / "events.jsonl")}
     env.pop("GC_EVENTS", None)
+    hooks = hooks_for(make_events(script, tmp_path), role="events")
+    hooks.emit("history", actor="t")
     proc = subprocess.Popen(
         [*GC, "--city", str(city), "events", "--follow", "--json"],
         env=env,
@@ -180,13 +196,14 @@ def test_gc_events_follow_runs_the_watch_op(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        time.sleep(1.0)
-        hooks = hooks_for(make_events(SCRIPTS / "events_store.py", tmp_path), role="events")
-        hooks.emit("live.one", actor="t", message="hello")
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        event = json.loads(line)
+        # The history is printed before following starts after it: an event recorded
+        # once it is read cannot fall between the two, however slow the machine.
+        assert json.loads(proc.stdout.readline())["type"] == "history"
+        hooks.emit("live.one", actor="t", message="hello")
+        event = json.loads(proc.stdout.readline())
         assert event["type"] == "live.one" and event["message"] == "hello"
+        assert [str(script), "watch", "1"] in [a[-3:] for a in children_argv(proc.pid)]
     finally:
         proc.kill()
         proc.wait(10)
