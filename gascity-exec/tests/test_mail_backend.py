@@ -88,6 +88,22 @@ def test_the_wire_is_the_references(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ]
 
 
+def test_mark_read_delete_and_check_are_the_references_ops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reference's gc mail mark-read / delete / check call these ops, not read,
+    # archive or inbox: a script may give them their own meaning.
+    log = tmp_path / "log"
+    monkeypatch.setenv("LOG", str(log))
+    hooks = hooks_for(make_mail(recorder(tmp_path), tmp_path), role="mail")
+    hooks.mark_read("m-1")
+    assert hooks.delete_mail("m-1") is True
+    assert hooks.mail_check("worker") == []
+    assert log.read_text().splitlines()[1:] == [
+        "mark-read|m-1|", "delete|m-1|", "check|worker|",
+    ]
+
+
 def test_exit_2_to_everything_optional_is_success(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

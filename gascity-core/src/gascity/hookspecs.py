@@ -494,6 +494,42 @@ class MailSpec(MailStore):
     """The ``mail`` role: :class:`MailStore` plus the optional hooks."""
 
     @hookspec(firstresult=True)
+    def mark_read(self, message_id: str) -> bool | None:
+        """Mark a message read without fetching it (``gc mail mark-read``).
+
+        Without it the facade reads the message (:func:`read_mail`) instead.
+
+        :raises gascity.errors.MailNotFound: no such message.
+        :select-one: yes.
+
+        Example: the exec store runs ``script mark-read 7``, as the reference's does.
+        """
+
+    @hookspec(firstresult=True)
+    def delete_mail(self, message_id: str) -> bool | None:
+        """Delete a message (``gc mail delete``): it leaves every view, as an archive does.
+
+        Without it the facade archives the message (:func:`archive_mail`) instead.
+
+        :return: ``True`` if this call removed it, ``False`` if it was archived already.
+        :raises gascity.errors.MailNotFound: no such message.
+        :select-one: yes.
+
+        Example: the exec store runs ``script delete 7``, as the reference's does.
+        """
+
+    @hookspec(firstresult=True)
+    def mail_check(self, recipient: str) -> list[Message] | None:
+        """The unread messages to ``recipient``, none marked read (``gc mail check``).
+
+        Without it the facade lists the unread inbox (:func:`mail_inbox`) instead.
+
+        :select-one: yes.
+
+        Example: the exec store runs ``script check polecat-1``, as the reference's does.
+        """
+
+    @hookspec(firstresult=True)
     def wait_mail(self, recipient: str, timeout: float) -> bool | None:
         """Block until new mail for ``recipient`` may have arrived, at most ``timeout`` s.
 

@@ -3,8 +3,9 @@
 ``script send <to>`` and ``script reply <id>`` take ``{"from","subject","body"}`` on
 stdin and print the message; ``inbox <recipient>`` (unread), ``all <recipient>``
 (open: read and unread), ``thread <id>`` print a JSON array; ``get <id>`` and
-``read <id>`` print one message; ``mark-unread``, ``archive`` print nothing (stderr
-"already archived" on a second archive); ``count <recipient>`` prints
+``read <id>`` print one message; ``check <recipient>`` prints the unread ones
+without marking them; ``mark-read``, ``mark-unread``, ``archive``, ``delete`` print
+nothing (stderr "already archived" on a second archive or delete); ``count <recipient>`` prints
 ``{"total","unread"}``; ``ensure-running`` once per process. Ids are the script's
 strings. A message is the reference's JSON: ``id, from, to, subject, body,
 created_at`` (RFC 3339), ``read``, and ``thread_id`` / ``reply_to`` when set.
@@ -125,14 +126,30 @@ class ExecMail:
         return True
 
     @hookimpl
-    def archive_mail(self, message_id: str) -> bool:
+    def mark_read(self, message_id: str) -> bool:
+        self._run(["mark-read", message_id])
+        return True
+
+    def _close(self, op: str, message_id: str) -> bool:
         try:
-            self._run(["archive", message_id])
+            self._run([op, message_id])
         except StoreUnavailable as exc:
             if "already archived" in str(exc):
                 return False
             raise
         return True
+
+    @hookimpl
+    def archive_mail(self, message_id: str) -> bool:
+        return self._close("archive", message_id)
+
+    @hookimpl
+    def delete_mail(self, message_id: str) -> bool:
+        return self._close("delete", message_id)
+
+    @hookimpl
+    def mail_check(self, recipient: str) -> list[Message]:
+        return self._many(["check", recipient])
 
     @hookimpl
     def reply_mail(self, message_id: str, sender: str, body: str, subject: str | None) -> Message:

@@ -237,7 +237,7 @@ def check(state: CliState, session: str | None, inject: bool) -> None:
     name = _mailbox(session)
     try:
         with state.open_light("mail") as city:
-            unread = city.hooks.mail_inbox(name, include_read=False, include_archived=False)
+            unread = city.hooks.mail_check(name)
     except (GasCityError, click.ClickException):
         if inject:
             return  # a hook must never fail its agent
@@ -296,8 +296,9 @@ def peek(state: CliState, message_id: str, as_json: bool) -> None:
 def mark_read(state: CliState, message_id: str) -> None:
     """Mark message ID read without showing it."""
     with state.open_light("mail", "events") as city:
-        msg = city.hooks.read_mail(message_id)
-        _record(city, MAIL_MARKED_READ, caller(), msg, msg.recipient)
+        city.hooks.mark_read(message_id)
+        msg = city.hooks.get_mail(message_id)
+        _record(city, MAIL_MARKED_READ, caller(), msg, msg.recipient if msg else "")
     click.echo(f"{message_id}: read")
 
 
@@ -373,7 +374,9 @@ def thread(state: CliState, message_id: str, as_json: bool) -> None:
 
 def _close(state: CliState, message_id: str, type_: str, word: str) -> None:
     with state.open_light("mail", "events") as city:
-        won = city.hooks.archive_mail(message_id)
+        hooks = city.hooks
+        won = hooks.delete_mail(message_id) if type_ == MAIL_DELETED else hooks.archive_mail(
+            message_id)
         if won:
             _record(city, type_, caller(), city.hooks.get_mail(message_id), "")
     if not won:

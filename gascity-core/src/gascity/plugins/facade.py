@@ -249,6 +249,26 @@ class Hooks:
         count: MailCount = self._value("mail_count", recipient=recipient)
         return count
 
+    def mark_read(self, message_id: str) -> None:
+        """The store's ``mark_read``, or :meth:`read_mail` where it has none."""
+        if self.implements("mark_read"):
+            self._action("mark_read", message_id=message_id)
+        else:
+            self.read_mail(message_id)
+
+    def delete_mail(self, message_id: str) -> bool:
+        """The store's ``delete_mail``, or :meth:`archive_mail` where it has none."""
+        if self.implements("delete_mail"):
+            return bool(self._value("delete_mail", message_id=message_id))
+        return self.archive_mail(message_id)
+
+    def mail_check(self, recipient: str) -> list[Message]:
+        """The store's ``mail_check``, or the unread inbox where it has none."""
+        if self.implements("mail_check"):
+            unread: list[Message] = self._value("mail_check", recipient=recipient)
+            return unread
+        return self.mail_inbox(recipient, include_read=False, include_archived=False)
+
     def wait_mail(self, recipient: str, timeout: float) -> bool | None:
         """``None`` when the store has no push notifications (poll instead)."""
         result: bool | None = self._hook.wait_mail(recipient=recipient, timeout=timeout)

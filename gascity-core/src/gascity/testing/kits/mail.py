@@ -81,6 +81,8 @@ class MailStoreKit:
             mail_hooks.archive_mail(missing)
         with pytest.raises(MailNotFound):
             mail_hooks.reply_mail(missing, "x", "y")
+        with pytest.raises(MailNotFound):
+            mail_hooks.delete_mail(missing)
 
     def test_archive_once(self, mail_hooks: Hooks) -> None:
         msg = self.send(mail_hooks)
@@ -117,6 +119,22 @@ class MailStoreKit:
         assert (count.open, count.unread) == (3, 2)
         empty = mail_hooks.mail_count("nobody")
         assert (empty.open, empty.unread) == (0, 0)
+
+    def test_mark_read_delete_and_check(self, mail_hooks: Hooks) -> None:
+        # gc mail mark-read / delete / check: the store's own hooks where it has them
+        # (the reference's exec ops), else read, archive and the unread inbox.
+        msgs = [self.send(mail_hooks, recipient="dave", subject=str(i)) for i in range(3)]
+        assert [m.id for m in mail_hooks.mail_check("dave")] == [m.id for m in msgs]
+        mail_hooks.mark_read(msgs[0].id)
+        fetched = mail_hooks.get_mail(msgs[0].id)
+        assert fetched is not None and fetched.read
+        assert mail_hooks.delete_mail(msgs[1].id) is True
+        assert mail_hooks.delete_mail(msgs[1].id) is False
+        assert [m.id for m in mail_hooks.mail_check("dave")] == [msgs[2].id]
+        assert mail_hooks.mail_check("dave") == mail_hooks.mail_check("dave"), "check reads none"
+        assert [m.id for m in mail_hooks.mail_inbox("dave")] == [msgs[0].id, msgs[2].id]
+        with pytest.raises(MailNotFound):
+            mail_hooks.mark_read("987654321")
 
     def test_concurrent_senders(self, mail_hooks: Hooks) -> None:
         ids: list[str] = []
