@@ -33,7 +33,7 @@ def stop_all(provider: SubprocessProvider) -> None:
 
 
 class TestSubprocessConformance(SessionProviderKit):
-    pre_start_failure_is_fatal = False
+    optional_hooks = ("is_running",)
     timeout = 10.0
 
     @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from gascity.plugins import Hooks
 from gascity.testing import hooks_for
-from gascity.testing.kits import SessionProviderKit
+from gascity.testing.kits import OPTIONAL_SESSION_HOOKS, SessionProviderKit
 
 from .conftest import MakeProvider
 
@@ -18,8 +18,7 @@ class TestExecTmuxConformance(SessionProviderKit):
     # A tmux session ends with its agent, so an exited agent vanishes from the
     # listing rather than being reported DEAD (the protocol cannot say DEAD).
     reports_dead = False
-    # The reference's exec protocol: pre_start failures warn, the start goes on.
-    pre_start_failure_is_fatal = False
+    optional_hooks = OPTIONAL_SESSION_HOOKS
 
     @pytest.fixture
     def session_hooks(

@@ -15,15 +15,15 @@ from gascity.city import City
 from gascity.controller import Controller
 from gascity.plugins import Hooks
 from gascity.testing import hooks_for
-from gascity.testing.kits.sessions import SessionProviderKit
+from gascity.testing.kits.sessions import OPTIONAL_SESSION_HOOKS, SessionProviderKit
 
 from .conftest import VENV_BIN, MakeProvider
-
-pytestmark = pytest.mark.skipif(shutil.which("screen") is None, reason="needs GNU screen")
 
 
 @pytest.fixture
 def screendir(tmp_path: Path) -> Iterator[str]:
+    if shutil.which("screen") is None:
+        pytest.fail("GNU screen is required for these tests (apt-get install screen)")
     path = tmp_path / "screens"
     path.mkdir(mode=0o700)
     yield str(path)
@@ -42,8 +42,7 @@ def screendir(tmp_path: Path) -> Iterator[str]:
 
 class TestScreenScriptConformance(SessionProviderKit):
     reports_dead = False  # a screen session ends with its agent
-    pre_start_failure_is_fatal = False
-    supports_meta = True
+    optional_hooks = OPTIONAL_SESSION_HOOKS
 
     @pytest.fixture
     def session_hooks(self, make_provider: MakeProvider, screendir: str) -> Iterator[Hooks]:

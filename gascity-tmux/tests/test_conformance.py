@@ -8,12 +8,12 @@ import pytest
 
 from gascity.plugins import Hooks
 from gascity.testing import hooks_for
-from gascity.testing.kits import SessionProviderKit
+from gascity.testing.kits import OPTIONAL_SESSION_HOOKS, SessionProviderKit
 from gascity_tmux import TmuxProvider
 
 
 class TestTmuxConformance(SessionProviderKit):
-    pre_start_failure_is_fatal = False
+    optional_hooks = OPTIONAL_SESSION_HOOKS
     timeout = 15.0
 
     @pytest.fixture

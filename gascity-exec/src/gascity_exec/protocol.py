@@ -262,7 +262,7 @@ START_KEYS: tuple[StartKey, ...] = (
         "pre_start",
         "array of strings",
         "`StartConfig.pre_start`",
-        "shell commands run before the session; a failure should fail the start",
+        "shell commands run before the session; failures only warn, the start goes on",
     ),
     StartKey(
         "session_setup",

@@ -276,9 +276,9 @@ class NohupProvider:
         proc: subprocess.Popen[bytes] | None = None
         try:
             pre = [[self.settings.shell, "-c", cmd] for cmd in config.pre_start]
-            failures = self._run_steps(pre, config, env, deadline)
-            if failures:
-                raise SessionError(f"pre_start of {name} failed: {failures[0]}")
+            # Gas City's spec: a failing pre_start is reported, the start goes on.
+            for failure in self._run_steps(pre, config, env, deadline):
+                log.warning("pre_start of %s: %s", name, failure)
             _atomic_write(session_dir / "meta.json", json.dumps(dict(config.meta)))
             with (session_dir / "output.log").open("ab") as output:
                 proc = subprocess.Popen(

@@ -21,6 +21,6 @@ from __future__ import annotations
 
 from .events import EventStoreKit
 from .mail import MailStoreKit
-from .sessions import SessionProviderKit
+from .sessions import OPTIONAL_SESSION_HOOKS, SessionProviderKit
 
-__all__ = ["EventStoreKit", "MailStoreKit", "SessionProviderKit"]
+__all__ = ["OPTIONAL_SESSION_HOOKS", "EventStoreKit", "MailStoreKit", "SessionProviderKit"]
