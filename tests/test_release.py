@@ -5,6 +5,7 @@ ranges on core in the plugins, classifiers and license files everywhere.
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -53,3 +54,16 @@ def test_no_second_version_literal_in_the_sources() -> None:
         if path != VERSION_FILE and literal.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_plain_pip_install_gascity_brings_the_dashboard() -> None:
+    # README and docs/dashboard.md promise the [api] server in the default install:
+    # hatch_build.py's DEFAULT pins are the meta-distribution's plain dependencies.
+    tree = ast.parse((ROOT / "hatch_build.py").read_text())
+    default = next(ast.literal_eval(node.value) for node in tree.body
+                   if isinstance(node, ast.Assign)
+                   and any(getattr(t, "id", None) == "DEFAULT" for t in node.targets))
+    assert "gascity-dashboard" in default
+    pyproject = _project(ROOT / "gascity-dashboard")
+    assert pyproject["project"]["entry-points"]["gascity.observers"] == {  # type: ignore[index]
+        "dashboard": "gascity_dashboard.plugin:DashboardPlugin"}
