@@ -6,7 +6,9 @@ so the new leader has work to do. Over every round: never two live pods for one
 session, every session back, no pod or state write by a replica that did not hold
 a valid lease at that moment (the emulator logs each write with the writer's
 User-Agent and the lease as it stood), and the takeover within the lease duration
-plus one tick.
+plus one tick. A takeover does nothing but the lost pod's start: no drain, no
+restart, no other pod write (the replicas see their city at one path, as pods at
+``/city`` do, so nothing looks drifted to a new leader).
 
 ``GC_K8S_FAILOVERS`` sets the number of rounds (default 2, one of each; docs/k8s.md quotes 20);
 ``GC_K8S_FAILOVER_REPORT`` names a JSON file for the figures.
@@ -152,6 +154,7 @@ def test_forced_failovers(emulator: KubeEmulator, tmp_path: Path) -> None:
         "duplicate_pods": max(0, duplicates.worst - 1),
         "stale_writes": len(stale),
         "pod_writes": len(pod_writes),
+        "pod_writes_by_method": dict(Counter(w.method for w in pod_writes)),
         "lease_transitions": emulator.leases.get(NS, LEASE_NAME)["spec"]["leaseTransitions"],
         "max_takeover_s": max(float(str(r["takeover_s"])) for r in rounds),
         "max_recovered_s": max(float(str(r["recovered_s"])) for r in rounds),
@@ -163,6 +166,8 @@ def test_forced_failovers(emulator: KubeEmulator, tmp_path: Path) -> None:
     assert len(rounds) == ROUNDS
     assert duplicates.worst == 1, figures
     assert stale == [], figures
+    # The first fleet, then one start per round for the pod it lost: nothing else.
+    assert figures["pod_writes_by_method"] == {"POST": len(AGENTS) + ROUNDS}, figures
     assert _fleet_complete(emulator)  # the replicas' exit left the agents running
     # The follower's clock starts when it first sees the last renewal: at most one
     # retry after it, plus one more retry to act on the expiry.

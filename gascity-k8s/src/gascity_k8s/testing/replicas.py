@@ -3,13 +3,22 @@
 Each replica is what one controller pod is: its own copy of the city directory (its
 emptyDir), its own ``gc start --foreground`` process and an identity in the
 election (``r<slot>-<incarnation>``; a restarted replica is a new incarnation, as a
-rescheduled pod has a new name). All replicas claim the city under one path, as pods
-that mount it at ``/city`` do (``GC_K8S_CITY_PATH``, see :mod:`gascity_k8s.claim`).
+rescheduled pod has a new name).
+
+Every pod of the Deployment mounts its city at ``/city``, and that path is part of
+each session's identity (``GC_CITY`` is in the drift fingerprint): replicas at two
+different paths would take each other's sessions for drifted and drain them all at
+every failover, which no real deployment does. So each replica runs in its own mount
+namespace (``unshare``, as root or in a user namespace) with its emptyDir bound
+onto one shared path, ``<root>/city``, as a pod's volume is. All replicas also claim
+the city under one path (``GC_K8S_CITY_PATH``, see :mod:`gascity_k8s.claim`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +28,28 @@ from pathlib import Path
 __all__ = ["GC", "ControllerReplica"]
 
 GC = [sys.executable, "-c", "from gascity.cli.main import main; main()"]
+# Binds the emptyDir ($1) onto the shared path ($2), then runs the rest: no name is
+# ever part of the script's text.
+_BIND = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+
+
+@functools.cache
+def _unshare() -> list[str]:
+    """The ``unshare`` prefix that gives a process its own mount namespace here."""
+    tool = shutil.which("unshare")
+    if tool is None:
+        raise RuntimeError("ControllerReplica needs unshare(1) (util-linux) for its /city mount")
+    tries = [[tool, "--mount", "--propagation", "private"]]
+    if os.geteuid() != 0:
+        tries.insert(0, [tool, "--user", "--map-root-user", "--mount", "--propagation",
+                         "private"])
+    errors = []
+    for prefix in tries:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, check=False)
+        if probe.returncode == 0:
+            return prefix
+        errors.append(probe.stderr.strip())
+    raise RuntimeError(f"ControllerReplica cannot make a mount namespace: {'; '.join(errors)}")
 
 
 @dataclass
@@ -32,17 +63,25 @@ class ControllerReplica:
     identity: str = ""
     logs: list[Path] = field(default_factory=list)
 
+    @property
+    def city(self) -> Path:
+        """The path every replica sees its city at (its own emptyDir mounted there)."""
+        return self.root / "city"
+
     def start(self, **env: str) -> ControllerReplica:
         self.incarnation += 1
         self.identity = f"r{self.slot}-{self.incarnation}"
-        city = self.root / self.identity
-        city.mkdir(parents=True)
-        (city / "city.toml").write_text(self.toml)
+        empty_dir = self.root / self.identity
+        empty_dir.mkdir(parents=True)
+        self.city.mkdir(exist_ok=True)  # the mount point; empty outside the namespaces
+        (empty_dir / "city.toml").write_text(self.toml)
         log = self.root / f"{self.identity}.log"
         self.logs.append(log)
+        argv = [*_unshare(), "--", "sh", "-c", _BIND, "replica", str(empty_dir), str(self.city),
+                *GC, "--city", str(self.city), "start", "--foreground"]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [*GC, "--city", str(city), "start", "--foreground"],
+                argv,
                 env={
                     **os.environ,
                     "GC_K8S_CITY_PATH": str(self.root),
