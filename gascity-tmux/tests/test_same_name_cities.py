@@ -116,6 +116,9 @@ def test_same_name_cities_under_one_supervisor_are_kept_apart_by_path(
                  what="one mayor on each city's own tmux server")
         assert sockets[0] != sockets[1]
         pane_a, pane_b = (_panes(s)[0] for s in sockets)
+        # The supervisor's log names each city's lines as the registry does.
+        logged = home.log.read_text()
+        assert "gc[gctest-twin]: tick 1:" in logged and "gc[twin-b]: tick 1:" in logged
 
         # a's mayor dies: only a's runtime starts it again; b's is the same process.
         os.kill(pane_a, 9)

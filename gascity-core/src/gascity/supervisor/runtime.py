@@ -1,4 +1,4 @@
-"""One city's runtime under the supervisor: ``python -m gascity.supervisor.runtime CITY``.
+"""One city's runtime under the supervisor: ``python -m gascity.supervisor.runtime CITY NAME``.
 
 A child process per city is what keeps cities apart: a tick that raises, hangs or leaks
 in one city cannot delay another. The child is the ordinary controller
@@ -82,21 +82,21 @@ def _watch_supervisor() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m gascity.supervisor.runtime CITY_DIR", file=sys.stderr)
+    if len(args) not in (1, 2):
+        print("usage: python -m gascity.supervisor.runtime CITY_DIR [NAME]", file=sys.stderr)
         return 2
     city_dir = Path(args[0])
+    # The supervisor's log interleaves every city: each line names its city as the
+    # registry does (two cities of one workspace.name are registered apart).
+    name = (args[1] if len(args) == 2 else city_dir.name).replace("%", "%%")
     # fd 1 is the report pipe; everything else that writes to stdout goes to the log.
     reports = _Reporter(os.fdopen(os.dup(1), "w", encoding="utf-8"))
     os.dup2(2, 1)
-    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT.format(name=city_dir.name))
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT.format(name=name))
     threading.Thread(target=_watch_supervisor, name="gc-supervisor-watch", daemon=True).start()
 
     def ready(controller: Controller) -> None:
         controller.supervisor = SupervisorLink(os.getppid(), SupervisorHome.default())
-        # The supervisor's log interleaves every city: name each line after its city.
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(logging.Formatter(_LOG_FORMAT.format(name=controller.city.name)))
         reports.send(event="ready", pid=os.getpid(), city=controller.city.name)
 
     try:

@@ -253,7 +253,7 @@ class Supervisor:
 
     def _spawn(self, rt: CityRuntime) -> None:
         path = rt.entry.path
-        argv = [sys.executable, "-m", "gascity.supervisor.runtime", str(path)]
+        argv = [sys.executable, "-m", "gascity.supervisor.runtime", str(path), rt.entry.name]
         rt.started_ns = time.time_ns()
         try:
             # Its own session: a Ctrl-C at the supervisor's terminal reaches the
