@@ -9,6 +9,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -277,3 +278,32 @@ def test_a_tick_reports_the_sessions_it_left() -> None:
     gone = TickReport(running=2, crashed=["a"], stopped=["a", "b"])
     assert sessions_after(gone) == 0
     assert sessions_after(TickReport(running=5)) == 5
+
+
+def test_logs_shows_the_tail_and_follows_what_is_appended(tmp_path: Path) -> None:
+    home = SupervisorHome(tmp_path / "h")
+    home.ensure()
+    home.log.write_text("".join(f"old line {i}\n" for i in range(10)))
+    env = {**os.environ, "GC_HOME": str(home.root)}
+    gc = [sys.executable, "-m", "gascity.cli", "supervisor", "logs"]
+    tail = subprocess.run([*gc, "-n", "2"], env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert tail.stdout.splitlines() == ["old line 8", "old line 9"]
+    follow = subprocess.Popen([*gc, "-n", "1", "-f"], env=env, stdout=subprocess.PIPE,
+                              text=True)
+    # A readline that never returns would hang the run: kill it well past any wait.
+    guard = threading.Timer(60, follow.kill)
+    guard.start()
+    try:
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == "old line 9\n"
+        with open(home.log, "a") as fh:
+            fh.write("new line\n")
+        assert follow.stdout.readline() == "new line\n"  # blocks until it is printed
+    finally:
+        guard.cancel()
+        follow.terminate()
+        follow.wait(timeout=30)
+    missing = subprocess.run([*gc], env={**env, "GC_HOME": str(tmp_path / "none")},
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert missing.returncode == 1 and "no supervisor log at" in missing.stderr
