@@ -10,7 +10,7 @@ from typing import Any
 
 from gascity.city import City
 from gascity.testing import wait_for, write_tree
-from gascity.types import MailDraft
+from gascity.types import EventDraft, MailDraft
 from gascity_dashboard.testing import RunningCity, gc_env, start_city, stop_city
 
 
@@ -114,9 +114,10 @@ def test_unknown_route_is_a_json_404(city: RunningCity) -> None:
 class SseReader:
     """Reads one SSE stream in a thread, keeping every parsed event."""
 
-    def __init__(self, city: RunningCity, path: str) -> None:
+    def __init__(self, city: RunningCity, path: str,
+                 headers: dict[str, str] | None = None) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", city.port, timeout=30)
-        self.conn.request("GET", path)
+        self.conn.request("GET", path, headers=headers or {})
         self.resp = self.conn.getresponse()
         self.events: list[dict[str, Any]] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -214,3 +215,27 @@ def test_rigs_in_status_agents_and_sessions(tmp_path: Path) -> None:
         assert sessions["mayor"]["rig"] == ""
     finally:
         stop_city(city)
+
+
+def test_sse_replays_every_event_after_an_old_cursor(city: RunningCity) -> None:
+    # A client reconnecting far behind (Last-Event-ID of long ago) gets every event
+    # since, more than one page of them, and then the live ones, with no gap.
+    with City.open(city.dir, roles=("events",), env=gc_env(), observers=False) as other:
+        for i in range(1234):
+            other.hooks.emit_event(EventDraft("test.bulk", "t", message=str(i)))
+        other.hooks.emit_event(EventDraft("mail.sent", "t"))
+    # Once the server's feed has passed them all (it counts mail.sent as it reads), they
+    # reach a new client only through its replay.
+    wait_for(lambda: city.metric("gascity_mail_sent_total") == 1, 30, what="the feed")
+    reader = SseReader(city, "/v0/events/stream?type=test.bulk,test.live",
+                       headers={"Last-Event-ID": "0"})
+    try:
+        wait_for(lambda: len(reader.events) >= 1234, 60, what="the whole replay")
+        city.gc("event", "emit", "test.live", "--actor", "t")
+        wait_for(lambda: len(reader.events) == 1235, 15, what="the live event after it")
+        assert [e["data"]["message"] for e in reader.events[:1234]] == [
+            str(i) for i in range(1234)]
+        seqs = [int(e["id"]) for e in reader.events]
+        assert seqs == sorted(set(seqs))
+    finally:
+        reader.close()

@@ -63,6 +63,7 @@ __all__ = ["ApiServer"]
 log = logging.getLogger("gascity.dashboard")
 
 _KEEPALIVE = 15.0
+_REPLAY_PAGE = 500
 _MAX_BODY = 64 * 1024
 _STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -383,14 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.wfile.write(b": connected\n\n")
             self.wfile.flush()
-            sent = 0
-            if after >= 0:
-                # Replay from the store first; the subscription already buffers what
-                # arrives meanwhile, and ``sent`` drops the overlap.
-                for event in api.controller.hooks.list_events(
-                        EventFilter(after_seq=after, limit=1000)):
-                    self._sse(event, types)
-                    sent = event.seq
+            sent = self._replay(after, types) if after >= 0 else 0
             while not api.closing.is_set() and not sub.overflowed:
                 try:
                     live = sub.get(timeout=_KEEPALIVE)
@@ -406,6 +400,20 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         finally:
             sub.close()
+
+    def _replay(self, after: int, types: frozenset[str]) -> int:
+        """Send the stored events after ``after``, page by page up to the newest; the
+        subscription already buffers what arrives meanwhile, and the returned seq drops
+        the overlap. (One page only would lose what lies between it and the live feed.)"""
+        sent = after
+        while True:
+            page = self.api.controller.hooks.list_events(
+                EventFilter(after_seq=sent, limit=_REPLAY_PAGE))
+            for event in page:
+                self._sse(event, types)
+                sent = event.seq
+            if len(page) < _REPLAY_PAGE:
+                return sent
 
     def _sse(self, event: Event, types: frozenset[str]) -> None:
         if types and event.type not in types:
