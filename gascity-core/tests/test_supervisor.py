@@ -478,6 +478,22 @@ def test_start_of_a_city_whose_first_pass_hangs_returns_after_wait(
     record = city_record(home, city)
     assert record is not None and record["state"] == "running"
 
+    # gc stop of that city does not wait out the hung probe either: the runtime's stop
+    # cancels it (SIGKILL of its group), and nothing of the city is left.
+    def in_city() -> list[str]:
+        return [q.name for q in Path("/proc").iterdir() if q.name.isdigit()
+                and _cwd(q) == city.resolve() and alive(int(q.name))]
+
+    assert in_city(), "the hung scale check runs in the city's directory"
+    t0 = time.monotonic()
+    stopped = gc("stop", str(city))
+    took = time.monotonic() - t0
+    print(f"gc stop of a city whose scale_check hangs took {took:.2f}s (probe 120s)")
+    assert took < 60, stopped.stdout
+    assert Registry(home.registry).find(city) is None and city_record(home, city) is None
+    assert holder_pid(CityPaths(city).lock) is None
+    assert in_city() == [], "the scale check is gone with its city"
+
 
 def test_once_makes_one_pass_with_no_supervisor_and_refuses_a_held_city(
     home: SupervisorHome, make_city: MakeCity
@@ -503,3 +519,10 @@ def test_once_makes_one_pass_with_no_supervisor_and_refuses_a_held_city(
     assert f"controller already running (pid {runtime})" in refused.stderr, refused.stderr
     gc("stop", str(city))
     assert sessions(city) == {}
+
+
+def _cwd(proc: Path) -> Path | None:
+    try:
+        return (proc / "cwd").readlink()
+    except OSError:
+        return None
