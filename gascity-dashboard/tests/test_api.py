@@ -210,9 +210,15 @@ def test_rigs_in_status_agents_and_sessions(tmp_path: Path) -> None:
         assert (status["rig_count"], status["rigs"]) == (2, {"total": 2, "suspended": 1})
         witness = city.get("/v0/agent/front--witness").json()
         assert (witness["rig"], witness["state"]) == ("front", "running")
+        # The reference's qualified name finds it too, for reads and mutations.
+        assert city.get("/v0/agent/front/witness").json() == witness
+        assert city.get("/v0/agent/front/nobody").status == 404
         sessions = {s["name"]: s for s in city.get("/v0/sessions").json()["items"]}
         assert sessions["front--witness"]["rig"] == "front"
         assert sessions["mayor"]["rig"] == ""
+        resp = city.post("/v0/agent/front/witness/suspend", token=city.token())
+        assert resp.status == 200 and resp.json()["agent"] == "front--witness"
+        assert city.get("/v0/agent/front--witness").json()["state"] == "suspended"
     finally:
         stop_city(city)
 

@@ -12,7 +12,7 @@ from gascity.reconcile.state import Overrides
 if TYPE_CHECKING:
     from gascity.controller.controller import Controller
 
-__all__ = ["ApiError", "kill", "nudge", "reload", "set_agent_suspended"]
+__all__ = ["ApiError", "agent_name", "kill", "nudge", "reload", "set_agent_suspended"]
 
 # How long a mutation waits for the tick that applies it before answering.
 _APPLY_WAIT = 30.0
@@ -24,6 +24,16 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+def agent_name(controller: Controller, name: str) -> str:
+    """The agent's name here for the reference's qualified name of a rig agent
+    (``frontend/witness`` runs as ``frontend--witness``); any other name as it is."""
+    if "/" in name:
+        for own, rig_agent in controller.loaded.composition.rig_agents.items():
+            if rig_agent.qualified == name:
+                return own
+    return name
 
 
 def _known_session(name: str, running: Collection[str]) -> None:

@@ -71,6 +71,8 @@ _STATIC = {
     "/app.css": ("app.css", "text/css; charset=utf-8"),
 }
 _NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)"
+# An agent also by the reference's qualified name: a rig's "frontend/witness".
+_AGENT = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)?)"
 
 
 class ApiServer:
@@ -133,7 +135,7 @@ class ApiServer:
                 "version": __version__, "read_only": self.policy.read_only,
                 "token_file": ".gc/api-token"}),
             (re.compile(r"/v0/agents"), lambda q: _items(self.view.agents())),
-            (re.compile(rf"/v0/agent/{_NAME}"), self._agent),
+            (re.compile(rf"/v0/agent/{_AGENT}"), self._agent),
             (re.compile(r"/v0/pools"), lambda q: _items(self.view.pools())),
             (re.compile(r"/v0/sessions"), lambda q: _items(self.view.session_items())),
             (re.compile(rf"/v0/session/{_NAME}/peek"), self._peek),
@@ -142,6 +144,7 @@ class ApiServer:
         ]
 
     def _agent(self, q: dict[str, str], name: str) -> Any:
+        name = mutations.agent_name(self.controller, name)
         for row in self.view.agents():
             if row["name"] == name:
                 return row
@@ -195,9 +198,10 @@ class ApiServer:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         controller = self.controller
         running = {row.name for row in self.view.sessions()}
-        if m := re.fullmatch(rf"/v0/agent/{_NAME}/(?P<action>suspend|resume)", path):
-            return mutations.set_agent_suspended(controller, m["name"],
-                                                 m["action"] == "suspend")
+        if m := re.fullmatch(rf"/v0/agent/{_AGENT}/(?P<action>suspend|resume)", path):
+            return mutations.set_agent_suspended(
+                controller, mutations.agent_name(controller, m["name"]),
+                m["action"] == "suspend")
         if m := re.fullmatch(rf"/v0/session/{_NAME}/nudge", path):
             text = body.get("text") if isinstance(body.get("text"), str) else ""
             return mutations.nudge(controller, m["name"], str(text), running)
