@@ -28,5 +28,25 @@ def test_payload_keys_follow_the_table_order() -> None:
     keys = list(start_payload(config))
     table = [k.key for k in START_KEYS]
     assert keys == [k for k in table if k in keys]
-    assert set(table) - set(keys) == {"session_live"}
+    assert set(table) - set(keys) == {
+        "session_live", "ready_prompt_prefix", "ready_delay_ms", "pack_overlay_dirs",
+        "overlay_dir", "copy_files",
+    }
     assert json.loads(encode_start_config(config)) == start_payload(config)
+
+
+def test_start_json_is_the_references_bytes() -> None:
+    # The reference's startConfig (internal/runtime/exec/json.go) in struct order,
+    # each key omitempty: what its json.Marshal writes for the same config.
+    config = StartConfig(
+        command="claude --x", work_dir="/w", env={"B": "2", "A": "<1>"}, process_names=("c",),
+        nudge="go", ready_prompt_prefix="\u276f ", ready_delay_ms=500, pre_start=("p",),
+        session_setup=("s",), session_setup_script="/s.sh",
+    )
+    assert encode_start_config(config) == (
+        '{"work_dir":"/w","command":"claude --x","env":{"A":"\\u003c1\\u003e","B":"2"},'
+        '"process_names":["c"],"nudge":"go","ready_prompt_prefix":"\u276f ",'
+        '"ready_delay_ms":500,"pre_start":["p"],"session_setup":["s"],'
+        '"session_setup_script":"/s.sh"}'
+    ).encode()
+    assert encode_start_config(StartConfig(command="", work_dir="")) == b"{}"

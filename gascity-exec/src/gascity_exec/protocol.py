@@ -259,6 +259,18 @@ START_KEYS: tuple[StartKey, ...] = (
     ),
     StartKey("nudge", "string", "`StartConfig.nudge`", "text to type once the agent is up"),
     StartKey(
+        "ready_prompt_prefix",
+        "string",
+        "`StartConfig.ready_prompt_prefix`",
+        "the prompt that shows the agent is ready (a hint: the caller polls `peek` for it)",
+    ),
+    StartKey(
+        "ready_delay_ms",
+        "integer",
+        "`StartConfig.ready_delay_ms`",
+        "a fixed wait after start when there is no prompt to look for (a hint)",
+    ),
+    StartKey(
         "pre_start",
         "array of strings",
         "`StartConfig.pre_start`",
@@ -281,6 +293,24 @@ START_KEYS: tuple[StartKey, ...] = (
         "array of strings",
         "none (always omitted)",
         "kept for compatibility; the Python core has no live re-apply commands",
+    ),
+    StartKey(
+        "pack_overlay_dirs",
+        "array of strings",
+        "none (always omitted)",
+        "the controller copies pack and agent overlays into `work_dir` before `start`",
+    ),
+    StartKey(
+        "overlay_dir",
+        "string",
+        "none (always omitted)",
+        "as `pack_overlay_dirs`: the overlay is already in `work_dir`",
+    ),
+    StartKey(
+        "copy_files",
+        "array of `{src, rel_dst}`",
+        "none (always omitted)",
+        "the Python core stages no extra files",
     ),
 )
 

@@ -54,10 +54,15 @@ def start_payload(config: StartConfig) -> dict[str, Any]:
         "env": {k: config.env[k] for k in sorted(config.env)},
         "process_names": list(config.process_names),
         "nudge": config.nudge,
+        "ready_prompt_prefix": config.ready_prompt_prefix,
+        "ready_delay_ms": config.ready_delay_ms,
         "pre_start": list(config.pre_start),
         "session_setup": list(config.session_setup),
         "session_setup_script": config.session_setup_script,
         "session_live": [],
+        "pack_overlay_dirs": [],
+        "overlay_dir": "",
+        "copy_files": [],
     }
     # Go's omitempty: "", empty slices and empty maps are left out.
     return {k.key: values[k.key] for k in START_KEYS if values[k.key]}
