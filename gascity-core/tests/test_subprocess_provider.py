@@ -16,7 +16,7 @@ from gascity.errors import SessionError, SessionExists
 from gascity.osutil import proctree as proc
 from gascity.plugins import Hooks, PluginContext
 from gascity.testing import hooks_for, wait_for
-from gascity.testing.kits import SessionProviderKit
+from gascity.testing.kits import ListingOutageKit, SessionProviderKit
 from gascity.types import META_AGENT, Liveness, RunningSession, StartConfig
 
 
@@ -40,6 +40,14 @@ class TestSubprocessConformance(SessionProviderKit):
     def session_hooks(self, tmp_path: Path) -> Iterator[Hooks]:
         provider = make(tmp_path / "city")
         yield hooks_for(provider)
+        stop_all(provider)
+
+
+class TestSubprocessListingOutage(ListingOutageKit):
+    @pytest.fixture
+    def outage_provider(self, outage_city: Path) -> Iterator[SubprocessProvider]:
+        provider = make(outage_city)
+        yield provider
         stop_all(provider)
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from gascity.plugins import Hooks
 from gascity.testing import hooks_for
-from gascity.testing.kits import OPTIONAL_SESSION_HOOKS, SessionProviderKit
+from gascity.testing.kits import OPTIONAL_SESSION_HOOKS, ListingOutageKit, SessionProviderKit
+from gascity_exec.provider import ExecProvider
 
 from .conftest import MakeProvider
 
@@ -27,3 +28,16 @@ class TestExecTmuxConformance(SessionProviderKit):
         provider = make_provider("gc-session-tmux", env={"GC_TMUX_SOCKET": tmux_socket})
         assert provider.script.endswith("/gc-session-tmux")
         yield hooks_for(provider)
+
+
+class TestExecTmuxListingOutage(ListingOutageKit):
+    @pytest.fixture
+    def outage_provider(
+        self, make_provider: MakeProvider, tmux_socket: str, outage_city: Path
+    ) -> Iterator[ExecProvider]:
+        provider = make_provider(
+            "gc-session-tmux", env={"GC_TMUX_SOCKET": tmux_socket}, city_dir=outage_city
+        )
+        yield provider
+        for record in provider.list_running(""):
+            provider.stop(record.name)

@@ -15,7 +15,7 @@ import pytest
 from gascity.errors import ConfigError, SessionExists, SessionNotFound, Unsupported
 from gascity.plugins import Hooks, PluginContext
 from gascity.testing import hooks_for, wait_for
-from gascity.testing.kits import SessionProviderKit
+from gascity.testing.kits import ListingOutageKit, SessionProviderKit
 from gascity.types import Liveness, StartConfig
 from gascity_example_provider import NohupProvider
 from gascity_example_provider.pstable import read_table
@@ -41,6 +41,16 @@ class TestNohupConformance(SessionProviderKit):
     def session_hooks(self, tmp_path: Path) -> Iterator[Hooks]:
         provider = make(tmp_path / "city")
         yield hooks_for(provider)
+        provider.shutdown()
+
+
+class TestNohupListingOutage(ListingOutageKit):
+    @pytest.fixture
+    def outage_provider(self, outage_city: Path) -> Iterator[NohupProvider]:
+        provider = make(outage_city)
+        yield provider
+        for record in provider.list_running(""):
+            provider.stop(record.name)
         provider.shutdown()
 
 

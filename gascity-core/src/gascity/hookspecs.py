@@ -253,7 +253,8 @@ class SessionSpec(SessionProvider):
         """Does session ``name`` exist with a live process?
 
         The per-session probe the controller falls back to when ``list_running``
-        failed; without it the controller asks ``list_running`` once more.
+        failed; without it a desired session cannot be judged during the outage and is
+        left alone (never started twice, never counted as crashed).
 
         :select-one: yes.
 

@@ -21,6 +21,13 @@ from __future__ import annotations
 
 from .events import EventStoreKit
 from .mail import MailStoreKit
+from .outage import ListingOutageKit
 from .sessions import OPTIONAL_SESSION_HOOKS, SessionProviderKit
 
-__all__ = ["OPTIONAL_SESSION_HOOKS", "EventStoreKit", "MailStoreKit", "SessionProviderKit"]
+__all__ = [
+    "OPTIONAL_SESSION_HOOKS",
+    "EventStoreKit",
+    "ListingOutageKit",
+    "MailStoreKit",
+    "SessionProviderKit",
+]
