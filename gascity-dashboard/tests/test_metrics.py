@@ -65,8 +65,16 @@ def test_pool_gauges_follow_the_scale_check(city: RunningCity) -> None:
     assert city.metric("gascity_pool_desired_sessions", pool="polecat") == 4
     assert city.metric("gascity_pool_running_sessions", pool="polecat") == 4
     (city.dir / "want").write_text("1")
-    city.poke()  # scale-down drains the two highest; they stop on ack or drain_timeout
+    city.poke()  # scale-down drains the three highest; they stop on ack or drain_timeout
     assert city.metric("gascity_pool_desired_sessions", pool="polecat") == 1
+    assert city.metric("gascity_sessions", agent="polecat", state="draining") == 3
+    assert city.metric("gascity_pool_running_sessions", pool="polecat") == 4  # still up
+    for name in ("polecat-2", "polecat-3", "polecat-4"):
+        city.gc("runtime", "drain-ack", "--session", name)  # as the agent does when done
+    city.poke()
+    assert city.metric("gascity_pool_running_sessions", pool="polecat") == 1
+    assert city.metric("gascity_sessions", agent="polecat", state="draining") is None
+    assert city.metric("gascity_session_stops_total", agent="polecat") == 3
 
 
 def test_a_scale_check_failure_is_counted(city: RunningCity) -> None:
