@@ -28,6 +28,31 @@ def test_first_tick_is_counted(city: RunningCity) -> None:
     assert m[("gascity_provider_calls_total", (("hook", "start"),))] == 3
 
 
+def test_names_follow_prometheus_conventions(city: RunningCity) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = list(text_string_to_metric_families(city.get("/metrics").body.decode()))
+    ours = [f for f in families if not f.name.startswith("process_")]
+    assert {f.name for f in families} - {f.name for f in ours} >= {
+        "process_cpu_seconds", "process_resident_memory_bytes"}
+    for family in ours:
+        assert family.name.startswith("gascity_"), family.name
+        assert family.documentation, family.name
+        assert not family.name.endswith(("_ms", "_milliseconds", "_minutes")), family.name
+        if family.type == "counter":
+            assert all(s.name.endswith(("_total", "_created")) for s in family.samples)
+        if family.name.endswith("_seconds"):
+            assert family.type == "histogram", family.name
+        # Labels are the bounded names the issue lists, never a session or an event id.
+        labels = {k for s in family.samples for k in s.labels} - {"le"}
+        assert labels <= {"agent", "state", "pool", "hook", "type"}, (family.name, labels)
+    types = {f.name: f.type for f in ours}
+    assert types["gascity_tick_duration_seconds"] == "histogram"
+    assert types["gascity_scale_check_duration_seconds"] == "histogram"
+    assert types["gascity_session_crashes"] == "counter"  # the parser drops "_total"
+    assert types["gascity_pool_desired_sessions"] == "gauge"
+
+
 def test_a_steady_tick_makes_one_provider_call(city: RunningCity) -> None:
     before = city.metrics()
     # A peek through the API between ticks is a provider call, but not the tick's.

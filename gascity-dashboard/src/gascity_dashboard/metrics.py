@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -163,6 +169,9 @@ class Metrics:
             registry=r)
         self.ticks = Counter("gascity_ticks_total", "Reconcile ticks finished.", registry=r)
         r.register(_CityCollector(view, feed))
+        # The controller process's own CPU, memory and file descriptors, under the
+        # names every Prometheus exporter gives them (process_*).
+        ProcessCollector(registry=r)
 
     def on_tick(self, controller: Controller, report: TickReport,
                 calls: Mapping[str, int]) -> None:
