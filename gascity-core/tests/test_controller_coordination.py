@@ -10,7 +10,7 @@ from gascity import hookimpl
 from gascity.controller import Controller
 from gascity.errors import NotLeader
 from gascity.testing import FakeProvider, MemoryEvents, open_test_city
-from gascity.types import StartConfig
+from gascity.types import RunningSession, StartConfig
 
 
 class Seat:
@@ -52,6 +52,16 @@ class FencedProvider(FakeProvider):
         super().__init__()
         self.seat = seat
         self.lose_after_starts = -1
+        self.attempts = 0
+        """Calls of start, fenced ones included."""
+        self.lose_on_list = False
+
+    @hookimpl
+    def list_running(self, prefix: str) -> list[RunningSession]:
+        result = super().list_running(prefix)
+        if self.lose_on_list:
+            self.seat.leading = False  # the lease ran out during the tick's listing
+        return result
 
     @hookimpl
     def coordination(self) -> Seat:
@@ -59,6 +69,7 @@ class FencedProvider(FakeProvider):
 
     @hookimpl
     def start(self, name: str, config: StartConfig) -> bool:
+        self.attempts += 1
         if not self.seat.may_act():
             raise NotLeader(f"not leading; not starting {name}")
         result = super().start(name, config)
@@ -98,12 +109,28 @@ def test_lease_lost_mid_tick_stops_the_tick_at_once(tmp_path: Path) -> None:
     events = MemoryEvents()
     controller = Controller(open_test_city(_city(tmp_path, 4), session=provider, events=events))
     report = controller.tick()
-    assert report.aborted is not None and "not leading" in report.aborted
-    assert len(provider.calls_to("start")) == 1  # the other three were never tried
+    assert report.aborted is not None and "no longer leads" in report.aborted
+    assert len(provider.calls_to("start")) == 1
+    assert provider.attempts == 1  # the other three never reached the provider
     assert report.failed == {}  # a lost lease is not a start failure: no crash counted
     assert controller.state.crashes == {}
     assert seat.saved == []  # a stale replica writes no state
     assert not controller.health()["leader"]
+
+
+def test_lease_lost_before_the_stops_stops_nothing(tmp_path: Path) -> None:
+    seat = Seat("me")
+    provider = FencedProvider(seat)
+    city = _city(tmp_path, 3)
+    controller = Controller(open_test_city(city, session=provider, events=MemoryEvents()))
+    controller.tick()
+    (city / "city.toml").write_text('[workspace]\nname = "ha"\n')  # every agent orphaned
+    provider.lose_on_list = True  # leading when the tick begins, not by its stops
+    calls = len(provider.calls)
+    report = controller.tick()
+    assert report.aborted is not None and "no longer leads" in report.aborted
+    assert provider.calls_to("stop") == [] and provider.names() == ["a0", "a1", "a2"]
+    assert [c for c in provider.calls[calls:] if c[0] != "list_running"] == []
 
 
 def test_state_is_shared_only_when_it_changes_and_resumed_on_takeover(tmp_path: Path) -> None:

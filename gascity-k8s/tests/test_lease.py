@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -190,3 +191,42 @@ def test_a_replica_that_cannot_reach_the_api_is_not_ready(tmp_path: Path) -> Non
     finally:
         if not stopped:
             own.stop()
+
+
+def test_a_lease_lost_while_a_pod_starts_ends_the_start_at_once(
+    make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    """The start waits for its pod (held pending here, as by a slow image pull); the
+    lease runs out meanwhile: the start ends with NotLeader at its next look, long
+    before the startup timeout, and leaves the pod to the next leader."""
+    ns = "lease-midstart"
+    provider = make_provider(namespace=ns, identity="starter", **FAST)
+    coord = provider.coordination()
+    assert coord is not None
+    wait_for(coord.may_act, timeout=5)
+    outcome: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            provider.start("slow", StartConfig(command="sleep 100", work_dir="/workspace",
+                                               startup_timeout=60))
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    emulator.kubelet.hold_new = True
+    try:
+        worker = threading.Thread(target=start, daemon=True)
+        worker.start()
+        wait_for(lambda: emulator.pods(ns), timeout=5)  # created; now pending
+        lost = time.monotonic()
+        coord.elector._stop.set()  # renewals stop: the lease runs out in about 1 s
+        worker.join(timeout=20)
+    finally:
+        emulator.kubelet.hold_new = False
+    assert outcome and isinstance(outcome[0], NotLeader), outcome
+    assert time.monotonic() - lost < 20  # the 60 s startup timeout never came into it
+    assert "starting pod" in str(outcome[0])
+    assert len(emulator.pods(ns)) == 1  # a fenced replica deletes nothing
+    for pod in emulator.pods(ns):
+        emulator.store.delete(ns, pod["metadata"]["name"], 0)

@@ -4,7 +4,8 @@ In a controller, a steady tick reads a watch-fed pod cache (no request at all);
 elsewhere ``list_running`` is one pod list by label selector. Metadata lives in pod
 annotations and changes with a PATCH. Only ``nudge``, ``peek``, ``interrupt`` and
 the staging upload use exec (a WebSocket on its own client). With leader election,
-every create, delete and patch a controller makes is fenced by the lease.
+every create, delete and patch a controller makes is fenced by the lease, and so is
+each step of a start (the wait for the pod, the staging, the first nudge).
 """
 
 from __future__ import annotations
@@ -327,6 +328,7 @@ class K8sProvider:
                 pass  # the new leader owns the half-started pod now
             raise
         if config.nudge:
+            self._fence(f"nudging pod {pod}")
             self.nudge(name, config.nudge)
         return True
 
@@ -334,6 +336,7 @@ class K8sProvider:
         """Copy the city into ``/workspace`` through the waiting init container."""
 
         def stage_running() -> bool | None:
+            self._fence(f"staging pod {pod}")  # a lease lost while waiting ends the start
             current = self._read(pod)
             if current is None:
                 raise SessionError(f"pod {pod} of {name!r} vanished while staging")
@@ -350,6 +353,7 @@ class K8sProvider:
                 f"session {name!r}: pod {pod} still initializing (staging) at the startup timeout"
             )
         payload = city_tar(self.ctx.city_dir)
+        self._fence(f"staging pod {pod}")
         code, _, err = self.exec(
             pod,
             STAGE_ARGV,
@@ -383,6 +387,9 @@ class K8sProvider:
         last = ["pending"]
 
         def started() -> bool | None:
+            # Losing the lease while the pod starts ends this start now, not at the
+            # startup timeout: the new leader owns the pod from here.
+            self._fence(f"starting pod {pod}")
             current = self._read(pod)
             if current is None:
                 raise SessionError(f"pod {pod} of {name!r} vanished during startup")

@@ -607,6 +607,7 @@ class Controller:
             return
 
         def stop(action: StopAction) -> None:
+            self._still_leading(f"stopping {action.name}")
             self.hooks.stop(action.name)
 
         # Saved before the first stop: a controller killed mid-stop leaves these names,
@@ -636,6 +637,7 @@ class Controller:
 
     def _drain(self, name: str, agent: str, reason: str, undrain: bool,
                report: TickReport) -> None:
+        self._still_leading(f"{'undraining' if undrain else 'draining'} {name}")
         try:
             if undrain:
                 self.hooks.remove_meta(name, META_DRAIN)
@@ -670,26 +672,36 @@ class Controller:
     def _start_waves(self, plan: Plan, report: TickReport) -> None:
         """The plan's starts, a wave at a time; a start whose dependency failed to
         start in an earlier wave waits (the plan says which it needs)."""
-        up: set[str] = set()
         by_wave: dict[int, list[StartAction]] = {}
         for action in plan.starts:
             by_wave.setdefault(action.wave, []).append(action)
         timeout = self.loaded.config.session.startup_timeout * 1.5 + 5
         with self._pool(len(plan.starts)) as pool:
-            for wave in sorted(by_wave):
-                futures: list[tuple[StartAction, Future[None]]] = []
-                for action in by_wave[wave]:
-                    dep = action.waiting_for(up)
-                    if dep is not None:
-                        report.blocked[action.session.name] = dep
-                        self._not_running(plan, action.session.name)
-                        continue
-                    # The StartConfig is built in the worker: a prompt template that
-                    # cannot be rendered fails this start, not the tick.
-                    futures.append((action, pool.submit(self._start_session, action.session)))
-                for action, future in futures:
-                    if self._await_start(action, future, timeout, plan, report):
-                        up.add(action.session.name)
+            try:
+                self._start_each_wave(pool, by_wave, timeout, plan, report)
+            except NotLeader:
+                # The starts not begun yet are dropped; those under way stop at their
+                # provider's next fenced step.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+
+    def _start_each_wave(self, pool: ThreadPoolExecutor, by_wave: dict[int, list[StartAction]],
+                         timeout: float, plan: Plan, report: TickReport) -> None:
+        up: set[str] = set()
+        for wave in sorted(by_wave):
+            futures: list[tuple[StartAction, Future[None]]] = []
+            for action in by_wave[wave]:
+                dep = action.waiting_for(up)
+                if dep is not None:
+                    report.blocked[action.session.name] = dep
+                    self._not_running(plan, action.session.name)
+                    continue
+                # The StartConfig is built in the worker: a prompt template that
+                # cannot be rendered fails this start, not the tick.
+                futures.append((action, pool.submit(self._start_session, action.session)))
+            for action, future in futures:
+                if self._await_start(action, future, timeout, plan, report):
+                    up.add(action.session.name)
 
     def _await_start(self, action: StartAction, future: Future[None], timeout: float,
                      plan: Plan, report: TickReport) -> bool:
@@ -712,7 +724,16 @@ class Controller:
         return True
 
     def _start_session(self, d: DesiredSession) -> None:
+        self._still_leading(f"starting {d.name}")
         self.hooks.start(d.name, d.config)
+
+    def _still_leading(self, what: str) -> None:
+        """Raise :class:`NotLeader` once the lease is lost, before the provider is asked
+        anything: a lease lost mid-tick ends the tick's remaining work at once."""
+        coordination = self.coordination
+        if coordination is not None and not coordination.may_act():
+            raise NotLeader(f"{coordination.identity} no longer leads "
+                            f"(holder: {coordination.holder() or 'nobody'}); not {what}")
 
     @staticmethod
     def _not_running(plan: Plan, name: str) -> None:
