@@ -34,6 +34,14 @@ def test_dashboard_shows_agents_and_live_events(city: RunningCity, tmp_path: Pat
                 "--message", "hello from the test")
         wait_for(lambda: browser.texts("#feed li[data-type='test.browser'] .text")
                  == ["hello from the test"], 20, what="the new event in the feed")
+        # An agent's text is shown as text: the page holds the API token, so markup in
+        # an event must never run.
+        markup = '<img src="x" onerror="window.gcInjected = 1">'
+        city.gc("event", "emit", "test.markup", "--actor", "tester", "--message", markup)
+        wait_for(lambda: browser.texts("#feed li[data-type='test.markup'] .text") == [markup],
+                 20, what="the markup shown as text")
+        assert browser.run("return document.querySelectorAll('#feed img').length;") == 0
+        assert browser.run("return window.gcInjected === undefined;") is True
         (city.dir / "want").write_text("3")
         city.poke()
         wait_for(lambda: browser.texts("#agents tr[data-agent='polecat'] .running") == ["3"],
