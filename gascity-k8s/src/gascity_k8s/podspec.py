@@ -41,14 +41,20 @@ PANE_ALIVE = f'test "$(tmux display-message -p -t {TMUX_SESSION} "#{{pane_dead}}
 def agent_script(
     pre_start: Sequence[str], session_setup: Sequence[str], setup_script: str = ""
 ) -> str:
-    """The container's shell program: pre_start (any failure ends the container,
-    which fails the start), the agent in tmux ``main`` with its pane kept after exit
-    so death is observable and output stays peekable, setup, then ``sleep infinity``.
+    """The container's shell program: pre_start, the agent in tmux ``main`` with its
+    pane kept after exit so death is observable and output stays peekable, setup,
+    then ``sleep infinity``.
 
-    The agent command travels in ``$GC_AGENT_COMMAND``, never spliced into the text.
+    Each pre_start command runs in its own subshell and a failure only warns on
+    stderr, as Gas City's spec and the reference's pod program have it (there each
+    one is its own ``sh``). The agent command travels in ``$GC_AGENT_COMMAND``,
+    never spliced into the text.
     """
-    lines = ["set -e", *pre_start]
+    lines = [
+        f"( {cmd}\n) || echo 'pre_start failed:' {i} >&2" for i, cmd in enumerate(pre_start)
+    ]
     lines += [
+        "set -e",
         f"tmux new-session -d -s {TMUX_SESSION} -x 220 -y 50",
         f"tmux set-option -w -t {TMUX_SESSION} remain-on-exit on",
         f'tmux respawn-pane -k -t {TMUX_SESSION} "$GC_AGENT_COMMAND"',
