@@ -110,6 +110,22 @@ def test_a_scale_check_failure_is_counted(city: RunningCity) -> None:
     assert city.metric("gascity_pool_desired_sessions", pool="polecat") == 0  # min
 
 
+def test_a_capped_answer_is_no_scale_check_failure(city: RunningCity) -> None:
+    # A pool without max_active_sessions asking for more than [daemon] max_pool_sessions
+    # gets the cap (with a warning among its reasons): its answer was used.
+    text = (city.dir / "city.toml").read_text()
+    text = text.replace('shutdown_timeout = "300ms"',
+                        'shutdown_timeout = "300ms"\nmax_pool_sessions = 2')
+    text += '\n[[agent]]\nname = "crew"\ncommand = "exec sleep 3600"\nscale_check = "echo 7"\n'
+    (city.dir / "city.toml").write_text(text)
+    assert city.post("/v0/reload", token=city.token()).status == 200
+    assert city.metric("gascity_pool_desired_sessions", pool="crew") == 2
+    assert city.metric("gascity_pool_running_sessions", pool="crew") == 2
+    assert any("capped" in r for r in city.get("/v0/agent/crew").json()["reasons"])
+    assert city.metric("gascity_scale_check_failures_total", pool="crew") is None
+    assert city.metric("gascity_scale_check_duration_seconds_count", pool="crew") == 1
+
+
 def test_a_crash_increments_the_counter(city: RunningCity) -> None:
     assert city.metric("gascity_session_crashes_total", agent="mayor") is None
     os.kill(city.session_pid("mayor"), signal.SIGKILL)

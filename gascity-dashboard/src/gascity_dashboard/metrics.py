@@ -183,7 +183,8 @@ class Metrics:
         for pool, result in report.scale.items():
             if result.finished >= result.started > 0:
                 self.scale_seconds.labels(pool).observe(result.finished - result.started)
-            if result.error:
+            # A capped answer carries a warning in ``error`` but was used (clamped).
+            if result.error and not result.capped:
                 self.scale_failures.labels(pool).inc()
         changed = (report.started, report.failed, report.stopped, report.crashed,
                    report.quarantined)
