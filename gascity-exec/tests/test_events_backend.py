@@ -78,6 +78,15 @@ def test_the_wire_shapes_are_the_references(tmp_path: Path) -> None:
     )
 
 
+def test_payloads_are_any_json_value_both_ways(tmp_path: Path) -> None:
+    # The reference's payload is a json.RawMessage: arrays and strings pass as they are.
+    hooks = hooks_for(make_events(SCRIPTS / "events_store.py", tmp_path), role="events")
+    hooks.record_event(EventDraft(type="a", payload=["x", 1]))
+    hooks.record_event(EventDraft(type="b", payload="text"))
+    hooks.record_event(EventDraft(type="c", payload={"k": [1]}))
+    assert [e.payload for e in hooks.list_events()] == [["x", 1], "text", {"k": [1]}]
+
+
 def test_ensure_running_is_called_once_per_process(tmp_path: Path) -> None:
     hooks = hooks_for(make_events(SCRIPTS / "events_store.py", tmp_path), role="events")
     for _ in range(3):

@@ -47,8 +47,10 @@ def event_to_json(event: EventDraft, seq: int = 0) -> dict[str, Any]:
         out["subject"] = event.subject
     if event.message:
         out["message"] = event.message
-    if event.payload:
-        out["payload"] = dict(event.payload)
+    if event.payload:  # any JSON value: the reference's payload is a json.RawMessage
+        out["payload"] = (
+            dict(event.payload) if isinstance(event.payload, Mapping) else event.payload
+        )
     return out
 
 
@@ -77,8 +79,8 @@ def event_from_json(data: Any) -> Event:
     payload = data.get("payload")
     if payload is None:
         payload = {}
-    elif not isinstance(payload, Mapping):
-        payload = {"value": payload}  # our payloads are objects; keep what came
+    elif isinstance(payload, Mapping):
+        payload = dict(payload)
     return Event(
         seq=seq,
         type=kind,
@@ -86,7 +88,7 @@ def event_from_json(data: Any) -> Event:
         actor=str(data.get("actor") or ""),
         subject=str(data.get("subject") or ""),
         message=str(data.get("message") or ""),
-        payload=dict(payload),
+        payload=payload,
     )
 
 
