@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -230,3 +233,28 @@ def test_a_lease_lost_while_a_pod_starts_ends_the_start_at_once(
     assert len(emulator.pods(ns)) == 1  # a fenced replica deletes nothing
     for pod in emulator.pods(ns):
         emulator.store.delete(ns, pod["metadata"]["name"], 0)
+
+
+def test_gc_status_prints_the_holder(
+    make_provider: ProviderFactory, kubeconfig: Path, tmp_path: Path
+) -> None:
+    ns = "lease-cli"
+    city = tmp_path / "holder-city"
+    city.mkdir()
+    (city / "city.toml").write_text(
+        '[workspace]\nname = "demo"\n\n[session]\nprovider = "k8s"\n\n'
+        f'[session.k8s]\nnamespace = "{ns}"\nprebaked = true\nkubeconfig = "{kubeconfig}"\n'
+    )
+    leader = make_provider(namespace=ns, identity="the-leader", where=city, **FAST)
+    coord = leader.coordination()
+    assert coord is not None
+    wait_for(coord.may_act, timeout=5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GC_")}
+    env["GC_HOME"] = str(tmp_path / "gc-home")  # no supervisor of this machine's
+    gc = [sys.executable, "-c", "from gascity.cli.main import main; main()"]
+    result = subprocess.run([*gc, "--city", str(city), "status"], capture_output=True,
+                            text=True, env=env, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("session.k8s.leader: "))
+    assert line.startswith("session.k8s.leader: the-leader, renewed "), line
+    assert f"lease {ns}/gc-demo-leader" in line

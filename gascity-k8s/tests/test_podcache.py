@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gascity.controller import Controller
+from gascity.plugins import PluginContext
 from gascity.testing import MemoryEvents, open_test_city, wait_for
 from gascity.types import RunningSession
 from gascity_k8s.naming import city_selector, pod_name
@@ -170,3 +171,33 @@ def test_periodic_resync_relists(make_provider: ProviderFactory, emulator: KubeE
         assert [p["metadata"]["name"] for p in cache.snapshot() or []] == [pod_name("demo", "a")]
     finally:
         cache.stop()
+
+
+def test_bookmarks_carry_the_watch_past_a_compaction_without_a_relist(tmp_path: Path) -> None:
+    """Writes elsewhere move the revision while the city's pods stay still; the
+    bookmarks keep the cache's resourceVersion current, so once the history is
+    compacted its next watch resumes instead of getting 410 Gone and relisting."""
+    with KubeEmulator(simulate=True, bookmark_interval=0.2) as own:
+        _fleet(own, "demo", "marks", ["a"])
+        ctx = PluginContext(
+            role="session", name="k8s", settings={"namespace": "marks", "prebaked": True},
+            city_name="demo", city_dir=tmp_path,
+            env={"KUBECONFIG": str(own.write_kubeconfig(tmp_path / "kubeconfig"))},
+        )
+        provider = K8sProvider(ctx)
+        cache = PodCache(provider.clients, "marks", city_selector("demo"), watch_seconds=2.0)
+        cache.start()
+        try:
+            wait_for(lambda: cache.watching, timeout=5)
+            listed = int(cache.resource_version)
+            _fleet(own, "other", "elsewhere", ["x", "y"])  # the revision moves on
+            wait_for(lambda: int(cache.resource_version) > listed, timeout=5)  # a bookmark
+            own.compact()  # everything up to now is gone from the watch history
+            watches = cache.watches
+            wait_for(lambda: cache.watches > watches and cache.watching, timeout=10)
+            _fleet(own, "demo", "marks", ["b"])
+            wait_for(lambda: len(cache.snapshot() or []) == 2, timeout=5)
+        finally:
+            cache.stop()
+            provider.shutdown()
+        assert cache.relists == 1
