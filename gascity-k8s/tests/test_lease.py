@@ -258,3 +258,27 @@ def test_gc_status_prints_the_holder(
     line = next(x for x in result.stdout.splitlines() if x.startswith("session.k8s.leader: "))
     assert line.startswith("session.k8s.leader: the-leader, renewed "), line
     assert f"lease {ns}/gc-demo-leader" in line
+
+
+def test_a_follower_waits_the_duration_the_holder_wrote(
+    make_provider: ProviderFactory, emulator: KubeEmulator
+) -> None:
+    """Replicas with different timings side by side (a rolling update changing them):
+    the follower waits the lease duration in the holder's record, not its own shorter
+    one, so it never leads while the old holder may still act."""
+    ns = "lease-mixed"
+    slow = make_provider(namespace=ns, identity="slow", prebaked=True,
+                         lease_duration_seconds=4.0, renew_deadline_seconds=3.0,
+                         retry_period_seconds=0.2).coordination()
+    assert slow is not None
+    wait_for(slow.may_act, timeout=5)
+    fast = make_provider(namespace=ns, identity="fast", **FAST).coordination()
+    assert fast is not None
+    wait_for(lambda: fast.holder() == "slow", timeout=5)
+    slow.elector._stop.set()  # the holder freezes right after a renewal
+    deadline = time.monotonic() + 20
+    while not fast.may_act() and time.monotonic() < deadline:
+        time.sleep(0.01)  # finer than wait_for: the first moment it leads is the point
+    assert fast.may_act(), "the follower never took over"
+    assert not slow.may_act()  # the old holder's deadline had passed by then
+    assert emulator.leases.get(ns, "gc-demo-leader")["spec"]["holderIdentity"] == "fast"

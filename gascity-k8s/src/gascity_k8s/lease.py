@@ -6,8 +6,8 @@ and gives no way to ask "may I write now?"; so this is a small lock of our own o
 the same Lease object, using resourceVersion compare-and-swap for every change:
 
 * a replica acquires a Lease that does not exist, has no holder, or whose record it
-  has seen unchanged for ``lease_duration`` by its own monotonic clock (never by
-  comparing clocks across machines);
+  has seen unchanged for the ``leaseDurationSeconds`` its holder wrote there, by its
+  own monotonic clock (never by comparing clocks across machines);
 * the leader renews every ``retry_period``; it may act only until
   ``renew_deadline`` after the *start* of its last successful renewal, which ends
   before any follower can take over (``lease_duration`` > ``renew_deadline``), so
@@ -187,7 +187,7 @@ class LeaseElector:
                 self.transitions = int(spec.get("leaseTransitions") or 0)
                 if holder and holder != self.identity:
                     self._valid_until = 0.0  # somebody else holds it: stop acting now
-                    if time.monotonic() < self._observed_at + self.lease_duration:
+                    if time.monotonic() < self._observed_at + self._wait(spec):
                         return False
                 lease["spec"] = self._spec(spec, _micro_time())
                 self.clients.raw(
@@ -202,6 +202,17 @@ class LeaseElector:
                 if exc.status == 409:  # another replica wrote first; its record wins
                     return False
                 raise
+
+    def _wait(self, spec: dict[str, Any]) -> float:
+        """How long the record must stay unchanged before it may be taken: the
+        duration its holder wrote, as client-go reads it. The holder's renew deadline
+        is shorter than that, whatever this replica's own settings say (a rolling
+        update may run replicas with different timings side by side)."""
+        try:
+            written = float(spec.get("leaseDurationSeconds") or 0)
+        except (TypeError, ValueError):
+            written = 0.0
+        return written if written > 0 else self.lease_duration
 
     def _won(self, began: float, spec: dict[str, Any]) -> bool:
         self._valid_until = began + self.renew_deadline
