@@ -5,7 +5,9 @@ stops every known name."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 from gascity import event_names as ev
@@ -90,3 +92,45 @@ def test_gc_exec_state_dir_is_passed_only_as_the_user_sets_it(
     make_provider(script, env={**env, "GC_EXEC_STATE_DIR": "/srv/state"}).is_running("x")
     seen = out.read_text().split("|")
     assert seen[0] == "unset" and seen[-2] == "/srv/state", seen
+
+
+def test_the_per_session_probes_are_bounded_by_probe_concurrency(
+    write_script: WriteScript, tmp_path: Path
+) -> None:
+    # Each is-running holds a slot for 0.3 s and records how many ran at once.
+    state = tmp_path / "slots"
+    script = write_script(
+        f"#!{sys.executable}\n"
+        "import fcntl, json, sys, time\n"
+        f"path = {str(state)!r}\n"
+        "def bump(delta):\n"
+        "    with open(path + '.lock', 'w') as lock:\n"
+        "        fcntl.flock(lock, fcntl.LOCK_EX)\n"
+        "        try:\n"
+        "            now, peak = json.load(open(path))\n"
+        "        except (OSError, ValueError):\n"
+        "            now, peak = 0, 0\n"
+        "        now += delta\n"
+        "        json.dump([now, max(peak, now)], open(path, 'w'))\n"
+        "op = sys.argv[1]\n"
+        "if op == 'list-running':\n"
+        "    sys.exit('listing broken')\n"
+        "if op == 'is-running':\n"
+        "    bump(1); time.sleep(0.3); bump(-1)\n"
+        "    print('true')\n"
+        "    sys.exit(0)\n"
+        "sys.stdin.read()\n"
+        "sys.exit(2)\n"
+    )
+    city_dir = tmp_path / "city"
+    city_dir.mkdir()
+    agents = "".join(f'\n[[agent]]\nname = "a{i}"\ncommand = "sleep 1000"\n' for i in range(6))
+    (city_dir / "city.toml").write_text(
+        f'[workspace]\nname = "bounded"\n\n[daemon]\nprobe_concurrency = 2\n{agents}'
+    )
+    with City.open(city_dir, env={"GC_SESSION": f"exec:{script}"}, roles=("session",)) as city:
+        city.pm.register("events", MemoryEvents())
+        report = Controller(city).tick()
+    assert report.started == [] and report.crashed == [], report.summary()
+    now, peak = json.loads(state.read_text())
+    assert now == 0 and peak <= 2, f"{peak} probes at once with probe_concurrency = 2"

@@ -167,6 +167,17 @@ def test_gc_mail_uses_the_script_with_string_ids(tmp_path: Path) -> None:
     assert sent.returncode == 0, sent.stderr
     mid = json.loads(sent.stdout)["id"]
     assert mid == "msg-0001"
+    checked = gc("mail", "check", "worker")  # the script's check op: one unread
+    assert (checked.returncode, checked.stdout.strip()) == (0, "worker: 1 unread"), checked.stderr
     read = gc("mail", "read", mid, "--json")
     assert read.returncode == 0, read.stderr
     assert json.loads(read.stdout)["body"] == "do it"
+    assert gc("mail", "check", "worker").returncode == 1  # nothing unread
+    assert gc("mail", "mark-unread", mid).returncode == 0
+    marked = gc("mail", "mark-read", mid)
+    assert marked.returncode == 0, marked.stderr
+    assert gc("mail", "check", "worker").returncode == 1
+    deleted = gc("mail", "delete", mid)
+    assert deleted.returncode == 0, deleted.stderr
+    again = gc("mail", "delete", mid)
+    assert again.returncode == 1 and "already archived" in again.stderr
