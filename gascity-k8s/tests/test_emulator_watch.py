@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from gascity_k8s.testing import KubeEmulator
+from gascity_k8s.testing import ApiError, KubeEmulator, PodStore
 
 from .test_emulator import pod
 
@@ -95,6 +95,19 @@ def test_watch_with_a_compacted_resource_version_is_410(
         ):
             pass
     assert gone.value.status == 410
+
+
+def test_a_full_history_forgets_its_oldest_revisions() -> None:
+    """etcd keeps a bounded history: a watch from a revision that fell off it is 410,
+    one from the oldest kept revision on gets every later event."""
+    store = PodStore(history=3)
+    revisions = [int(store.create("h", pod(f"p{i}", {"app": "h"}))["metadata"]["resourceVersion"])
+                 for i in range(5)]
+    with pytest.raises(ApiError) as gone:
+        store.events_since(revisions[0])
+    assert gone.value.code == 410
+    events, reached = store.events_since(revisions[1])
+    assert [e[0] for e in events] == revisions[2:] and reached == revisions[-1]
 
 
 def test_watch_sends_bookmarks_when_asked(api: client.ApiClient, emulator: KubeEmulator) -> None:

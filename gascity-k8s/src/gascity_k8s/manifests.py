@@ -1,7 +1,9 @@
 """``gc k8s manifests``: the whole deployment as Kubernetes objects.
 
 Least privilege: the controller's Role covers pods, ``pods/exec`` and ``pods/log``,
-its Lease and its state ConfigMap in its own namespace and nothing else; agent pods
+Leases and ConfigMaps (its Lease, its state and namespace-claim ConfigMaps: not by
+name, since create cannot be limited by name and the city's name is the user's) in
+its own namespace and nothing else; agent pods
 get a ServiceAccount with no Role and no mounted token. Secrets are referenced,
 never generated.
 
