@@ -282,3 +282,36 @@ def test_a_follower_waits_the_duration_the_holder_wrote(
     assert fast.may_act(), "the follower never took over"
     assert not slow.may_act()  # the old holder's deadline had passed by then
     assert emulator.leases.get(ns, "gc-demo-leader")["spec"]["holderIdentity"] == "fast"
+
+
+class _Suspend:
+    """The ``time`` module as a machine that slept sees it: the boot-time clock moved
+    on by ``slept`` seconds, the monotonic clock did not (Linux stops it in suspend)."""
+
+    def __init__(self) -> None:
+        self.slept = 0.0
+
+    def clock_gettime(self, clock: int) -> float:
+        return time.clock_gettime(clock) + (self.slept if clock == time.CLOCK_BOOTTIME else 0)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+
+@pytest.mark.skipif(not hasattr(time, "CLOCK_BOOTTIME"), reason="Linux's clock")
+def test_a_leader_whose_machine_slept_past_its_lease_is_fenced(
+    make_provider: ProviderFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gascity_k8s import lease
+
+    coord = make_provider(namespace="lease-suspend", identity="laptop", **FAST).coordination()
+    assert coord is not None
+    wait_for(coord.may_act, timeout=5)
+    coord.elector._stop.set()  # asleep: no renewal runs
+    clock = _Suspend()
+    monkeypatch.setattr(lease, "time", clock)
+    assert coord.may_act()
+    clock.slept = 60.0  # the lid was closed for a minute, then opened
+    assert not coord.may_act()
+    with pytest.raises(NotLeader):
+        coord.fence("creating a pod")

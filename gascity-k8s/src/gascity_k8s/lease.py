@@ -7,9 +7,10 @@ the same Lease object, using resourceVersion compare-and-swap for every change:
 
 * a replica acquires a Lease that does not exist, has no holder, or whose record it
   has seen unchanged for the ``leaseDurationSeconds`` its holder wrote there, by its
-  own monotonic clock (never by comparing clocks across machines);
+  own clock (never by comparing clocks across machines);
 * the leader renews every ``retry_period``; it may act only until
-  ``renew_deadline`` after the *start* of its last successful renewal, which ends
+  ``renew_deadline`` after the *start* of its last successful renewal (on a clock that
+  counts a suspend of the machine too), which ends
   before any follower can take over (``lease_duration`` > ``renew_deadline``), so
   a leader paused past its lease finds itself fenced when it resumes;
 * releasing clears the holder, so a follower takes over at its next retry.
@@ -30,6 +31,16 @@ from .client import ClientPair
 __all__ = ["LeaseElector"]
 
 log = logging.getLogger("gascity.k8s.lease")
+
+
+_BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def _clock() -> float:
+    """Seconds on a clock that keeps counting while the machine sleeps: a laptop
+    suspended past its lease must find itself fenced when it wakes, and the monotonic
+    clock stands still through a suspend (the boot-time clock does not)."""
+    return time.clock_gettime(_BOOTTIME) if _BOOTTIME is not None else time.monotonic()
 
 
 def _micro_time() -> str:
@@ -66,7 +77,7 @@ class LeaseElector:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.last_contact = 0.0
-        """When the API server last answered about the lease (monotonic)."""
+        """When the API server last answered about the lease (:func:`_clock`)."""
         self.attempted = threading.Event()
         """Set once the first attempt finished (won, lost or failed)."""
         self._thread: threading.Thread | None = None
@@ -76,12 +87,12 @@ class LeaseElector:
     # ---------------------------------------------------------------- queries
 
     def may_act(self) -> bool:
-        return time.monotonic() < self._valid_until
+        return _clock() < self._valid_until
 
     def in_touch(self) -> bool:
         """The lease was read within the lease duration: a follower that is not is
         blind (it could neither take over nor tell who leads)."""
-        return time.monotonic() - self.last_contact < self.lease_duration
+        return _clock() - self.last_contact < self.lease_duration
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)
@@ -137,11 +148,11 @@ class LeaseElector:
                 self.namespace,
                 _request_timeout=self._timeout,
             )
-            self.last_contact = time.monotonic()
+            self.last_contact = _clock()
             return lease
         except ApiException as exc:
             if exc.status == 404:
-                self.last_contact = time.monotonic()
+                self.last_contact = _clock()
                 return None
             raise
 
@@ -161,7 +172,7 @@ class LeaseElector:
         from kubernetes.client.exceptions import ApiException
 
         with self._lock:
-            began = time.monotonic()
+            began = _clock()
             lease = self._get()
             try:
                 if lease is None:
@@ -182,12 +193,12 @@ class LeaseElector:
                 holder = str(spec.get("holderIdentity") or "")
                 record = (holder, spec.get("renewTime"), spec.get("leaseTransitions"))
                 if record != self._observed:
-                    self._observed, self._observed_at = record, time.monotonic()
+                    self._observed, self._observed_at = record, _clock()
                 self.holder = holder
                 self.transitions = int(spec.get("leaseTransitions") or 0)
                 if holder and holder != self.identity:
                     self._valid_until = 0.0  # somebody else holds it: stop acting now
-                    if time.monotonic() < self._observed_at + self._wait(spec):
+                    if _clock() < self._observed_at + self._wait(spec):
                         return False
                 lease["spec"] = self._spec(spec, _micro_time())
                 self.clients.raw(
@@ -219,7 +230,7 @@ class LeaseElector:
         self.holder = self.identity
         self.transitions = int(spec.get("leaseTransitions") or 0)
         self._observed = (self.identity, spec.get("renewTime"), spec.get("leaseTransitions"))
-        self._observed_at = time.monotonic()
+        self._observed_at = _clock()
         return True
 
     def release(self) -> None:
