@@ -381,6 +381,13 @@ def test_supervisor_stop_stops_every_city(home: SupervisorHome, make_city: MakeC
     # Still registered: the next `gc start` (or login, with the service) runs it again.
     assert Registry(home.registry).find(city) is not None
     assert "supervisor not running" in gc("cities").stdout
+    # So a standalone controller is refused, as the reference refuses it: the
+    # supervisor would find the city taken at its next start.
+    refused = gc("start", "--foreground", str(city), check=False, timeout=60)
+    assert refused.returncode == 1, refused.stdout
+    assert "is registered with the supervisor" in refused.stderr
+    assert f"gc unregister {city}" in refused.stderr
+    assert holder_pid(CityPaths(city).lock) is None and sessions(city) == {}
     assert "supervisor running" in gc("supervisor", "logs", "-n", "200").stdout
 
 

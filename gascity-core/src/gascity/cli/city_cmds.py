@@ -202,6 +202,13 @@ def start(state: CliState, path: Path | None, foreground: bool, once: bool,
             raise click.ClickException(
                 f"{city_dir} is run by the supervisor (pid {holder.supervisor_pid}); "
                 f"take it out first with: gc unregister {city_dir}")
+        if _registered(h, city_dir):
+            # As the reference: a registered city is the supervisor's even while none
+            # runs (the next one, or the user service at login, would find it taken).
+            raise click.ClickException(
+                f"{city_dir} is registered with the supervisor ({h.registry}), which is "
+                f"not running; run it there with: gc start {city_dir}, or take it out "
+                f"first with: gc unregister {city_dir}")
         _start_foreground(city_dir, quiet)
         return
     if holder.kind == "controller":
@@ -222,6 +229,17 @@ def start(state: CliState, path: Path | None, foreground: bool, once: bool,
     click.echo(f"stop it with: gc stop {city_dir}")
     if report.get("failed"):
         sys.exit(1)
+
+
+def _registered(home: Any, city_dir: Path) -> bool:
+    """Whether the registry names the city; an unreadable registry names nothing here
+    (the supervisor, too, keeps going past one)."""
+    from ..supervisor.registry import Registry, RegistryError
+
+    try:
+        return Registry(home.registry).find(city_dir) is not None
+    except RegistryError:
+        return False
 
 
 def _print_pass(summary: str, who: str) -> None:
