@@ -448,8 +448,9 @@ def test_setup_commands_expand_the_reference_placeholders(tmp_path: Path) -> Non
     made = start_config(agent, "keeper", city_name="harbor", city_dir=tmp_path,
                         startup_timeout=5, fp="f", instance=None)
     assert made.pre_start == (f"mkdir -p {tmp_path}/x/keeper",)
-    assert made.session_setup == ("tmux set -t keeper status on", "plain $HOME",
-                                  "theme keeper harbor")
+    assert made.session_setup == ("tmux set -t keeper status on", "plain $HOME")
+    # Apart from session_setup, as the reference's start config carries it.
+    assert made.session_live == ("theme keeper harbor",)
     assert made.meta["gc.live"]
 
 

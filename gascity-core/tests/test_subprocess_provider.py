@@ -247,10 +247,12 @@ def test_env_empty_value_unsets_and_setup_hooks(
             tmp_path,
             env={"GC_TEST_DROPPED": ""},
             session_setup=("exit 5", f"touch {shlex.quote(str(marker))}"),
+            session_live=(f"touch {shlex.quote(str(marker))}-live",),
             nudge="first prompt",
         ),
     )
     assert marker.exists()  # a failing setup command is reported, not fatal
+    assert Path(f"{marker}-live").exists()  # session_live runs at start too
     out = wait_for(
         lambda: (o if "first prompt" in (o := provider.peek("envs", 10)) else None),
         10,

@@ -123,9 +123,11 @@ def test_session_setup_runs_after_start(tmux_provider: ExecProvider, tmp_path: P
             command="sleep 300", work_dir=str(tmp_path),
             session_setup=(f'echo "cmd $GC_SESSION_NAME" >> {marker}', "exit 9"),
             session_setup_script=str(script),
+            session_live=("exit 3", f'echo "live $GC_SESSION_NAME" >> {marker}'),
         ),
     )
-    assert marker.read_text() == "cmd setup\nscript setup\n"  # a failing step only warns
+    # A failing step only warns; session_live (its own key now) runs after the script.
+    assert marker.read_text() == "cmd setup\nscript setup\nlive setup\n"
 
 
 def test_process_alive_activity_and_extra_ops(

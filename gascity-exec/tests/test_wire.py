@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gascity.types import StartConfig
+from gascity.types import CopyEntry, StartConfig
 from gascity_exec.protocol import START_KEYS
 from gascity_exec.wire import encode_start_config, go_json, start_payload
 
@@ -32,6 +32,13 @@ def test_payload_keys_follow_the_table_order() -> None:
         "session_live", "ready_prompt_prefix", "ready_delay_ms", "pack_overlay_dirs",
         "overlay_dir", "copy_files",
     }
+    full = StartConfig(
+        command="c", work_dir="w", env={"K": "v"}, process_names=("p",), nudge="n",
+        ready_prompt_prefix="> ", ready_delay_ms=1, pre_start=("a",), session_setup=("b",),
+        session_setup_script="s", session_live=("l",), pack_overlay_dirs=("/o",),
+        overlay_dir="/a", copy_files=(CopyEntry("/x"),),
+    )
+    assert list(start_payload(full)) == table
     assert json.loads(encode_start_config(config)) == start_payload(config)
 
 
@@ -50,3 +57,29 @@ def test_start_json_is_the_references_bytes() -> None:
         '"session_setup_script":"/s.sh"}'
     ).encode()
     assert encode_start_config(StartConfig(command="", work_dir="")) == b"{}"
+
+
+def test_every_key_set_is_the_references_bytes() -> None:
+    # Every field of the reference's startConfig set, and a copyEntry without rel_dst
+    # (omitempty) and one with an empty src (not omitempty: always written). The bytes
+    # follow encoding/json by hand: struct order, map keys sorted, no spaces, HTML
+    # characters as \u escapes, ints bare.
+    config = StartConfig(
+        command="run <x>", work_dir="/c/a", env={"Z": "1", "A": "&"}, process_names=("p", "q"),
+        nudge="hi", ready_prompt_prefix="> ", ready_delay_ms=250, pre_start=("mk",),
+        session_setup=("s1",), session_setup_script="/c/s.sh",
+        session_live=("tmux set status on",),
+        pack_overlay_dirs=("/p1/overlay", "/p2/overlay"), overlay_dir="/c/agents/a/overlay",
+        copy_files=(CopyEntry("/c/scripts", ".gc/scripts"), CopyEntry("/c/hooks/x.json"),
+                    CopyEntry("", "d")),
+    )
+    assert encode_start_config(config) == (
+        b'{"work_dir":"/c/a","command":"run \\u003cx\\u003e","env":{"A":"\\u0026","Z":"1"},'
+        b'"process_names":["p","q"],"nudge":"hi","ready_prompt_prefix":"\\u003e ",'
+        b'"ready_delay_ms":250,"pre_start":["mk"],"session_setup":["s1"],'
+        b'"session_setup_script":"/c/s.sh","session_live":["tmux set status on"],'
+        b'"pack_overlay_dirs":["/p1/overlay","/p2/overlay"],'
+        b'"overlay_dir":"/c/agents/a/overlay",'
+        b'"copy_files":[{"src":"/c/scripts","rel_dst":".gc/scripts"},{"src":"/c/hooks/x.json"},'
+        b'{"src":"","rel_dst":"d"}]}'
+    )

@@ -101,7 +101,8 @@ def test_pod_shape(make_provider: Factory, emulator: KubeEmulator, city_dir: Pat
     )
     provider.start(
         "Mayor_1",
-        cfg(agent="mayor", env={"KEEP": "v", "DROP": ""}, work_dir=str(city_dir / "prompts")),
+        cfg(agent="mayor", env={"KEEP": "v", "DROP": ""}, work_dir=str(city_dir / "prompts"),
+            session_setup=("echo set-up",), session_live=("echo live-on",)),
     )
     (pod,) = emulator.pods("gc", "gc-agent=mayor")
     meta, spec = pod["metadata"], pod["spec"]
@@ -121,6 +122,9 @@ def test_pod_shape(make_provider: Factory, emulator: KubeEmulator, city_dir: Pat
     }
     assert "tmux new-session -d -s main" in agent["args"][0]
     assert agent["args"][0].rstrip().endswith("exec sleep infinity")
+    # session_live runs in the pod's program after the setup, as a setup step.
+    program = agent["args"][0]
+    assert program.index("echo set-up ||") < program.index("echo live-on ||")
     env = {e["name"]: e["value"] for e in agent["env"]}
     assert env["KEEP"] == "v" and "DROP" not in env
     assert [c["name"] for c in spec["initContainers"]] == ["stage"]

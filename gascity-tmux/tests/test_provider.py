@@ -238,10 +238,13 @@ def test_session_setup_failure_is_not_fatal_and_setup_reaches_tmux(
     )
     script = tmp_path / "setup.sh"
     script.write_text(f"echo script-ran >> {shlex.quote(str(out))}\n")
+    live = (f"echo live-ran >> {shlex.quote(str(out))}",)
     provider.start(
-        "setup", cfg("sleep 300", tmp_path, session_setup=setup, session_setup_script=str(script))
+        "setup", cfg("sleep 300", tmp_path, session_setup=setup, session_setup_script=str(script),
+                     session_live=live)
     )
-    assert out.read_text() == f"{provider.socket}\nscript-ran\n"
+    # session_live is its own StartConfig field: run after the setup script.
+    assert out.read_text() == f"{provider.socket}\nscript-ran\nlive-ran\n"
     assert tmux(provider, "show-options", "-v", "-t", "=setup:", "@extra").strip() == "yes"
     assert listed(provider, "setup") is not None
 

@@ -106,9 +106,12 @@ class SessionProvider(Protocol):
         Run ``config.pre_start`` first (a failure is reported and the start goes on,
         as Gas City specifies; providers may be stricter), then the session
         with ``config.command`` in ``config.work_dir`` and ``config.env`` (an empty value
-        unsets a variable), store ``config.meta`` with it, run ``config.session_setup``
-        (failures are reported, not fatal) and type ``config.nudge``. Finish within
-        ``config.startup_timeout`` seconds; on failure remove whatever was created.
+        unsets a variable), store ``config.meta`` with it, run ``config.session_setup``,
+        ``config.session_setup_script`` and ``config.session_live`` (failures are
+        reported, not fatal) and type ``config.nudge``. The overlays are already in a
+        local ``work_dir``; a provider whose sessions run elsewhere stages
+        ``config.pack_overlay_dirs``, ``config.overlay_dir`` and ``config.copy_files``.
+        Finish within ``config.startup_timeout`` seconds; on failure remove whatever was created.
 
         :raises gascity.errors.SessionExists: a session by that name is running.
         :raises gascity.errors.SessionError: anything else that failed, with the reason.

@@ -21,6 +21,7 @@ from .wire import event_json, message_json
 
 __all__ = [  # noqa: PLE0604 - metakeys' names are re-exported
     *metakeys.__all__,
+    "CopyEntry",
     "DoctorCheck",
     "Event",
     "EventDraft",
@@ -72,6 +73,16 @@ class RunningSession:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyEntry:
+    """A file or directory to stage into the session before its command runs (Gas
+    City's ``CopyEntry``): ``src`` on the controller's filesystem, ``rel_dst``
+    relative to the session's ``work_dir`` ("" is the ``work_dir`` itself)."""
+
+    src: str
+    rel_dst: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class StartConfig:
     """Everything a provider needs to start one session.
 
@@ -93,6 +104,19 @@ class StartConfig:
     session_setup: tuple[str, ...] = ()
     """Shell commands run after the session starts; failures are only reported."""
     session_setup_script: str = ""
+    session_live: tuple[str, ...] = ()
+    """Idempotent shell commands run after ``session_setup`` (and its script) at start,
+    and re-applied by the controller when they change, without a restart. A provider
+    runs them as it runs ``session_setup``: failures are only reported."""
+    pack_overlay_dirs: tuple[str, ...] = ()
+    """Absolute ``overlay/`` directories of the agent's packs, lowest priority first.
+    The controller has already copied them into ``work_dir`` when it is local; a
+    provider whose sessions run elsewhere (a pod) stages them itself."""
+    overlay_dir: str = ""
+    """The agent's own overlay (absolute), staged after the packs' (it wins)."""
+    copy_files: tuple[CopyEntry, ...] = ()
+    """Further files to stage (the city's ``scripts/``, Claude settings and skills),
+    for providers whose sessions do not share the controller's filesystem."""
     meta: Mapping[str, str] = field(default_factory=dict)
     """Initial metadata (fingerprint, agent name) stored with the session."""
     startup_timeout: float = 60.0

@@ -291,26 +291,31 @@ START_KEYS: tuple[StartKey, ...] = (
     StartKey(
         "session_live",
         "array of strings",
-        "none (always omitted)",
-        "kept for compatibility; the Python core has no live re-apply commands",
+        "`StartConfig.session_live`",
+        "idempotent shell commands run after `session_setup_script`; the controller "
+        "re-runs them itself when they change, without a restart",
     ),
     StartKey(
         "pack_overlay_dirs",
         "array of strings",
-        "none (always omitted)",
-        "the controller copies pack and agent overlays into `work_dir` before `start`",
+        "`StartConfig.pack_overlay_dirs`",
+        "absolute `overlay/` directories of the agent's packs, lowest priority first; "
+        "already copied into a local `work_dir`, a remote script stages them",
     ),
     StartKey(
         "overlay_dir",
         "string",
-        "none (always omitted)",
-        "as `pack_overlay_dirs`: the overlay is already in `work_dir`",
+        "`StartConfig.overlay_dir`",
+        "the agent's own overlay, absolute, staged after the packs' (it wins); "
+        "already copied into a local `work_dir`",
     ),
     StartKey(
         "copy_files",
         "array of `{src, rel_dst}`",
-        "none (always omitted)",
-        "the Python core stages no extra files",
+        "`StartConfig.copy_files`",
+        "files to stage, `rel_dst` relative to the session's root (omitted: the root): "
+        "the city's `scripts/` to `.gc/scripts`, `.claude/skills` of the work dir, "
+        "the city's Claude settings, each when it exists",
     ),
 )
 

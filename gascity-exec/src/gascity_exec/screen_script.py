@@ -112,6 +112,8 @@ def op_start(name: str) -> None:
         _run_step(str(command), cwd, env, f"session_setup command {i}")
     if config.get("session_setup_script"):
         _run_step(f'sh "{config["session_setup_script"]}"', cwd, env, "session_setup_script")
+    for i, command in enumerate(config.get("session_live") or [], 1):
+        _run_step(str(command), cwd, env, f"session_live command {i}")
     if config.get("nudge"):
         _stuff_literal(name, str(config["nudge"]))
         _screen("-S", name, "-X", "stuff", "\r")

@@ -256,6 +256,9 @@ def op_start(name: str) -> None:
     if script:
         steps.append(([script] if os.access(script, os.X_OK) else ["sh", script],
                       "session_setup_script"))
+    # The controller no longer folds session_live into session_setup: run it after.
+    steps += [(["sh", "-c", str(c)], f"session_live command {i}")
+              for i, c in enumerate(config.get("session_live") or [], 1)]
     _warn_steps(steps, cwd(), setup_env)
     nudge = str(config.get("nudge") or "")
     if nudge and is_live(name):

@@ -59,10 +59,12 @@ def start_payload(config: StartConfig) -> dict[str, Any]:
         "pre_start": list(config.pre_start),
         "session_setup": list(config.session_setup),
         "session_setup_script": config.session_setup_script,
-        "session_live": [],
-        "pack_overlay_dirs": [],
-        "overlay_dir": "",
-        "copy_files": [],
+        "session_live": list(config.session_live),
+        "pack_overlay_dirs": list(config.pack_overlay_dirs),
+        "overlay_dir": config.overlay_dir,
+        # Each entry as the reference's copyEntry: src always, rel_dst omitempty.
+        "copy_files": [{"src": e.src, **({"rel_dst": e.rel_dst} if e.rel_dst else {})}
+                       for e in config.copy_files],
     }
     # Go's omitempty: "", empty slices and empty maps are left out.
     return {k.key: values[k.key] for k in START_KEYS if values[k.key]}

@@ -301,7 +301,9 @@ class K8sProvider:
             agent=config.agent,
             env=config.env,
             pre_start=config.pre_start,
-            session_setup=config.session_setup,
+            # session_live runs with the setup in the pod's program, as it did when
+            # the controller folded it into session_setup (same pod spec as before).
+            session_setup=(*config.session_setup, *config.session_live),
             session_setup_script=config.session_setup_script,
             meta=config.meta,
             city_dir=str(self.ctx.city_dir),

@@ -214,6 +214,7 @@ class TmuxProvider:
                 step_env,
                 deadline=deadline,
                 name=name,
+                live=config.session_live,
             )
             if config.nudge:
                 try:

@@ -75,11 +75,14 @@ def run_setup(
     *,
     deadline: float,
     name: str,
+    live: Sequence[str] = (),
 ) -> list[str]:
-    """Run every setup step; return one line per failure (they never fail the start)."""
+    """Run every setup step, then the ``session_live`` commands; return one line per
+    failure (they never fail the start)."""
     steps = [(["sh", "-c", c], f"session_setup[{i}]") for i, c in enumerate(commands, 1)]
     if script:
         steps.append((["sh", script], "session_setup_script"))
+    steps += [(["sh", "-c", c], f"session_live[{i}]") for i, c in enumerate(live, 1)]
     failures: list[str] = []
     for argv, what in steps:
         try:

@@ -310,6 +310,7 @@ class NohupProvider:
         steps = [[self.settings.shell, "-c", cmd] for cmd in config.session_setup]
         if config.session_setup_script:
             steps.append([self.settings.shell, config.session_setup_script])
+        steps += [[self.settings.shell, "-c", cmd] for cmd in config.session_live]
         for failure in self._run_steps(steps, config, env, deadline):
             log.warning("session_setup of %s: %s", name, failure)
         return True

@@ -425,7 +425,8 @@ class SubprocessProvider:
             atomic_write(session_dir / "meta.json", json.dumps(meta))
             remaining("spawn")
             self._spawn(name, session_dir, config, env)
-            for command in (*config.session_setup, *filter(None, [config.session_setup_script])):
+            for command in (*config.session_setup, *filter(None, [config.session_setup_script]),
+                            *config.session_live):
                 try:
                     result = run_shell(
                         command, cwd=config.work_dir, env=env, timeout=remaining("session_setup")

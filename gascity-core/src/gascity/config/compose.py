@@ -30,7 +30,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,12 @@ class Composition:
     """Agents that are ``on_demand`` named sessions: they run once woken."""
     namepools: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Pool agent name -> the names its instances take, from its ``namepool`` file."""
+    pack_overlay_dirs: list[str] = field(default_factory=list)
+    """The ``overlay/`` directories of the city-level packs (an included pack before
+    the pack including it), as Gas City collects them: every city agent's."""
+    rig_overlay_dirs: dict[str, list[str]] = field(default_factory=dict)
+    """Rig name -> the ``overlay/`` directories of that rig's own packs, staged after
+    the city-level ones into the rig's agents."""
 
 
 def _is_remote(source: str) -> bool:
@@ -355,6 +361,9 @@ def compose_city(
     _include_fragments(out, city_dir, reads, result)
     _root_pack(composer, out, city_file)
     _load_city_packs(composer, out, city_file)
+    # The city directory is no pack of its own here: Gas City's pack overlays come
+    # from the packs it imports or includes only.
+    result.pack_overlay_dirs = _overlay_dirs(p for p in result.packs if p != str(city_dir))
     _merge_pack_providers(out, composer.providers)
     _patch_rigs_and_providers(out, city_file)
     rigs = [r for r in out.get("rigs", []) or [] if isinstance(r, dict)]
@@ -384,6 +393,11 @@ def compose_city(
     out["agent"] = agents
     out["named_session"] = named_all
     return out, result
+
+
+def _overlay_dirs(packs: Iterable[str]) -> list[str]:
+    """Each pack's ``overlay/`` directory that exists, in the packs' order."""
+    return [str(Path(p) / "overlay") for p in packs if (Path(p) / "overlay").is_dir()]
 
 
 def _include_fragments(out: dict[str, Any], city_dir: Path, reads: list[str],
@@ -649,6 +663,14 @@ def _patch_rigs_and_providers(out: dict[str, Any], city_file: Path) -> None:
         out["patches"] = {k: v for k, v in patches.items() if k not in ("rigs", "providers")}
 
 
+def _add_rig_packs(result: Composition, rig_name: str, own: Composition) -> None:
+    """A rig's own packs join the city's list; their overlays are the rig's."""
+    result.packs.extend(p for p in own.packs if p not in result.packs)
+    if overlays := _overlay_dirs(own.packs):
+        result.rig_overlay_dirs[rig_name] = overlays
+    result.warnings.extend(w for w in own.warnings if w not in result.warnings)
+
+
 def _stamp_rig(
     rig: dict[str, Any],
     city_file: Path,
@@ -676,8 +698,7 @@ def _stamp_rig(
         if isinstance(imp, dict):
             own.load_pack(own.resolve_source(imp.get("source"), f"{where}.imports.{binding}",
                                              city_dir), str(city_file))
-    result.packs.extend(p for p in own.result.packs if p not in result.packs)
-    result.warnings.extend(w for w in own.result.warnings if w not in result.warnings)
+    _add_rig_packs(result, rig_name, own.result)
     for name, spec in own.providers.items():
         providers.setdefault(name, spec)
     chosen: dict[str, tuple[dict[str, Any], str]] = {}

@@ -382,6 +382,8 @@ class Controller:
                 rig_agents=self.loaded.composition.rig_agents,
                 namepools=self.loaded.composition.namepools,
                 aliases=aliases,
+                pack_overlay_dirs=self.loaded.composition.pack_overlay_dirs,
+                rig_overlay_dirs=self.loaded.composition.rig_overlay_dirs,
             )
         desired = derived.desired
         if overrides.held_sessions:
@@ -903,8 +905,7 @@ class Controller:
             env = {**os.environ, **config.env}
             for key in [k for k, v in config.env.items() if v == ""]:
                 env.pop(key, None)
-            for command in config.session_setup[len(config.session_setup)
-                                                - len(agent.session_live):]:
+            for command in config.session_live:
                 result = run_shell(command, cwd=config.work_dir, env=env, timeout=HOOK_TIMEOUT)
                 if not result.ok:
                     log.warning("session %s: session_live command failed (%s)", record.name,

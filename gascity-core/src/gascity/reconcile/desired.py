@@ -10,12 +10,12 @@ from pathlib import Path
 from ..config.compose import RigAgent
 from ..config.models import AgentConfig, CityConfig
 from ..config.presets import Launch, ProviderError, resolve_launch
-from ..fsutil import copy_missing
 from ..prompt.agent import agent_fragments, agent_prompt
 from ..prompt.render import expand_placeholders, pack_fragment_dirs
 from ..types import META_AGENT, META_FINGERPRINT, META_LIVE, StartConfig
 from .drift import fingerprint, live_fingerprint
 from .naming import SessionNames, session_names
+from .staging import copy_files, copy_overlays, overlay_path
 
 __all__ = [
     "DesiredSession",
@@ -42,6 +42,7 @@ class _StartInputs:
     fragments: tuple[str, ...] = ()
     fragment_dirs: tuple[Path, ...] = ()
     rig: RigAgent | None = None
+    pack_overlay_dirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class DesiredSession:
             rig=self.inputs.rig,
             alias=self.alias,
             identity=self.identity,
+            pack_overlay_dirs=self.inputs.pack_overlay_dirs,
         )
 
 
@@ -213,6 +215,7 @@ def start_config(
     rig: RigAgent | None = None,
     alias: str | None = None,
     identity: str = "",
+    pack_overlay_dirs: tuple[str, ...] = (),
 ) -> StartConfig:
     """Raises ``PromptError`` when the agent's prompt template cannot be rendered."""
     launch = launch or Launch(
@@ -224,11 +227,8 @@ def start_config(
     if work.startswith(str(city_dir.resolve()) + os.sep):
         # Gas City creates an agent's directory under the city (.gc/agents/<name>).
         os.makedirs(work, exist_ok=True)
-    if agent.overlay_dir:
-        overlay = Path(agent.overlay_dir)
-        overlay = overlay if overlay.is_absolute() else city_dir / overlay
-        if overlay.is_dir() and os.path.isdir(work):
-            copy_missing(overlay, Path(work))
+    overlay = overlay_path(agent.overlay_dir, city_dir)
+    copy_overlays(pack_overlay_dirs, overlay, work)
     prompt = agent_prompt(agent, city_dir=city_dir, work_dir=work, fragments=fragments,
                           fragment_dirs=fragment_dirs, rig=rig)
     steps = command_placeholders(agent, name, city_dir=city_dir, city_name=city_name,
@@ -256,9 +256,13 @@ def start_config(
         process_names=launch.process_names,
         nudge=agent.nudge,
         pre_start=tuple(steps(c, "pre_start") for c in agent.pre_start),
-        # session_live runs at start after session_setup, then again on each change.
-        session_setup=(*(steps(c, "session_setup") for c in agent.session_setup), *live),
+        session_setup=tuple(steps(c, "session_setup") for c in agent.session_setup),
         session_setup_script=agent.session_setup_script,
+        # Run at start after session_setup, then again on each change.
+        session_live=live,
+        pack_overlay_dirs=pack_overlay_dirs,
+        overlay_dir=overlay,
+        copy_files=copy_files(city_dir, work),
         meta=meta,
         startup_timeout=startup_timeout,
         ready_delay_ms=launch.ready_delay_ms,
@@ -280,6 +284,8 @@ def build_desired(
     rig_agents: Mapping[str, RigAgent] | None = None,
     namepools: Mapping[str, Sequence[str]] | None = None,
     aliases: Mapping[str, str] | None = None,
+    pack_overlay_dirs: Sequence[str] = (),
+    rig_overlay_dirs: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, DesiredSession]:
     """Every session that should run now. Suspended city or agents want none.
 
@@ -296,6 +302,10 @@ def build_desired(
     ``aliases`` (alias -> pool agent, from ``gc session new --alias``) adds a session
     named by each alias to its agent's; the caller leaves room for them in
     ``pool_counts``.
+
+    ``pack_overlay_dirs`` (the city-level packs' ``overlay/`` directories) and
+    ``rig_overlay_dirs`` (rig name -> its own packs' ones, after the city's for that
+    rig's agents) are staged into each session, as Gas City stages them.
     """
     if config.workspace.suspended or city_suspended:
         return {}
@@ -330,8 +340,11 @@ def build_desired(
         if fp is None:
             env = _agent_identity_env(agent, city, launch, rig)
             fp = cache[agent.name] = fingerprint(agent, launch.command, env)
+        overlays = (*pack_overlay_dirs,
+                    *((rig_overlay_dirs or {}).get(rig.rig, ()) if rig else ()))
         inputs = _StartInputs(agent, city_name, city_dir, config.session.startup_timeout,
-                              launch, agent_fragments(config, agent), fragment_dirs, rig)
+                              launch, agent_fragments(config, agent), fragment_dirs, rig,
+                              overlays)
         for name, instance in names.instances(agent, count):
             identity = names.identity(agent, instance) if names.templated else ""
             out[name] = DesiredSession(name, agent.name, instance, fp, inputs,
