@@ -257,3 +257,42 @@ def test_a_start_sets_one_option_and_meta_round_trips(
         assert (tmp_path / "copied.txt").read_text() == "z"
     finally:
         provider.stop("one")
+
+
+def test_start_stages_overlays_and_copy_files_itself(
+    tmux_provider: ExecProvider, tmp_path: Path
+) -> None:
+    """As the reference's screen script does from the start JSON: a caller that has
+    not copied the overlays (the reference's controller never does for exec) still
+    gets them, and the copy_files land at rel_dst under the work dir."""
+    from gascity.testing import write_tree
+    from gascity.types import CopyEntry
+
+    write_tree(tmp_path, {
+        "pack1/overlay/a.txt": "pack1\n", "pack1/overlay/deep/b.txt": "pack1 b\n",
+        "pack2/overlay/a.txt": "pack2 wins over pack1\n",
+        "agent/overlay/c.txt": "agent\n", "agent/overlay/deep/b.txt": "agent wins\n",
+        "city/scripts/run.sh": "echo run\n", "city/.gc/settings.json": "{}\n",
+        "city/loose.md": "loose\n",
+        "work/kept.txt": "mine\n",
+    })
+    (tmp_path / "agent/overlay/kept.txt").write_text("never over a file already there\n")
+    work = tmp_path / "work"
+    tmux_provider.start("staged", StartConfig(
+        command="sleep 300", work_dir=str(work),
+        pack_overlay_dirs=(str(tmp_path / "pack1/overlay"), str(tmp_path / "pack2/overlay")),
+        overlay_dir=str(tmp_path / "agent/overlay"),
+        copy_files=(CopyEntry(str(tmp_path / "city/scripts"), ".gc/scripts"),
+                    CopyEntry(str(tmp_path / "city/.gc/settings.json"), ".gc/settings.json"),
+                    CopyEntry(str(tmp_path / "city/loose.md")),
+                    CopyEntry(str(tmp_path / "nowhere"), "x")),
+    ))
+    assert tmux_provider.is_running("staged") is True
+    assert (work / "a.txt").read_text() == "pack2 wins over pack1\n"
+    assert (work / "deep/b.txt").read_text() == "agent wins\n"
+    assert (work / "c.txt").read_text() == "agent\n"
+    assert (work / "kept.txt").read_text() == "mine\n"
+    assert (work / ".gc/scripts/run.sh").read_text() == "echo run\n"
+    assert (work / ".gc/settings.json").read_text() == "{}\n"
+    assert (work / "loose.md").read_text() == "loose\n"
+    assert not (work / "x").exists()  # a missing source copies nothing, start goes on

@@ -96,6 +96,9 @@ def op_start(name: str) -> None:
             env[key] = str(value)
     work_dir = str(config.get("work_dir") or os.getcwd())
     cwd = work_dir if os.path.isdir(work_dir) else None
+    from .stage import stage_start_files
+
+    stage_start_files(config, work_dir)
     for i, command in enumerate(config.get("pre_start") or [], 1):
         _run_step(str(command), cwd, env, f"pre_start command {i}")
     command = str(config.get("command") or os.environ.get("SHELL") or "sh")

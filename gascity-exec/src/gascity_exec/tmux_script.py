@@ -224,6 +224,9 @@ def op_start(name: str) -> None:
     def cwd() -> str | None:
         return work_dir if os.path.isdir(work_dir) else None
 
+    from .stage import stage_start_files
+
+    stage_start_files(config, work_dir)
     # Non-fatal, as the reference's protocol says: warn and start anyway.
     _warn_steps([(["sh", "-c", str(c)], f"pre_start command {i}")
                  for i, c in enumerate(config.get("pre_start") or [], 1)], cwd(), child_env)
