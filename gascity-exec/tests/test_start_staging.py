@@ -25,6 +25,7 @@ CITY = {
         'overlay_dir = "agents/../overlays/mayor"\n'
         'session_setup = ["echo setup"]\nsession_live = ["echo live {{.Session}}"]\n'
         '[[agent]]\nname = "plain"\nstart_command = "sleep 1000"\nwork_dir = "plain"\n'
+        'session_setup_script = "setup/plain.sh"\n'
     ),
     "packs/base/pack.toml": '[pack]\nname = "base"\nschema = 2\n',
     "packs/base/overlay/shared.txt": "from the base pack\n",
@@ -92,6 +93,8 @@ def test_the_start_json_carries_overlays_copy_files_and_session_live(
     plain = json.loads((state / "plain.json").read_bytes())
     assert plain["pack_overlay_dirs"] == [base]
     assert "overlay_dir" not in plain and "session_live" not in plain
+    # Relative to the city, not to the work dir it runs in (the reference's rule).
+    assert plain["session_setup_script"] == f"{city_path}/setup/plain.sh"
 
     # The local work dirs already hold the overlays: the agent's wins a clash, and a
     # rig agent has its rig pack's too.

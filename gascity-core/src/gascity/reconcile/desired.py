@@ -257,7 +257,8 @@ def start_config(
         nudge=agent.nudge,
         pre_start=tuple(steps(c, "pre_start") for c in agent.pre_start),
         session_setup=tuple(steps(c, "session_setup") for c in agent.session_setup),
-        session_setup_script=agent.session_setup_script,
+        # Relative to the city, as Gas City resolves it (the steps run in work_dir).
+        session_setup_script=overlay_path(agent.session_setup_script, city_dir),
         # Run at start after session_setup, then again on each change.
         session_live=live,
         pack_overlay_dirs=pack_overlay_dirs,

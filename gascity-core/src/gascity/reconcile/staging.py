@@ -30,8 +30,9 @@ _CLAUDE_SETTINGS = (
 
 
 def overlay_path(overlay_dir: str, city_dir: Path) -> str:
-    """An agent's ``overlay_dir`` as an absolute path ("" when unset): relative to the
-    city, lexically cleaned as Go's ``filepath.Join`` does (symlinks kept)."""
+    """An agent's ``overlay_dir`` (or ``session_setup_script``) as an absolute path (""
+    when unset): relative to the city, lexically cleaned as Go's ``filepath.Join``
+    does (symlinks kept)."""
     if not overlay_dir or os.path.isabs(overlay_dir):
         return overlay_dir
     return os.path.normpath(os.path.join(str(city_dir), overlay_dir))
