@@ -464,3 +464,30 @@ def test_pack_city_with_fake_claude_runs_named_session_and_rig_pool(
     assert polecat["env"]["GC_RIG"] == "frontend"
     assert polecat["env"]["GC_ALIAS"] == "frontend/polecat"
     assert polecat["env"]["GC_CITY"] == str(city.resolve())
+
+
+def test_emits_permission_warning_comes_from_claude_and_agent_overrides_it() -> None:
+    # Gas City sets it on the claude preset only.
+    assert [n for n, p in BUILTIN_PRESETS.items() if p.emits_permission_warning] == ["claude"]
+    claude = _agent_launch('[[agent]]\nname = "a"\nprovider = "claude"\n')
+    assert claude.emits_permission_warning is True
+    off = _agent_launch('[[agent]]\nname = "a"\nprovider = "claude"\n'
+                        "emits_permission_warning = false\n")
+    assert off.emits_permission_warning is False
+    codex = _agent_launch('[[agent]]\nname = "a"\nprovider = "codex"\n')
+    assert codex.emits_permission_warning is False
+    on = _agent_launch('[[agent]]\nname = "a"\nprovider = "codex"\n'
+                       "emits_permission_warning = true\n")
+    assert on.emits_permission_warning is True
+    # A city provider turns it on; over a built-in it cannot turn it off (as Gas City).
+    custom = _agent_launch('[providers.wrap]\ncommand = "wrapped"\nemits_permission_warning = true'
+                           '\n[[agent]]\nname = "a"\nprovider = "wrap"\n')
+    assert custom.emits_permission_warning is True
+    kept = _agent_launch('[providers.claude]\nemits_permission_warning = false\n'
+                         '[[agent]]\nname = "a"\nprovider = "claude"\n')
+    assert kept.emits_permission_warning is True
+    plain = _agent_launch('[[agent]]\nname = "a"\nstart_command = "x"\n'
+                          "emits_permission_warning = true\n")
+    assert plain.emits_permission_warning is True
+    assert _agent_launch('[[agent]]\nname = "a"\nstart_command = "x"\n') \
+        .emits_permission_warning is False

@@ -125,6 +125,10 @@ class StartConfig:
     ready_prompt_prefix: str = ""
     """When set, ``nudge`` waits (up to ``ready_delay_ms``, at least 10s) until a screen
     line starts with this text, where the provider can read the screen."""
+    emits_permission_warning: bool = False
+    """The agent shows a bypass-permissions warning at start. With it, or with
+    ``process_names``, the controller answers the startup dialogs after the start
+    through ``peek`` and ``send_keys``; providers need not read it."""
 
 
 @dataclass(frozen=True, slots=True)

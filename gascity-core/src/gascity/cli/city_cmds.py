@@ -40,6 +40,10 @@ from .common import (
 )
 from .demo import demo_city_toml
 
+DIALOGS_WAIT = 45.0
+"""How long ``gc start --once`` waits for the startup dialogs it is answering (four
+phases of 8 s each, and the provider calls in between)."""
+
 __all__ = ["config", "init", "plugins", "resume", "start", "status", "stop", "suspend", "version"]
 
 
@@ -273,7 +277,12 @@ def _start_once(city_dir: Path) -> None:
     from ..controller.controller import Controller
 
     with ControllerLock(CityPaths(city_dir).lock), City.open(city_dir) as city:
-        report = Controller(city).tick()
+        controller = Controller(city)
+        report = controller.tick()
+        # No controller stays to answer them: a session is not left at a startup
+        # dialog (the four phases take at most 32 s).
+        controller.dialogs.wait(DIALOGS_WAIT)
+        controller.dialogs.close()
     click.echo(report.summary())
     if report.failed:
         sys.exit(1)

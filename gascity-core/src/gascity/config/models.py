@@ -190,7 +190,10 @@ class AgentConfig(_Strict):
         None, "min_active_sessions, max_active_sessions and scale_check on the agent"
     )
     session: str = recognised("", "per-agent session transport (acp)")
-    emits_permission_warning: bool = recognised(False, "suppress permission prompts")
+    emits_permission_warning: bool | None = Field(
+        default=None, description="The agent shows a bypass-permissions warning at start "
+        "(unset: the provider's); with it or process_names set the controller dismisses "
+        "startup dialogs.")
     option_defaults: dict[str, str] = recognised(
         what="provider option choices (model, permission mode) for this agent",
         default_factory=dict,
@@ -299,7 +302,9 @@ class ProviderSpec(_Strict):
     process_names: list[str] | None = Field(default=None, description="Process names.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment (merged).")
     path_check: str = Field(default="", description="Binary looked up on PATH instead of command.")
-    emits_permission_warning: bool = recognised(False, "provider shows permission prompts")
+    emits_permission_warning: bool = Field(
+        default=False, description="The provider shows a bypass-permissions warning at "
+        "start (only turns a built-in's value on).")
     supports_acp: bool = recognised(False, "speaks the Agent Client Protocol")
     supports_hooks: bool = recognised(False, "has a lifecycle hook mechanism")
     instructions_file: str = recognised("", "project instructions file (AGENTS.md)")

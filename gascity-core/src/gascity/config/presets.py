@@ -42,6 +42,8 @@ class Preset:
     env: Mapping[str, str] = field(default_factory=dict)
     path_check: str = ""
     display_name: str = ""
+    emits_permission_warning: bool = False
+    """The agent shows a bypass-permissions warning at start (Gas City: claude only)."""
 
 
 # ``args`` include the flags the preset's default options select in Gas City
@@ -53,6 +55,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         ready_delay_ms=10000,
         ready_prompt_prefix="\u276f ",
         process_names=("node", "claude"),
+        emits_permission_warning=True,
     ),
     "codex": Preset(
         command="codex",
@@ -129,6 +132,9 @@ class Launch:
     ready_prompt_prefix: str = ""
     process_names: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    emits_permission_warning: bool = False
+    """With it (or ``process_names``) the controller answers the agent's startup
+    dialogs after a start (:mod:`gascity.startup_dialogs`)."""
 
     def with_prompt(self, prompt: str) -> str:
         """The command line carrying ``prompt`` as ``prompt_mode`` says (arg / flag)."""
@@ -163,6 +169,8 @@ def _merge(base: Preset, spec: ProviderSpec) -> Preset:
         env={**base.env, **spec.env},
         path_check=spec.path_check or base.path_check,
         display_name=spec.display_name or base.display_name,
+        # As in Gas City, a city's provider can turn this on, never a built-in's off.
+        emits_permission_warning=base.emits_permission_warning or spec.emits_permission_warning,
     )
 
 
@@ -203,6 +211,7 @@ def resolve_launch(
             ready_delay_ms=agent.ready_delay_ms or 0,
             ready_prompt_prefix=agent.ready_prompt_prefix,
             process_names=tuple(agent.process_names or ()),
+            emits_permission_warning=bool(agent.emits_permission_warning),
         )
     name = agent.provider or workspace.provider
     if not name:
@@ -212,6 +221,7 @@ def resolve_launch(
                 prompt_mode=agent.prompt_mode or "none",
                 prompt_flag=agent.prompt_flag,
                 process_names=tuple(agent.process_names or ()),
+                emits_permission_warning=bool(agent.emits_permission_warning),
             )
         name = next((n for n in BUILTIN_ORDER if which(BUILTIN_PRESETS[n].command)), "")
         if not name:
@@ -239,4 +249,7 @@ def resolve_launch(
         if agent.process_names is not None
         else preset.process_names,
         env=dict(preset.env),
+        emits_permission_warning=agent.emits_permission_warning
+        if agent.emits_permission_warning is not None
+        else preset.emits_permission_warning,
     )

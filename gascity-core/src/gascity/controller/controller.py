@@ -43,6 +43,7 @@ from ..reconcile.state import Overrides
 from ..types import META_DRAIN, META_DRAIN_ACK, META_LIVE, EventDraft, Liveness, RunningSession
 from .agent_hooks import HOOK_TIMEOUT, run_agent_hook, run_agent_hook_later
 from .configwatch import ConfigWatch, watched_paths
+from .dialogs import DialogDismissals
 from .paths import CityPaths
 
 if TYPE_CHECKING:
@@ -170,6 +171,8 @@ class Controller:
         self._intents: list[tuple[str, str]] = []
         self._intents_lock = threading.Lock()
         self._list_error: str | None = None
+        self.dialogs = DialogDismissals(self.hooks, self.loaded.config.daemon.start_concurrency)
+        """Startup dialogs being answered, off the tick, for the sessions just started."""
 
     @property
     def hooks(self) -> Hooks:
@@ -610,6 +613,7 @@ class Controller:
 
         def stop(action: StopAction) -> None:
             self._still_leading(f"stopping {action.name}")
+            self.dialogs.cancel(action.name)
             self.hooks.stop(action.name)
 
         # Saved before the first stop: a controller killed mid-stop leaves these names,
@@ -723,6 +727,9 @@ class Controller:
         report.started.append(d.name)
         self._emit(ev.SESSION_WOKE, d.name, f"{d.name}: started ({action.reason})",
                    agent=d.agent, reason=action.reason, instance=d.instance)
+        # In the background: a dialog can take up to 32 s to show, and neither this
+        # tick nor the next wave of starts waits for it.
+        self.dialogs.begin(d.name, d.inputs.launch)
         return True
 
     def _start_session(self, d: DesiredSession) -> None:
@@ -855,6 +862,7 @@ class Controller:
                 self._wake.wait(timeout=self.loaded.config.daemon.patrol_interval)
                 self._wake.clear()
         finally:
+            self.dialogs.close()
             # A coordinated replica stopped by a signal (a rollout, a node drain) hands
             # the city over and leaves the sessions running; `gc stop` stops them, if
             # this replica leads (a follower has none to stop).
@@ -953,6 +961,7 @@ class Controller:
         self.state.stopping.update({r.name: now for r in running})
         self.state.save(self.paths.state)
         for record in running:
+            self.dialogs.cancel(record.name)
             try:
                 self.hooks.interrupt(record.name)
             except Exception:

@@ -219,7 +219,8 @@ def start_config(
 ) -> StartConfig:
     """Raises ``PromptError`` when the agent's prompt template cannot be rendered."""
     launch = launch or Launch(
-        command=agent.start_command, process_names=tuple(agent.process_names or ())
+        command=agent.start_command, process_names=tuple(agent.process_names or ()),
+        emits_permission_warning=bool(agent.emits_permission_warning),
     )
     work = agent_work_dir(agent, city_dir, city_name, rig)
     # $GC_CITY_RUNTIME_DIR exists for the agent, as the city's other state: owner only.
@@ -268,6 +269,7 @@ def start_config(
         startup_timeout=startup_timeout,
         ready_delay_ms=launch.ready_delay_ms,
         ready_prompt_prefix=launch.ready_prompt_prefix,
+        emits_permission_warning=launch.emits_permission_warning,
     )
 
 

@@ -1,0 +1,83 @@
+"""The controller answers an agent's startup dialogs on a real tmux session, off the tick."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gascity.controller import Controller
+from gascity.testing import MemoryEvents, open_test_city, wait_for
+from gascity.testing.dialog_agent import log_lines, write_dialog_city
+
+from .conftest import MakeProvider
+
+
+@pytest.fixture
+def controller(make_provider: MakeProvider, tmp_path: Path,
+               request: pytest.FixtureRequest) -> Iterator[Controller]:
+    mode, gate = request.param
+    request.node.keys_log = write_dialog_city(tmp_path, mode, gate)
+    with open_test_city(tmp_path, session=make_provider(), events=MemoryEvents()) as c:
+        ctl = Controller(c)
+        yield ctl
+        ctl.dialogs.close()
+        ctl.shutdown_sessions()
+
+
+def screen(ctl: Controller) -> str:
+    return ctl.hooks.peek("claude", 40)
+
+
+@pytest.mark.parametrize("controller", [("dialogs", "emits_permission_warning = true"),
+                                        ("dialogs", 'process_names = ["python3"]')],
+                         indirect=True, ids=["emits_permission_warning", "process_names"])
+def test_trust_and_bypass_dialogs_are_answered_after_the_tick(
+        controller: Controller, request: pytest.FixtureRequest) -> None:
+    log: Path = request.node.keys_log
+    report = controller.tick()
+    assert report.started == ["claude"]
+    # The tick is back while the agent still holds its dialogs back: it did not wait.
+    assert controller.dialogs.active() == ["claude"]
+    assert log_lines(log) == []
+    Path(f"{log}.go").touch()
+    wait_for(lambda: "ready" in log_lines(log), 20, what="the agent's prompt")
+    assert log_lines(log) == ["Enter", "Down", "Enter", "ready"]
+    wait_for(lambda: not controller.dialogs.active(), 10, what="the dismissal to end")
+    assert screen(controller).rstrip().endswith("\u276f")
+    assert log_lines(log) == ["Enter", "Down", "Enter", "ready"]  # nothing typed after
+
+
+@pytest.mark.parametrize("controller", [("prompt", "emits_permission_warning = true")],
+                         indirect=True)
+def test_a_prompt_at_once_gets_no_key(controller: Controller,
+                                      request: pytest.FixtureRequest) -> None:
+    log: Path = request.node.keys_log
+    assert controller.tick().started == ["claude"]
+    # Four looks at a prompt end it: far below one phase's 8 s.
+    wait_for(lambda: not controller.dialogs.active(), 6, what="the dismissal to end")
+    assert log_lines(log) == ["ready"]
+
+
+@pytest.mark.parametrize("controller", [("dialogs", "")], indirect=True)
+def test_an_agent_without_the_gate_is_left_alone(controller: Controller,
+                                                 request: pytest.FixtureRequest) -> None:
+    log: Path = request.node.keys_log
+    assert controller.tick().started == ["claude"]
+    assert controller.dialogs.active() == []
+    Path(f"{log}.go").touch()
+    wait_for(lambda: "trust the files" in screen(controller), 10, what="the trust dialog")
+    assert log_lines(log) == []
+
+
+@pytest.mark.parametrize("controller", [("banner", "emits_permission_warning = true")],
+                         indirect=True)
+def test_stopping_the_session_cancels_its_dismissal(controller: Controller,
+                                                    request: pytest.FixtureRequest) -> None:
+    assert controller.tick().started == ["claude"]
+    assert controller.dialogs.active() == ["claude"]
+    # A banner and no prompt: the phases would poll for 32 s; the stop ends them.
+    controller.shutdown_sessions()
+    wait_for(lambda: not controller.dialogs.active(), 5, what="the dismissal to end")
+    assert log_lines(request.node.keys_log) == []
