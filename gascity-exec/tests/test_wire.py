@@ -83,3 +83,12 @@ def test_every_key_set_is_the_references_bytes() -> None:
         b'"copy_files":[{"src":"/c/scripts","rel_dst":".gc/scripts"},{"src":"/c/hooks/x.json"},'
         b'{"src":"","rel_dst":"d"}]}'
     )
+
+
+def test_emits_permission_warning_stays_out_of_the_start_json() -> None:
+    # The reference keeps it gc-internal: the controller answers the dialogs itself.
+    base = StartConfig(command="claude", work_dir="/w", process_names=("claude",))
+    warned = StartConfig(command="claude", work_dir="/w", process_names=("claude",),
+                         emits_permission_warning=True)
+    assert encode_start_config(warned) == encode_start_config(base)
+    assert b"permission" not in encode_start_config(warned)
