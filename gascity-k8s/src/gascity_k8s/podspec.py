@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import PurePosixPath
 from typing import Any
 
 from .liveness import AGENT_CONTAINER
 from .naming import ANNOTATION_NAME, APP, TMUX_SESSION, label_value, meta_annotation, pod_name
+from .podenv import WORKSPACE, city_roots, pod_env, pod_work_dir
 from .settings import K8sSettings
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "pod_work_dir",
 ]
 
-WORKSPACE = "/workspace"
 STAGE_CONTAINER = "stage"
 READY_FILE = f"{WORKSPACE}/.gc-ready"
 # Run by exec in the `stage` init container with the city's tar on stdin; the ready
@@ -69,17 +68,6 @@ def agent_script(
     return "\n".join(lines) + "\n"
 
 
-def pod_work_dir(work_dir: str, city_dir: str | None) -> str:
-    """A work dir inside the city maps under ``/workspace``; anything else is ``/workspace``."""
-    if city_dir and work_dir:
-        try:
-            rel = PurePosixPath(work_dir).relative_to(PurePosixPath(city_dir))
-        except ValueError:
-            return WORKSPACE
-        return WORKSPACE if str(rel) == "." else f"{WORKSPACE}/{rel}"
-    return WORKSPACE
-
-
 def build_pod(
     *,
     city: str,
@@ -96,7 +84,12 @@ def build_pod(
     city_dir: str | None = None,
     startup_timeout: float = 60.0,
 ) -> dict[str, Any]:
-    env_list = [{"name": k, "value": v} for k, v in sorted((env or {}).items()) if v != ""]
+    """The session's pod. ``env`` is the session's environment as core built it on
+    the controller; the pod gets it with the city's paths turned into pod paths
+    (:func:`gascity_k8s.podenv.pod_env`)."""
+    roots = city_roots(env or {}, city_dir)
+    work = pod_work_dir(work_dir, roots)
+    env_list = [{"name": k, "value": v} for k, v in sorted(pod_env(env or {}, work, roots).items())]
     env_list += [
         {"name": "GC_AGENT_COMMAND", "value": command or "/bin/sh"},
         {"name": "GC_SESSION_NAME", "value": name},
@@ -110,7 +103,7 @@ def build_pod(
         "name": AGENT_CONTAINER,
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
-        "workingDir": pod_work_dir(work_dir, city_dir),
+        "workingDir": work,
         "command": ["/bin/sh", "-c"],
         "args": [agent_script(pre_start, session_setup, session_setup_script)],
         "env": env_list,
