@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +84,20 @@ def test_stopping_the_session_cancels_its_dismissal(controller: Controller,
     controller.shutdown_sessions()
     wait_for(lambda: not controller.dialogs.active(), 5, what="the dismissal to end")
     assert log_lines(request.node.keys_log) == []
+
+
+def test_gc_start_once_leaves_no_session_at_a_dialog(tmp_path: Path, socket_name: str) -> None:
+    log = write_dialog_city(tmp_path, "dialogs", "emits_permission_warning = true")
+    Path(f"{log}.go").touch()  # the dialogs show at once
+    with (tmp_path / "city.toml").open("a") as f:
+        f.write(f'\n[session.tmux]\nsocket = "{socket_name}"\nconfig_file = "/dev/null"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GC_") or k == "GC_HOME"}
+    gc = [str(Path(sys.executable).parent / "gc"), "--city", str(tmp_path)]
+    try:
+        done = subprocess.run([*gc, "start", "--once"], capture_output=True, text=True,
+                              env=env, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        # No controller stays behind: the pass itself saw the agent to its prompt.
+        assert log_lines(log) == ["Enter", "Down", "Enter", "ready"]
+    finally:
+        subprocess.run([*gc, "stop"], capture_output=True, env=env, timeout=60, check=False)
