@@ -2,10 +2,12 @@
 
 In a controller, a steady tick reads a watch-fed pod cache (no request at all);
 elsewhere ``list_running`` is one pod list by label selector. Metadata lives in pod
-annotations and changes with a PATCH. Only ``nudge``, ``peek``, ``interrupt`` and
-the staging upload use exec (a WebSocket on its own client). With leader election,
-every create, delete and patch a controller makes is fenced by the lease, and so is
-each step of a start (the wait for the pod, the staging, the first nudge).
+annotations and changes with a PATCH. Only the interaction hooks (``nudge``,
+``peek``, ``interrupt``, ``send_keys``, ``clear_scrollback``, ``copy_to``) and the
+staging upload use exec (a WebSocket on its own client). With leader election, every
+create, delete and patch a controller makes is fenced by the lease, and so is each
+step of a start (the wait for the pod, the staging, the first nudge) and every exec
+that acts on an agent; only ``peek`` stays open to a follower.
 """
 
 from __future__ import annotations
@@ -153,6 +155,13 @@ class K8sProvider:
         )
 
     def _fence(self, what: str) -> None:
+        """Refuse ``what`` while this controller takes part in the election and does
+        not lead. Pod writes and every exec that acts on an agent (nudge, interrupt,
+        keys, scrollback, copy, staging) are fenced: ``pods/exec`` is a create on a
+        subresource, and a follower's dashboard API must not type into an agent the
+        leader is driving. Peek only reads and stays open to followers. A process that
+        never joined the election (a ``gc session nudge`` from the CLI) has no
+        coordination and is never fenced."""
         if self.coord is not None:
             self.coord.fence(what)
 
@@ -423,6 +432,7 @@ class K8sProvider:
 
     @hookimpl
     def interrupt(self, name: str) -> bool:
+        self._fence(f"interrupting session {name!r}")
         self._tmux(name, interrupt_argv())
         return True
 
@@ -439,11 +449,13 @@ class K8sProvider:
     @hookimpl
     def send_keys(self, name: str, keys: Sequence[str]) -> bool:
         if keys:
+            self._fence(f"sending keys to session {name!r}")
             self._tmux(name, send_keys_argv(*keys))
         return True
 
     @hookimpl
     def clear_scrollback(self, name: str) -> bool:
+        self._fence(f"clearing the scrollback of session {name!r}")
         self._tmux(name, clear_history_argv())
         return True
 
@@ -459,6 +471,7 @@ class K8sProvider:
         if not source.exists():
             log.warning("copy_to %s: no such file or directory: %s", name, src)
             return True  # best-effort, as in the reference
+        self._fence(f"copying {src} into session {name!r}")
         pod = self._pod(name)
         agent: dict[str, Any] = next(
             (c for c in pod["spec"]["containers"] if c["name"] == AGENT_CONTAINER), {}
@@ -476,6 +489,7 @@ class K8sProvider:
                 tar.add(source, arcname=posixpath.basename(dest) if rel_dst else source.name)
                 into = posixpath.dirname(dest) if rel_dst else dest
         argv = ["sh", "-c", 'mkdir -p "$1" && tar -xf - -C "$1"', "copy-to", into]
+        self._fence(f"copying {src} into session {name!r}")  # the tar took its time
         code, _, err = self.exec(pod["metadata"]["name"], argv, stdin=buffer.getvalue())
         if code != 0:
             raise SessionError(f"copy_to {name!r} failed ({code}): {err.strip()}")
@@ -483,7 +497,9 @@ class K8sProvider:
 
     @hookimpl
     def nudge(self, name: str, text: str) -> bool:
+        self._fence(f"nudging session {name!r}")
         with self._nudge_locks[name]:
+            self._fence(f"nudging session {name!r}")  # the lease may have gone while queued
             self._tmux(name, nudge_argv(text))
         return True
 
