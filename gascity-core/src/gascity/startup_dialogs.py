@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 __all__ = [
     "PEEK_LINES",
@@ -47,6 +48,7 @@ __all__ = [
     "Phase",
     "accept_startup_dialogs",
     "shows_prompt",
+    "wants_dismissal",
 ]
 
 POLL_INTERVAL = 0.5
@@ -59,7 +61,7 @@ PEEK_LINES = 120
 """Screen lines read per look: a dialog can sit above a long banner."""
 
 Peek = Callable[[int], str]
-SendKeys = Callable[[Sequence[str]], None]
+SendKeys = Callable[[Sequence[str]], object]
 
 _PROMPT_ENDINGS = (">", "$", "%", "#", "\u276f")
 _TRUST = (
@@ -113,6 +115,19 @@ PHASES: tuple[Phase, ...] = (
     # "Keep trying" is preselected: Down moves to "Stop".
     Phase("rate limit", _any(_RATE_LIMIT), ("Down", "Enter")),
 )
+
+
+class _Gated(Protocol):
+    @property
+    def emits_permission_warning(self) -> bool: ...
+    @property
+    def process_names(self) -> tuple[str, ...]: ...
+
+
+def wants_dismissal(launch: _Gated) -> bool:
+    """Gas City's gate (a ``StartConfig`` or a ``Launch``): an agent that warns of
+    permissions, or one whose processes are named (a coding agent, not a plain command)."""
+    return launch.emits_permission_warning or bool(launch.process_names)
 
 
 class DialogError(Exception):

@@ -33,6 +33,7 @@ from gascity.osutil.killtree import terminate
 from gascity.osutil.proctree import ProcStat, argv0
 from gascity.plugins import PluginContext, load_settings
 from gascity.readiness import wait_until_ready
+from gascity.startup_dialogs import DialogError, accept_startup_dialogs, wants_dismissal
 from gascity.tmuxconv import (
     AGENT_PANE_OPTION,
     MARKER_VAR,
@@ -217,12 +218,25 @@ class TmuxProvider:
                 live=config.session_live,
             )
             if config.nudge:
+                if wants_dismissal(config):
+                    self._answer_dialogs(name)
                 try:
                     wait_until_ready(config, deadline, lambda: self.peek(name, 50))
                     self.nudge(name, config.nudge)
                 except SessionError as exc:
                     log.warning("initial nudge of %s failed: %s", name, exc)
         return True
+
+    def _answer_dialogs(self, name: str) -> None:
+        """Gas City answers the startup dialogs before it waits for the prompt and
+        nudges: typed into a trust dialog the nudge is lost (its Enter answers the
+        dialog), and a menu's "\u276f 1. Yes" line passes for the ready prompt. Without
+        a nudge the controller does this after the start, off the tick."""
+        try:
+            accept_startup_dialogs(lambda lines: self.peek(name, lines),
+                                   lambda keys: self.send_keys(name, keys))
+        except DialogError as exc:
+            log.warning("startup dialogs of %s not answered: %s", name, exc)
 
     @hookimpl
     def stop(self, name: str) -> bool:

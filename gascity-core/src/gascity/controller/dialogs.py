@@ -17,18 +17,12 @@ import time
 from ..config.presets import Launch
 from ..errors import SessionNotFound
 from ..plugins.facade import Hooks
-from ..startup_dialogs import accept_startup_dialogs
+from ..startup_dialogs import accept_startup_dialogs, wants_dismissal
 from ..types import StartConfig
 
 __all__ = ["DialogDismissals", "wants_dismissal"]
 
 log = logging.getLogger("gascity.controller.dialogs")
-
-
-def wants_dismissal(launch: StartConfig | Launch) -> bool:
-    """Gas City's gate: an agent that warns of permissions, or one whose processes are
-    named (a real coding agent rather than a plain command)."""
-    return launch.emits_permission_warning or bool(launch.process_names)
 
 
 class DialogDismissals:

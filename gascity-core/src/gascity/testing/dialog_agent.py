@@ -13,7 +13,8 @@ sequences). Modes:
 * ``banner``: a banner forever, neither a dialog nor a prompt.
 
 Every key read is appended to ``<log>`` (one name a line; ``wrong:<name>`` when it
-was not the one the dialog wanted), and ``ready`` once the prompt shows.
+was not the one the dialog wanted), ``ready`` once the prompt shows, and each key
+typed at the prompt as ``after:<name>`` (a printable key as its bytes' repr).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ elif mode == "banner":
 show(BANNER + "\n\u276f ")
 log("ready")
 while True:
-    log("wrong:" + next_key())
+    log("after:" + next_key())
 '''
 
 
