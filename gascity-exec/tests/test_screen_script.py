@@ -16,6 +16,7 @@ from gascity.controller import Controller
 from gascity.plugins import Hooks
 from gascity.testing import hooks_for
 from gascity.testing.kits.sessions import OPTIONAL_SESSION_HOOKS, SessionProviderKit
+from gascity.types import StartConfig
 
 from .conftest import VENV_BIN, MakeProvider
 
@@ -122,3 +123,28 @@ def test_gc_start_status_peek_nudge_stop_through_the_cli(tmp_path: Path, screend
     assert "mayor" in stopped.stdout
     again = run("stop")  # an empty server at stop: no error
     assert again.returncode == 0, again.stderr
+
+
+def test_session_setup_script_path_is_never_parsed_by_a_shell(
+    make_provider: MakeProvider, screendir: str, tmp_path: Path
+) -> None:
+    # The controller sends the script as an absolute path under the city, and a city's
+    # directory name is the user's: the script runs by its argv, so a ``"`` or a
+    # ``$(...)`` in that path neither breaks the step nor runs anything.
+    city = tmp_path / 'city "$(touch injected)"'
+    city.mkdir()
+    ran = tmp_path / "ran"
+    script = city / "setup.sh"
+    script.write_text(f'echo ok > "{ran}"\n')
+    provider = make_provider(
+        "gc-session-screen",
+        env={"SCREENDIR": screendir, "GC_EXEC_STATE_DIR": str(tmp_path / "st")},
+    )
+    provider.start("setup-quoting", StartConfig(command="sleep 1000", work_dir=str(city),
+                                                session_setup_script=str(script)))
+    try:
+        assert ran.read_text() == "ok\n"
+        assert not (city / "injected").exists()
+        assert not list(tmp_path.rglob("injected"))
+    finally:
+        provider.stop("setup-quoting")

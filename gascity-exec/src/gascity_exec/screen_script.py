@@ -64,10 +64,12 @@ def _state(name: str) -> Path:
     return path
 
 
-def _run_step(command: str, cwd: str | None, env: dict[str, str], what: str) -> None:
+def _run_step(command: str | list[str], cwd: str | None, env: dict[str, str], what: str) -> None:
+    """Run one step: a string is a shell command of the config's, a list an argv."""
     from gascity.osutil.runner import run
 
-    result = run(["sh", "-c", command], cwd=cwd, env=env, timeout=STEP_TIMEOUT)
+    argv = ["sh", "-c", command] if isinstance(command, str) else command
+    result = run(argv, cwd=cwd, env=env, timeout=STEP_TIMEOUT)
     if not result.ok:
         print(f"warning: {what} failed ({result.describe(400)})", file=sys.stderr)
 
@@ -114,7 +116,8 @@ def op_start(name: str) -> None:
     for i, command in enumerate(config.get("session_setup") or [], 1):
         _run_step(str(command), cwd, env, f"session_setup command {i}")
     if config.get("session_setup_script"):
-        _run_step(f'sh "{config["session_setup_script"]}"', cwd, env, "session_setup_script")
+        # By argv: the path is the user's (the city's directory), never shell text.
+        _run_step(["sh", str(config["session_setup_script"])], cwd, env, "session_setup_script")
     for i, command in enumerate(config.get("session_live") or [], 1):
         _run_step(str(command), cwd, env, f"session_live command {i}")
     if config.get("nudge"):
