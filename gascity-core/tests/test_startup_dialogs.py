@@ -243,3 +243,13 @@ def test_prompt_indicator() -> None:
     # Menus mark the selected entry with the same character, at the start of the line.
     for dialog in (TRUST, QUICK_SAFETY, CODEX_TRUST, BYPASS, API_KEY, RATE_LIMIT, BANNER, ""):
         assert not shows_prompt(dialog), dialog
+
+
+def test_a_deadline_ends_every_phase_by_then() -> None:
+    # A provider's start answers the dialogs within its startup timeout: without a
+    # deadline four phases on a banner take 4 x 8 s.
+    clock = Clock()
+    agent = Agent(clock, [BANNER], [])
+    assert agent.run(deadline=3.0) == ()
+    assert clock.now == pytest.approx(3.0)
+    assert len(agent.peeks) == int(3.0 / POLL_INTERVAL)

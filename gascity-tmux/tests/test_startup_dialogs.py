@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +124,27 @@ def test_the_nudge_waits_for_the_dialogs_to_be_answered(make_provider: MakeProvi
         finally:
             ctl.dialogs.close()
             ctl.shutdown_sessions()
+
+
+def test_the_start_answers_dialogs_within_its_startup_timeout(make_provider: MakeProvider,
+                                                              tmp_path: Path) -> None:
+    # An agent with a nudge whose screen shows neither a dialog nor a prompt: the
+    # start's dialog pass ends at the start's deadline (3 s), as Gas City's start
+    # context ends it, not after its four 8 s phases (32 s, past the controller's
+    # 3 * 1.5 + 5 s wait for the start, which then counts a running session as failed).
+    from gascity.testing.dialog_agent import write_dialog_agent
+    from gascity.types import StartConfig
+
+    script = write_dialog_agent(tmp_path)
+    log = tmp_path / "keys.log"
+    provider = make_provider()
+    config = StartConfig(command=f"{sys.executable} {script} {log} banner",
+                         work_dir=str(tmp_path), nudge="hi", process_names=("python3",),
+                         startup_timeout=3.0)
+    began = time.monotonic()
+    provider.start("banner-agent", config)
+    took = time.monotonic() - began
+    try:
+        assert took < 16, f"start took {took:.1f} s with a 3 s startup_timeout"
+    finally:
+        provider.stop("banner-agent")

@@ -142,9 +142,12 @@ class Outcome:
 
 
 def _run_phase(phase: Phase, peek: Peek, send_keys: SendKeys, cancel: threading.Event,
-               clock: Callable[[], float], sleep: Callable[[float], None]) -> bool:
+               clock: Callable[[], float], sleep: Callable[[float], None],
+               until: float | None) -> bool:
     """True when the dialog was answered."""
     deadline = clock() + PHASE_TIMEOUT
+    if until is not None:
+        deadline = min(deadline, until)
     while clock() < deadline and not cancel.is_set():
         screen = peek(PEEK_LINES)
         if phase.shows(screen):
@@ -168,12 +171,15 @@ def accept_startup_dialogs(
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] | None = None,
+    deadline: float | None = None,
 ) -> Outcome:
     """Answer the startup dialogs of :data:`PHASES` on one session's screen.
 
     ``peek(lines)`` returns the last ``lines`` of the screen; ``send_keys(keys)``
     types tmux key names. ``cancel`` ends the work at the next look (the session was
     stopped); the default ``sleep`` waits on it, so a cancel also cuts a wait short.
+    ``deadline`` (on ``clock``) ends every phase by then: a provider's start that
+    answers the dialogs stays within its startup timeout.
     Safe on a session without dialogs: with a prompt on screen every phase ends at its
     first look. Raises :class:`DialogError` when ``peek`` or ``send_keys`` does.
     """
@@ -188,7 +194,7 @@ def accept_startup_dialogs(
         if stop.is_set():
             break
         try:
-            if _run_phase(phase, peek, send_keys, stop, clock, wait):
+            if _run_phase(phase, peek, send_keys, stop, clock, wait, deadline):
                 dismissed.append(phase.name)
         except Exception as exc:
             raise DialogError(f"{phase.name} dialog: {exc}") from exc

@@ -219,7 +219,7 @@ class TmuxProvider:
             )
             if config.nudge:
                 if wants_dismissal(config):
-                    self._answer_dialogs(name)
+                    self._answer_dialogs(name, deadline)
                 try:
                     wait_until_ready(config, deadline, lambda: self.peek(name, 50))
                     self.nudge(name, config.nudge)
@@ -227,14 +227,16 @@ class TmuxProvider:
                     log.warning("initial nudge of %s failed: %s", name, exc)
         return True
 
-    def _answer_dialogs(self, name: str) -> None:
+    def _answer_dialogs(self, name: str, deadline: float) -> None:
         """Gas City answers the startup dialogs before it waits for the prompt and
         nudges: typed into a trust dialog the nudge is lost (its Enter answers the
         dialog), and a menu's "\u276f 1. Yes" line passes for the ready prompt. Without
-        a nudge the controller does this after the start, off the tick."""
+        a nudge the controller does this after the start, off the tick. Within the
+        start's deadline, as Gas City's start context bounds it: four phases without a
+        prompt take 32 s, past a shorter startup_timeout."""
         try:
             accept_startup_dialogs(lambda lines: self.peek(name, lines),
-                                   lambda keys: self.send_keys(name, keys))
+                                   lambda keys: self.send_keys(name, keys), deadline=deadline)
         except DialogError as exc:
             log.warning("startup dialogs of %s not answered: %s", name, exc)
 
