@@ -48,7 +48,7 @@ from .naming import city_object, city_selector, meta_annotation, session_selecto
 from .podcache import PodCache
 from .podspec import STAGE_ARGV, STAGE_CONTAINER, WORKSPACE, build_pod
 from .settings import K8sSettings
-from .staging import city_tar
+from .staging import stage_tar
 
 __all__ = ["K8sProvider"]
 
@@ -330,7 +330,7 @@ class K8sProvider:
             self.cache.observe(created)
         try:
             if not self.settings.prebaked:
-                self._stage(pod, name, deadline)
+                self._stage(pod, name, config, deadline)
             self._wait_started(pod, name, deadline)
         except BaseException:
             try:
@@ -343,8 +343,9 @@ class K8sProvider:
             self.nudge(name, config.nudge)
         return True
 
-    def _stage(self, pod: str, name: str, deadline: float) -> None:
-        """Copy the city into ``/workspace`` through the waiting init container."""
+    def _stage(self, pod: str, name: str, config: StartConfig, deadline: float) -> None:
+        """Copy the city, then the start config's overlays and ``copy_files``, into
+        ``/workspace`` through the waiting init container (one exec)."""
 
         def stage_running() -> bool | None:
             self._fence(f"staging pod {pod}")  # a lease lost while waiting ends the start
@@ -363,7 +364,13 @@ class K8sProvider:
             raise SessionError(
                 f"session {name!r}: pod {pod} still initializing (staging) at the startup timeout"
             )
-        payload = city_tar(self.ctx.city_dir)
+        payload = stage_tar(
+            self.ctx.city_dir,
+            config.pack_overlay_dirs,
+            config.overlay_dir,
+            config.copy_files,
+            warn=lambda text: log.warning("session %s: %s", name, text),
+        )
         self._fence(f"staging pod {pod}")
         code, _, err = self.exec(
             pod,

@@ -23,6 +23,7 @@ from typing import Any
 import pydantic
 
 from gascity.osutil.backoff import Backoff
+from gascity.types import CopyEntry
 
 from .incontainer import (
     attach_argv,
@@ -35,7 +36,7 @@ from .liveness import AGENT_CONTAINER, pod_liveness, session_name
 from .naming import TMUX_SESSION, city_selector, meta_annotation, session_selector
 from .podspec import STAGE_ARGV, STAGE_CONTAINER, build_pod
 from .settings import K8sSettings
-from .staging import city_tar
+from .staging import stage_tar
 
 __all__ = ["main"]
 
@@ -217,7 +218,17 @@ class Script:
                         for s in p.get("status", {}).get("initContainerStatuses") or []
                     ),
                 )
-                payload = city_tar(Path(self.city_dir)) if self.city_dir else city_tar_empty()
+                payload = stage_tar(
+                    Path(self.city_dir) if self.city_dir else None,
+                    [str(d) for d in config.get("pack_overlay_dirs") or [] if d],
+                    str(config.get("overlay_dir") or ""),
+                    [
+                        CopyEntry(str(e["src"]), str(e.get("rel_dst") or ""))
+                        for e in config.get("copy_files") or []
+                        if isinstance(e, dict) and e.get("src")
+                    ],
+                    warn=lambda text: print(f"gc: warning: {name}: {text}", file=sys.stderr),
+                )
                 self.exec(
                     pod,
                     STAGE_ARGV,
@@ -311,15 +322,6 @@ class Script:
             *attach_argv(),
         ]
         return subprocess.call(argv)
-
-
-def city_tar_empty() -> bytes:
-    import io
-    import tarfile
-
-    buffer = io.BytesIO()
-    tarfile.open(fileobj=buffer, mode="w").close()
-    return buffer.getvalue()
 
 
 OPS = {
