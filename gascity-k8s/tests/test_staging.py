@@ -217,3 +217,50 @@ def test_an_unreadable_overlay_is_a_warning(tmp_path: Path) -> None:
         f"staging pack overlay {tmp_path / 'file-not-dir'}",
         f"staging overlay {tmp_path / 'gone'}",
     ]
+
+
+def test_a_tick_stages_an_outside_packs_overlay(
+    make_provider: ProviderFactory, emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    """End to end: core composes a pack imported from outside the city, the
+    controller's tick starts its agent, and the pack's ``overlay/`` and the agent's
+    own overlay reach the pod (the agent's winning), with the city's ``scripts/``
+    at ``.gc/scripts``."""
+    from gascity.controller import Controller
+    from gascity.testing import MemoryEvents, open_test_city
+
+    pack = tmp_path / "elsewhere" / "crewpack"
+    (pack / "overlay").mkdir(parents=True)
+    (pack / "pack.toml").write_text('[pack]\nname = "crewpack"\nschema = 2\n')
+    (pack / "overlay" / "CLAUDE.md").write_text("from the pack\n")
+    (pack / "overlay" / "pack-only.md").write_text("pack only\n")
+    agent = pack / "agents" / "keeper"
+    (agent / "overlay").mkdir(parents=True)
+    (agent / "agent.toml").write_text('scope = "city"\nstart_command = "sleep 300"\n')
+    (agent / "overlay" / "CLAUDE.md").write_text("the keeper's own\n")
+    city_dir = tmp_path / "tickcity"
+    (city_dir / "scripts").mkdir(parents=True)
+    (city_dir / "scripts" / "go.sh").write_text("echo go\n")
+    (city_dir / "city.toml").write_text(
+        f'[workspace]\nname = "tickcity"\n\n[imports.crew]\nsource = {json.dumps(str(pack))}\n'
+    )
+    provider = make_provider(city="tickcity", namespace="tickcity", where=city_dir,
+                             leader_election=False)
+    opened = open_test_city(city_dir, session=provider, events=MemoryEvents())
+    try:
+        (started,) = Controller(opened).tick().started
+        pod = provider._pod(started)["metadata"]["name"]
+        seen = {}
+        for rel in ("CLAUDE.md", "pack-only.md", ".gc/scripts/go.sh"):
+            code, text, err = provider.exec(pod, ["cat", f"/workspace/{rel}"])
+            assert code == 0, f"{rel}: {err}"
+            seen[rel] = text
+        assert seen == {
+            "CLAUDE.md": "the keeper's own\n",
+            "pack-only.md": "pack only\n",
+            ".gc/scripts/go.sh": "echo go\n",
+        }
+    finally:
+        for record in provider.list_running(""):
+            provider.stop(record.name)
+        opened.close()
