@@ -84,7 +84,11 @@ def test_payloads_are_any_json_value_both_ways(tmp_path: Path) -> None:
     hooks.record_event(EventDraft(type="a", payload=["x", 1]))
     hooks.record_event(EventDraft(type="b", payload="text"))
     hooks.record_event(EventDraft(type="c", payload={"k": [1]}))
-    assert [e.payload for e in hooks.list_events()] == [["x", 1], "text", {"k": [1]}]
+    # Falsy values are values too (a RawMessage is omitted only when empty).
+    for kind, falsy in (("d", 0), ("e", False), ("f", ""), ("g", [])):
+        hooks.record_event(EventDraft(type=kind, payload=falsy))
+    assert [e.payload for e in hooks.list_events()] == [
+        ["x", 1], "text", {"k": [1]}, 0, False, "", []]
 
 
 def test_ensure_running_is_called_once_per_process(tmp_path: Path) -> None:

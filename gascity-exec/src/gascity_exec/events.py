@@ -47,10 +47,14 @@ def event_to_json(event: EventDraft, seq: int = 0) -> dict[str, Any]:
         out["subject"] = event.subject
     if event.message:
         out["message"] = event.message
-    if event.payload:  # any JSON value: the reference's payload is a json.RawMessage
-        out["payload"] = (
-            dict(event.payload) if isinstance(event.payload, Mapping) else event.payload
-        )
+    # Any JSON value: the reference's payload is a json.RawMessage, omitted only when
+    # absent, so 0, false, "" and [] are sent. Ours is absent as the default {}.
+    payload = event.payload
+    if isinstance(payload, Mapping):
+        if payload:
+            out["payload"] = dict(payload)
+    elif payload is not None:
+        out["payload"] = payload
     return out
 
 
