@@ -544,3 +544,22 @@ def test_tree_reads_each_threads_children(city: Path, monkeypatch: pytest.Monkey
         for child in (leader, plain):
             os.killpg(child.pid, 9)
             child.wait()
+
+
+def test_session_setup_script_runs_by_its_path_never_as_shell_text(
+    provider: SubprocessProvider, tmp_path: Path
+) -> None:
+    # Core hands the script over as an absolute path under the city, whose directory
+    # name is the user's: a space or a "$(...)" in it must neither break the step nor
+    # run anything. Like the tmux provider it runs as `sh <script>` (no exec bit needed).
+    where = tmp_path / "my city $(touch injected)"
+    where.mkdir()
+    ran = tmp_path / "script-ran"
+    script = where / "setup.sh"
+    script.write_text(f"touch {shlex.quote(str(ran))}\n")
+    provider.start("script", cfg("sleep 300", tmp_path, session_setup_script=str(script)))
+    try:
+        assert ran.exists()
+        assert not list(tmp_path.rglob("injected"))
+    finally:
+        provider.stop("script")

@@ -400,7 +400,7 @@ class SubprocessProvider:
             return left
 
         session_dir, lock_fd = self._claim(name)
-        from ..osutil.runner import merged_env, run_shell
+        from ..osutil.runner import merged_env, run, run_shell
         env = merged_env(config.env)
         try:
             for command in config.pre_start:
@@ -425,12 +425,15 @@ class SubprocessProvider:
             atomic_write(session_dir / "meta.json", json.dumps(meta))
             remaining("spawn")
             self._spawn(name, session_dir, config, env)
-            for command in (*config.session_setup, *filter(None, [config.session_setup_script]),
-                            *config.session_live):
+            # The script by its argv, as tmux runs it (`sh <script>`): its path is
+            # absolute under the city, whose directory name is the user's, not shell text.
+            script = [["sh", config.session_setup_script]] if config.session_setup_script else []
+            steps = [["sh", "-c", c] for c in config.session_setup] + script
+            steps += [["sh", "-c", c] for c in config.session_live]
+            for argv in steps:
                 try:
-                    result = run_shell(
-                        command, cwd=config.work_dir, env=env, timeout=remaining("session_setup")
-                    )
+                    result = run(argv, cwd=config.work_dir, env=env,
+                                 timeout=remaining("session_setup"))
                 except SessionError as exc:
                     log.warning("session %s: session_setup failed: %s", name, exc)
                     continue
