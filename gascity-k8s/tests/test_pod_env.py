@@ -158,3 +158,24 @@ def test_a_tick_starts_pods_with_pod_paths_and_the_controller_fingerprint(
         assert (again.started, again.stopped) == ([], [])
     finally:
         provider.stop("mayor")
+
+
+def test_the_setup_script_is_run_at_its_pod_path_quoted() -> None:
+    # Core hands the script over as the controller's absolute path under the city; in
+    # the pod the city is /workspace, so the program runs it there, and as one word
+    # (the city's directory name is the user's: a space or "$(...)" stays data).
+    from gascity_k8s.podspec import build_pod
+    from gascity_k8s.settings import K8sSettings
+
+    city = "/home/me/my city $(id)"
+    body = build_pod(city="c", name="mayor", command="sleep 1", work_dir=city,
+                     settings=K8sSettings(), env={"GC_CITY": city}, city_dir=city,
+                     session_setup_script=f"{city}/setup/mayor.sh")
+    (agent,) = body["spec"]["containers"]
+    program = agent["args"][0]
+    assert "sh /workspace/setup/mayor.sh ||" in program
+    assert "/home/me" not in program
+    outside = build_pod(city="c", name="mayor", command="sleep 1", work_dir=city,
+                        settings=K8sSettings(), env={"GC_CITY": city}, city_dir=city,
+                        session_setup_script="/opt/my scripts/set up.sh")
+    assert "sh '/opt/my scripts/set up.sh' ||" in outside["spec"]["containers"][0]["args"][0]

@@ -4,12 +4,13 @@ adopts the other's pods: same labels, annotation, container, tmux session."""
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .liveness import AGENT_CONTAINER
 from .naming import ANNOTATION_NAME, APP, TMUX_SESSION, label_value, meta_annotation, pod_name
-from .podenv import WORKSPACE, city_roots, pod_env, pod_work_dir
+from .podenv import WORKSPACE, city_roots, pod_env, pod_path, pod_work_dir
 from .settings import K8sSettings
 
 __all__ = [
@@ -63,7 +64,8 @@ def agent_script(
         f"{cmd} || echo 'session_setup failed:' {i} >&2" for i, cmd in enumerate(session_setup)
     ]
     if setup_script:
-        lines.append(f"sh {setup_script} || echo 'session_setup_script failed' >&2")
+        # One word: the path is data (a city directory's name is the user's).
+        lines.append(f"sh {shlex.quote(setup_script)} || echo 'session_setup_script failed' >&2")
     lines.append("exec sleep infinity")
     return "\n".join(lines) + "\n"
 
@@ -105,7 +107,11 @@ def build_pod(
         "imagePullPolicy": settings.image_pull_policy,
         "workingDir": work,
         "command": ["/bin/sh", "-c"],
-        "args": [agent_script(pre_start, session_setup, session_setup_script)],
+        # Core sends the script's path on the controller; in the city, it is under
+        # /workspace in the pod.
+        "args": [agent_script(pre_start, session_setup,
+                              pod_path(session_setup_script, roots) if session_setup_script
+                              else "")],
         "env": env_list,
         "stdin": True,
         "tty": True,
