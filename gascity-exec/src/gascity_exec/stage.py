@@ -26,19 +26,16 @@ def _warn(text: str) -> None:
 def stage_start_files(config: dict[str, Any], work_dir: str) -> None:
     """Copy ``pack_overlay_dirs`` (later ones ranking higher), ``overlay_dir`` (above
     them) and then each ``copy_files`` entry to ``rel_dst`` under ``work_dir``."""
-    from gascity.fsutil import copy_into, copy_missing
+    from gascity.fsutil import copy_into
+    from gascity.reconcile.staging import copy_overlays
 
     if not os.path.isdir(work_dir):
         return
     root = Path(work_dir)
     overlays = [str(d) for d in config.get("pack_overlay_dirs") or [] if d]
-    # Copy-missing: the highest-ranked overlay first, so it is the one that lands.
-    for source in [str(config.get("overlay_dir") or ""), *reversed(overlays)]:
-        if source and os.path.isdir(source):
-            try:
-                copy_missing(Path(source), root)
-            except OSError as exc:
-                _warn(f"overlay {source} not copied: {exc}")
+    # The controller's own ranking rule (copy-missing, highest-ranked first).
+    copy_overlays(overlays, str(config.get("overlay_dir") or ""), work_dir,
+                  on_error=lambda source, exc: _warn(f"overlay {source} not copied: {exc}"))
     for entry in config.get("copy_files") or []:
         if not isinstance(entry, dict) or not entry.get("src"):
             continue

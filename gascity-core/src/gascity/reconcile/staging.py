@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..fsutil import copy_missing
@@ -64,12 +64,21 @@ def copy_files(city_dir: Path, work_dir: str) -> tuple[CopyEntry, ...]:
     return tuple(entries)
 
 
-def copy_overlays(pack_overlay_dirs: Sequence[str], overlay_dir: str, work_dir: str) -> None:
+def copy_overlays(pack_overlay_dirs: Sequence[str], overlay_dir: str, work_dir: str, *,
+                  on_error: Callable[[str, OSError], None] | None = None) -> None:
     """Copy the overlays into a local ``work_dir`` without replacing what is there:
     the agent's own first, then the packs' from the last (highest priority) on, so
-    that where two provide a file the one Gas City ranks higher is the one copied."""
+    that where two provide a file the one Gas City ranks higher is the one copied.
+
+    ``on_error(source, exc)`` takes an overlay that could not be copied and the next
+    one is tried (the session scripts only warn); without it the error is raised."""
     if not os.path.isdir(work_dir):
         return
     for source in (overlay_dir, *reversed(pack_overlay_dirs)):
         if source and os.path.isdir(source):
-            copy_missing(Path(source), Path(work_dir))
+            try:
+                copy_missing(Path(source), Path(work_dir))
+            except OSError as exc:
+                if on_error is None:
+                    raise
+                on_error(source, exc)
