@@ -6,7 +6,10 @@ fenced."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,9 @@ from gascity.controller import Controller
 from gascity.errors import NotLeader
 from gascity.testing import MemoryEvents, open_test_city, wait_for
 from gascity.types import StartConfig
-from gascity_dashboard.mutations import ApiError, nudge
+from gascity_dashboard.mutations import ApiError, kill, nudge
+from gascity_dashboard.plugin import DashboardPlugin
+from gascity_dashboard.server import ApiServer
 from gascity_k8s.testing import KubeEmulator
 
 from .conftest import ProviderFactory
@@ -152,7 +157,63 @@ def test_a_follower_controllers_api_refuses_a_nudge(
         with pytest.raises(ApiError) as caught:
             nudge(controller, "mayor", "from the follower's API", {"mayor"})
         assert "(holder: api-leader)" in str(caught.value)
+        # A refusal of its own, not a provider failure (it was 502 "provider").
+        assert (caught.value.status, caught.value.code) == (503, "not_leader")
+        with pytest.raises(ApiError) as killed:
+            kill(controller, "mayor", {"mayor"})
+        assert (killed.value.status, killed.value.code) == (503, "not_leader")
+        assert "(holder: api-leader)" in killed.value.message
         time.sleep(0.5)
         assert "from the follower's API" not in leader.peek("mayor", 20)
+        assert [s.name for s in leader.list_running("")] == ["mayor"]  # not killed
     finally:
+        leader.stop("mayor")
+
+
+def _post(port: int, path: str, body: dict[str, str], token: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_follower_controllers_http_api_answers_not_leader(
+    make_provider: ProviderFactory, emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    """Over HTTP, with the token: a follower's nudge and kill answer 503 ``not_leader``
+    naming the holder; the leader's agent sees nothing and keeps running."""
+    ns = "fence-http"
+    leader = make_provider(namespace=ns, identity="http-leader", city_path="/city", **FAST)
+    lead = leader.coordination()
+    assert lead is not None and lead.may_act()
+    leader.start("mayor", StartConfig(command="cat", work_dir="/workspace", startup_timeout=30))
+    city_dir = tmp_path / "replica"
+    city_dir.mkdir()
+    (city_dir / "city.toml").write_text('[workspace]\nname = "demo"\n[api]\nport = 0\n')
+    follower = make_provider(namespace=ns, identity="http-follower", where=city_dir,
+                             city_path="/city", **FAST)
+    controller = Controller(open_test_city(city_dir, session=follower, events=MemoryEvents()))
+    plugin = DashboardPlugin()
+    server = ApiServer(controller, plugin)  # port 0: any free one
+    server.start()
+    try:
+        assert controller.tick().follower == "http-leader"
+        plugin.listing = follower.list_running("")  # peek and listings stay open to followers
+        token = (city_dir / ".gc" / "api-token").read_text().strip()
+        for path, body in (("/v0/session/mayor/nudge", {"text": "over http"}),
+                           ("/v0/session/mayor/kill", {})):
+            status, answer = _post(server.port, path, body, token)
+            assert status == 503, (path, status, answer)
+            assert answer["code"] == "not_leader", (path, answer)
+            assert "(holder: http-leader)" in answer["message"], (path, answer)
+            assert "http-follower does not hold lease" in answer["message"], (path, answer)
+        time.sleep(0.5)
+        assert "over http" not in leader.peek("mayor", 20)
+        assert [s.name for s in leader.list_running("")] == ["mayor"]
+    finally:
+        server.close()
         leader.stop("mayor")

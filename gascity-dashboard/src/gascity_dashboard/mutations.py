@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from gascity.errors import GasCityError, SessionNotFound
+from gascity.errors import GasCityError, NotLeader, SessionNotFound
 from gascity.reconcile.state import Overrides
 
 if TYPE_CHECKING:
@@ -16,6 +16,12 @@ __all__ = ["ApiError", "agent_name", "kill", "nudge", "reload", "set_agent_suspe
 
 # How long a mutation waits for the tick that applies it before answering.
 _APPLY_WAIT = 30.0
+
+# A Kubernetes follower replica refuses what would act on the leader's agents. 503,
+# not 409: the refusal is about this replica, not the session (the same request
+# succeeds on the leader, or here after a failover), and a client or proxy reads 503
+# as "try again / elsewhere", while 409 says the request itself must change.
+NOT_LEADER_STATUS = 503
 
 
 class ApiError(Exception):
@@ -34,6 +40,11 @@ def agent_name(controller: Controller, name: str) -> str:
             if rig_agent.qualified == name:
                 return own
     return name
+
+
+def _not_leader(exc: NotLeader) -> ApiError:
+    """The provider's refusal, whose text names this replica, the lease and its holder."""
+    return ApiError(NOT_LEADER_STATUS, "not_leader", str(exc))
 
 
 def _known_session(name: str, running: Collection[str]) -> None:
@@ -67,6 +78,8 @@ def nudge(controller: Controller, name: str, text: str,
         controller.hooks.nudge(name, text)
     except SessionNotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
+    except NotLeader as exc:
+        raise _not_leader(exc) from exc
     except GasCityError as exc:
         raise ApiError(502, "provider", str(exc)) from exc
     return {"status": "ok", "session": name}
@@ -76,6 +89,8 @@ def kill(controller: Controller, name: str, running: Collection[str]) -> dict[st
     _known_session(name, running)
     try:
         stopped = controller.hooks.stop(name)
+    except NotLeader as exc:
+        raise _not_leader(exc) from exc
     except GasCityError as exc:
         raise ApiError(502, "provider", str(exc)) from exc
     return {"status": "ok", "session": name, "stopped": bool(stopped)}
