@@ -51,6 +51,9 @@ FIGURES: dict[str, tuple[str, str, str]] = {
     "api": ("The HTTP API and the steady tick", "benchmarks.api",
             "Collected from `benchmarks/api.py` (gascity-dashboard): tick CPU at 1000 "
             "agents with and without `[api]`, interleaved."),
+    "status": ("GET /v0/status and the mail store", "benchmarks.api_status",
+               "Collected from `benchmarks/api_status.py` (gascity-dashboard): /v0/status "
+               "at 1000 agents with mail counted in one store call or one per agent."),
     "cli": ("The commands agents run", "benchmarks.cli",
             "Collected from `benchmarks/cli.py`: one `gc` process per call, as an agent "
             "makes it, against a minimal script doing the same file work."),

@@ -14,7 +14,7 @@ import pytest
 from gascity.builtin.sqlite_mail import SCHEMA_VERSION, SqliteMail
 from gascity.errors import MailNotFound, StoreUnavailable
 from gascity.plugins import Hooks, PluginContext
-from gascity.testing import hooks_for
+from gascity.testing import HookCallCounter, hooks_for
 from gascity.testing.kits import MailStoreKit
 from gascity.types import MailDraft
 
@@ -29,6 +29,45 @@ class TestSqliteMailConformance(MailStoreKit):
         store = make(tmp_path)
         yield hooks_for(store, role="mail")
         store.shutdown()
+
+
+class PerRecipientSqliteMail(SqliteMail):
+    """As a third-party store without ``mail_counts``: pluggy registers no hook for
+    an attribute that is not a function."""
+
+    mail_counts = None  # type: ignore[assignment]
+
+
+class TestFacadeFallbackConformance(MailStoreKit):
+    """The facade's ``mail_counts`` over a store that has only ``mail_count``."""
+
+    @pytest.fixture
+    def mail_hooks(self, tmp_path: Path) -> Iterator[Hooks]:
+        store = PerRecipientSqliteMail(
+            PluginContext(role="mail", name="sqlite", city_dir=tmp_path))
+        hooks = hooks_for(store, role="mail")
+        assert not hooks.implements("mail_counts")
+        yield hooks
+        store.shutdown()
+
+
+def test_many_counts_are_one_store_call_or_one_each(tmp_path: Path) -> None:
+    names = [f"agent-{i}" for i in range(300)]
+    for plugin, one_call in ((make(tmp_path / "a"), True),
+                             (PerRecipientSqliteMail(PluginContext(
+                                 role="mail", name="sqlite", city_dir=tmp_path / "b")), False)):
+        counter = HookCallCounter()
+        hooks = hooks_for(plugin, counter, role="mail")
+        plugin.send_mail(MailDraft("mayor", "agent-3", "s", "x"))
+        counter.reset()
+        counts = hooks.mail_counts(names)
+        assert counts["agent-3"].open == 1 and counts["agent-9"].open == 0
+        calls = counter.snapshot()
+        if one_call:
+            assert calls == {"mail_counts": 1}
+        else:  # no plugin has mail_counts: the facade asks each mailbox
+            assert calls == {"mail_count": 300}
+        plugin.shutdown()
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ def make_mail(script: Path, tmp_path: Path, **settings: object) -> ExecMail:
 
 class TestPythonMailScript(MailStoreKit):
     lists_archived = False
+    many_recipients = 20
 
     @pytest.fixture
     def mail_hooks(self, tmp_path: Path) -> Iterator[Hooks]:
@@ -47,6 +48,7 @@ class TestPythonMailScript(MailStoreKit):
 
 class TestShellMailScript(MailStoreKit):
     lists_archived = False
+    many_recipients = 20
 
     @pytest.fixture
     def mail_hooks(self, tmp_path: Path) -> Iterator[Hooks]:

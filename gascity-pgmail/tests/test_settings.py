@@ -11,6 +11,7 @@ import pytest
 from gascity.city import City
 from gascity.errors import ConfigError
 from gascity.plugins import PluginContext
+from gascity.testing import HookCallCounter, hooks_for
 from gascity.types import MailDraft
 from gascity_pgmail import schema as schema_mod
 from gascity_pgmail.settings import mask_dsn, resolve, scrub
@@ -137,6 +138,22 @@ def test_cities_sharing_a_schema_do_not_see_each_other(make_store: StoreFactory)
     assert south.get_mail(msg.id) is None
     assert north.mail_count("worker").open == 1
     assert south.mail_count("worker").open == 0
+
+
+def test_many_counts_are_one_call_and_stay_in_their_city(make_store: StoreFactory) -> None:
+    north, south = make_store(city="north"), make_store(city="south")
+    for store, recipient in ((north, "worker"), (north, "worker"), (south, "worker"),
+                             (south, "mayor")):
+        store.send_mail(MailDraft("boss", recipient, "s", "b"))
+    counter = HookCallCounter()
+    hooks = hooks_for(north, counter, role="mail")
+    names = ["worker", "mayor", *(f"idle-{i}" for i in range(2000))]
+    counts = hooks.mail_counts(names)
+    assert counter.snapshot() == {"mail_counts": 1}  # one statement, not 2002
+    assert (counts["worker"].open, counts["mayor"].open, counts["idle-5"].open) == (2, 0, 0)
+    assert counts == {name: north.mail_count(name) for name in names}
+    assert hooks_for(south, role="mail").mail_counts(["worker", "mayor"]) == {
+        "worker": south.mail_count("worker"), "mayor": south.mail_count("mayor")}
 
 
 def test_selected_through_city_toml_and_entry_point(

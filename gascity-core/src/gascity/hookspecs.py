@@ -534,6 +534,22 @@ class MailSpec(MailStore):
         """
 
     @hookspec(firstresult=True)
+    def mail_counts(self, recipients: Sequence[str]) -> Mapping[str, MailCount] | None:
+        """:func:`mail_count` for many recipients in one call (``/v0/status`` and
+        ``/v0/mail/count`` of the HTTP API ask for every agent's at once).
+
+        A recipient with no open mail may be left out: the facade answers
+        ``MailCount(0, 0)`` for it. Without this hook the facade calls
+        :func:`mail_count` once per recipient instead.
+
+        :select-one: yes.
+
+        Example: the sqlite and postgres stores answer with one grouped query,
+        ``hooks.mail_counts(["mayor", "polecat-1"])`` ->
+        ``{"mayor": MailCount(open=3, unread=1), "polecat-1": MailCount(0, 0)}``.
+        """
+
+    @hookspec(firstresult=True)
     def wait_mail(self, recipient: str, timeout: float) -> bool | None:
         """Block until new mail for ``recipient`` may have arrived, at most ``timeout`` s.
 

@@ -245,12 +245,10 @@ class CityView:
         return out
 
     def mail_counts(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Open (``total``, as the reference names it) and unread mail per recipient."""
-        counts: dict[str, dict[str, int]] = {}
-        for name in names:
-            c = self.controller.hooks.mail_count(name)
-            counts[name] = {"total": c.open, "unread": c.unread}
-        return counts
+        """Open (``total``, as the reference names it) and unread mail per recipient:
+        one store call for all of them where the store can (``mail_counts``)."""
+        found = self.controller.hooks.mail_counts(names)
+        return {name: {"total": c.open, "unread": c.unread} for name, c in found.items()}
 
     def _rigs(self, overrides: Overrides) -> dict[str, int]:
         loaded = self.controller.loaded

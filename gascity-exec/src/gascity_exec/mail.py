@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gascity import hookimpl
@@ -163,6 +163,12 @@ class ExecMail:
     @hookimpl
     def mail_thread(self, thread_id: str) -> list[Message]:
         return self._many(["thread", thread_id])
+
+    @hookimpl
+    def mail_counts(self, recipients: Sequence[str]) -> dict[str, MailCount]:
+        # The reference's script protocol has no op counting many mailboxes: one
+        # ``count <recipient>`` each, as its own callers do.
+        return {name: self.mail_count(name) for name in recipients}
 
     @hookimpl
     def mail_count(self, recipient: str) -> MailCount:

@@ -36,6 +36,7 @@ class Statements:
     archive: str
     thread: str
     count: str
+    counts: str
     inbox_open: str
     inbox_unread: str
     inbox_all: str
@@ -98,6 +99,11 @@ class Statements:
             count=(
                 f"SELECT count(*), count(*) FILTER (WHERE read_at IS NULL) FROM {m} "
                 f"WHERE city = %(city)s AND recipient = %(recipient)s AND archived_at IS NULL"
+            ),
+            counts=(
+                f"SELECT recipient, count(*), count(*) FILTER (WHERE read_at IS NULL) "
+                f"FROM {m} WHERE city = %(city)s AND recipient = ANY(%(recipients)s) "
+                f"AND archived_at IS NULL GROUP BY recipient"
             ),
             inbox_open=inbox + " AND archived_at IS NULL" + tail,
             inbox_unread=inbox + " AND archived_at IS NULL AND read_at IS NULL" + tail,

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -336,6 +336,12 @@ class PostgresMail:
             self.sql.count, {"city": self.city, "recipient": recipient}, idempotent=True
         )
         return MailCount(open=int(row[0]), unread=int(row[1]))
+
+    @hookimpl
+    def mail_counts(self, recipients: Sequence[str]) -> dict[str, MailCount]:
+        # One round trip for any number: the names travel as one text[] parameter.
+        rows = self._all(self.sql.counts, {"city": self.city, "recipients": list(recipients)})
+        return {str(r[0]): MailCount(open=int(r[1]), unread=int(r[2])) for r in rows}
 
     @hookimpl
     def wait_mail(self, recipient: str, timeout: float) -> bool | None:

@@ -249,6 +249,18 @@ class Hooks:
         count: MailCount = self._value("mail_count", recipient=recipient)
         return count
 
+    def mail_counts(self, recipients: Sequence[str]) -> dict[str, MailCount]:
+        """Every recipient's :meth:`mail_count`, in the order given: one call to the
+        store's ``mail_counts`` where it has one, else one ``mail_count`` each."""
+        names = list(dict.fromkeys(recipients))
+        if not names:
+            return {}
+        if not self.implements("mail_counts"):
+            return {name: self.mail_count(name) for name in names}
+        found: Mapping[str, MailCount] = self._value("mail_counts", recipients=names)
+        empty = MailCount(open=0, unread=0)
+        return {name: found.get(name, empty) for name in names}
+
     def mark_read(self, message_id: str) -> None:
         """The store's ``mark_read``, or :meth:`read_mail` where it has none."""
         if self.implements("mark_read"):

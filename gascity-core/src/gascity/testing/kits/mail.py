@@ -22,6 +22,10 @@ class MailStoreKit:
     """``mail_inbox(include_archived=True)`` lists archived mail (the reference's
     exec protocol has no such listing)."""
 
+    many_recipients = 1200
+    """Mailboxes ``mail_counts`` is asked for at once (a script store, one process a
+    mailbox, may ask for fewer)."""
+
     @pytest.fixture
     def mail_hooks(self) -> Iterator[Hooks]:
         raise NotImplementedError("subclass the kit and provide a mail_hooks fixture")
@@ -119,6 +123,25 @@ class MailStoreKit:
         assert (count.open, count.unread) == (3, 2)
         empty = mail_hooks.mail_count("nobody")
         assert (empty.open, empty.unread) == (0, 0)
+
+    def test_counts_of_many_recipients(self, mail_hooks: Hooks) -> None:
+        # /v0/status asks for every agent's counts at once (the store's mail_counts
+        # where it has one): the same answer as one mail_count each, in the order
+        # asked, zeros for an empty mailbox, past SQLite's 999 bound values.
+        for i, name in enumerate(["erin", "frank", "erin", "gina"]):
+            msg = self.send(mail_hooks, recipient=name, subject=str(i))
+            if i == 0:
+                mail_hooks.read_mail(msg.id)
+        mail_hooks.archive_mail(self.send(mail_hooks, recipient="gina").id)
+        names = [f"idle-{i}" for i in range(self.many_recipients)]
+        names += ["gina", "erin", "frank", "nobody"]
+        counts = mail_hooks.mail_counts([*names, "erin"])
+        assert list(counts) == names
+        assert counts == {name: mail_hooks.mail_count(name) for name in names}
+        assert (counts["erin"].open, counts["erin"].unread) == (2, 1)
+        assert (counts["gina"].open, counts["gina"].unread) == (1, 1)
+        assert (counts["idle-7"].open, counts["idle-7"].unread) == (0, 0)
+        assert mail_hooks.mail_counts([]) == {}
 
     def test_mark_read_delete_and_check(self, mail_hooks: Hooks) -> None:
         # gc mail mark-read / delete / check: the store's own hooks where it has them
