@@ -17,9 +17,10 @@ import pytest
 
 from gascity.controller import Controller
 from gascity.errors import NotLeader
+from gascity.reconcile.state import Overrides
 from gascity.testing import MemoryEvents, open_test_city, wait_for
 from gascity.types import StartConfig
-from gascity_dashboard.mutations import ApiError, kill, nudge
+from gascity_dashboard.mutations import ApiError, kill, nudge, set_agent_suspended
 from gascity_dashboard.plugin import DashboardPlugin
 from gascity_dashboard.server import ApiServer
 from gascity_k8s.testing import KubeEmulator
@@ -148,7 +149,8 @@ def test_a_follower_controllers_api_refuses_a_nudge(
     leader.start("mayor", StartConfig(command="cat", work_dir="/workspace", startup_timeout=30))
     city_dir = tmp_path / "replica"
     city_dir.mkdir()
-    (city_dir / "city.toml").write_text('[workspace]\nname = "demo"\n')
+    (city_dir / "city.toml").write_text('[workspace]\nname = "demo"\n[[agent]]\n'
+                                        'name = "mayor"\ncommand = "cat"\n')
     follower = make_provider(namespace=ns, identity="api-follower", where=city_dir,
                              city_path="/city", **FAST)
     controller = Controller(open_test_city(city_dir, session=follower, events=MemoryEvents()))
@@ -163,6 +165,13 @@ def test_a_follower_controllers_api_refuses_a_nudge(
             kill(controller, "mayor", {"mayor"})
         assert (killed.value.status, killed.value.code) == (503, "not_leader")
         assert "(holder: api-leader)" in killed.value.message
+        # Suspend would write this replica's own overrides, which the leader never reads.
+        with pytest.raises(ApiError) as held:
+            set_agent_suspended(controller, "mayor", True)
+        assert (held.value.status, held.value.code) == (503, "not_leader")
+        assert held.value.message == (
+            "api-follower does not lead (holder: api-leader); not suspending agent 'mayor'")
+        assert Overrides.load(controller.paths.overrides).suspended_agents == []
         time.sleep(0.5)
         assert "from the follower's API" not in leader.peek("mayor", 20)
         assert [s.name for s in leader.list_running("")] == ["mayor"]  # not killed

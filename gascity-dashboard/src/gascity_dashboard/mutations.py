@@ -52,10 +52,22 @@ def _known_session(name: str, running: Collection[str]) -> None:
         raise ApiError(404, "not_found", f"session {name!r} is not running")
 
 
+def _must_lead(controller: Controller, what: str) -> None:
+    """Refuse on a replica that does not lead: its overrides file is its own (each
+    replica has its own city directory), so a suspend written there would not reach
+    the leader's agents, and would act only when this replica took over."""
+    coordination = controller.coordination
+    if coordination is not None and not coordination.may_act():
+        raise ApiError(NOT_LEADER_STATUS, "not_leader",
+                       f"{coordination.identity} does not lead "
+                       f"(holder: {coordination.holder() or 'nobody'}); not {what}")
+
+
 def set_agent_suspended(controller: Controller, name: str, value: bool) -> dict[str, Any]:
     config = controller.loaded.config
     if config.agent_named(name) is None:
         raise ApiError(404, "not_found", f"agent {name!r} not found")
+    _must_lead(controller, f"{'suspending' if value else 'resuming'} agent {name!r}")
     path = controller.paths.overrides
     overrides = Overrides.load(path)
     names = set(overrides.suspended_agents)
