@@ -166,3 +166,57 @@ def test_the_controller_loop_closes_them_when_it_ends(tmp_path: Path,
     loop.join(20)
     assert not loop.is_alive()
     assert ctl.dialogs.active() == []
+
+
+class _Seat:
+    """An election seat the test hands over (the controller's coordination)."""
+
+    identity = "me"
+
+    def __init__(self) -> None:
+        self.leading = True
+
+    def may_act(self) -> bool:
+        return self.leading
+
+    def holder(self) -> str | None:
+        return self.identity if self.leading else "someone-else"
+
+    def on_change(self, callback: object) -> None:
+        pass
+
+    def load_state(self) -> str | None:
+        return None
+
+    def save_state(self, text: str) -> None:
+        pass
+
+    def release(self) -> None:
+        self.leading = False
+
+
+class _LeasedFake(KeyedFake):
+    def __init__(self, seat: _Seat) -> None:
+        super().__init__(screen=BANNER)
+        self.seat = seat
+
+    @hookimpl
+    def coordination(self) -> _Seat:
+        return self.seat
+
+
+def test_a_replica_that_lost_its_lease_types_no_answer(tmp_path: Path,
+                                                      cities: list[City]) -> None:
+    # The controller checks the lease before each start and stop it hands to a
+    # provider; a dismissal under way is the same replica acting on a session, so a
+    # lost lease ends its keys too (a provider without a fence of its own would type).
+    seat = _Seat()
+    fake = _LeasedFake(seat)
+    ctl = controller(tmp_path, CLAUDE, fake, cities)
+    assert ctl.tick().started == ["mayor"]
+    assert ctl.dialogs.active() == ["mayor"]
+    seat.leading = False  # the lease ran out; then the trust dialog shows
+    with fake.lock:
+        fake.screens["mayor"] = TRUST
+    assert ctl.dialogs.wait(20)
+    assert fake.keys == {}

@@ -171,7 +171,8 @@ class Controller:
         self._intents: list[tuple[str, str]] = []
         self._intents_lock = threading.Lock()
         self._list_error: str | None = None
-        self.dialogs = DialogDismissals(self.hooks, self.loaded.config.daemon.start_concurrency)
+        self.dialogs = DialogDismissals(self.hooks, self.loaded.config.daemon.start_concurrency,
+                                        may_act=self._may_act)
         """Startup dialogs being answered, off the tick, for the sessions just started."""
 
     @property
@@ -735,6 +736,10 @@ class Controller:
     def _start_session(self, d: DesiredSession) -> None:
         self._still_leading(f"starting {d.name}")
         self.hooks.start(d.name, d.config)
+
+    def _may_act(self) -> bool:
+        coordination = self.coordination
+        return coordination is None or coordination.may_act()
 
     def _still_leading(self, what: str) -> None:
         """Raise :class:`NotLeader` once the lease is lost, before the provider is asked

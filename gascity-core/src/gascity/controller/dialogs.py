@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 
 from ..config.presets import Launch
-from ..errors import SessionNotFound
+from ..errors import NotLeader, SessionNotFound
 from ..plugins.facade import Hooks
 from ..startup_dialogs import accept_startup_dialogs, wants_dismissal
 from ..types import StartConfig
@@ -26,8 +27,12 @@ log = logging.getLogger("gascity.controller.dialogs")
 
 
 class DialogDismissals:
-    def __init__(self, hooks: Hooks, workers: int) -> None:
+    def __init__(self, hooks: Hooks, workers: int,
+                 may_act: Callable[[], bool] = lambda: True) -> None:
         self._hooks = hooks
+        self._may_act = may_act
+        """Asked before each key: a replica that lost its lease types nothing more, as
+        it starts and stops nothing more (the provider's own fence may not exist)."""
         self._slots = threading.BoundedSemaphore(max(1, workers))
         self._lock = threading.Lock()
         self._running: dict[str, tuple[threading.Event, threading.Thread]] = {}
@@ -93,6 +98,11 @@ class DialogDismissals:
         for _, thread in entries:
             thread.join(max(0.0, deadline - time.monotonic()))
 
+    def _send(self, name: str, keys: Sequence[str]) -> None:
+        if not self._may_act():
+            raise NotLeader(f"no longer leading; no keys to {name}")
+        self._hooks.send_keys(name, keys)
+
     def _run(self, name: str, cancel: threading.Event) -> None:
         try:
             # A bounded number poll at once; the others wait here (cancellable).
@@ -104,7 +114,7 @@ class DialogDismissals:
                     return
                 outcome = accept_startup_dialogs(
                     lambda lines: self._hooks.peek(name, lines),
-                    lambda keys: self._hooks.send_keys(name, keys),
+                    lambda keys: self._send(name, keys),
                     cancel=cancel,
                 )
             finally:
