@@ -82,11 +82,15 @@ def test_an_agent_that_exits_at_once_keeps_its_pane(
     provider.start("quick", cfg("exit 7", tmp_path, meta={META_AGENT: "q"}))
     record = wait_for(
         lambda: r if (r := next((r for r in provider.list_running("") if r.name == "quick"),
-                                None)) and "status 7" in r.detail else None,
-        10, what="quick dead with its status",
+                                None)) and r.liveness is Liveness.DEAD else None,
+        10, what="quick's pane kept, dead",
     )  # fmt: skip
-    assert record.liveness is Liveness.DEAD
     assert record.meta == {META_AGENT: "q"}
+    # tmux 3.3a marks a pane dead when its pty closes, and records the exit status when
+    # it reaps the child; on a loaded machine an agent that exits at once sometimes gets
+    # no recorded status at all (5 of 20 such starts under full CPU load here).
+    # The pane is what must survive; the status is reported when tmux has it.
+    assert record.detail in ("agent exited", "agent exited (status 7)"), record.detail
 
 
 def test_meta_set_and_removed_after_the_start_wins_over_the_bundle(
