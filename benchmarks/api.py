@@ -14,7 +14,6 @@ pass over its records.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import shutil
 import statistics
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import BenchTable, print_tables
+from benchmarks.common import BenchTable, run_main
 from gascity.controller import Controller
 from gascity.testing import FakeProvider, HookCallCounter, MemoryEvents, open_test_city
 from gascity.testing.support import free_port
@@ -161,11 +160,7 @@ def run(quick: bool = False) -> list[BenchTable]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    print_tables(run(args.quick), args.json)
+    run_main(run, __doc__)
 
 
 if __name__ == "__main__":

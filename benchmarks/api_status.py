@@ -13,7 +13,6 @@ first alternates) so both see the same machine. The floor is one ``mail_count`` 
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import shutil
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import BenchTable, print_tables
+from benchmarks.common import BenchTable, run_main
 from gascity.builtin.sqlite_mail import SqliteMail
 from gascity.controller import Controller
 from gascity.plugins import PluginContext
@@ -140,11 +139,7 @@ def run(quick: bool = False) -> list[BenchTable]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    print_tables(run(args.quick), args.json)
+    run_main(run, __doc__)
 
 
 if __name__ == "__main__":
