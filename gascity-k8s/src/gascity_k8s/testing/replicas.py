@@ -39,10 +39,10 @@ def _unshare() -> list[str]:
     tool = shutil.which("unshare")
     if tool is None:
         raise RuntimeError("ControllerReplica needs unshare(1) (util-linux) for its /city mount")
-    tries = [[tool, "--mount", "--propagation", "private"]]
-    if os.geteuid() != 0:
-        tries.insert(0, [tool, "--user", "--map-root-user", "--mount", "--propagation",
-                         "private"])
+    plain = [tool, "--mount", "--propagation", "private"]
+    in_userns = [tool, "--user", "--map-root-user", "--mount", "--propagation", "private"]
+    # Root without CAP_SYS_ADMIN (a default container) may still make a user namespace.
+    tries = [plain, in_userns] if os.geteuid() == 0 else [in_userns, plain]
     errors = []
     for prefix in tries:
         probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, check=False)
