@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -218,5 +219,54 @@ def test_gc_events_follow_runs_the_watch_op(tmp_path: Path) -> None:
         assert event["type"] == "live.one" and event["message"] == "hello"
         assert [str(script), "watch", "1"] in [a[-3:] for a in children_argv(proc.pid)]
     finally:
-        proc.kill()
+        proc.terminate()  # gc's own cleanup ends the watcher (a kill would orphan it)
         proc.wait(10)
+
+
+def _live(pid: int) -> bool:
+    """Is ``pid`` a process that still runs (not gone, not a zombie nobody reaps)?"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signalled_follower_leaves_no_watcher_behind(tmp_path: Path, sig: int) -> None:
+    # The watcher runs in its own session (a terminal's Ctrl-C is gc's to handle), so
+    # only gc can end it: a `kill` or a closed terminal must not leave it running.
+    city = tmp_path / "city"
+    city.mkdir()
+    script = SCRIPTS / "events_store.py"
+    (city / "city.toml").write_text(
+        f'[workspace]\nname = "w"\n\n[events]\nprovider = "exec:{script}"\n'
+    )
+    env = {**os.environ, "EVENTS_FILE": str(tmp_path / "events.jsonl")}
+    env.pop("GC_EVENTS", None)
+    hooks_for(make_events(script, tmp_path), role="events").emit("history", actor="t")
+    proc = subprocess.Popen([*GC, "--city", str(city), "events", "--follow", "--json"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchers: list[int] = []
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["type"] == "history"
+        deadline = time.monotonic() + 30
+        while not watchers and time.monotonic() < deadline:
+            watchers = [int(c) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+            time.sleep(0.05)
+        assert watchers, "gc started no watcher"
+        proc.send_signal(sig)
+        proc.wait(30)
+        deadline = time.monotonic() + 30
+        while any(_live(w) for w in watchers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_live(w) for w in watchers), "the watch script outlived gc"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        for w in watchers:
+            if _live(w):
+                os.kill(w, signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from dataclasses import replace
@@ -142,6 +143,7 @@ def events(ctx: click.Context, as_json: bool, types: tuple[str, ...], actor: str
         change = make_watch() if callable(make_watch) else None
         if change is not None and getattr(change, "uses_inotify", False):
             poll = max(poll, _SAFETY_POLL)
+        _interrupt_on_hangup_and_term()
         try:
             for event in follow(city.hooks, EventFilter(
                     types=types, actor=actor, subject=subject, after_seq=start),
@@ -154,6 +156,20 @@ def events(ctx: click.Context, as_json: bool, types: tuple[str, ...], actor: str
         finally:
             if change is not None:
                 change.close()
+
+
+def _interrupt_on_hangup_and_term() -> None:
+    """A ``kill`` or a closed terminal ends a follower as Ctrl-C does.
+
+    A store's watcher (the exec ``watch`` script) runs in its own session, so nothing but
+    gc's own cleanup ends it; Python's default SIGTERM and SIGHUP would exit without
+    that cleanup and leave the watcher running."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
 
 
 def _watch(city: LightCity, filt: EventFilter, wanted: dict[str, list[str]],
