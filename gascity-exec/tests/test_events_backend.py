@@ -191,7 +191,10 @@ def children_argv(pid: int) -> list[list[str]]:
     return out
 
 
-def test_gc_events_follow_runs_the_watch_op(tmp_path: Path) -> None:
+def _follow(tmp_path: Path) -> tuple[subprocess.Popen[str], Hooks, Path]:
+    """``gc events --follow --json`` on a city whose events store is the Python test
+    script, after one ``history`` event; returns the follower, the store's hooks and
+    the script."""
     city = tmp_path / "city"
     city.mkdir()
     script = SCRIPTS / "events_store.py"
@@ -202,13 +205,13 @@ def test_gc_events_follow_runs_the_watch_op(tmp_path: Path) -> None:
     env.pop("GC_EVENTS", None)
     hooks = hooks_for(make_events(script, tmp_path), role="events")
     hooks.emit("history", actor="t")
-    proc = subprocess.Popen(
-        [*GC, "--city", str(city), "events", "--follow", "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = subprocess.Popen([*GC, "--city", str(city), "events", "--follow", "--json"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, hooks, script
+
+
+def test_gc_events_follow_runs_the_watch_op(tmp_path: Path) -> None:
+    proc, hooks, script = _follow(tmp_path)
     try:
         assert proc.stdout is not None
         # The history is printed before following starts after it: an event recorded
@@ -236,17 +239,7 @@ def _live(pid: int) -> bool:
 def test_a_signalled_follower_leaves_no_watcher_behind(tmp_path: Path, sig: int) -> None:
     # The watcher runs in its own session (a terminal's Ctrl-C is gc's to handle), so
     # only gc can end it: a `kill` or a closed terminal must not leave it running.
-    city = tmp_path / "city"
-    city.mkdir()
-    script = SCRIPTS / "events_store.py"
-    (city / "city.toml").write_text(
-        f'[workspace]\nname = "w"\n\n[events]\nprovider = "exec:{script}"\n'
-    )
-    env = {**os.environ, "EVENTS_FILE": str(tmp_path / "events.jsonl")}
-    env.pop("GC_EVENTS", None)
-    hooks_for(make_events(script, tmp_path), role="events").emit("history", actor="t")
-    proc = subprocess.Popen([*GC, "--city", str(city), "events", "--follow", "--json"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, _hooks, _script = _follow(tmp_path)
     watchers: list[int] = []
     try:
         assert proc.stdout is not None
